@@ -1,0 +1,127 @@
+-- Ledger format 1. {{schema}} is replaced by the quoted schema name.
+CREATE SCHEMA IF NOT EXISTS {{schema}};
+
+-- The event log: append-only, gapless, hash-chained.
+CREATE TABLE {{schema}}.events (
+    seq             bigint      PRIMARY KEY CHECK (seq > 0),
+    id              uuid        NOT NULL UNIQUE,
+    type            text        NOT NULL,
+    payload_version int         NOT NULL CHECK (payload_version > 0),
+    payload         jsonb       NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    actor           text        NOT NULL,
+    host            text        NOT NULL,
+    app_version     text        NOT NULL,
+    prev_hash       bytea       NOT NULL CHECK (octet_length(prev_hash) = 32),
+    hash            bytea       NOT NULL CHECK (octet_length(hash) = 32)
+);
+CREATE INDEX events_type_seq      ON {{schema}}.events (type, seq);
+CREATE INDEX events_recorded_at   ON {{schema}}.events (recorded_at);
+CREATE INDEX events_actor_seq     ON {{schema}}.events (actor, seq);
+CREATE INDEX events_migration_seq ON {{schema}}.events ((payload->>'id'), seq);
+
+-- One field of the hash input: its length in bytes, ':', the bytes, '\n'.
+CREATE FUNCTION {{schema}}.hash_field(b bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT convert_to(octet_length(b)::text || ':', 'UTF8') || b || '\x0a'::bytea $$;
+
+-- The hash of an event: sha256 over the previous hash and the row's stored
+-- columns in a form no session setting changes (time as UTC epoch
+-- microseconds, payload as jsonb's canonical text). Anyone can check the
+-- chain with it in plain SQL:
+--   SELECT seq FROM ledger.events
+--   WHERE hash <> ledger.event_hash(prev_hash, seq, id, type, payload_version,
+--                                   payload, recorded_at, actor, host, app_version);
+CREATE FUNCTION {{schema}}.event_hash(
+    prev_hash bytea, seq bigint, id uuid, type text, payload_version int,
+    payload jsonb, recorded_at timestamptz, actor text, host text, app_version text
+) RETURNS bytea
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT sha256(
+        prev_hash
+        || {{schema}}.hash_field(convert_to(seq::text, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(id::text, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(type, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(payload_version::text, 'UTF8'))
+        || {{schema}}.hash_field(convert_to((extract(epoch FROM recorded_at) * 1000000)::bigint::text, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(actor, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(host, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(app_version, 'UTF8'))
+        || {{schema}}.hash_field(convert_to(payload::text, 'UTF8'))
+    )
+$$;
+
+-- Append-only, enforced by the database.
+CREATE FUNCTION {{schema}}.reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'ledger events are append-only: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'the ledger records every change as a new event; an operator decision is recorded with "ledger resolve"';
+END
+$$;
+CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON {{schema}}.events
+    FOR EACH ROW EXECUTE FUNCTION {{schema}}.reject_change();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON {{schema}}.events
+    FOR EACH STATEMENT EXECUTE FUNCTION {{schema}}.reject_change();
+
+-- The head: one row, locked by every append, so seq order is commit order.
+CREATE TABLE {{schema}}.head (
+    one                 bool        PRIMARY KEY DEFAULT true CHECK (one),
+    seq                 bigint      NOT NULL,
+    hash                bytea       NOT NULL,
+    format              int         NOT NULL,
+    schema_version      text        NOT NULL DEFAULT '',
+    digest              bytea       NOT NULL,
+    in_doubt            int         NOT NULL DEFAULT 0,
+    fingerprint         text,
+    fingerprint_objects int,
+    fingerprint_seq     bigint,
+    updated_at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The projection (read model), updated incrementally with each event.
+CREATE TABLE {{schema}}.applied (
+    id            text        COLLATE "C" PRIMARY KEY,
+    num           numeric     NOT NULL,
+    name          text        COLLATE "C" NOT NULL,
+    checksum      text        NOT NULL,
+    seq           bigint      NOT NULL,
+    applied_at    timestamptz NOT NULL,
+    app_version   text        NOT NULL,
+    actor         text        NOT NULL,
+    host          text        NOT NULL,
+    compatible    text        NOT NULL DEFAULT '',
+    transactional bool        NOT NULL,
+    down_checksum text        NOT NULL DEFAULT ''
+);
+CREATE INDEX applied_order ON {{schema}}.applied (num, name, id);
+
+CREATE TABLE {{schema}}.in_doubt (
+    id              text        COLLATE "C" PRIMARY KEY,
+    checksum        text        NOT NULL,
+    seq             bigint      NOT NULL,
+    started_at      timestamptz NOT NULL,
+    app_version     text        NOT NULL,
+    actor           text        NOT NULL,
+    host            text        NOT NULL,
+    compatible      text        NOT NULL DEFAULT '',
+    down_checksum   text        NOT NULL DEFAULT '',
+    statements_done int         NOT NULL DEFAULT 0,
+    error           text        NOT NULL DEFAULT ''
+);
+
+CREATE TABLE {{schema}}.failed (
+    id          text        COLLATE "C" PRIMARY KEY,
+    checksum    text        NOT NULL,
+    seq         bigint      NOT NULL,
+    failed_at   timestamptz NOT NULL,
+    app_version text        NOT NULL,
+    actor       text        NOT NULL,
+    host        text        NOT NULL,
+    error       text        NOT NULL,
+    sqlstate    text        NOT NULL DEFAULT '',
+    statement   text        NOT NULL DEFAULT '',
+    attempt     int         NOT NULL DEFAULT 0
+);

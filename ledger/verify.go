@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// VerifyReport is what Verify found. The ledger is sound iff OK().
+type VerifyReport struct {
+	Events      int64    `json:"events"`                 // events walked
+	FirstBroken int64    `json:"first_broken,omitempty"` // first seq whose chain does not check out
+	Broken      string   `json:"broken,omitempty"`       // why that seq is broken
+	FoldError   string   `json:"fold_error,omitempty"`   // the fold refused an event
+	Head        string   `json:"head,omitempty"`         // the head row does not match the events
+	Projection  []string `json:"projection,omitempty"`   // projection tables vs. the fold
+}
+
+// OK reports whether the chain, the fold, the head and the projection all check out.
+func (r VerifyReport) OK() bool {
+	return r.FirstBroken == 0 && r.FoldError == "" && r.Head == "" && len(r.Projection) == 0
+}
+
+// String summarises the report in a few lines.
+func (r VerifyReport) String() string {
+	if r.OK() {
+		return fmt.Sprintf("ok: %d events, hash chain intact, projection and head equal the fold", r.Events)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "BROKEN: %d events walked\n", r.Events)
+	if r.FirstBroken != 0 {
+		fmt.Fprintf(&b, "  hash chain broken at seq %d: %s\n", r.FirstBroken, r.Broken)
+	}
+	if r.FoldError != "" {
+		fmt.Fprintf(&b, "  fold: %s\n", r.FoldError)
+	}
+	if r.Head != "" {
+		fmt.Fprintf(&b, "  head: %s\n", r.Head)
+	}
+	for _, p := range r.Projection {
+		fmt.Fprintf(&b, "  projection: %s\n", p)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Verify walks the whole chain in seq order in one snapshot, streaming (memory
+// stays constant with the ledger's length): it checks that seq is gapless,
+// that each prev_hash is the previous hash and that each hash recomputes
+// (EventHash), folds every event, and compares the fold with the projection
+// tables and the head. Problems are in the report; the error is for failing
+// to read at all. progress, if not nil, is called every 10,000 events.
+func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (VerifyReport, error) {
+	var rep VerifyReport
+	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return rep, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+
+	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq")
+	if err != nil {
+		return rep, s.mapErr(err)
+	}
+	fold := projector.NewState()
+	prev := make([]byte, 32)
+	broken := func(seq int64, format string, args ...any) {
+		if rep.FirstBroken == 0 {
+			rep.FirstBroken, rep.Broken = seq, fmt.Sprintf(format, args...)
+		}
+	}
+	for rows.Next() {
+		e, payload, err := scanEvent(rows)
+		if err != nil {
+			rows.Close()
+			return rep, err
+		}
+		rep.Events++
+		switch {
+		case e.Seq != rep.Events:
+			broken(e.Seq, "expected seq %d: events are missing", rep.Events)
+			rep.Events = e.Seq
+		case !bytes.Equal(e.PrevHash, prev):
+			broken(e.Seq, "prev_hash is not the hash of seq %d", e.Seq-1)
+		case !bytes.Equal(e.Hash, EventHash(prev, e, payload)):
+			broken(e.Seq, "the stored hash does not match the row: the event was changed after it was recorded")
+		}
+		prev = e.Hash
+		if rep.FoldError == "" {
+			if fold, err = projector.Apply(fold, e); err != nil {
+				rep.FoldError = err.Error()
+			}
+		}
+		if progress != nil && rep.Events%10000 == 0 {
+			progress(rep.Events)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rep, s.mapErr(err)
+	}
+
+	tables, _, err := s.stateIn(ctx, tx)
+	var corrupt *CorruptHeadError
+	switch {
+	case errors.As(err, &corrupt):
+		rep.Head = corrupt.Reason
+	case err != nil:
+		return rep, err
+	}
+	if rep.FoldError == "" && rep.Head == "" {
+		rep.Projection = projector.Diff(fold, tables)
+	}
+	return rep, tx.Commit(ctx)
+}

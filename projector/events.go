@@ -1,0 +1,166 @@
+package projector
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types. These names are stored in the ledger; never rename one.
+const (
+	TypeLedgerInitialized   = "ledger.initialized"
+	TypeMigrationApplied    = "migration.applied"
+	TypeMigrationReverted   = "migration.reverted"
+	TypeMigrationFailed     = "migration.failed"
+	TypeMigrationStarted    = "migration.started"
+	TypeMigrationResolved   = "migration.resolved"
+	TypeSchemaBaselined     = "schema.baselined"
+	TypeSchemaFingerprinted = "schema.fingerprinted"
+)
+
+// PayloadVersion is the newest payload version this package understands, per
+// event type. A stored event with a newer version is refused (fail closed).
+var payloadVersions = map[string]int{
+	TypeLedgerInitialized:   1,
+	TypeMigrationApplied:    1,
+	TypeMigrationReverted:   1,
+	TypeMigrationFailed:     1,
+	TypeMigrationStarted:    1,
+	TypeMigrationResolved:   1,
+	TypeSchemaBaselined:     1,
+	TypeSchemaFingerprinted: 1,
+}
+
+// Types lists every event type this package knows, in a stable order.
+func Types() []string {
+	return []string{
+		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
+		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
+		TypeSchemaBaselined, TypeSchemaFingerprinted,
+	}
+}
+
+// KnownType reports whether t is an event type this package can fold.
+func KnownType(t string) bool { _, ok := payloadVersions[t]; return ok }
+
+// CurrentPayloadVersion is the payload version new events of type t are written with.
+func CurrentPayloadVersion(t string) int { return payloadVersions[t] }
+
+// Event is the envelope of one ledger event, as stored. The event store fills
+// Seq, ID, RecordedAt, Actor, PrevHash and Hash when it appends; a producer sets
+// Type, PayloadVersion, Payload and, where it knows them, Host and AppVersion.
+type Event struct {
+	Seq            int64           `json:"seq"`
+	ID             string          `json:"id"`
+	Type           string          `json:"type"`
+	PayloadVersion int             `json:"payload_version"`
+	Payload        json.RawMessage `json:"payload"`
+	RecordedAt     time.Time       `json:"recorded_at"`
+	Actor          string          `json:"actor"`
+	Host           string          `json:"host"`
+	AppVersion     string          `json:"app_version"`
+	PrevHash       []byte          `json:"prev_hash,omitempty"`
+	Hash           []byte          `json:"hash,omitempty"`
+}
+
+// NewEvent builds an event of the given type with the payload marshalled at
+// the current payload version.
+func NewEvent(typ string, payload any) (Event, error) {
+	if !KnownType(typ) {
+		return Event{}, &UnknownTypeError{Type: typ}
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Type: typ, PayloadVersion: payloadVersions[typ], Payload: b}, nil
+}
+
+// Initialized is the payload of ledger.initialized: the ledger's schema was created.
+type Initialized struct {
+	Format int    `json:"format"`
+	Schema string `json:"schema"`
+}
+
+// Applied is the payload of migration.applied.
+type Applied struct {
+	ID            string `json:"id"`
+	Checksum      string `json:"checksum"`
+	Compatible    string `json:"compatible,omitempty"`
+	Transactional bool   `json:"transactional"`
+	DownSQL       string `json:"down_sql,omitempty"`
+	DownChecksum  string `json:"down_checksum,omitempty"`
+	DurationMS    int64  `json:"duration_ms"`
+}
+
+// Down sources for migration.reverted.
+const (
+	DownFromFile     = "file"     // the down file of the set the reverting binary ships
+	DownFromRecorded = "recorded" // the down SQL recorded in the migration.applied event
+)
+
+// Reverted is the payload of migration.reverted.
+type Reverted struct {
+	ID           string `json:"id"`
+	Source       string `json:"source"`
+	DownChecksum string `json:"down_checksum,omitempty"`
+	DurationMS   int64  `json:"duration_ms"`
+}
+
+// Failed is the payload of migration.failed, recorded in its own transaction
+// after the failed migration was rolled back. StatementsDone counts statements
+// of a no-transaction migration that had committed before the failure: when it
+// is not zero the database holds part of the migration, so it stays in doubt.
+type Failed struct {
+	ID             string `json:"id"`
+	Checksum       string `json:"checksum"`
+	Error          string `json:"error"`
+	SQLState       string `json:"sqlstate,omitempty"`
+	Statement      string `json:"statement,omitempty"`
+	Attempt        int    `json:"attempt"`
+	StatementsDone int    `json:"statements_done,omitempty"`
+}
+
+// Started is the payload of migration.started, recorded before a
+// no-transaction migration runs. Until a migration.applied, migration.failed
+// (with no statement done) or migration.resolved follows, it is in doubt.
+type Started struct {
+	ID           string `json:"id"`
+	Checksum     string `json:"checksum"`
+	Compatible   string `json:"compatible,omitempty"`
+	DownSQL      string `json:"down_sql,omitempty"`
+	DownChecksum string `json:"down_checksum,omitempty"`
+}
+
+// Decisions for migration.resolved.
+const (
+	ResolvedApplied = "applied"
+	ResolvedFailed  = "failed"
+)
+
+// Resolved is the payload of migration.resolved: an operator's decision about
+// a migration in doubt.
+type Resolved struct {
+	ID       string `json:"id"`
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+}
+
+// BaselineMigration is one migration adopted by schema.baselined.
+type BaselineMigration struct {
+	ID       string `json:"id"`
+	Checksum string `json:"checksum"`
+}
+
+// Baselined is the payload of schema.baselined: an existing database (or
+// another tool's history) adopted as already holding these migrations.
+type Baselined struct {
+	Source     string              `json:"source"`
+	Migrations []BaselineMigration `json:"migrations"`
+}
+
+// Fingerprinted is the payload of schema.fingerprinted: a digest of the
+// catalog at the end of an up or down run.
+type Fingerprinted struct {
+	Fingerprint string `json:"fingerprint"`
+	Objects     int    `json:"objects"`
+}

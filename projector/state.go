@@ -1,0 +1,465 @@
+package projector
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Migration is one applied migration as the projection holds it.
+type Migration struct {
+	ID            string    `json:"id"`
+	Checksum      string    `json:"checksum"`
+	Seq           int64     `json:"seq"` // the event that made it applied
+	AppliedAt     time.Time `json:"applied_at"`
+	AppVersion    string    `json:"app_version"`
+	Actor         string    `json:"actor"`
+	Host          string    `json:"host"`
+	Compatible    string    `json:"compatible,omitempty"` // semver constraint recorded with it
+	Transactional bool      `json:"transactional"`
+	DownChecksum  string    `json:"down_checksum,omitempty"` // non-empty: its down SQL is recorded
+}
+
+// InDoubt is a no-transaction migration that started and never finished
+// cleanly: the database may hold part of it. Only an operator's decision
+// (migration.resolved) settles it.
+type InDoubt struct {
+	ID             string    `json:"id"`
+	Checksum       string    `json:"checksum"`
+	Seq            int64     `json:"seq"` // the migration.started event
+	StartedAt      time.Time `json:"started_at"`
+	AppVersion     string    `json:"app_version"`
+	Actor          string    `json:"actor"`
+	Host           string    `json:"host"`
+	Compatible     string    `json:"compatible,omitempty"`
+	DownChecksum   string    `json:"down_checksum,omitempty"`
+	StatementsDone int       `json:"statements_done,omitempty"` // committed before a recorded failure
+	Error          string    `json:"error,omitempty"`           // the recorded failure, if any
+}
+
+// Failure is the latest recorded failure of a migration that is not applied.
+type Failure struct {
+	ID         string    `json:"id"`
+	Checksum   string    `json:"checksum"`
+	Seq        int64     `json:"seq"`
+	FailedAt   time.Time `json:"failed_at"`
+	AppVersion string    `json:"app_version"`
+	Actor      string    `json:"actor"`
+	Host       string    `json:"host"`
+	Error      string    `json:"error"`
+	SQLState   string    `json:"sqlstate,omitempty"`
+	Statement  string    `json:"statement,omitempty"`
+	Attempt    int       `json:"attempt"`
+}
+
+// Fingerprint is the latest recorded catalog fingerprint.
+type Fingerprint struct {
+	Value   string `json:"value"`
+	Objects int    `json:"objects"`
+	Seq     int64  `json:"seq"`
+}
+
+// State is the projection: what the events so far say about the database.
+type State struct {
+	Seq           int64                `json:"seq"`            // the last event folded
+	Format        int                  `json:"format"`         // ledger format, from ledger.initialized
+	SchemaVersion string               `json:"schema_version"` // the newest applied migration id ("" if none)
+	Digest        Digest               `json:"digest"`         // of the applied set
+	Applied       map[string]Migration `json:"applied"`
+	InDoubt       map[string]InDoubt   `json:"in_doubt"`
+	Failed        map[string]Failure   `json:"failed"`
+	Fingerprint   *Fingerprint         `json:"fingerprint,omitempty"`
+}
+
+// NewState is the empty state, before any event.
+func NewState() State {
+	return State{Applied: map[string]Migration{}, InDoubt: map[string]InDoubt{}, Failed: map[string]Failure{}}
+}
+
+// Clone returns a deep copy of s, for callers that keep a state while folding on.
+func (s State) Clone() State {
+	c := s
+	c.Applied = maps.Clone(s.Applied)
+	c.InDoubt = maps.Clone(s.InDoubt)
+	c.Failed = maps.Clone(s.Failed)
+	if s.Fingerprint != nil {
+		f := *s.Fingerprint
+		c.Fingerprint = &f
+	}
+	c.ensureMaps()
+	return c
+}
+
+func (s *State) ensureMaps() {
+	if s.Applied == nil {
+		s.Applied = map[string]Migration{}
+	}
+	if s.InDoubt == nil {
+		s.InDoubt = map[string]InDoubt{}
+	}
+	if s.Failed == nil {
+		s.Failed = map[string]Failure{}
+	}
+}
+
+// Change is what one event did to the projection, row by row: the event
+// store writes exactly these rows, so the projection tables are updated
+// incrementally and never rebuilt.
+type Change struct {
+	PutApplied  []Migration
+	DelApplied  []string
+	PutInDoubt  []InDoubt
+	DelInDoubt  []string
+	PutFailed   []Failure
+	DelFailed   []string
+	Format      int          // non-zero: the ledger format was set
+	Fingerprint *Fingerprint // non-nil: a new fingerprint was recorded
+}
+
+// Apply folds one event into s and returns the new state. It reuses s's maps:
+// keep a Clone if the state before the event is still needed. On error s is
+// unchanged and the error says why the event cannot follow this state.
+func Apply(s State, e Event) (State, error) {
+	_, err := Step(&s, e)
+	return s, err
+}
+
+// Fold applies events in order to the empty state.
+func Fold(events []Event) (State, error) {
+	s := NewState()
+	for _, e := range events {
+		var err error
+		if s, err = Apply(s, e); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Step applies e to *s in place and returns the row-level change. It
+// validates the whole event before changing anything, so on error *s is
+// unchanged. It is what Apply does; the event store uses the change to update
+// its projection tables.
+//
+// Step needs from *s only the rows for the migrations e names, plus Seq,
+// Format and Digest; SchemaVersion is recomputed from Applied, so a caller
+// holding a partial Applied map must derive the schema version itself.
+func Step(s *State, e Event) (Change, error) {
+	s.ensureMaps()
+	known, ok := payloadVersions[e.Type]
+	if !ok {
+		return Change{}, &UnknownTypeError{Type: e.Type}
+	}
+	if e.PayloadVersion < 1 || e.PayloadVersion > known {
+		return Change{}, &PayloadVersionError{Type: e.Type, Version: e.PayloadVersion, Supported: known}
+	}
+	if e.Seq != s.Seq+1 {
+		return Change{}, invalid(e, "follows seq %d: the ledger must be gapless", s.Seq)
+	}
+	var (
+		c   Change
+		err error
+	)
+	switch e.Type {
+	case TypeLedgerInitialized:
+		c, err = initialized(s, e)
+	case TypeMigrationApplied:
+		c, err = applied(s, e)
+	case TypeMigrationReverted:
+		c, err = reverted(s, e)
+	case TypeMigrationFailed:
+		c, err = failed(s, e)
+	case TypeMigrationStarted:
+		c, err = started(s, e)
+	case TypeMigrationResolved:
+		c, err = resolved(s, e)
+	case TypeSchemaBaselined:
+		c, err = baselined(s, e)
+	case TypeSchemaFingerprinted:
+		c, err = fingerprinted(s, e)
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	s.commit(c)
+	s.Seq = e.Seq
+	return c, nil
+}
+
+// commit writes a validated change into s.
+func (s *State) commit(c Change) {
+	if c.Format != 0 {
+		s.Format = c.Format
+	}
+	if c.Fingerprint != nil {
+		f := *c.Fingerprint
+		s.Fingerprint = &f
+	}
+	recompute := false
+	for _, id := range c.DelApplied {
+		m := s.Applied[id]
+		s.Digest = s.Digest.Sub(id, m.Checksum)
+		delete(s.Applied, id)
+		recompute = recompute || id == s.SchemaVersion
+	}
+	for _, m := range c.PutApplied {
+		s.Applied[m.ID] = m
+		s.Digest = s.Digest.Add(m.ID, m.Checksum)
+		if s.SchemaVersion == "" || CompareIDs(m.ID, s.SchemaVersion) > 0 {
+			s.SchemaVersion = m.ID
+		}
+	}
+	if recompute {
+		s.SchemaVersion = ""
+		for id := range s.Applied {
+			if s.SchemaVersion == "" || CompareIDs(id, s.SchemaVersion) > 0 {
+				s.SchemaVersion = id
+			}
+		}
+	}
+	for _, id := range c.DelInDoubt {
+		delete(s.InDoubt, id)
+	}
+	for _, d := range c.PutInDoubt {
+		s.InDoubt[d.ID] = d
+	}
+	for _, id := range c.DelFailed {
+		delete(s.Failed, id)
+	}
+	for _, f := range c.PutFailed {
+		s.Failed[f.ID] = f
+	}
+}
+
+// decode unmarshals a payload strictly: unknown fields are an error, since a
+// field this binary does not know may change what the event means.
+func decode(e Event, v any) error {
+	d := json.NewDecoder(bytes.NewReader(e.Payload))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return invalid(e, "payload: %v", err)
+	}
+	return nil
+}
+
+func checkID(e Event, id string) error {
+	if _, _, err := ParseID(id); err != nil {
+		return invalid(e, "%v", err)
+	}
+	return nil
+}
+
+func initialized(s *State, e Event) (Change, error) {
+	var p Initialized
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if s.Format != 0 {
+		return Change{}, invalid(e, "the ledger is already initialized (format %d)", s.Format)
+	}
+	if p.Format < 1 {
+		return Change{}, invalid(e, "format %d", p.Format)
+	}
+	return Change{Format: p.Format}, nil
+}
+
+func applied(s *State, e Event) (Change, error) {
+	var p Applied
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	if p.Checksum == "" {
+		return Change{}, invalid(e, "migration %s has no checksum", p.ID)
+	}
+	if m, ok := s.Applied[p.ID]; ok {
+		return Change{}, invalid(e, "migration %s is already applied (seq %d)", p.ID, m.Seq)
+	}
+	c := Change{PutApplied: []Migration{{
+		ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, AppliedAt: e.RecordedAt,
+		AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
+		Compatible: p.Compatible, Transactional: p.Transactional, DownChecksum: p.DownChecksum,
+	}}}
+	if d, ok := s.InDoubt[p.ID]; ok {
+		if d.Checksum != p.Checksum {
+			return Change{}, invalid(e, "migration %s started with checksum %s, applied with %s", p.ID, d.Checksum, p.Checksum)
+		}
+		c.DelInDoubt = []string{p.ID}
+	}
+	if _, ok := s.Failed[p.ID]; ok {
+		c.DelFailed = []string{p.ID}
+	}
+	return c, nil
+}
+
+func reverted(s *State, e Event) (Change, error) {
+	var p Reverted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	if p.Source != DownFromFile && p.Source != DownFromRecorded {
+		return Change{}, invalid(e, "revert source %q: want %q or %q", p.Source, DownFromFile, DownFromRecorded)
+	}
+	if _, ok := s.Applied[p.ID]; !ok {
+		return Change{}, invalid(e, "migration %s is not applied", p.ID)
+	}
+	return Change{DelApplied: []string{p.ID}}, nil
+}
+
+func failed(s *State, e Event) (Change, error) {
+	var p Failed
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	if _, ok := s.Applied[p.ID]; ok {
+		return Change{}, invalid(e, "migration %s is applied; it cannot fail", p.ID)
+	}
+	if p.StatementsDone < 0 || p.Attempt < 0 {
+		return Change{}, invalid(e, "negative statements_done or attempt")
+	}
+	f := Failure{
+		ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, FailedAt: e.RecordedAt,
+		AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
+		Error: p.Error, SQLState: p.SQLState, Statement: p.Statement, Attempt: p.Attempt,
+	}
+	c := Change{PutFailed: []Failure{f}}
+	if d, ok := s.InDoubt[p.ID]; ok {
+		if p.StatementsDone > 0 {
+			// Part of it committed: the database is neither before nor after it.
+			d.StatementsDone, d.Error = p.StatementsDone, p.Error
+			c.PutInDoubt = []InDoubt{d}
+		} else {
+			c.DelInDoubt = []string{p.ID}
+		}
+	} else if p.StatementsDone > 0 {
+		return Change{}, invalid(e, "migration %s failed after %d statements but never started", p.ID, p.StatementsDone)
+	}
+	return c, nil
+}
+
+func started(s *State, e Event) (Change, error) {
+	var p Started
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	if p.Checksum == "" {
+		return Change{}, invalid(e, "migration %s has no checksum", p.ID)
+	}
+	if _, ok := s.Applied[p.ID]; ok {
+		return Change{}, invalid(e, "migration %s is already applied", p.ID)
+	}
+	if d, ok := s.InDoubt[p.ID]; ok {
+		return Change{}, invalid(e, "migration %s is in doubt since seq %d; resolve it first", p.ID, d.Seq)
+	}
+	return Change{PutInDoubt: []InDoubt{{
+		ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, StartedAt: e.RecordedAt,
+		AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
+		Compatible: p.Compatible, DownChecksum: p.DownChecksum,
+	}}}, nil
+}
+
+func resolved(s *State, e Event) (Change, error) {
+	var p Resolved
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	d, ok := s.InDoubt[p.ID]
+	if !ok {
+		return Change{}, invalid(e, "migration %s is not in doubt", p.ID)
+	}
+	if p.Reason == "" {
+		return Change{}, invalid(e, "resolving %s needs a reason", p.ID)
+	}
+	c := Change{DelInDoubt: []string{p.ID}}
+	switch p.Decision {
+	case ResolvedApplied:
+		c.PutApplied = []Migration{{
+			ID: d.ID, Checksum: d.Checksum, Seq: e.Seq, AppliedAt: e.RecordedAt,
+			AppVersion: d.AppVersion, Actor: e.Actor, Host: e.Host,
+			Compatible: d.Compatible, DownChecksum: d.DownChecksum,
+		}}
+		if _, ok := s.Failed[p.ID]; ok {
+			c.DelFailed = []string{p.ID}
+		}
+	case ResolvedFailed:
+		c.PutFailed = []Failure{{
+			ID: d.ID, Checksum: d.Checksum, Seq: e.Seq, FailedAt: e.RecordedAt,
+			AppVersion: d.AppVersion, Actor: e.Actor, Host: e.Host,
+			Error: "resolved as failed: " + p.Reason,
+		}}
+	default:
+		return Change{}, invalid(e, "decision %q: want %q or %q", p.Decision, ResolvedApplied, ResolvedFailed)
+	}
+	return c, nil
+}
+
+func baselined(s *State, e Event) (Change, error) {
+	var p Baselined
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	var c Change
+	seen := map[string]bool{}
+	for _, m := range p.Migrations {
+		if err := checkID(e, m.ID); err != nil {
+			return Change{}, err
+		}
+		if m.Checksum == "" {
+			return Change{}, invalid(e, "migration %s has no checksum", m.ID)
+		}
+		if _, ok := s.Applied[m.ID]; ok || seen[m.ID] {
+			return Change{}, invalid(e, "migration %s is already applied", m.ID)
+		}
+		if _, ok := s.InDoubt[m.ID]; ok {
+			return Change{}, invalid(e, "migration %s is in doubt; resolve it first", m.ID)
+		}
+		seen[m.ID] = true
+		c.PutApplied = append(c.PutApplied, Migration{
+			ID: m.ID, Checksum: m.Checksum, Seq: e.Seq, AppliedAt: e.RecordedAt,
+			AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
+		})
+		if _, ok := s.Failed[m.ID]; ok {
+			c.DelFailed = append(c.DelFailed, m.ID)
+		}
+	}
+	return c, nil
+}
+
+func fingerprinted(_ *State, e Event) (Change, error) {
+	var p Fingerprinted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.Fingerprint == "" {
+		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
+}
+
+// Sorted returns the applied migrations ordered by id (CompareIDs).
+func (s State) Sorted() []Migration {
+	out := make([]Migration, 0, len(s.Applied))
+	for _, m := range s.Applied {
+		out = append(out, m)
+	}
+	sortMigrations(out)
+	return out
+}
+
+// String summarises the state in one line.
+func (s State) String() string {
+	return fmt.Sprintf("seq %d, schema version %q, %d applied, %d in doubt, %d failed", s.Seq, s.SchemaVersion, len(s.Applied), len(s.InDoubt), len(s.Failed))
+}
