@@ -1,0 +1,111 @@
+package migrations
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// Check answers the question a server asks before it serves: may this
+// binary, shipping the migrations in fsys, run against this database? Call
+// it once in main:
+//
+//	verdict, err := migrations.Check(ctx, pool, migrationsFS,
+//		migrations.WithAppVersion("1.2.0"), migrations.WithPolicy(policy.Strict))
+//	if err != nil { ... }                      // could not decide (bad input, database unreachable)
+//	if verdict.Decision != policy.Run { log.Fatal(verdict.Message()) }
+//
+// It takes no lock, writes nothing to the event log and never waits behind a
+// running migration. Its fast path is one round trip that reads the ledger's
+// head row: if the applied-set digest equals this set's, and nothing is in
+// doubt, the verdict is Run. Only otherwise does it read the applied
+// migrations to name what differs. With WithAutoMigrate a Migrate verdict
+// runs Up and checks again.
+func Check(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, opts ...Option) (policy.Verdict, error) {
+	set, err := Load(fsys)
+	if err != nil {
+		return policy.Verdict{}, err
+	}
+	c, err := NewChecker(pool, set, opts...)
+	if err != nil {
+		return policy.Verdict{}, err
+	}
+	return c.Check(ctx)
+}
+
+// Checker checks one loaded set repeatedly (a watcher, a health endpoint).
+type Checker struct {
+	runner   *Runner
+	manifest policy.Manifest
+	digest   projector.Digest
+	run      policy.Verdict // the verdict when the ledger holds exactly this set
+}
+
+// NewChecker prepares the checks of set; it does not touch the database.
+func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) {
+	r, err := NewRunner(pool, set, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checker{runner: r, manifest: set.Manifest(r.cfg.appVersion), digest: set.Digest()}
+	// What Evaluate says of a ledger holding exactly this set: Run, or a
+	// refusal of the manifest itself (an invalid app version, say).
+	exact := projector.NewState()
+	for _, m := range set.Migrations {
+		exact.Applied[m.ID] = projector.Migration{ID: m.ID, Checksum: m.Checksum}
+	}
+	c.run = policy.Evaluate(c.manifest, exact, r.cfg.policy)
+	return c, nil
+}
+
+// Check returns the verdict for the database as it is now.
+func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
+	v, err := c.check(ctx)
+	if err != nil || v.Decision != policy.Migrate || !c.runner.cfg.autoMigrate {
+		return v, err
+	}
+	if _, err := c.runner.Up(ctx, UpOptions{}); err != nil {
+		return v, err
+	}
+	return c.check(ctx)
+}
+
+func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
+	store := c.runner.store
+	head, err := store.Head(ctx)
+	var (
+		format  *ledger.FormatError
+		corrupt *ledger.CorruptHeadError
+	)
+	switch {
+	case errors.Is(err, ledger.ErrNotInitialized):
+		return policy.Evaluate(c.manifest, projector.NewState(), c.runner.cfg.policy), nil
+	case errors.As(err, &format), errors.As(err, &corrupt):
+		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil
+	case err != nil:
+		return policy.Verdict{}, err
+	}
+	if head.Digest == c.digest && head.InDoubt == 0 {
+		return c.run, nil
+	}
+	state, _, err := store.State(ctx)
+	switch {
+	case errors.As(err, &format), errors.As(err, &corrupt):
+		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil
+	case err != nil:
+		return policy.Verdict{}, err
+	}
+	return policy.Evaluate(c.manifest, state, c.runner.cfg.policy), nil
+}
+
+// State reads the ledger's projection without a lock; a database without a
+// ledger is the empty state.
+func (c *Checker) State(ctx context.Context) (projector.State, error) {
+	return c.runner.readState(ctx)
+}

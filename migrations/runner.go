@@ -1,0 +1,673 @@
+package migrations
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// Runner applies and reverts the migrations of one set against one database,
+// recording every step in the ledger.
+type Runner struct {
+	pool  *pgxpool.Pool
+	set   *Set
+	store *ledger.Store
+	cfg   config
+}
+
+// NewRunner returns a runner for set over pool. It does not touch the database.
+func NewRunner(pool *pgxpool.Pool, set *Set, opts ...Option) (*Runner, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
+	if cfg.host != "" {
+		sopts = append(sopts, ledger.WithHost(cfg.host))
+	}
+	store, err := ledger.New(pool, sopts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{pool: pool, set: set, store: store, cfg: cfg}, nil
+}
+
+// Store is the runner's event store.
+func (r *Runner) Store() *ledger.Store { return r.store }
+
+// Set is the runner's migration set.
+func (r *Runner) Set() *Set { return r.set }
+
+// UpOptions say how far and how an up runs.
+type UpOptions struct {
+	Target   string // apply up to and including this id ("": all pending)
+	DryRun   bool   // plan only: change nothing
+	Rehearse bool   // run the pending transactional migrations in one transaction and roll it back; record nothing
+}
+
+// DownOptions say how far and how a down runs.
+type DownOptions struct {
+	Target      string // revert every applied migration ordered after this id ("0": all)
+	Steps       int    // or: revert the newest Steps
+	UseRecorded bool   // revert migrations this set does not know with their recorded down SQL
+	DryRun      bool
+}
+
+// StepResult is one migration a run applied or reverted.
+type StepResult struct {
+	ID       string        `json:"id"`
+	Source   string        `json:"source,omitempty"` // down: "file" or "recorded"
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Report is what a run did.
+type Report struct {
+	Plan         Plan          `json:"-"`
+	Planned      []string      `json:"planned"`
+	Done         []StepResult  `json:"done"`
+	DryRun       bool          `json:"dry_run,omitempty"`
+	Rehearsed    []string      `json:"rehearsed,omitempty"`
+	NotRehearsed []string      `json:"not_rehearsed,omitempty"` // no-transaction migrations (and those after them)
+	Head         ledger.Head   `json:"head"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
+}
+
+// Up applies pending migrations, each in its own transaction together with
+// its migration.applied event. It initializes the ledger if needed, takes the
+// migration lock (waiting at most the lock timeout, honouring ctx), re-reads
+// the ledger under it and plans from what it finds, so any number of
+// migrators started at once apply each migration exactly once.
+func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
+	start := time.Now()
+	rep := Report{DryRun: o.DryRun}
+	if o.DryRun || o.Rehearse {
+		// Plan from the ledger as it is; a missing ledger means all pending.
+		state, err := r.readState(ctx)
+		if err != nil {
+			return rep, err
+		}
+		plan, err := r.set.Plan(state, r.target(DirUp, o.Target, 0, false))
+		rep.Plan, rep.Planned = plan, plan.IDs()
+		if err != nil || o.DryRun {
+			return rep, err
+		}
+		err = r.rehearse(ctx, plan, &rep)
+		rep.Elapsed = time.Since(start)
+		return rep, err
+	}
+	if _, err := r.store.Init(ctx); err != nil {
+		return rep, err
+	}
+	err := r.locked(ctx, func(conn *pgx.Conn) error {
+		state, _, err := r.store.State(ctx)
+		if err != nil {
+			return err
+		}
+		plan, err := r.set.Plan(state, r.target(DirUp, o.Target, 0, false))
+		rep.Plan, rep.Planned = plan, plan.IDs()
+		if err != nil {
+			return err
+		}
+		for i, step := range plan.Steps {
+			r.progress(DirUp, step.ID, i, len(plan.Steps), false, start)
+			t0 := time.Now()
+			if err := r.apply(ctx, conn, *step.Migration, state); err != nil {
+				return err
+			}
+			d := time.Since(t0)
+			rep.Done = append(rep.Done, StepResult{ID: step.ID, Duration: d})
+			r.cfg.logger.Info("applied", "id", step.ID, "duration", d)
+			r.progress(DirUp, step.ID, i, len(plan.Steps), true, start)
+		}
+		return nil
+	})
+	rep.Elapsed = time.Since(start)
+	if len(rep.Done) > 0 {
+		err = errors.Join(err, r.fingerprint(ctx))
+	}
+	if h, herr := r.store.Head(ctx); herr == nil {
+		rep.Head = h
+	}
+	return rep, err
+}
+
+// Down reverts applied migrations newest first, each with its down SQL and
+// its migration.reverted event in one transaction.
+func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
+	start := time.Now()
+	rep := Report{DryRun: o.DryRun}
+	target := r.target(DirDown, o.Target, o.Steps, o.UseRecorded)
+	if o.DryRun {
+		state, err := r.readState(ctx)
+		if err != nil {
+			return rep, err
+		}
+		plan, err := r.set.Plan(state, target)
+		rep.Plan, rep.Planned = plan, plan.IDs()
+		return rep, err
+	}
+	err := r.locked(ctx, func(conn *pgx.Conn) error {
+		state, _, err := r.store.State(ctx)
+		if err != nil {
+			return err
+		}
+		plan, err := r.set.Plan(state, target)
+		rep.Plan, rep.Planned = plan, plan.IDs()
+		if err != nil {
+			return err
+		}
+		for i, step := range plan.Steps {
+			r.progress(DirDown, step.ID, i, len(plan.Steps), false, start)
+			t0 := time.Now()
+			source, err := r.revert(ctx, conn, step)
+			if err != nil {
+				return err
+			}
+			d := time.Since(t0)
+			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
+			r.cfg.logger.Info("reverted", "id", step.ID, "source", source, "duration", d)
+			r.progress(DirDown, step.ID, i, len(plan.Steps), true, start)
+		}
+		return nil
+	})
+	rep.Elapsed = time.Since(start)
+	if len(rep.Done) > 0 {
+		err = errors.Join(err, r.fingerprint(ctx))
+	}
+	if h, herr := r.store.Head(ctx); herr == nil {
+		rep.Head = h
+	}
+	return rep, err
+}
+
+// Resolve records an operator's decision about a migration in doubt:
+// projector.ResolvedApplied (it did take effect) or ResolvedFailed (it did
+// not; a later up runs it again). It takes the migration lock.
+func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error {
+	if decision != projector.ResolvedApplied && decision != projector.ResolvedFailed {
+		return fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
+	}
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("resolve %s: give a reason (--reason TEXT): it is recorded for the auditors", id)
+	}
+	return r.locked(ctx, func(conn *pgx.Conn) error {
+		state, _, err := r.store.State(ctx)
+		if err != nil {
+			return err
+		}
+		if _, ok := state.InDoubt[id]; !ok {
+			var doubt []string
+			for d := range state.InDoubt {
+				doubt = append(doubt, d)
+			}
+			projector.SortIDs(doubt)
+			if len(doubt) == 0 {
+				return fmt.Errorf("resolve %s: no migration is in doubt", id)
+			}
+			return fmt.Errorf("resolve %s: it is not in doubt; in doubt: %s", id, strings.Join(doubt, ", "))
+		}
+		ev, err := projector.NewEvent(projector.TypeMigrationResolved, projector.Resolved{ID: id, Decision: decision, Reason: reason})
+		if err != nil {
+			return err
+		}
+		return r.record(ctx, conn, ev)
+	})
+}
+
+func (r *Runner) target(dir Direction, id string, steps int, useRecorded bool) Target {
+	return Target{Direction: dir, ID: id, Steps: steps, UseRecorded: useRecorded, AppVersion: r.cfg.appVersion, Policy: r.cfg.policy}
+}
+
+// readState reads the ledger without locking; a missing ledger is the empty state.
+func (r *Runner) readState(ctx context.Context) (projector.State, error) {
+	state, _, err := r.store.State(ctx)
+	if errors.Is(err, ledger.ErrNotInitialized) {
+		return projector.NewState(), nil
+	}
+	return state, err
+}
+
+func (r *Runner) progress(dir Direction, id string, i, total int, done bool, start time.Time) {
+	if r.cfg.progress != nil {
+		r.cfg.progress(Progress{Direction: dir, ID: id, Index: i + 1, Total: total, Done: done, Elapsed: time.Since(start)})
+	}
+}
+
+// locked runs f on a connection holding the ledger's migration lock (a
+// session advisory lock keyed by the schema), waiting at most the lock
+// timeout. The lock goes when f returns, or with the connection if it dies.
+func (r *Runner) locked(ctx context.Context, f func(*pgx.Conn) error) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Conn()
+	key := r.store.LockKey()
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(r.cfg.lockTimeout.Milliseconds(), 10)+"ms")
+	b.Queue("SELECT pg_advisory_lock($1)", key)
+	b.Queue("RESET lock_timeout")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		defer pc.Release()
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+			return &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: r.lockHolders(ctx, key)}
+		}
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer func() {
+		// A connection whose unlock failed may still hold the lock: close it
+		// rather than hand it back to the pool.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			_ = conn.Close(cctx)
+		}
+		pc.Release()
+	}()
+	return f(conn)
+}
+
+// lockHolders describes the sessions holding the migration lock.
+func (r *Runner) lockHolders(ctx context.Context, key int64) string {
+	rows, err := r.pool.Query(ctx, `
+		SELECT format('pid %s, %s@%s, %s, since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'),
+		              coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1`, key)
+	if err != nil {
+		return ""
+	}
+	holders, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return ""
+	}
+	return strings.Join(holders, "; ")
+}
+
+// record appends events in a transaction of their own on conn.
+func (r *Runner) record(ctx context.Context, conn *pgx.Conn, events ...projector.Event) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, err := r.store.Append(ctx, tx, events...)
+		return err
+	})
+}
+
+func (r *Runner) ddlLockTimeoutSQL(local bool) string {
+	if r.cfg.ddlLockTimeout <= 0 {
+		return ""
+	}
+	scope := "SET "
+	if local {
+		scope = "SET LOCAL "
+	}
+	return scope + "lock_timeout = '" + strconv.FormatInt(r.cfg.ddlLockTimeout.Milliseconds(), 10) + "ms'"
+}
+
+// apply runs one migration and records it.
+func (r *Runner) apply(ctx context.Context, conn *pgx.Conn, m Migration, state projector.State) error {
+	applied := projector.Applied{
+		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, Transactional: m.Transactional(),
+	}
+	if m.DownFile != "" {
+		applied.DownSQL, applied.DownChecksum = m.Down, m.DownChecksum
+	}
+	attempt := state.Failed[m.ID].Attempt + 1
+	if !m.Transactional() {
+		return r.applyNoTx(ctx, conn, m, applied, attempt)
+	}
+	t0 := time.Now()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	failure := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true))
+	if failure == nil {
+		applied.DurationMS = time.Since(t0).Milliseconds()
+		var ev projector.Event
+		if ev, err = projector.NewEvent(projector.TypeMigrationApplied, applied); err == nil {
+			_, err = r.store.Append(ctx, tx, ev)
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		if err == nil {
+			return nil
+		}
+		failure = &statementFailure{err: err}
+	}
+	_ = tx.Rollback(context.WithoutCancel(ctx))
+	merr := r.migrationError(m, DirUp, failure)
+	// The rollback undid the DDL; the failure is a fact worth keeping.
+	ev, err := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
+		ID: m.ID, Checksum: m.Checksum, Error: failure.err.Error(), SQLState: merr.SQLState,
+		Statement: oneLine(merr.Statement, 2000), Attempt: attempt,
+	})
+	if err == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = r.record(rctx, conn, ev)
+	}
+	if err != nil {
+		return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, err))
+	}
+	r.cfg.logger.Error("migration failed", "id", m.ID, "sqlstate", merr.SQLState, "error", failure.err)
+	return merr
+}
+
+// applyNoTx runs a no-transaction migration statement by statement, between
+// migration.started and migration.applied. A crash in between leaves it in doubt.
+func (r *Runner) applyNoTx(ctx context.Context, conn *pgx.Conn, m Migration, applied projector.Applied, attempt int) error {
+	started, err := projector.NewEvent(projector.TypeMigrationStarted, projector.Started{
+		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, DownSQL: applied.DownSQL, DownChecksum: applied.DownChecksum,
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.record(ctx, conn, started); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if set := r.ddlLockTimeoutSQL(false); set != "" {
+		if _, err := conn.Exec(ctx, set); err != nil {
+			return err
+		}
+		defer conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") //nolint:errcheck // best effort; the lock is per run
+	}
+	for i, st := range m.UpStatements {
+		if _, err := conn.Exec(ctx, st.Text); err != nil {
+			merr := r.migrationError(m, DirUp, &statementFailure{err: err, index: i, known: true})
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				// No answer from the server: whether the statement took
+				// effect is unknown. Leave it in doubt for an operator.
+				merr.InDoubt = true
+				return merr
+			}
+			merr.InDoubt = i > 0
+			failed, ferr := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
+				ID: m.ID, Checksum: m.Checksum, Error: err.Error(), SQLState: pgErr.Code,
+				Statement: oneLine(st.Text, 2000), Attempt: attempt, StatementsDone: i,
+			})
+			if ferr == nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				ferr = r.record(rctx, conn, failed)
+			}
+			if ferr != nil {
+				merr.InDoubt = true
+				return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, ferr))
+			}
+			return merr
+		}
+	}
+	applied.DurationMS = time.Since(t0).Milliseconds()
+	ev, err := projector.NewEvent(projector.TypeMigrationApplied, applied)
+	if err != nil {
+		return err
+	}
+	if err := r.record(ctx, conn, ev); err != nil {
+		return &MigrationError{ID: m.ID, Direction: DirUp, File: m.UpFile, Err: fmt.Errorf("its statements ran, but recording migration.applied failed: %w", err), InDoubt: true}
+	}
+	return nil
+}
+
+// revert runs one down step and records it; it returns the down source.
+func (r *Runner) revert(ctx context.Context, conn *pgx.Conn, step Step) (string, error) {
+	var (
+		m      Migration
+		source = projector.DownFromFile
+	)
+	if step.Migration != nil {
+		m = *step.Migration
+		m.UpBody, m.UpStatements, m.UpFile = m.DownBody, m.DownStatements, m.DownFile
+		m.NoTransaction = m.DownNoTransaction
+	} else {
+		source = projector.DownFromRecorded
+		rec, err := r.recordedDown(ctx, step.ID)
+		if err != nil {
+			return source, err
+		}
+		m = rec
+	}
+	reverted, err := projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{ID: step.ID, Source: source, DownChecksum: downChecksum(m)})
+	if err != nil {
+		return source, err
+	}
+	t0 := time.Now()
+	if !m.Transactional() {
+		if set := r.ddlLockTimeoutSQL(false); set != "" {
+			if _, err := conn.Exec(ctx, set); err != nil {
+				return source, err
+			}
+			defer conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") //nolint:errcheck // best effort
+		}
+		for i, st := range m.UpStatements {
+			if _, err := conn.Exec(ctx, st.Text); err != nil {
+				return source, r.migrationError(m, DirDown, &statementFailure{err: err, index: i, known: true})
+			}
+		}
+		return source, r.record(ctx, conn, withDuration(reverted, time.Since(t0)))
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return source, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	if failure := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true)); failure != nil {
+		return source, r.migrationError(m, DirDown, failure)
+	}
+	if _, err := r.store.Append(ctx, tx, withDuration(reverted, time.Since(t0))); err != nil {
+		return source, err
+	}
+	return source, tx.Commit(ctx)
+}
+
+func downChecksum(m Migration) string {
+	if m.DownChecksum != "" {
+		return m.DownChecksum
+	}
+	sum := sha256.Sum256([]byte(m.UpBody))
+	return hex.EncodeToString(sum[:])
+}
+
+func withDuration(e projector.Event, d time.Duration) projector.Event {
+	var p projector.Reverted
+	_ = json.Unmarshal(e.Payload, &p)
+	p.DurationMS = d.Milliseconds()
+	out, _ := projector.NewEvent(e.Type, p)
+	return out
+}
+
+// recordedDown reads the down SQL recorded when id was applied (in its
+// migration.applied event, or the migration.started of a no-transaction one)
+// and makes a migration of it.
+func (r *Runner) recordedDown(ctx context.Context, id string) (Migration, error) {
+	filter := ledger.Filter{MigrationID: id, Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationStarted}, Newest: true}
+	for e, err := range r.store.Events(ctx, filter) {
+		if err != nil {
+			return Migration{}, err
+		}
+		var p struct {
+			DownSQL string `json:"down_sql"`
+		}
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			return Migration{}, fmt.Errorf("recorded down of %s (seq %d): %w", id, e.Seq, err)
+		}
+		if p.DownSQL == "" {
+			continue
+		}
+		name := fmt.Sprintf("%s.down.sql (recorded at seq %d)", id, e.Seq)
+		return recordedMigration(id, name, p.DownSQL)
+	}
+	return Migration{}, fmt.Errorf("migration %s: no down SQL was recorded when it was applied", id)
+}
+
+// statementFailure is an error from running a migration's SQL, with the
+// index of the failing statement when it is known.
+type statementFailure struct {
+	err   error
+	index int
+	known bool
+}
+
+// execBody runs a migration body in one round trip (simple protocol,
+// several statements) inside the open transaction on conn. On failure it
+// finds which statement failed from how many completed.
+func (r *Runner) execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
+	sql := body
+	offset := 0
+	if prefix != "" {
+		sql, offset = prefix+";\n"+body, 1
+	}
+	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+	if err == nil {
+		for _, res := range results {
+			if res.Err != nil {
+				err = res.Err
+				break
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	completed := 0
+	for _, res := range results {
+		if res.Err != nil {
+			break
+		}
+		completed++
+	}
+	f := &statementFailure{err: err, index: completed - offset}
+	f.known = f.index >= 0 && f.index < len(stmts)
+	return f
+}
+
+func (r *Runner) migrationError(m Migration, dir Direction, f *statementFailure) *MigrationError {
+	e := &MigrationError{ID: m.ID, Direction: dir, File: m.UpFile, Err: f.err}
+	if f.known {
+		e.Statement, e.Line = m.UpStatements[f.index].Text, m.UpStatements[f.index].Line
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(f.err, &pgErr) {
+		e.SQLState = pgErr.Code
+		if pgErr.Code == "55P03" && r.cfg.ddlLockTimeout > 0 {
+			e.Hint = fmt.Sprintf("a lock it needs was held by other sessions for longer than the DDL lock timeout (%s); retry when traffic is lower, or raise --ddl-lock-timeout", r.cfg.ddlLockTimeout)
+		}
+	}
+	return e
+}
+
+// fingerprint records a digest of the catalog once at the end of a run.
+func (r *Runner) fingerprint(ctx context.Context) error {
+	fp, n, err := Fingerprint(ctx, r.pool, r.store.Schema())
+	if err != nil {
+		return fmt.Errorf("fingerprint the schema: %w", err)
+	}
+	ev, err := projector.NewEvent(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: fp, Objects: n})
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		_, err := r.store.Append(ctx, tx, ev)
+		return err
+	})
+}
+
+// Fingerprint digests the catalog of every schema but the system ones and
+// the ledger's own: tables, columns, constraints, indexes, views, sequences,
+// functions and types, in a stable order. It returns the hex sha256 and the
+// number of objects.
+func Fingerprint(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, ledgerSchema string) (string, int, error) {
+	var fp string
+	var n int
+	err := db.QueryRow(ctx, fingerprintSQL, ledgerSchema).Scan(&fp, &n)
+	return fp, n, err
+}
+
+const fingerprintSQL = `
+WITH ns AS (
+    SELECT oid, nspname FROM pg_namespace
+    WHERE nspname <> $1 AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+      AND nspname NOT LIKE 'pg_temp_%' AND nspname NOT LIKE 'pg_toast_temp_%'
+), objects AS (
+    SELECT format('rel %s.%s %s', ns.nspname, c.relname, c.relkind) AS o
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT format('col %s.%s.%s %s %s %s', ns.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+                  CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END, coalesce(pg_get_expr(d.adbin, d.adrelid), ''))
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    UNION ALL
+    SELECT format('con %s.%s.%s %s', ns.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid))
+    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN ns ON ns.oid = c.relnamespace
+    UNION ALL
+    SELECT format('idx %s', pg_get_indexdef(i.indexrelid))
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace
+    UNION ALL
+    SELECT format('fn %s.%s(%s)', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+    UNION ALL
+    SELECT format('type %s.%s %s', ns.nspname, t.typname, t.typtype)
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c') AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+)
+SELECT encode(sha256(convert_to(coalesce(string_agg(o, E'\n' ORDER BY o COLLATE "C"), ''), 'UTF8')), 'hex'), count(*)::int FROM objects`
+
+// recordedMigration checks recorded down SQL as it would a down file and
+// shapes it as a migration to run.
+func recordedMigration(id, name, sql string) (Migration, error) {
+	a, errs := analyze(name, []byte(sql), true)
+	if len(errs) > 0 {
+		all := make([]error, len(errs))
+		for i, e := range errs {
+			all[i] = e
+		}
+		return Migration{}, errors.Join(all...)
+	}
+	return Migration{ID: id, UpFile: name, UpBody: a.body, UpStatements: a.stmts, NoTransaction: a.noTx, DownChecksum: a.checksum}, nil
+}
+
+// rehearse runs the plan's transactional migrations in one transaction and
+// rolls it back: proof that they apply to this very database, recording
+// nothing. It stops before the first no-transaction migration, which cannot
+// be rehearsed, and reports it and those after it.
+func (r *Runner) rehearse(ctx context.Context, plan Plan, rep *Report) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the point is to roll back
+	for i, step := range plan.Steps {
+		m := *step.Migration
+		if !m.Transactional() {
+			rep.NotRehearsed = plan.IDs()[i:]
+			return nil
+		}
+		if f := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true)); f != nil {
+			merr := r.migrationError(m, DirUp, f)
+			merr.Rehearsal = true
+			return merr
+		}
+		rep.Rehearsed = append(rep.Rehearsed, step.ID)
+	}
+	return nil
+}
