@@ -1,0 +1,540 @@
+package migrations_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// files builds a migration directory: "ID" -> up SQL, "ID.down" -> down SQL.
+func files(m map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for name, sql := range m {
+		if id, ok := strings.CutSuffix(name, ".down"); ok {
+			fsys[id+".down.sql"] = &fstest.MapFile{Data: []byte(sql)}
+		} else {
+			fsys[name+".up.sql"] = &fstest.MapFile{Data: []byte(sql)}
+		}
+	}
+	return fsys
+}
+
+func load(t testing.TB, m map[string]string) *migrations.Set {
+	t.Helper()
+	set, err := migrations.Load(files(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func runner(t testing.TB, pool *pgxpool.Pool, set *migrations.Set, opts ...migrations.Option) *migrations.Runner {
+	t.Helper()
+	r, err := migrations.NewRunner(pool, set, append([]migrations.Option{migrations.WithAppVersion("1.0.0"), migrations.WithHost("test-host")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func tables(t testing.TB, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func eventTypes(t testing.TB, st *ledger.Store, f ledger.Filter) []string {
+	t.Helper()
+	var out []string
+	for e, err := range st.Events(context.Background(), f) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ""
+		if ids := projector.IDs(e); len(ids) > 0 {
+			id = " " + ids[0]
+		}
+		out = append(out, e.Type+id)
+	}
+	return out
+}
+
+func verifyOK(t testing.TB, st *ledger.Store) {
+	t.Helper()
+	rep, err := st.Verify(context.Background(), nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", rep, err)
+	}
+}
+
+// 8 migrators on separate connections run Up on one database at once, 20
+// rounds, with migrations that fail if run twice: every run succeeds and
+// every migration is applied exactly once.
+func TestConcurrentUpAppliesEachMigrationOnce(t *testing.T) {
+	t.Parallel()
+	const migrators, rounds, perRound = 8, 20, 3
+	_, url := pgtest.NewPool(t, 1)
+	pools := make([]*pgxpool.Pool, migrators)
+	for i := range pools {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.MaxConns = 2
+		if pools[i], err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		defer pools[i].Close()
+	}
+	src := map[string]string{}
+	for round := range rounds {
+		for i := range perRound {
+			n := round*perRound + i + 1
+			src[fmt.Sprintf("%04d_t%d", n, n)] = fmt.Sprintf("CREATE TABLE t%d (id int);\nINSERT INTO t%d VALUES (%d);", n, n, n)
+		}
+		set := load(t, src)
+		var wg sync.WaitGroup
+		applied := make([]int, migrators)
+		for m := range migrators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rep, err := runner(t, pools[m], set).Up(context.Background(), migrations.UpOptions{})
+				if err != nil {
+					t.Errorf("round %d migrator %d: %v", round, m, err)
+				}
+				applied[m] = len(rep.Done)
+			}()
+		}
+		wg.Wait()
+		total := 0
+		for _, n := range applied {
+			total += n
+		}
+		if total != perRound {
+			t.Fatalf("round %d: migrators applied %v migrations in all, want %d", round, applied, perRound)
+		}
+	}
+	st := runner(t, pools[0], load(t, src)).Store()
+	var n, distinct int
+	err := pools[0].QueryRow(context.Background(), "SELECT count(*), count(DISTINCT payload->>'id') FROM ledger.events WHERE type = 'migration.applied'").Scan(&n, &distinct)
+	if err != nil || n != rounds*perRound || distinct != n {
+		t.Fatalf("migration.applied events: %d (%d distinct), %v; want %d, no duplicates", n, distinct, err, rounds*perRound)
+	}
+	if got := len(tables(t, pools[0])); got != rounds*perRound {
+		t.Fatalf("%d tables, want %d", got, rounds*perRound)
+	}
+	verifyOK(t, st)
+}
+
+// A migration whose second statement fails leaves nothing of its first, one
+// migration.failed event, and the next Up retries it.
+func TestFailedMigrationIsRolledBackRecordedAndRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{
+		"0001_ok":  "CREATE TABLE ok (id int);",
+		"0002_bad": "CREATE TABLE half (id int);\n\n-- the second statement fails\nSELECT 1/0;",
+	}
+	r := runner(t, pool, load(t, src))
+	_, err := r.Up(ctx, migrations.UpOptions{})
+	var merr *migrations.MigrationError
+	if !errors.As(err, &merr) {
+		t.Fatalf("Up: %v, want a MigrationError", err)
+	}
+	if merr.ID != "0002_bad" || merr.SQLState != "22012" || merr.Statement != "SELECT 1/0" || merr.Line != 4 {
+		t.Fatalf("MigrationError = %+v, want 0002_bad, SQLSTATE 22012, statement SELECT 1/0 at line 4", merr)
+	}
+	for _, want := range []string{"0002_bad", "0002_bad.up.sql:4", "division by zero", "SELECT 1/0", "rolled back"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if got := tables(t, pool); strings.Join(got, ",") != "ok" {
+		t.Fatalf("tables after the failure: %v, want only ok", got)
+	}
+	types := eventTypes(t, r.Store(), ledger.Filter{Types: []string{projector.TypeMigrationFailed}})
+	if len(types) != 1 {
+		t.Fatalf("failed events: %v, want one", types)
+	}
+	state, _, _ := r.Store().State(ctx)
+	if f := state.Failed["0002_bad"]; f.Attempt != 1 || f.SQLState != "22012" || f.AppVersion != "1.0.0" {
+		t.Fatalf("recorded failure: %+v", f)
+	}
+
+	// The next run retries it (attempt 2), then a fixed file applies.
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err == nil {
+		t.Fatal("second Up of the same failing file succeeded")
+	}
+	state, _, _ = r.Store().State(ctx)
+	if state.Failed["0002_bad"].Attempt != 2 {
+		t.Fatalf("attempt after the retry: %d, want 2", state.Failed["0002_bad"].Attempt)
+	}
+	src["0002_bad"] = "CREATE TABLE half (id int);\nSELECT 1;"
+	rep, err := runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{})
+	if err != nil || len(rep.Done) != 1 {
+		t.Fatalf("Up with the fixed file: %v %v", rep.Done, err)
+	}
+	state, _, _ = r.Store().State(ctx)
+	if len(state.Failed) != 0 || len(state.Applied) != 2 {
+		t.Fatalf("state after the fix: %v", state)
+	}
+	verifyOK(t, r.Store())
+}
+
+// Up to a target, down to a target, up again: the ledger shows the whole
+// sequence and the catalog matches the set at each step.
+func TestUpDownUpFollowsTargets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{}
+	for i := 1; i <= 5; i++ {
+		id := fmt.Sprintf("%04d_t%d", i, i)
+		src[id] = fmt.Sprintf("CREATE TABLE t%d (id int);", i)
+		src[id+".down"] = fmt.Sprintf("DROP TABLE t%d;", i)
+	}
+	r := runner(t, pool, load(t, src))
+	expect := func(step string, want ...string) {
+		t.Helper()
+		if got := strings.Join(tables(t, pool), ","); got != strings.Join(want, ",") {
+			t.Fatalf("%s: tables %s, want %s", step, got, strings.Join(want, ","))
+		}
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{Target: "0003_t3"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("up to 0003", "t1", "t2", "t3")
+	if _, err := r.Down(ctx, migrations.DownOptions{Target: "0001_t1"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("down to 0001", "t1")
+	if rep, err := r.Down(ctx, migrations.DownOptions{Steps: 1, DryRun: true}); err != nil || strings.Join(rep.Planned, ",") != "0001_t1" {
+		t.Fatalf("dry-run down 1: %v %v", rep.Planned, err)
+	}
+	expect("after a dry run", "t1")
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("up again", "t1", "t2", "t3", "t4", "t5")
+	got := eventTypes(t, r.Store(), ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationReverted}})
+	want := []string{
+		"migration.applied 0001_t1", "migration.applied 0002_t2", "migration.applied 0003_t3",
+		"migration.reverted 0003_t3", "migration.reverted 0002_t2",
+		"migration.applied 0002_t2", "migration.applied 0003_t3", "migration.applied 0004_t4", "migration.applied 0005_t5",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("ledger:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	h, _ := r.Store().Head(ctx)
+	if h.SchemaVersion != "0005_t5" {
+		t.Fatalf("schema version %q", h.SchemaVersion)
+	}
+	if n := len(eventTypes(t, r.Store(), ledger.Filter{Types: []string{projector.TypeSchemaFingerprinted}})); n != 3 {
+		t.Fatalf("%d fingerprints, want one per run that changed something (3)", n)
+	}
+	verifyOK(t, r.Store())
+}
+
+// Release v2 adds two migrations; release v1's Down refuses to revert what
+// it does not know, and with UseRecorded reverts them with the down SQL v2
+// recorded, leaving exactly v1's schema.
+func TestOldReleaseRevertsNewerMigrationsWithRecordedDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	v1 := map[string]string{
+		"0001_users": "CREATE TABLE users (id int primary key, name text);", "0001_users.down": "DROP TABLE users;",
+		"0002_orders": "CREATE TABLE orders (id int, user_id int references users);", "0002_orders.down": "DROP TABLE orders;",
+		"0003_idx": "CREATE INDEX orders_user ON orders (user_id);", "0003_idx.down": "DROP INDEX orders_user;",
+	}
+	v2 := map[string]string{
+		"0004_email": "ALTER TABLE users ADD COLUMN email text;", "0004_email.down": "ALTER TABLE users DROP COLUMN email;",
+		"0005_drop_name": "ALTER TABLE users DROP COLUMN name;", "0005_drop_name.down": "ALTER TABLE users ADD COLUMN name text;",
+	}
+	for k, v := range v1 {
+		v2[k] = v
+	}
+	old := runner(t, pool, load(t, v1), migrations.WithAppVersion("1.2.0"))
+	if _, err := old.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v1Fingerprint, _, err := migrations.Fingerprint(ctx, pool, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner(t, pool, load(t, v2), migrations.WithAppVersion("1.3.0")).Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = old.Down(ctx, migrations.DownOptions{Target: "0003_idx"})
+	var perr *migrations.PlanError
+	if !errors.As(err, &perr) || strings.Join(perr.Unknown, ",") != "0005_drop_name,0004_email" {
+		t.Fatalf("v1 down without --use-recorded: %v, want a refusal naming 0005_drop_name and 0004_email", err)
+	}
+	if !strings.Contains(err.Error(), "--use-recorded") {
+		t.Errorf("refusal does not suggest --use-recorded: %v", err)
+	}
+	rep, err := old.Down(ctx, migrations.DownOptions{Target: "0003_idx", UseRecorded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Done) != 2 || rep.Done[0].Source != projector.DownFromRecorded {
+		t.Fatalf("reverted %+v", rep.Done)
+	}
+	fp, _, err := migrations.Fingerprint(ctx, pool, "ledger")
+	if err != nil || fp != v1Fingerprint {
+		t.Fatalf("schema after the recorded down differs from v1's (%s vs %s, %v)", fp, v1Fingerprint, err)
+	}
+	v, err := migrations.NewChecker(pool, load(t, v1), migrations.WithAppVersion("1.2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verdict, err := v.Check(ctx); err != nil || verdict.Decision != policy.Run {
+		t.Fatalf("v1 check after the rollback: %v %v", verdict.Decision, err)
+	}
+	verifyOK(t, old.Store())
+}
+
+// A no-transaction CREATE INDEX CONCURRENTLY works; a crash after
+// migration.started leaves the migration in doubt until it is resolved.
+func TestNoTransactionMigrationAndCrashInDoubt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 4)
+	src := map[string]string{
+		"0001_users":     "CREATE TABLE users (id int, email text);",
+		"0002_users_idx": "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);",
+	}
+	r := runner(t, pool, load(t, src))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var valid bool
+	if err := pool.QueryRow(ctx, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email'::regclass").Scan(&valid); err != nil || !valid {
+		t.Fatalf("index users_email: valid=%v %v", valid, err)
+	}
+	got := eventTypes(t, r.Store(), ledger.Filter{MigrationID: "0002_users_idx"})
+	if strings.Join(got, ",") != "migration.started 0002_users_idx,migration.applied 0002_users_idx" {
+		t.Fatalf("events of 0002: %v", got)
+	}
+
+	// The process dies while the second statement runs: its backend is terminated.
+	src["0003_slow"] = "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY users_id ON users (id);\nSELECT pg_sleep(60);"
+	r = runner(t, pool, load(t, src))
+	done := make(chan error, 1)
+	go func() { _, err := r.Up(ctx, migrations.UpOptions{}); done <- err }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var killed bool
+		err := pool.QueryRow(ctx, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND pid <> pg_backend_pid()").Scan(&killed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if killed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow migration never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := <-done
+	var merr *migrations.MigrationError
+	if !errors.As(err, &merr) || !merr.InDoubt || !strings.Contains(err.Error(), "ledger resolve 0003_slow") {
+		t.Fatalf("Up after the crash: %v, want an in-doubt MigrationError", err)
+	}
+	state, _, _ := r.Store().State(ctx)
+	if _, ok := state.InDoubt["0003_slow"]; !ok {
+		t.Fatalf("0003_slow is not in doubt: %v", state)
+	}
+	_, err = r.Up(ctx, migrations.UpOptions{})
+	var perr *migrations.PlanError
+	if !errors.As(err, &perr) || perr.Verdict == nil || !perr.Verdict.Has(policy.CodeInDoubt) {
+		t.Fatalf("Up while in doubt: %v, want a refusal for in-doubt", err)
+	}
+	if err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, ""); err == nil {
+		t.Fatal("resolve without a reason succeeded")
+	}
+	if err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, "users_id exists and is valid; pg_sleep does nothing"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := r.Up(ctx, migrations.UpOptions{}); err != nil || len(rep.Done) != 0 {
+		t.Fatalf("Up after resolving: %v %v", rep.Done, err)
+	}
+	verifyOK(t, r.Store())
+}
+
+// An edited file of an applied migration is a checksum mismatch: Plan
+// reports it and Up refuses.
+func TestEditedAppliedMigrationIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{"0001_a": "CREATE TABLE a (id int);", "0002_b": "CREATE TABLE b (id int);"}
+	if _, err := runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	src["0001_a"] = "CREATE TABLE a (id bigint);"
+	src["0003_c"] = "CREATE TABLE c (id int);"
+	set := load(t, src)
+	r := runner(t, pool, set)
+	state, _, _ := r.Store().State(ctx)
+	_, err := set.Plan(state, migrations.Target{Direction: migrations.DirUp, AppVersion: "1.0.0", Policy: policy.Strict})
+	var perr *migrations.PlanError
+	if !errors.As(err, &perr) || perr.Verdict == nil || len(perr.Verdict.Mismatched) != 1 || perr.Verdict.Mismatched[0].ID != "0001_a" {
+		t.Fatalf("Plan: %v, want a checksum mismatch of 0001_a", err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{}); !errors.As(err, &perr) {
+		t.Fatalf("Up: %v, want a refusal", err)
+	}
+	if got := tables(t, pool); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("Up changed the schema: %v", got)
+	}
+}
+
+// A file wrapped in BEGIN; … COMMIT; applies atomically with its event; a
+// failure inside leaves neither. A COMMIT in the middle is refused at load.
+func TestWrappedFilesAreTransactional(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{
+		"1_init":  "BEGIN;\nCREATE TABLE w1 (id int);\nCREATE TABLE w2 (id int);\nCOMMIT;\n",
+		"2_fails": "BEGIN;\nCREATE TABLE w3 (id int);\nINSERT INTO w3 VALUES ('not a number');\nCOMMIT;\n",
+	}
+	r := runner(t, pool, load(t, src))
+	_, err := r.Up(ctx, migrations.UpOptions{})
+	var merr *migrations.MigrationError
+	if !errors.As(err, &merr) || merr.ID != "2_fails" || merr.Line != 3 {
+		t.Fatalf("Up: %v, want 2_fails to fail at line 3", err)
+	}
+	if got := strings.Join(tables(t, pool), ","); got != "w1,w2" {
+		t.Fatalf("tables: %s, want w1,w2", got)
+	}
+	state, _, _ := r.Store().State(ctx)
+	if _, ok := state.Applied["1_init"]; !ok || len(state.Applied) != 1 {
+		t.Fatalf("applied: %v", state.Applied)
+	}
+
+	_, err = migrations.Load(files(map[string]string{"3_split": "BEGIN;\nCREATE TABLE x (id int);\nCOMMIT;\nCREATE TABLE y (id int);\n"}))
+	if err == nil || !strings.Contains(err.Error(), "3_split.up.sql:3") || !strings.Contains(err.Error(), "ledger:no-transaction") {
+		t.Fatalf("Load of a file with COMMIT in the middle: %v", err)
+	}
+}
+
+func TestDryRunAndRehearseChangeNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{
+		"1_a": "CREATE TABLE a (id int PRIMARY KEY);",
+		"2_b": "CREATE TABLE b (id int REFERENCES a);",
+		"3_c": "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY b_id ON b (id);",
+	}
+	r := runner(t, pool, load(t, src))
+	rep, err := r.Up(ctx, migrations.UpOptions{DryRun: true})
+	if err != nil || strings.Join(rep.Planned, ",") != "1_a,2_b,3_c" {
+		t.Fatalf("dry run: %v %v", rep.Planned, err)
+	}
+	rep, err = r.Up(ctx, migrations.UpOptions{Rehearse: true})
+	if err != nil || strings.Join(rep.Rehearsed, ",") != "1_a,2_b" || strings.Join(rep.NotRehearsed, ",") != "3_c" {
+		t.Fatalf("rehearse: %+v %v", rep, err)
+	}
+	if got := tables(t, pool); len(got) != 0 {
+		t.Fatalf("rehearsal left tables: %v", got)
+	}
+	if _, err := r.Store().Head(ctx); !errors.Is(err, ledger.ErrNotInitialized) {
+		t.Fatalf("dry run and rehearsal created the ledger: %v", err)
+	}
+	// A rehearsal that fails names the migration and still changes nothing.
+	src["2_b"] = "CREATE TABLE b (id int REFERENCES nowhere);"
+	_, err = runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{Rehearse: true})
+	if err == nil || !strings.Contains(err.Error(), "2_b") || !strings.Contains(err.Error(), "nothing was recorded") {
+		t.Fatalf("failing rehearsal: %v", err)
+	}
+	if got := tables(t, pool); len(got) != 0 {
+		t.Fatalf("failed rehearsal left tables: %v", got)
+	}
+}
+
+func TestLockTimeoutNamesTheHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 4)
+	r := runner(t, pool, load(t, map[string]string{"1_a": "CREATE TABLE a (id int);"}), migrations.WithLockTimeout(200*time.Millisecond))
+	if _, err := r.Store().Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", r.Store().LockKey()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Up(ctx, migrations.UpOptions{})
+	if !errors.Is(err, migrations.ErrLockTimeout) || !strings.Contains(err.Error(), "pid ") {
+		t.Fatalf("Up while another holds the lock: %v", err)
+	}
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", r.Store().LockKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDDLLockTimeoutFailsFast(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 4)
+	if _, err := pool.Exec(ctx, "CREATE TABLE busy (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	traffic, err := pool.Begin(ctx) // a long transaction reading the table
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traffic.Rollback(ctx) //nolint:errcheck
+	if _, err := traffic.Exec(ctx, "SELECT * FROM busy"); err != nil {
+		t.Fatal(err)
+	}
+	r := runner(t, pool, load(t, map[string]string{"1_alter": "ALTER TABLE busy ADD COLUMN x int;"}), migrations.WithDDLLockTimeout(100*time.Millisecond))
+	start := time.Now()
+	_, err = r.Up(ctx, migrations.UpOptions{})
+	var merr *migrations.MigrationError
+	if !errors.As(err, &merr) || merr.SQLState != "55P03" || !strings.Contains(err.Error(), "--ddl-lock-timeout") {
+		t.Fatalf("Up behind a reader: %v, want a lock timeout (55P03) with a hint", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Fatalf("the DDL lock timeout did not bound the wait")
+	}
+}
