@@ -1,0 +1,518 @@
+package migrations
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// Migration is one migration of a set.
+type Migration struct {
+	ID, Number, Name string // ID = "<number>_<name>", from the file name; Number and Name via projector.ParseID
+	UpFile, DownFile string // paths in the fs ("" DownFile: none)
+	Up, Down         string // the files' text as read
+	Checksum         string // lower-case hex sha256 of the up file's bytes
+	DownChecksum     string // same for the down file ("" if none)
+	Compatible       string // from "-- ledger:compatible <constraint>", trimmed ("" if none)
+	NoTransaction    bool   // "-- ledger:no-transaction" in the up file
+
+	// UpBody and DownBody are the SQL to execute: the file's text or, for a
+	// file wholly wrapped in BEGIN; … COMMIT; (UpWrapped, DownWrapped), the
+	// text between them.
+	UpBody, DownBody       string
+	UpWrapped, DownWrapped bool
+	// UpStatements and DownStatements are the bodies split into statements,
+	// with their lines in the original file.
+	UpStatements, DownStatements []Statement
+	DownNoTransaction            bool // "-- ledger:no-transaction" in the down file
+}
+
+// Transactional reports whether the up migration runs in one transaction
+// together with its ledger event.
+func (m Migration) Transactional() bool { return !m.NoTransaction }
+
+// Set is a loaded migration directory.
+type Set struct {
+	Migrations []Migration // ordered by projector.CompareIDs
+	Ignored    []string    // other entries of the directory (subdirectories end in "/")
+	Warnings   []string    // problems that do not stop the set from loading
+}
+
+// Lookup returns the migration with this id.
+func (s *Set) Lookup(id string) (Migration, bool) {
+	for _, m := range s.Migrations {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Migration{}, false
+}
+
+// IDs returns the migration ids in order.
+func (s *Set) IDs() []string {
+	ids := make([]string, len(s.Migrations))
+	for i, m := range s.Migrations {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
+const (
+	upSuffix   = ".up.sql"
+	downSuffix = ".down.sql"
+)
+
+// LoadDir loads the migration set in directory dir. Errors name files by
+// their path including dir.
+func LoadDir(dir string) (*Set, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &DirError{Dir: dir, Msg: "does not exist", Err: err}
+	case err != nil:
+		return nil, fmt.Errorf("migrations directory %s cannot be read: %w", dir, err)
+	case !fi.IsDir():
+		return nil, &DirError{Dir: dir, Msg: "is a file, not a directory"}
+	}
+	return load(os.DirFS(dir), dir)
+}
+
+// Load loads the migration set at the root of fsys (not recursively): an
+// embed.FS (through fs.Sub) in a server, os.DirFS for the CLI. Every problem
+// of every file is reported at once: the error joins one *FileError per
+// problem (errors.Join), so an operator fixes the directory in one pass.
+func Load(fsys fs.FS) (*Set, error) { return load(fsys, "") }
+
+type filePair struct{ up, down string }
+
+func load(fsys fs.FS, dir string) (*Set, error) {
+	shown := func(name string) string {
+		if dir == "" {
+			return name
+		}
+		return filepath.Join(dir, name)
+	}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		where := dir
+		if where == "" {
+			where = "."
+		}
+		return nil, fmt.Errorf("read migrations directory %s: %w", where, err)
+	}
+	set := &Set{}
+	var errs []*FileError
+	pairs := map[string]*filePair{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			set.Ignored = append(set.Ignored, name+"/")
+			continue
+		}
+		var id string
+		var isUp bool
+		switch {
+		case strings.HasSuffix(name, upSuffix):
+			id, isUp = strings.TrimSuffix(name, upSuffix), true
+		case strings.HasSuffix(name, downSuffix):
+			id = strings.TrimSuffix(name, downSuffix)
+		default:
+			set.Ignored = append(set.Ignored, name)
+			if w := nearMiss(name); w != "" {
+				set.Warnings = append(set.Warnings, shown(name)+": "+w)
+			}
+			continue
+		}
+		if _, _, err := projector.ParseID(id); err != nil {
+			errs = append(errs, &FileError{
+				File: shown(name),
+				Msg:  fmt.Sprintf("file name does not hold a migration id: %v", err),
+				Hint: "name migration files <number>_<name>.up.sql and <number>_<name>.down.sql, e.g. 0007_add_orders.up.sql; rename the file or move it out of the directory",
+			})
+			continue
+		}
+		p := pairs[id]
+		if p == nil {
+			p = &filePair{}
+			pairs[id] = p
+		}
+		if isUp {
+			p.up = name
+		} else {
+			p.down = name
+		}
+	}
+	if len(pairs) == 0 && len(errs) == 0 {
+		set.Warnings = append(set.Warnings, fmt.Sprintf("no migration files (<number>_<name>.up.sql) in %s", cmp.Or(dir, "the migration set")))
+	}
+
+	ids := make([]string, 0, len(pairs))
+	for id := range pairs {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, projector.CompareIDs)
+
+	// One number, one migration: "7_a" and "0007_b" would be ordered by name,
+	// which is never what their authors meant.
+	byNumber := map[string][]string{}
+	for _, id := range ids {
+		num, _, _ := projector.ParseID(id)
+		v := cmp.Or(strings.TrimLeft(num, "0"), "0")
+		byNumber[v] = append(byNumber[v], id)
+	}
+	reported := map[string]bool{}
+	for _, id := range ids {
+		num, _, _ := projector.ParseID(id)
+		v := cmp.Or(strings.TrimLeft(num, "0"), "0")
+		same := byNumber[v]
+		if len(same) < 2 || reported[v] {
+			continue
+		}
+		reported[v] = true
+		var files []string
+		for _, other := range same {
+			p := pairs[other]
+			for _, f := range []string{p.up, p.down} {
+				if f != "" {
+					files = append(files, shown(f))
+				}
+			}
+		}
+		errs = append(errs, &FileError{
+			File: files[0],
+			Msg:  fmt.Sprintf("migration number %s is used by %d different migrations (%s): each number may be used once, because the number orders the migrations", v, len(same), strings.Join(files, ", ")),
+			Hint: "give all but one of them a new number, after the newest migration",
+		})
+	}
+
+	for _, id := range ids {
+		p := pairs[id]
+		if p.up == "" {
+			errs = append(errs, &FileError{
+				File: shown(p.down),
+				Msg:  fmt.Sprintf("down file without an up file: there is no %s%s", id, upSuffix),
+				Hint: "every migration needs an up file; add it, fix the file name, or delete the down file",
+			})
+			continue
+		}
+		m, ferrs, warns := loadMigration(fsys, id, p, shown)
+		errs = append(errs, ferrs...)
+		set.Warnings = append(set.Warnings, warns...)
+		set.Migrations = append(set.Migrations, m)
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *FileError) int {
+			return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+		})
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return set, nil
+}
+
+var looksNumbered = regexp.MustCompile(`^[0-9]+_`)
+
+// nearMiss explains why a file that looks like a migration is not one.
+func nearMiss(name string) string {
+	lower := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(lower, upSuffix) || strings.HasSuffix(lower, downSuffix):
+		return "ignored: looks like a migration, but migration files must end in lower-case .up.sql or .down.sql"
+	case looksNumbered.MatchString(name) && strings.HasSuffix(lower, ".sql"):
+		return "ignored: looks like a migration, but migration files must end in .up.sql (and optionally .down.sql), e.g. " + strings.TrimSuffix(name, filepath.Ext(name)) + upSuffix
+	}
+	return ""
+}
+
+func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
+	num, name, _ := projector.ParseID(id)
+	m := Migration{ID: id, Number: num, Name: name, UpFile: p.up}
+	var errs []*FileError
+	var warns []string
+
+	up, err := fs.ReadFile(fsys, p.up)
+	if err != nil {
+		errs = append(errs, &FileError{File: shown(p.up), Msg: fmt.Sprintf("cannot read: %v", err)})
+	} else {
+		a, ferrs := analyze(shown(p.up), up, false)
+		errs = append(errs, ferrs...)
+		if a.empty {
+			errs = append(errs, &FileError{
+				File: shown(p.up),
+				Msg:  "the up file holds no SQL statement (only blank lines and comments): it would be recorded as applied without changing anything",
+				Hint: "write the migration's SQL, or delete the file",
+			})
+		}
+		m.Up, m.Checksum = string(up), a.checksum
+		m.Compatible, m.NoTransaction = a.compatible, a.noTx
+		m.UpBody, m.UpWrapped, m.UpStatements = a.body, a.wrapped, a.stmts
+	}
+
+	if p.down == "" {
+		return m, errs, warns
+	}
+	down, err := fs.ReadFile(fsys, p.down)
+	if err != nil {
+		errs = append(errs, &FileError{File: shown(p.down), Msg: fmt.Sprintf("cannot read: %v", err)})
+		return m, errs, warns
+	}
+	a, ferrs := analyze(shown(p.down), down, true)
+	errs = append(errs, ferrs...)
+	if a.empty {
+		// An empty down would "revert" by doing nothing and record it.
+		warns = append(warns, fmt.Sprintf("%s is empty (only blank lines and comments): treated as no down file, so %s cannot be reverted with it; write the down SQL or delete the file", shown(p.down), id))
+		return m, errs, warns
+	}
+	m.DownFile, m.Down, m.DownChecksum = p.down, string(down), a.checksum
+	m.DownNoTransaction = a.noTx
+	m.DownBody, m.DownWrapped, m.DownStatements = a.body, a.wrapped, a.stmts
+	return m, errs, warns
+}
+
+// analysis is what one file says.
+type analysis struct {
+	checksum   string
+	compatible string
+	noTx       bool
+	body       string
+	wrapped    bool
+	stmts      []Statement
+	empty      bool // no statement at all
+}
+
+const noTxHint = `put "-- ledger:no-transaction" in the file header, ideally in a migration of its own: its statements then run one by one, each on its own`
+
+// analyze checks one migration file and extracts its directives, body and
+// statements. file is the name used in errors.
+func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
+	sum := sha256.Sum256(data)
+	a := analysis{checksum: hex.EncodeToString(sum[:])}
+	var errs []*FileError
+	fail := func(line int, hint, format string, args ...any) {
+		errs = append(errs, &FileError{File: file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	text := string(data)
+	if strings.HasPrefix(text, "\uFEFF") {
+		fail(1, "save the file as UTF-8 without a byte order mark", "the file starts with a UTF-8 byte order mark, which PostgreSQL rejects as a syntax error")
+		text = " " + text[len("\uFEFF"):] // keep offsets stable enough; analysis goes on
+	}
+
+	headerEnd, directiveErrs := parseHeader(text, isDown, &a)
+	for _, e := range directiveErrs {
+		e.File = file
+	}
+	errs = append(errs, directiveErrs...)
+
+	lx, err := lex(text)
+	if err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			fe.File = file
+			errs = append(errs, fe)
+		} else {
+			fail(0, "", "%v", err)
+		}
+		// Meta-commands found before the error still deserve their report;
+		// an unbalanced quote in one is often the cause of the error.
+		if lx != nil {
+			errs = append(errs, metaErrors(file, lx.metaLines)...)
+		}
+		return a, errs
+	}
+	for _, t := range lx.toks {
+		if t.kind != tokLineComment || t.line <= headerEnd {
+			continue
+		}
+		if c := strings.Trim(text[t.start+2:t.end], pgSpace); strings.HasPrefix(c, "ledger:") {
+			fail(t.line, "move it up into the header: the leading lines of the file that are blank or -- comments, before any SQL or /* comment */",
+				"%q: directives belong in the header, this one would be ignored here", "--"+text[t.start+2:t.end])
+		}
+	}
+	errs = append(errs, metaErrors(file, lx.metaLines)...)
+
+	raw := splitTokens(text, lx.toks)
+	body := raw
+	a.body = text
+	if n := len(raw); n >= 2 &&
+		classifyTx(words(text, raw[0].toks)) == txBeginPlain &&
+		classifyTx(words(text, raw[n-1].toks)) == txCommitPlain {
+		a.wrapped = true
+		body = raw[1 : n-1]
+		a.body = strings.Trim(text[raw[0].after:raw[n-1].start], pgSpace)
+		if a.noTx {
+			fail(raw[0].line, `remove "-- ledger:no-transaction" to run the file in one transaction, or remove the BEGIN and COMMIT to run its statements one by one`,
+				"the file is wrapped in %s … %s but its header says -- ledger:no-transaction: it cannot be both",
+				text[raw[0].start:raw[0].end], text[raw[n-1].start:raw[n-1].end])
+		}
+	}
+	a.stmts = make([]Statement, len(body))
+	for i, r := range body {
+		a.stmts[i] = Statement{Text: text[r.start:r.end], Line: r.line}
+	}
+	a.empty = len(body) == 0
+
+	for i, r := range body {
+		w := words(text, r.toks)
+		stmt := text[r.start:r.end]
+		if kind := classifyTx(w); kind != txNone {
+			first, last := !a.wrapped && i == 0, !a.wrapped && i == len(body)-1
+			if msg, hint := txControlProblem(kind, stmt, a.noTx, first, last); msg != "" {
+				fail(r.line, hint, "%s", msg)
+			}
+			continue
+		}
+		if !a.noTx {
+			if what := outsideTxOnly(w); what != "" {
+				hint := noTxHint
+				if a.wrapped {
+					hint = "remove the BEGIN; and COMMIT; around the file and " + noTxHint
+				}
+				fail(r.line, hint, "%s cannot run inside a transaction block, and this migration runs in one", what)
+			}
+		}
+	}
+	return a, errs
+}
+
+func metaErrors(file string, lines []int) []*FileError {
+	var errs []*FileError
+	for _, l := range lines {
+		errs = append(errs, &FileError{
+			File: file, Line: l,
+			Msg:  "psql meta-commands (lines starting with a backslash, such as \\connect, \\set, \\i) are not SQL; the server cannot run them",
+			Hint: "replace it with SQL, or run it outside the migration",
+		})
+	}
+	return errs
+}
+
+// txControlProblem explains why a transaction control statement is refused;
+// "" if it is fine (savepoints inside a transaction).
+func txControlProblem(kind txKind, stmt string, noTx, first, last bool) (msg, hint string) {
+	shown := firstLine(stmt)
+	if noTx {
+		if kind == txSavepoint {
+			return fmt.Sprintf("%s in a no-transaction migration: its statements run one by one outside any transaction block, where savepoints do not exist", shown),
+				`remove it, or remove "-- ledger:no-transaction" so that the file runs in one transaction`
+		}
+		return fmt.Sprintf("%s in a no-transaction migration: its statements run one by one, each on its own, and transaction control would leave the runner's connection in a transaction or end one it does not know about", shown),
+			`remove it; to run statements together in one transaction, remove "-- ledger:no-transaction" (the runner then wraps the file in one transaction)`
+	}
+	const intro = "in a transactional migration: the runner already runs the file in one transaction, together with its ledger event"
+	const ownTx = `statements that must not run in a transaction belong in a migration of their own with "-- ledger:no-transaction" in its header`
+	wrapHint := "remove it: the runner opens the transaction itself, and accepts BEGIN; only as the very first statement with COMMIT; as the very last; " + ownTx
+	switch kind {
+	case txSavepoint:
+		return "", ""
+	case txBeginPlain:
+		if first {
+			return fmt.Sprintf("%s %s; a file wrapped in BEGIN; … COMMIT; must end with COMMIT;, but its last statement is not one", shown, intro),
+				"end the file with COMMIT;, or remove the BEGIN;"
+		}
+		return fmt.Sprintf("%s %s, and a nested BEGIN would make a later COMMIT end that transaction early", shown, intro), wrapHint
+	case txBeginOpts:
+		return fmt.Sprintf("%s %s; only a plain BEGIN; … COMMIT; around the whole file is accepted, transaction options are not", shown, intro),
+			"remove the BEGIN and COMMIT: the runner opens and commits the transaction itself; " + ownTx
+	case txCommitPlain, txCommitOther:
+		if last && kind == txCommitPlain {
+			return fmt.Sprintf("%s in a transactional migration would commit the runner's transaction early, leaving DDL without its ledger event; a file may end with COMMIT; only if it starts with BEGIN;", shown),
+				"start the file with BEGIN;, or remove the COMMIT"
+		}
+		return fmt.Sprintf("%s in a transactional migration would commit the runner's transaction early, leaving DDL without its ledger event", shown),
+			"remove the COMMIT: the runner commits the migration itself; " + ownTx
+	case txRollback:
+		return fmt.Sprintf("%s in a transactional migration would roll back the runner's transaction, discarding the migration and its ledger event, and run the rest of the file outside any transaction", shown),
+			"remove it: a failing statement already rolls the whole migration back; to undo a migration, write a down file"
+	case txPrepare:
+		return fmt.Sprintf("%s in a transactional migration would hand the runner's transaction to two-phase commit, where the ledger cannot finish it", shown),
+			"remove it"
+	case txPrepared:
+		return fmt.Sprintf("%s cannot run inside a transaction block, and this migration runs in one", shown),
+			`put "-- ledger:no-transaction" in the file header, or run it outside the migration`
+	}
+	return "", ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+var knownDirectives = []string{"compatible", "no-transaction"}
+
+// parseHeader reads the directives of the header (the leading run of blank
+// lines and -- comment lines) into a and returns the header's last line.
+func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
+	var errs []*FileError
+	fail := func(line int, hint, format string, args ...any) {
+		errs = append(errs, &FileError{Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	headerEnd, compatLine := 0, 0
+	for i, ln := range strings.Split(text, "\n") {
+		t := strings.Trim(ln, pgSpace)
+		if t != "" && !strings.HasPrefix(t, "--") {
+			break
+		}
+		line := i + 1
+		headerEnd = line
+		c := strings.Trim(strings.TrimPrefix(t, "--"), pgSpace)
+		rest, ok := strings.CutPrefix(c, "ledger:")
+		if !ok {
+			continue
+		}
+		rest = strings.Trim(rest, pgSpace)
+		word, args := rest, ""
+		if j := strings.IndexAny(rest, pgSpace); j >= 0 {
+			word, args = rest[:j], strings.Trim(rest[j:], pgSpace)
+		}
+		switch word {
+		case "compatible":
+			switch {
+			case isDown:
+				fail(line, "move it to the up file: it says which releases may run with the migration applied",
+					"-- ledger:compatible in a down file: compatibility is a property of the up migration")
+			case compatLine > 0:
+				fail(line, "keep one -- ledger:compatible line; a constraint can hold several conditions, e.g. \">=1.2.0 <2.0.0\"",
+					"second -- ledger:compatible directive (the first is on line %d)", compatLine)
+			case args == "":
+				fail(line, `give the releases that may run with this migration applied, e.g. "-- ledger:compatible >=1.2.0 <2.0.0"`,
+					"-- ledger:compatible needs a semver constraint")
+			default:
+				compatLine = line
+				if _, err := semver.NewConstraint(args); err != nil {
+					fail(line, `use a semver constraint, e.g. ">=1.2.0 <2.0.0" or "^1.2"`,
+						"invalid compatibility constraint %q: %v", args, err)
+				} else {
+					a.compatible = args
+				}
+			}
+		case "no-transaction":
+			if args != "" {
+				fail(line, `write the directive alone: "-- ledger:no-transaction"`,
+					"-- ledger:no-transaction takes no argument, found %q", args)
+			}
+			a.noTx = true
+		default:
+			fail(line, "check the spelling, or remove the line",
+				"unknown directive %q: the known directives are %s", "ledger:"+word, "ledger:"+strings.Join(knownDirectives, ", ledger:"))
+		}
+	}
+	return headerEnd, errs
+}

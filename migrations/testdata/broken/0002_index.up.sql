@@ -1,0 +1,5 @@
+-- adds an index
+-- ledger:compatible not-a-version
+CREATE TABLE u (id int);
+
+CREATE INDEX CONCURRENTLY u_id ON u (id);

@@ -1,0 +1,3 @@
+\connect other
+-- ledger:no-transaction
+SELECT 1;

@@ -1,0 +1,4 @@
+BEGIN;
+DROP FUNCTION touch();
+DROP TABLE users;
+COMMIT;
