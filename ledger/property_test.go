@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
 )

@@ -48,16 +48,28 @@ type Set struct {
 	Migrations []Migration // ordered by projector.CompareIDs
 	Ignored    []string    // other entries of the directory (subdirectories end in "/")
 	Warnings   []string    // problems that do not stop the set from loading
+
+	byID map[string]int
 }
 
 // Lookup returns the migration with this id.
 func (s *Set) Lookup(id string) (Migration, bool) {
-	for _, m := range s.Migrations {
-		if m.ID == id {
-			return m, true
-		}
+	if len(s.byID) != len(s.Migrations) {
+		s.index()
 	}
-	return Migration{}, false
+	i, ok := s.byID[id]
+	if !ok {
+		return Migration{}, false
+	}
+	return s.Migrations[i], true
+}
+
+// index maps ids to positions, so planning over a long set stays linear.
+func (s *Set) index() {
+	s.byID = make(map[string]int, len(s.Migrations))
+	for i, m := range s.Migrations {
+		s.byID[m.ID] = i
+	}
 }
 
 // IDs returns the migration ids in order.
@@ -222,6 +234,7 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 		}
 		return nil, errors.Join(joined...)
 	}
+	set.index()
 	return set, nil
 }
 

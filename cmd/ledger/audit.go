@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+const timeLayout = "2006-01-02 15:04:05Z"
+
+func ts(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// ---- status
+
+// statusView is status's JSON.
+type statusView struct {
+	Database      string                `json:"database"`
+	Schema        string                `json:"schema"`
+	Initialized   bool                  `json:"initialized"`
+	Seq           int64                 `json:"seq"`
+	SchemaVersion string                `json:"schema_version"`
+	Applied       []projector.Migration `json:"applied"`
+	Pending       []string              `json:"pending"`
+	Unknown       []policy.Unknown      `json:"unknown"`
+	Mismatched    []policy.Mismatch     `json:"mismatched"`
+	InDoubt       []projector.InDoubt   `json:"in_doubt"`
+	Failed        []projector.Failure   `json:"failed"`
+	Verdict       policy.Verdict        `json:"verdict"`
+}
+
+func cmdStatus() *command {
+	return &command{
+		name: "status", args: "[--json]",
+		short: "applied (who, when, which release), pending and unknown migrations",
+		long: `Shows every migration the ledger says is applied — when, by which release,
+database user and host — the migrations of this release still pending, those
+applied that this release does not know, and anything in doubt or failed.
+It takes no lock and never waits behind a running migration.`,
+		example: "  ledger status --dir ./migrations\n  ledger status --json | jq '.pending'",
+		run: func(ctx context.Context, e *env, args []string) int {
+			if c := noArgs(e, args); c != 0 {
+				return c
+			}
+			p, c := e.prepare(ctx, true)
+			if c != 0 {
+				return c
+			}
+			state, _, err := p.runner.Store().State(ctx)
+			initialized := true
+			var verdict policy.Verdict
+			manifest := p.set.Manifest(e.g.appVersion)
+			var format *ledger.FormatError
+			var corrupt *ledger.CorruptHeadError
+			switch {
+			case errors.Is(err, ledger.ErrNotInitialized):
+				initialized, state = false, projector.NewState()
+				verdict = policy.Evaluate(manifest, state, p.policy)
+			case errors.As(err, &format), errors.As(err, &corrupt):
+				return e.fail(err)
+			case err != nil:
+				return e.fail(err)
+			default:
+				verdict = policy.Evaluate(manifest, state, p.policy)
+			}
+			v := statusView{
+				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq,
+				SchemaVersion: state.SchemaVersion, Pending: verdict.Pending, Unknown: verdict.Unknown,
+				Mismatched: verdict.Mismatched, InDoubt: verdict.InDoubt, Verdict: verdict,
+				Applied: []projector.Migration{},
+			}
+			known := map[string]bool{}
+			for _, m := range p.set.Migrations {
+				known[m.ID] = true
+			}
+			for _, m := range state.Sorted() {
+				if known[m.ID] {
+					v.Applied = append(v.Applied, m)
+				}
+			}
+			for _, f := range state.Failed {
+				v.Failed = append(v.Failed, f)
+			}
+			if e.g.json {
+				return e.printJSON(v)
+			}
+			printStatus(e.stdout, v, e.g.dir, len(p.set.Migrations))
+			return exitOK
+		},
+	}
+}
+
+func printStatus(w io.Writer, v statusView, dir string, setSize int) {
+	if !v.Initialized {
+		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
+	} else {
+		fmt.Fprintf(w, "%s, ledger schema %q: seq %d, schema version %s\n", v.Database, v.Schema, v.Seq, orDash(v.SchemaVersion))
+	}
+	fmt.Fprintf(w, "migrations in %s: %d\n", dir, setSize)
+	mismatched := map[string]bool{}
+	for _, m := range v.Mismatched {
+		mismatched[m.ID] = true
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nApplied (%d):\n", len(v.Applied))
+	if len(v.Applied) > 0 {
+		fmt.Fprintln(tw, "  ID\tAPPLIED AT (UTC)\tRELEASE\tACTOR\tHOST\t")
+		for _, m := range v.Applied {
+			note := ""
+			if mismatched[m.ID] {
+				note = "FILE CHANGED SINCE APPLIED"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.ID, ts(m.AppliedAt), orDash(m.AppVersion), m.Actor, m.Host, note)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nPending (%d):\n", len(v.Pending))
+	for _, id := range v.Pending {
+		fmt.Fprintf(w, "  %s\n", id)
+	}
+	if len(v.Unknown) > 0 {
+		fmt.Fprintf(tw, "\nApplied but not in this release (%d):\n", len(v.Unknown))
+		fmt.Fprintln(tw, "  ID\tAPPLIED AT (UTC)\tRELEASE\tACTOR\tHOST\tCOMPATIBLE\t")
+		for _, u := range v.Unknown {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", u.ID, ts(u.AppliedAt), orDash(u.AppVersion), u.Actor, u.Host, orDash(u.Compatible))
+		}
+		tw.Flush()
+	}
+	if len(v.InDoubt) > 0 {
+		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --applied|--failed --reason TEXT\n", len(v.InDoubt))
+		for _, d := range v.InDoubt {
+			fmt.Fprintf(w, "  %s  started %s by %s on %s\n", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host)
+		}
+	}
+	if len(v.Failed) > 0 {
+		fmt.Fprintf(w, "\nLast failures (%d):\n", len(v.Failed))
+		for _, f := range v.Failed {
+			fmt.Fprintf(w, "  %s  %s attempt %d by %s: %s\n", f.ID, ts(f.FailedAt), f.Attempt, orDash(f.AppVersion), oneLine(f.Error, 120))
+		}
+	}
+	first, _, _ := strings.Cut(v.Verdict.Message(), "\n")
+	fmt.Fprintf(w, "\nVerdict: %s\n", first)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+// ---- history
+
+func cmdHistory() *command {
+	return &command{
+		name: "history", args: "[--type T] [--migration ID] [--since T] [--until T] [--actor U] [--limit N] [--json]",
+		short: "the audit trail: who changed the schema, when, from which host and release",
+		long: `Lists ledger events in order. Filters combine. --since and --until take
+RFC 3339 times (2026-11-25T10:00:00Z), dates (2026-11-25) or a duration ago
+(36h). --limit N shows the newest N. --json writes one event per line.
+
+Event types: ` + strings.Join(projector.Types(), ", "),
+		example: `  ledger history --migration 0004_drop_accounts_nickname
+  ledger history --type migration.failed --since 24h --json | jq .payload.error`,
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.Var(&o.types, "type", "only events of this `type` (repeat or comma-separate)")
+			fs.StringVar(&o.migration, "migration", "", "only events about this migration `ID`")
+			fs.StringVar(&o.since, "since", "", "only events at or after `TIME`")
+			fs.StringVar(&o.until, "until", "", "only events before `TIME`")
+			fs.StringVar(&o.actor, "actor", "", "only events recorded by this database `user`")
+			fs.IntVar(&o.limit, "limit", 0, "only the newest `N` events (0: all)")
+		},
+		run: func(ctx context.Context, e *env, args []string) int {
+			if c := noArgs(e, args); c != 0 {
+				return c
+			}
+			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor}
+			for _, t := range f.Types {
+				if !projector.KnownType(t) {
+					return e.usageErr("--type %q: unknown event type; known: %s", t, strings.Join(projector.Types(), ", "))
+				}
+			}
+			var err error
+			now := time.Now()
+			if f.Since, err = parseTime(e.f.since, now); err != nil {
+				return e.usageErr("--since: %v", err)
+			}
+			if f.Until, err = parseTime(e.f.until, now); err != nil {
+				return e.usageErr("--until: %v", err)
+			}
+			if e.f.limit < 0 {
+				return e.usageErr("--limit %d: want zero or a positive number", e.f.limit)
+			}
+			if e.f.limit > 0 {
+				f.Limit, f.Newest = e.f.limit, true
+			}
+			p, c := e.prepare(ctx, false)
+			if c != 0 {
+				return c
+			}
+			var events []ledger.Event
+			for ev, err := range p.runner.Store().Events(ctx, f) {
+				if err != nil {
+					return e.fail(err)
+				}
+				if e.g.json && !f.Newest {
+					if err := writeEventJSON(e.stdout, ev); err != nil {
+						return e.fail(err)
+					}
+					continue
+				}
+				events = append(events, ev)
+			}
+			if f.Newest { // fetched newest first; show in order
+				for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
+					events[i], events[j] = events[j], events[i]
+				}
+			}
+			if e.g.json {
+				for _, ev := range events {
+					if err := writeEventJSON(e.stdout, ev); err != nil {
+						return e.fail(err)
+					}
+				}
+				return exitOK
+			}
+			printHistory(e.stdout, events)
+			return exitOK
+		},
+	}
+}
+
+// parseTime reads RFC 3339, a date, a date and time, or a duration ago.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (36h)", s)
+}
+
+func writeEventJSON(w io.Writer, ev ledger.Event) error {
+	out := struct {
+		Seq            int64           `json:"seq"`
+		ID             string          `json:"id"`
+		Type           string          `json:"type"`
+		PayloadVersion int             `json:"payload_version"`
+		Payload        json.RawMessage `json:"payload"`
+		RecordedAt     time.Time       `json:"recorded_at"`
+		Actor          string          `json:"actor"`
+		Host           string          `json:"host"`
+		AppVersion     string          `json:"app_version"`
+		Hash           string          `json:"hash"`
+	}{ev.Seq, ev.ID, ev.Type, ev.PayloadVersion, ev.Payload, ev.RecordedAt.UTC(), ev.Actor, ev.Host, ev.AppVersion, hex.EncodeToString(ev.Hash)}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func printHistory(w io.Writer, events []ledger.Event) {
+	if len(events) == 0 {
+		fmt.Fprintln(w, "no events match")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tRECORDED AT (UTC)\tEVENT\tMIGRATION\tRELEASE\tACTOR\tHOST\tDETAIL")
+	for _, ev := range events {
+		ids := projector.IDs(ev)
+		id := strings.Join(ids, ",")
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ts(ev.RecordedAt), ev.Type, orDash(id), orDash(ev.AppVersion), ev.Actor, ev.Host, detail(ev))
+	}
+	tw.Flush()
+}
+
+// detail is the one thing worth knowing about an event beyond its type.
+func detail(ev ledger.Event) string {
+	var p map[string]any
+	_ = json.Unmarshal(ev.Payload, &p)
+	str := func(k string) string { s, _ := p[k].(string); return s }
+	switch ev.Type {
+	case projector.TypeMigrationApplied:
+		d := fmt.Sprintf("%vms", p["duration_ms"])
+		if c := str("compatible"); c != "" {
+			d += ", compatible " + c
+		}
+		if t, _ := p["transactional"].(bool); !t {
+			d += ", no-transaction"
+		}
+		return d
+	case projector.TypeMigrationReverted:
+		return "down from " + str("source")
+	case projector.TypeMigrationFailed:
+		return oneLine(fmt.Sprintf("attempt %v: %s", p["attempt"], str("error")), 100)
+	case projector.TypeMigrationResolved:
+		return oneLine(str("decision")+": "+str("reason"), 100)
+	case projector.TypeSchemaFingerprinted:
+		return fmt.Sprintf("%.12s, %v objects", str("fingerprint"), p["objects"])
+	case projector.TypeLedgerInitialized:
+		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
+	case projector.TypeSchemaBaselined:
+		return "from " + str("source")
+	}
+	return ""
+}
+
+// ---- verify
+
+func cmdVerify() *command {
+	return &command{
+		name: "verify", args: "[--json]",
+		short: "check the hash chain, the projection, the files' checksums and the schema fingerprint",
+		long: `Walks every event in order (streaming; constant memory), recomputes each
+hash and the fold of all events, and compares them with the head and the
+projection tables. Then it checks that each applied migration's file in
+--dir has the checksum recorded when it was applied, and that the schema's
+catalog fingerprint still equals the one recorded at the end of the last run
+(a difference is a change made outside the ledger).
+
+Exit codes: 0 everything verifies; 5 something does not (the report says
+what, starting with the first broken seq); 1 error.`,
+		example: "  ledger verify --dir ./migrations",
+		run: func(ctx context.Context, e *env, args []string) int {
+			if c := noArgs(e, args); c != 0 {
+				return c
+			}
+			p, c := e.prepare(ctx, true)
+			if c != 0 {
+				return c
+			}
+			store := p.runner.Store()
+			progress := func(n int64) {
+				if e.isTerminal && !e.g.json {
+					fmt.Fprintf(e.stderr, "\r\033[Kverified %d events…", n)
+				}
+			}
+			rep, err := store.Verify(ctx, progress)
+			if e.isTerminal && !e.g.json {
+				fmt.Fprint(e.stderr, "\r\033[K")
+			}
+			if err != nil {
+				return e.fail(err)
+			}
+			out := struct {
+				Chain       ledger.VerifyReport `json:"chain"`
+				Files       []string            `json:"files,omitempty"`
+				Fingerprint string              `json:"fingerprint,omitempty"`
+				OK          bool                `json:"ok"`
+			}{Chain: rep}
+			state, _, serr := store.State(ctx)
+			if serr == nil {
+				for _, m := range state.Sorted() {
+					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
+						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
+					}
+				}
+				if state.Fingerprint != nil {
+					fp, _, err := migrations.Fingerprint(ctx, e.pool, store.Schema())
+					if err != nil {
+						return e.fail(err)
+					}
+					if fp != state.Fingerprint.Value {
+						out.Fingerprint = fmt.Sprintf("the schema changed outside the ledger since seq %d (catalog fingerprint %.12s, recorded %.12s)", state.Fingerprint.Seq, fp, state.Fingerprint.Value)
+					}
+				}
+			}
+			out.OK = rep.OK() && len(out.Files) == 0 && out.Fingerprint == ""
+			if e.g.json {
+				e.printJSON(out)
+			} else {
+				fmt.Fprintln(e.stdout, rep.String())
+				for _, f := range out.Files {
+					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
+				}
+				if out.Fingerprint != "" {
+					fmt.Fprintf(e.stdout, "drift: %s\n", out.Fingerprint)
+				} else if state.Fingerprint != nil {
+					fmt.Fprintf(e.stdout, "ok: schema fingerprint matches the one recorded at seq %d\n", state.Fingerprint.Seq)
+				}
+			}
+			if !out.OK {
+				return exitIntegrity
+			}
+			return exitOK
+		},
+	}
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
+)
+
+// Exit codes. check uses all of them; other commands 0, 1, 2 (and verify 5).
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitPending   = 3
+	exitRefused   = 4
+	exitIntegrity = 5
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // the synopsis after the name
+	short   string
+	long    string
+	example string
+	flags   func(fs *flag.FlagSet, o *cmdFlags)
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+// cmdFlags holds every command's own flags; each command registers those it uses.
+type cmdFlags struct {
+	to, migration, actor, since, until, reason string
+	types                                      stringList
+	steps, limit                               int
+	dryRun, rehearse, useRecorded, keep        bool
+	applied, failed                            bool
+	lockTimeout, ddlLockTimeout                time.Duration
+}
+
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*s = append(*s, part)
+		}
+	}
+	return nil
+}
+
+// globals are the flags every command takes, defaulted from the environment.
+type globals struct {
+	db, dir, schema, appVersion, policy, nats string
+	json                                      bool
+}
+
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.db, "db", g.db, "PostgreSQL connection `URL` [DATABASE_URL; unset: the PG* variables and libpq defaults]")
+	fs.StringVar(&g.dir, "dir", g.dir, "migrations `directory` [LEDGER_DIR]")
+	fs.StringVar(&g.schema, "schema", g.schema, "ledger `schema` [LEDGER_SCHEMA]")
+	fs.StringVar(&g.appVersion, "app-version", g.appVersion, "this release's `version`, e.g. 1.2.0 [LEDGER_APP_VERSION]")
+	fs.StringVar(&g.policy, "policy", g.policy, "`policy` for migrations this release does not know: strict, compatible or same-major [LEDGER_POLICY]")
+	fs.StringVar(&g.nats, "nats", g.nats, "NATS server `URL` [NATS_URL]")
+	fs.BoolVar(&g.json, "json", g.json, "write JSON for scripts")
+}
+
+func defaultGlobals(getenv func(string) string) globals {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	return globals{
+		db:         getenv("DATABASE_URL"),
+		dir:        or(getenv("LEDGER_DIR"), "./migrations"),
+		schema:     or(getenv("LEDGER_SCHEMA"), ledger.DefaultSchema),
+		appVersion: getenv("LEDGER_APP_VERSION"),
+		policy:     or(getenv("LEDGER_POLICY"), "strict"),
+		nats:       getenv("NATS_URL"),
+	}
+}
+
+// env is what a running command has: its flags, its output, and lazily a
+// database pool.
+type env struct {
+	g      globals
+	f      cmdFlags
+	stdout io.Writer
+	stderr io.Writer
+	name   string
+	pool   *pgxpool.Pool
+	// isTerminal reports whether stderr is a terminal (progress is shown only there).
+	isTerminal bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, stdout, stderr, os.Getenv)
+}
+
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{g: defaultGlobals(getenv), stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr)}
+	// Global flags may come before the command too: ledger --db URL status.
+	pre := flag.NewFlagSet("ledger", flag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	e.g.register(pre)
+	if err := pre.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "ledger: %v\nRun 'ledger help' for usage.\n", err)
+		return exitUsage
+	}
+	args = pre.Args()
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		if len(args) > 1 {
+			c := lookup(args[1])
+			if c == nil {
+				fmt.Fprintf(stderr, "ledger help: unknown command %q%s\n", args[1], suggest(args[1]))
+				return exitUsage
+			}
+			commandUsage(stdout, c, e.g)
+			return exitOK
+		}
+		usage(stdout)
+		return exitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "ledger: unknown command %q%s\nRun 'ledger help' for the list of commands.\n", name, suggest(name))
+		return exitUsage
+	}
+	e.name = c.name
+	fs := flag.NewFlagSet("ledger "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	e.g.register(fs)
+	if c.flags != nil {
+		c.flags(fs, &e.f)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, c, e.g)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
+		return exitUsage
+	}
+	defer func() {
+		if e.pool != nil {
+			e.pool.Close()
+		}
+	}()
+	return c.run(ctx, e, fs.Args())
+}
+
+func lookup(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// suggest names the closest command for a typo.
+func suggest(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands() {
+		if d := editDistance(name, c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `ledger — an event-sourced migration ledger for PostgreSQL
+
+Every schema change is an append-only, hash-chained event. A release knows
+exactly which migrations it does not know were applied after it, by whom,
+when and from which release — and refuses to run instead of guessing.
+
+Usage:
+  ledger [global flags] <command> [flags] [args]
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.short)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Global flags (environment variable in brackets):
+  --db URL            PostgreSQL connection URL [DATABASE_URL; unset: PG* variables]
+  --dir DIR           migrations directory [LEDGER_DIR, default ./migrations]
+  --schema NAME       ledger schema [LEDGER_SCHEMA, default ledger]
+  --app-version V     this release's version, e.g. 1.2.0 [LEDGER_APP_VERSION]
+  --policy P          strict, compatible or same-major [LEDGER_POLICY, default strict]
+  --nats URL          NATS server [NATS_URL]
+  --json              JSON output for scripts
+
+Exit codes: 0 ok; 1 error; 2 usage; check also 3 pending, 4 refused, 5 integrity.
+Run 'ledger help <command>' for a command's flags and an example.
+`)
+}
+
+func commandUsage(w io.Writer, c *command, g globals) {
+	fmt.Fprintf(w, "Usage: ledger %s %s\n\n%s\n", c.name, c.args, c.short)
+	if c.long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
+	}
+	if c.flags != nil {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		var f cmdFlags
+		c.flags(fs, &f)
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fmt.Fprintln(w, "\nGlobal flags: --db, --dir, --schema, --app-version, --policy, --nats, --json (see 'ledger help').")
+	if c.example != "" {
+		fmt.Fprintf(w, "\nExample:\n%s\n", c.example)
+	}
+	_ = g
+}
+
+// connect opens the pool lazily; the first query connects. Errors name the
+// server without its password and say what to do.
+func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
+	if e.pool != nil {
+		return e.pool, nil
+	}
+	cfg, err := pgxpool.ParseConfig(e.g.db)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+	}
+	cfg.MaxConns = 4
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "ledger " + e.name
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.pool = pool
+	return pool, nil
+}
+
+// where describes the database without its password.
+func (e *env) where() string {
+	cfg, err := pgx.ParseConfig(e.g.db)
+	if err != nil {
+		return "(unparseable DSN)"
+	}
+	return describeDB(cfg, cfg.Database)
+}
+
+// describeDB names a database as a URL without the password.
+func describeDB(cfg *pgx.ConnConfig, db string) string {
+	if db == "" {
+		db = cfg.User
+	}
+	if strings.HasPrefix(cfg.Host, "/") {
+		return fmt.Sprintf("postgres://%s@/%s?host=%s", cfg.User, db, cfg.Host)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, db)
+}
+
+func redactErr(err error, dsn string) string {
+	msg := err.Error()
+	if cfg, perr := pgx.ParseConfig(dsn); perr == nil && cfg.Password != "" {
+		msg = strings.ReplaceAll(msg, cfg.Password, "xxxxx")
+	}
+	return msg
+}
+
+// fail prints an error with what to do, and returns the exit code.
+func (e *env) fail(err error) int {
+	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	return exitError
+}
+
+// explain adds advice to errors a user can act on.
+func (e *env) explain(err error) string {
+	if isConnectError(err) {
+		return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.g.db))
+	}
+	return err.Error()
+}
+
+func isConnectError(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
+
+// loadSet loads the migrations directory.
+func (e *env) loadSet() (*migrations.Set, error) {
+	set, err := migrations.LoadDir(e.g.dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range set.Warnings {
+		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
+	}
+	return set, nil
+}
+
+// options turns the global flags into library options, validating them.
+func (e *env) options() ([]migrations.Option, error) {
+	opts := []migrations.Option{migrations.WithSchema(e.g.schema)}
+	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
+		return nil, fmt.Errorf("--schema: %w", err)
+	}
+	if e.g.appVersion != "" {
+		if _, err := policy.ParseAppVersion(e.g.appVersion); err != nil {
+			return nil, fmt.Errorf("--app-version: %w", err)
+		}
+		opts = append(opts, migrations.WithAppVersion(e.g.appVersion))
+	}
+	p, err := policy.Parse(e.g.policy)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
+	return append(opts, migrations.WithPolicy(p)), nil
+}
+
+// usageErr reports bad input and returns exit code 2.
+func (e *env) usageErr(format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "ledger %s: %s\nRun 'ledger help %s' for usage.\n", e.name, fmt.Sprintf(format, args...), e.name)
+	return exitUsage
+}
+
+func commands() []*command {
+	cs := []*command{
+		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
+		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(),
+	}
+	return slices.Clip(cs)
+}
