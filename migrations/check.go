@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -92,7 +93,9 @@ func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
 		return policy.Verdict{}, err
 	}
 	if head.Digest == c.digest && head.InDoubt == 0 {
-		return c.run, nil
+		v := c.run
+		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)
+		return v, nil
 	}
 	state, _, err := store.State(ctx)
 	switch {

@@ -53,7 +53,7 @@ type Step struct {
 	Recorded *projector.Migration
 }
 
-// Recorded reports whether the step runs the down SQL recorded in the ledger.
+// UsesRecorded reports whether the step runs the down SQL recorded in the ledger.
 func (s Step) UsesRecorded() bool { return s.Direction == DirDown && s.Migration == nil }
 
 // Plan is the ordered steps to reach a target, computed without a database.
@@ -204,6 +204,9 @@ func sortedDoubt(s projector.State) []projector.InDoubt {
 }
 
 func short(sum string) string {
+	if sum == "" {
+		return "(none)"
+	}
 	if len(sum) > 12 {
 		return sum[:12]
 	}
