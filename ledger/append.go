@@ -38,13 +38,7 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 		return Head{}, fmt.Errorf("%w (transaction status %q)", ErrNotInTransaction, st)
 	}
 	var ids []string
-	for i, e := range events {
-		if !projector.KnownType(e.Type) {
-			return Head{}, fmt.Errorf("append event %d: %w", i+1, &projector.UnknownTypeError{Type: e.Type})
-		}
-		if !json.Valid(e.Payload) {
-			return Head{}, fmt.Errorf("append event %d (%s): payload is not valid JSON", i+1, e.Type)
-		}
+	for _, e := range events {
 		ids = append(ids, projector.IDs(e)...)
 	}
 
@@ -81,42 +75,62 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 	if h.Seq == 0 {
 		st.Format = 0 // the fold learns the format from ledger.initialized
 	}
-	now = now.UTC().Truncate(time.Microsecond)
 
-	// Fold in memory first: a rejected event writes nothing.
+	// Round trip 2: the events, the projection rows, the head, the notification.
 	w := &pgx.Batch{}
+	out, err := s.queue(w, &st, h.Hash, now, actor, events)
+	if err != nil {
+		return Head{}, err
+	}
+	if err := tx.SendBatch(ctx, w).Close(); err != nil {
+		return Head{}, fmt.Errorf("append: %w", s.mapErr(err))
+	}
+	return s.check(out)
+}
+
+// queue folds events into *st in place — in memory first, so a rejected
+// event writes nothing — and queues the statements that record them: each
+// event row (its hash chained in SQL from prevHash), the projection rows its
+// change touches, the head update and the notification. The returned head
+// row is filled when the batch runs. The head row must be locked.
+func (s *Store) queue(b *pgx.Batch, st *projector.State, prevHash []byte, at time.Time, actor string, events []Event) (*headRow, error) {
+	at = at.UTC().Truncate(time.Microsecond)
 	var fp *projector.Fingerprint
 	for i := range events {
 		e := events[i]
+		if !projector.KnownType(e.Type) {
+			return nil, fmt.Errorf("append event %d: %w", i+1, &projector.UnknownTypeError{Type: e.Type})
+		}
+		if !json.Valid(e.Payload) {
+			return nil, fmt.Errorf("append event %d (%s): payload is not valid JSON", i+1, e.Type)
+		}
 		id, err := uuid.NewV7()
 		if err != nil {
-			return Head{}, err
+			return nil, err
 		}
-		e.Seq, e.ID, e.RecordedAt, e.Actor = st.Seq+1, id.String(), now, actor
+		e.Seq, e.ID, e.RecordedAt, e.Actor = st.Seq+1, id.String(), at, actor
 		if e.Host == "" {
 			e.Host = s.host
 		}
 		if e.AppVersion == "" {
 			e.AppVersion = s.appVersion
 		}
-		c, err := projector.Step(&st, e)
+		c, err := projector.Step(st, e)
 		if err != nil {
-			return Head{}, fmt.Errorf("append %s: %w", e.Type, err)
+			return nil, fmt.Errorf("append %s: %w", e.Type, err)
 		}
 		var prev []byte
 		if i == 0 {
-			prev = h.Hash
+			prev = prevHash
 		}
-		w.Queue(s.sql.insertEvent, e.Seq, e.ID, e.Type, e.PayloadVersion, string(e.Payload), e.RecordedAt, e.Actor, e.Host, e.AppVersion, prev)
-		if err := s.queueChange(w, c); err != nil {
-			return Head{}, err
+		b.Queue(s.sql.insertEvent, e.Seq, e.ID, e.Type, e.PayloadVersion, string(e.Payload), e.RecordedAt, e.Actor, e.Host, e.AppVersion, prev)
+		if err := s.queueChange(b, c); err != nil {
+			return nil, err
 		}
 		if c.Fingerprint != nil {
 			fp = c.Fingerprint
 		}
 	}
-
-	// Round trip 2: the events, the projection rows, the head, the notification.
 	var fpValue *string
 	var fpObjects *int32
 	var fpSeq *int64
@@ -124,14 +138,11 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 		objects := int32(fp.Objects)
 		fpValue, fpObjects, fpSeq = &fp.Value, &objects, &fp.Seq
 	}
-	var out headRow
-	w.Queue(s.sql.updateHead, st.Seq, st.Digest[:], st.Format, fpValue, fpObjects, fpSeq).
+	out := &headRow{}
+	b.Queue(s.sql.updateHead, st.Seq, st.Digest[:], st.Format, fpValue, fpObjects, fpSeq).
 		QueryRow(func(row pgx.Row) error { return row.Scan(out.dest()...) })
-	w.Queue(s.sql.notify, s.Channel(), strconv.FormatInt(st.Seq, 10))
-	if err := tx.SendBatch(ctx, w).Close(); err != nil {
-		return Head{}, fmt.Errorf("append: %w", s.mapErr(err))
-	}
-	return s.check(&out)
+	b.Queue(s.sql.notify, s.Channel(), strconv.FormatInt(st.Seq, 10))
+	return out, nil
 }
 
 // queueChange queues the row writes of one projection change.

@@ -1,6 +1,7 @@
 package migrations
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -111,12 +112,8 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	if _, err := r.store.Init(ctx); err != nil {
 		return rep, err
 	}
-	err := r.locked(ctx, func(conn *pgx.Conn) error {
-		state, _, err := r.store.State(ctx)
-		if err != nil {
-			return err
-		}
-		plan, err := r.set.Plan(state, r.target(DirUp, o.Target, 0, false))
+	err := r.locked(ctx, func(s *session) error {
+		plan, err := r.set.Plan(s.app.State(), r.target(DirUp, o.Target, 0, false))
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
 			return err
@@ -124,20 +121,20 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 		for i, step := range plan.Steps {
 			r.progress(DirUp, step.ID, i, len(plan.Steps), false, start)
 			t0 := time.Now()
-			if err := r.apply(ctx, conn, *step.Migration, state); err != nil {
-				return err
+			if err = s.apply(ctx, *step.Migration); err != nil {
+				break
 			}
 			d := time.Since(t0)
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Duration: d})
 			r.cfg.logger.Info("applied", "id", step.ID, "duration", d)
 			r.progress(DirUp, step.ID, i, len(plan.Steps), true, start)
 		}
-		return nil
+		if len(rep.Done) > 0 {
+			err = errors.Join(err, s.fingerprint(ctx))
+		}
+		return err
 	})
 	rep.Elapsed = time.Since(start)
-	if len(rep.Done) > 0 {
-		err = errors.Join(err, r.fingerprint(ctx))
-	}
 	if h, herr := r.store.Head(ctx); herr == nil {
 		rep.Head = h
 	}
@@ -159,12 +156,8 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		return rep, err
 	}
-	err := r.locked(ctx, func(conn *pgx.Conn) error {
-		state, _, err := r.store.State(ctx)
-		if err != nil {
-			return err
-		}
-		plan, err := r.set.Plan(state, target)
+	err := r.locked(ctx, func(s *session) error {
+		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
 			return err
@@ -172,21 +165,21 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 		for i, step := range plan.Steps {
 			r.progress(DirDown, step.ID, i, len(plan.Steps), false, start)
 			t0 := time.Now()
-			source, err := r.revert(ctx, conn, step)
-			if err != nil {
-				return err
+			var source string
+			if source, err = s.revert(ctx, step); err != nil {
+				break
 			}
 			d := time.Since(t0)
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
 			r.cfg.logger.Info("reverted", "id", step.ID, "source", source, "duration", d)
 			r.progress(DirDown, step.ID, i, len(plan.Steps), true, start)
 		}
-		return nil
+		if len(rep.Done) > 0 {
+			err = errors.Join(err, s.fingerprint(ctx))
+		}
+		return err
 	})
 	rep.Elapsed = time.Since(start)
-	if len(rep.Done) > 0 {
-		err = errors.Join(err, r.fingerprint(ctx))
-	}
 	if h, herr := r.store.Head(ctx); herr == nil {
 		rep.Head = h
 	}
@@ -203,11 +196,8 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("resolve %s: give a reason (--reason TEXT): it is recorded for the auditors", id)
 	}
-	return r.locked(ctx, func(conn *pgx.Conn) error {
-		state, _, err := r.store.State(ctx)
-		if err != nil {
-			return err
-		}
+	return r.locked(ctx, func(s *session) error {
+		state := s.app.State()
 		if _, ok := state.InDoubt[id]; !ok {
 			var doubt []string
 			for d := range state.InDoubt {
@@ -223,7 +213,7 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 		if err != nil {
 			return err
 		}
-		return r.record(ctx, conn, ev)
+		return s.record(ctx, ev)
 	})
 }
 
@@ -249,7 +239,7 @@ func (r *Runner) progress(dir Direction, id string, i, total int, done bool, sta
 // locked runs f on a connection holding the ledger's migration lock (a
 // session advisory lock keyed by the schema), waiting at most the lock
 // timeout. The lock goes when f returns, or with the connection if it dies.
-func (r *Runner) locked(ctx context.Context, f func(*pgx.Conn) error) error {
+func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	pc, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -279,7 +269,12 @@ func (r *Runner) locked(ctx context.Context, f func(*pgx.Conn) error) error {
 		}
 		pc.Release()
 	}()
-	return f(conn)
+	// Read the ledger only under the lock: what others did before is now final.
+	state, head, err := r.store.State(ctx)
+	if err != nil {
+		return err
+	}
+	return f(&session{r: r, conn: conn, app: r.store.NewAppender(state, head)})
 }
 
 // lockHolders describes the sessions holding the migration lock.
@@ -300,14 +295,6 @@ func (r *Runner) lockHolders(ctx context.Context, key int64) string {
 	return strings.Join(holders, "; ")
 }
 
-// record appends events in a transaction of their own on conn.
-func (r *Runner) record(ctx context.Context, conn *pgx.Conn, events ...projector.Event) error {
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		_, err := r.store.Append(ctx, tx, events...)
-		return err
-	})
-}
-
 func (r *Runner) ddlLockTimeoutSQL(local bool) string {
 	if r.cfg.ddlLockTimeout <= 0 {
 		return ""
@@ -319,179 +306,12 @@ func (r *Runner) ddlLockTimeoutSQL(local bool) string {
 	return scope + "lock_timeout = '" + strconv.FormatInt(r.cfg.ddlLockTimeout.Milliseconds(), 10) + "ms'"
 }
 
-// apply runs one migration and records it.
-func (r *Runner) apply(ctx context.Context, conn *pgx.Conn, m Migration, state projector.State) error {
-	applied := projector.Applied{
-		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, Transactional: m.Transactional(),
-	}
-	if m.DownFile != "" {
-		applied.DownSQL, applied.DownChecksum = m.Down, m.DownChecksum
-	}
-	attempt := state.Failed[m.ID].Attempt + 1
-	if !m.Transactional() {
-		return r.applyNoTx(ctx, conn, m, applied, attempt)
-	}
-	t0 := time.Now()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	failure := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true))
-	if failure == nil {
-		applied.DurationMS = time.Since(t0).Milliseconds()
-		var ev projector.Event
-		if ev, err = projector.NewEvent(projector.TypeMigrationApplied, applied); err == nil {
-			_, err = r.store.Append(ctx, tx, ev)
-		}
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
-		if err == nil {
-			return nil
-		}
-		failure = &statementFailure{err: err}
-	}
-	_ = tx.Rollback(context.WithoutCancel(ctx))
-	merr := r.migrationError(m, DirUp, failure)
-	// The rollback undid the DDL; the failure is a fact worth keeping.
-	ev, err := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
-		ID: m.ID, Checksum: m.Checksum, Error: failure.err.Error(), SQLState: merr.SQLState,
-		Statement: oneLine(merr.Statement, 2000), Attempt: attempt,
-	})
-	if err == nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		err = r.record(rctx, conn, ev)
-	}
-	if err != nil {
-		return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, err))
-	}
-	r.cfg.logger.Error("migration failed", "id", m.ID, "sqlstate", merr.SQLState, "error", failure.err)
-	return merr
-}
-
-// applyNoTx runs a no-transaction migration statement by statement, between
-// migration.started and migration.applied. A crash in between leaves it in doubt.
-func (r *Runner) applyNoTx(ctx context.Context, conn *pgx.Conn, m Migration, applied projector.Applied, attempt int) error {
-	started, err := projector.NewEvent(projector.TypeMigrationStarted, projector.Started{
-		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, DownSQL: applied.DownSQL, DownChecksum: applied.DownChecksum,
-	})
-	if err != nil {
-		return err
-	}
-	if err := r.record(ctx, conn, started); err != nil {
-		return err
-	}
-	t0 := time.Now()
-	if set := r.ddlLockTimeoutSQL(false); set != "" {
-		if _, err := conn.Exec(ctx, set); err != nil {
-			return err
-		}
-		defer conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") //nolint:errcheck // best effort; the lock is per run
-	}
-	for i, st := range m.UpStatements {
-		if _, err := conn.Exec(ctx, st.Text); err != nil {
-			merr := r.migrationError(m, DirUp, &statementFailure{err: err, index: i, known: true})
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) {
-				// No answer from the server: whether the statement took
-				// effect is unknown. Leave it in doubt for an operator.
-				merr.InDoubt = true
-				return merr
-			}
-			merr.InDoubt = i > 0
-			failed, ferr := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
-				ID: m.ID, Checksum: m.Checksum, Error: err.Error(), SQLState: pgErr.Code,
-				Statement: oneLine(st.Text, 2000), Attempt: attempt, StatementsDone: i,
-			})
-			if ferr == nil {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer cancel()
-				ferr = r.record(rctx, conn, failed)
-			}
-			if ferr != nil {
-				merr.InDoubt = true
-				return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, ferr))
-			}
-			return merr
-		}
-	}
-	applied.DurationMS = time.Since(t0).Milliseconds()
-	ev, err := projector.NewEvent(projector.TypeMigrationApplied, applied)
-	if err != nil {
-		return err
-	}
-	if err := r.record(ctx, conn, ev); err != nil {
-		return &MigrationError{ID: m.ID, Direction: DirUp, File: m.UpFile, Err: fmt.Errorf("its statements ran, but recording migration.applied failed: %w", err), InDoubt: true}
-	}
-	return nil
-}
-
-// revert runs one down step and records it; it returns the down source.
-func (r *Runner) revert(ctx context.Context, conn *pgx.Conn, step Step) (string, error) {
-	var (
-		m      Migration
-		source = projector.DownFromFile
-	)
-	if step.Migration != nil {
-		m = *step.Migration
-		m.UpBody, m.UpStatements, m.UpFile = m.DownBody, m.DownStatements, m.DownFile
-		m.NoTransaction = m.DownNoTransaction
-	} else {
-		source = projector.DownFromRecorded
-		rec, err := r.recordedDown(ctx, step.ID)
-		if err != nil {
-			return source, err
-		}
-		m = rec
-	}
-	reverted, err := projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{ID: step.ID, Source: source, DownChecksum: downChecksum(m)})
-	if err != nil {
-		return source, err
-	}
-	t0 := time.Now()
-	if !m.Transactional() {
-		if set := r.ddlLockTimeoutSQL(false); set != "" {
-			if _, err := conn.Exec(ctx, set); err != nil {
-				return source, err
-			}
-			defer conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") //nolint:errcheck // best effort
-		}
-		for i, st := range m.UpStatements {
-			if _, err := conn.Exec(ctx, st.Text); err != nil {
-				return source, r.migrationError(m, DirDown, &statementFailure{err: err, index: i, known: true})
-			}
-		}
-		return source, r.record(ctx, conn, withDuration(reverted, time.Since(t0)))
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return source, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	if failure := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true)); failure != nil {
-		return source, r.migrationError(m, DirDown, failure)
-	}
-	if _, err := r.store.Append(ctx, tx, withDuration(reverted, time.Since(t0))); err != nil {
-		return source, err
-	}
-	return source, tx.Commit(ctx)
-}
-
 func downChecksum(m Migration) string {
 	if m.DownChecksum != "" {
 		return m.DownChecksum
 	}
 	sum := sha256.Sum256([]byte(m.UpBody))
 	return hex.EncodeToString(sum[:])
-}
-
-func withDuration(e projector.Event, d time.Duration) projector.Event {
-	var p projector.Reverted
-	_ = json.Unmarshal(e.Payload, &p)
-	p.DurationMS = d.Milliseconds()
-	out, _ := projector.NewEvent(e.Type, p)
-	return out
 }
 
 // recordedDown reads the down SQL recorded when id was applied (in its
@@ -527,32 +347,30 @@ type statementFailure struct {
 }
 
 // execBody runs a migration body in one round trip (simple protocol,
-// several statements) inside the open transaction on conn. On failure it
-// finds which statement failed from how many completed.
+// several statements) inside the open transaction on conn.
 func (r *Runner) execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
-	sql := body
-	offset := 0
+	sql, offset := body, 0
 	if prefix != "" {
 		sql, offset = prefix+";\n"+body, 1
 	}
 	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
-	if err == nil {
-		for _, res := range results {
-			if res.Err != nil {
-				err = res.Err
-				break
-			}
-		}
-	}
-	if err == nil {
-		return nil
-	}
+	return failureOf(results, err, offset, stmts)
+}
+
+// failureOf finds whether a multi-statement query failed and, from how many
+// statements completed, which of stmts it was (offset statements were
+// prepended to them).
+func failureOf(results []*pgconn.Result, err error, offset int, stmts []Statement) *statementFailure {
 	completed := 0
 	for _, res := range results {
 		if res.Err != nil {
+			err = cmp.Or(err, res.Err)
 			break
 		}
 		completed++
+	}
+	if err == nil {
+		return nil
 	}
 	f := &statementFailure{err: err, index: completed - offset}
 	f.known = f.index >= 0 && f.index < len(stmts)
@@ -572,22 +390,6 @@ func (r *Runner) migrationError(m Migration, dir Direction, f *statementFailure)
 		}
 	}
 	return e
-}
-
-// fingerprint records a digest of the catalog once at the end of a run.
-func (r *Runner) fingerprint(ctx context.Context) error {
-	fp, n, err := Fingerprint(ctx, r.pool, r.store.Schema())
-	if err != nil {
-		return fmt.Errorf("fingerprint the schema: %w", err)
-	}
-	ev, err := projector.NewEvent(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: fp, Objects: n})
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		_, err := r.store.Append(ctx, tx, ev)
-		return err
-	})
 }
 
 // Fingerprint digests the catalog of every schema but the system ones and

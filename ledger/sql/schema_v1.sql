@@ -81,6 +81,19 @@ CREATE TABLE {{schema}}.head (
     updated_at          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- Lock the head for a writer that already knows it (a migrator holding the
+-- migration lock): fails if another writer appended since it looked.
+CREATE FUNCTION {{schema}}.lock_head(expected_seq bigint, expected_hash bytea) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM {{schema}}.head WHERE seq = expected_seq AND hash = expected_hash FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
+            USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
+    END IF;
+END
+$$;
+
 -- The projection (read model), updated incrementally with each event.
 CREATE TABLE {{schema}}.applied (
     id            text        COLLATE "C" PRIMARY KEY,
