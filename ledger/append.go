@@ -78,7 +78,7 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 
 	// Round trip 2: the events, the projection rows, the head, the notification.
 	w := &pgx.Batch{}
-	out, err := s.queue(w, &st, h.Hash, now, actor, events)
+	out, err := s.queue(w, &st, now, actor, events)
 	if err != nil {
 		return Head{}, err
 	}
@@ -90,10 +90,10 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 
 // queue folds events into *st in place — in memory first, so a rejected
 // event writes nothing — and queues the statements that record them: each
-// event row (its hash chained in SQL from prevHash), the projection rows its
+// event row (its hash chained in SQL to the event before it), the projection rows its
 // change touches, the head update and the notification. The returned head
 // row is filled when the batch runs. The head row must be locked.
-func (s *Store) queue(b *pgx.Batch, st *projector.State, prevHash []byte, at time.Time, actor string, events []Event) (*headRow, error) {
+func (s *Store) queue(b *pgx.Batch, st *projector.State, at time.Time, actor string, events []Event) (*headRow, error) {
 	at = at.UTC().Truncate(time.Microsecond)
 	var fp *projector.Fingerprint
 	for i := range events {
@@ -119,11 +119,7 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, prevHash []byte, at tim
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", e.Type, err)
 		}
-		var prev []byte
-		if i == 0 {
-			prev = prevHash
-		}
-		b.Queue(s.sql.insertEvent, e.Seq, e.ID, e.Type, e.PayloadVersion, string(e.Payload), e.RecordedAt, e.Actor, e.Host, e.AppVersion, prev)
+		b.Queue(s.sql.insertEvent, e.Seq, e.ID, e.Type, e.PayloadVersion, string(e.Payload), e.RecordedAt, e.Actor, e.Host, e.AppVersion)
 		if err := s.queueChange(b, c); err != nil {
 			return nil, err
 		}

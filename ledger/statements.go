@@ -29,9 +29,7 @@ func newStatements(q string) statements {
 		// A statement of its own after the lock, so its snapshot sees every
 		// event committed before the lock was granted.
 		lastEvent: "SELECT (SELECT seq FROM " + q + ".events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1), clock_timestamp(), current_user",
-		insertEvent: "INSERT INTO " + q + ".events (seq, id, type, payload_version, payload, recorded_at, actor, host, app_version, prev_hash, hash) " +
-			"SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, p.h, " + q + ".event_hash(p.h, $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9) " +
-			"FROM (SELECT coalesce($10::bytea, (SELECT hash FROM " + q + ".events WHERE seq = $1 - 1)) AS h) p",
+		insertEvent: "SELECT " + q + ".append_event($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)",
 		updateHead: "UPDATE " + q + ".head h SET seq = $1, hash = (SELECT hash FROM " + q + ".events WHERE seq = $1), " +
 			"digest = $2, format = $3, " +
 			"schema_version = coalesce((SELECT id FROM " + q + ".applied ORDER BY num DESC, name DESC, id DESC LIMIT 1), ''), " +

@@ -36,9 +36,12 @@ CREATE FUNCTION {{schema}}.event_hash(
     prev_hash bytea, seq bigint, id uuid, type text, payload_version int,
     payload jsonb, recorded_at timestamptz, actor text, host text, app_version text
 ) RETURNS bytea
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT sha256(
+BEGIN
+    -- plpgsql, not sql: its plan is cached per session, so an append does
+    -- not pay for inlining and planning this expression every time.
+    RETURN sha256(
         prev_hash
         || {{schema}}.hash_field(convert_to(seq::text, 'UTF8'))
         || {{schema}}.hash_field(convert_to(id::text, 'UTF8'))
@@ -49,7 +52,35 @@ AS $$
         || {{schema}}.hash_field(convert_to(host, 'UTF8'))
         || {{schema}}.hash_field(convert_to(app_version, 'UTF8'))
         || {{schema}}.hash_field(convert_to(payload::text, 'UTF8'))
-    )
+    );
+END
+$$;
+
+-- Insert the event at seq, chained to the event before it; returns its hash.
+-- The caller holds the head lock and has checked seq follows the head.
+CREATE FUNCTION {{schema}}.append_event(
+    p_seq bigint, p_id uuid, p_type text, p_payload_version int, p_payload jsonb,
+    p_recorded_at timestamptz, p_actor text, p_host text, p_app_version text
+) RETURNS bytea
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    prev bytea;
+    h    bytea;
+BEGIN
+    IF p_seq = 1 THEN
+        prev := decode(repeat('00', 32), 'hex');
+    ELSE
+        SELECT e.hash INTO prev FROM {{schema}}.events e WHERE e.seq = p_seq - 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'ledger: event % is missing: the log has a gap', p_seq - 1;
+        END IF;
+    END IF;
+    h := {{schema}}.event_hash(prev, p_seq, p_id, p_type, p_payload_version, p_payload, p_recorded_at, p_actor, p_host, p_app_version);
+    INSERT INTO {{schema}}.events (seq, id, type, payload_version, payload, recorded_at, actor, host, app_version, prev_hash, hash)
+    VALUES (p_seq, p_id, p_type, p_payload_version, p_payload, p_recorded_at, p_actor, p_host, p_app_version, prev, h);
+    RETURN h;
+END
 $$;
 
 -- Append-only, enforced by the database.
