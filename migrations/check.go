@@ -110,5 +110,6 @@ func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
 // State reads the ledger's projection without a lock; a database without a
 // ledger is the empty state.
 func (c *Checker) State(ctx context.Context) (projector.State, error) {
-	return c.runner.readState(ctx)
+	state, _, err := c.runner.readState(ctx)
+	return state, err
 }

@@ -96,10 +96,11 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	rep := Report{DryRun: o.DryRun}
 	if o.DryRun || o.Rehearse {
 		// Plan from the ledger as it is; a missing ledger means all pending.
-		state, err := r.readState(ctx)
+		state, head, err := r.readState(ctx)
 		if err != nil {
 			return rep, err
 		}
+		rep.Head = head
 		plan, err := r.set.Plan(state, r.target(DirUp, o.Target, 0, false))
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil || o.DryRun {
@@ -148,10 +149,11 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 	rep := Report{DryRun: o.DryRun}
 	target := r.target(DirDown, o.Target, o.Steps, o.UseRecorded)
 	if o.DryRun {
-		state, err := r.readState(ctx)
+		state, head, err := r.readState(ctx)
 		if err != nil {
 			return rep, err
 		}
+		rep.Head = head
 		plan, err := r.set.Plan(state, target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		return rep, err
@@ -222,12 +224,12 @@ func (r *Runner) target(dir Direction, id string, steps int, useRecorded bool) T
 }
 
 // readState reads the ledger without locking; a missing ledger is the empty state.
-func (r *Runner) readState(ctx context.Context) (projector.State, error) {
-	state, _, err := r.store.State(ctx)
+func (r *Runner) readState(ctx context.Context) (projector.State, ledger.Head, error) {
+	state, head, err := r.store.State(ctx)
 	if errors.Is(err, ledger.ErrNotInitialized) {
-		return projector.NewState(), nil
+		return projector.NewState(), ledger.Head{}, nil
 	}
-	return state, err
+	return state, head, err
 }
 
 func (r *Runner) progress(dir Direction, id string, i, total int, done bool, start time.Time) {

@@ -37,6 +37,7 @@ type statusView struct {
 	Mismatched    []policy.Mismatch     `json:"mismatched"`
 	InDoubt       []projector.InDoubt   `json:"in_doubt"`
 	Failed        []projector.Failure   `json:"failed"`
+	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
 }
 
@@ -76,9 +77,16 @@ It takes no lock and never waits behind a running migration.`,
 			}
 			v := statusView{
 				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq,
-				SchemaVersion: state.SchemaVersion, Pending: verdict.Pending, Unknown: verdict.Unknown,
-				Mismatched: verdict.Mismatched, InDoubt: verdict.InDoubt, Verdict: verdict,
-				Applied: []projector.Migration{},
+				SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
+				// Empty lists are [] in the JSON, never null: scripts iterate them.
+				Applied: []projector.Migration{}, Failed: []projector.Failure{},
+				Pending:    append([]string{}, verdict.Pending...),
+				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
+				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
+				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+			}
+			if v.Ignored == nil {
+				v.Ignored = []string{}
 			}
 			known := map[string]bool{}
 			for _, m := range p.set.Migrations {

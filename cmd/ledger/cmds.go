@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
@@ -39,6 +41,9 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 		if p.set, err = e.loadSet(); err != nil {
 			return p, e.fail(err)
 		}
+	}
+	if _, err := pgx.ParseConfig(e.g.db); err != nil {
+		return p, e.usageErr("invalid --db / DATABASE_URL: %s\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
 	}
 	pool, err := e.connect(ctx)
 	if err != nil {
@@ -262,7 +267,9 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 				}
 				fmt.Fprintf(e.stdout, "  %s%s\n", s.ID, note)
 			}
-		case rep.Rehearsed != nil || rep.NotRehearsed != nil || (len(rep.Planned) > 0 && len(rep.Done) == 0):
+		case e.f.rehearse && len(rep.Planned) == 0:
+			fmt.Fprintf(e.stdout, "rehearsal: nothing pending to rehearse; schema version %s\n", orDash(rep.Head.SchemaVersion))
+		case e.f.rehearse:
 			fmt.Fprintf(e.stdout, "rehearsal: %d migration(s) applied in one transaction and rolled back; nothing was changed or recorded\n", len(rep.Rehearsed))
 			for _, id := range rep.Rehearsed {
 				fmt.Fprintf(e.stdout, "  ok  %s\n", id)

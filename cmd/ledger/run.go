@@ -159,20 +159,34 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if c.flags != nil {
 		c.flags(fs, &e.f)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			commandUsage(stdout, c, e.g)
-			return exitOK
+	// Flags may follow positional arguments (ledger resolve ID --applied …);
+	// "--" ends the flags.
+	var positional []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				commandUsage(stdout, c, e.g)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
+			return exitUsage
 		}
-		fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
-		return exitUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		if consumed := len(rest) - fs.NArg(); consumed > 0 && rest[consumed-1] == "--" {
+			positional = append(positional, fs.Args()...)
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	defer func() {
 		if e.pool != nil {
 			e.pool.Close()
 		}
 	}()
-	return c.run(ctx, e, fs.Args())
+	return c.run(ctx, e, positional)
 }
 
 func lookup(name string) *command {
@@ -328,10 +342,23 @@ func (e *env) fail(err error) int {
 
 // explain adds advice to errors a user can act on.
 func (e *env) explain(err error) string {
-	if isConnectError(err) {
-		return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.g.db))
+	if !isConnectError(err) {
+		return err.Error()
 	}
-	return err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		advice := "check --db or DATABASE_URL"
+		switch pgErr.Code {
+		case "3D000":
+			advice = "create the database, or point --db / DATABASE_URL at an existing one"
+		case "28000", "28P01":
+			advice = "check the user and password in --db / DATABASE_URL (or PGUSER, PGPASSWORD, ~/.pgpass)"
+		case "53300":
+			advice = "the server has no free connection slot; retry later or raise max_connections"
+		}
+		return fmt.Sprintf("PostgreSQL at %s refused the connection: %s (SQLSTATE %s)\n  %s", e.where(), redactErr(pgErr, e.g.db), pgErr.Code, advice)
+	}
+	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.g.db))
 }
 
 func isConnectError(err error) bool {
@@ -347,6 +374,9 @@ func (e *env) loadSet() (*migrations.Set, error) {
 	}
 	for _, w := range set.Warnings {
 		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
+	}
+	for _, name := range set.Ignored {
+		fmt.Fprintf(e.stderr, "ledger %s: note: %s in %s is not a migration (want <id>.up.sql or <id>.down.sql); ignored\n", e.name, name, e.g.dir)
 	}
 	return set, nil
 }
