@@ -28,7 +28,7 @@ func newStatements(q string) statements {
 		lockHead: "SELECT " + headCols + " FROM " + q + ".head h FOR UPDATE",
 		// A statement of its own after the lock, so its snapshot sees every
 		// event committed before the lock was granted.
-		lastEvent: "SELECT (SELECT seq FROM " + q + ".events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1), clock_timestamp(), current_user",
+		lastEvent:   "SELECT (SELECT seq FROM " + q + ".events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1), clock_timestamp(), current_user",
 		insertEvent: "SELECT " + q + ".append_event($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)",
 		updateHead: "UPDATE " + q + ".head h SET seq = $1, hash = (SELECT hash FROM " + q + ".events WHERE seq = $1), " +
 			"digest = $2, format = $3, " +
