@@ -1,11 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,9 +76,10 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 		st.Format = 0 // the fold learns the format from ledger.initialized
 	}
 
-	// Round trip 2: the events, the projection rows, the head, the notification.
+	// Round trip 2: one call records the events, their projection rows, the
+	// head and the notification.
 	w := &pgx.Batch{}
-	out, err := s.queue(w, &st, now, actor, events)
+	out, err := s.queue(w, &st, nil, now, actor, events)
 	if err != nil {
 		return Head{}, err
 	}
@@ -89,13 +90,17 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 }
 
 // queue folds events into *st in place — in memory first, so a rejected
-// event writes nothing — and queues the statements that record them: each
-// event row (its hash chained in SQL to the event before it), the projection rows its
-// change touches, the head update and the notification. The returned head
-// row is filled when the batch runs. The head row must be locked.
-func (s *Store) queue(b *pgx.Batch, st *projector.State, at time.Time, actor string, events []Event) (*headRow, error) {
+// event writes nothing — and queues the one statement that records them: the
+// append function gets each event and, in order, the projection rows its
+// change puts or deletes, then updates the head and notifies. The returned
+// head row is filled when the batch runs. With expect, the statement first
+// locks the head where expect says it is; without, the caller has locked it.
+func (s *Store) queue(b *pgx.Batch, st *projector.State, expect *Head, at time.Time, actor string, events []Event) (*headRow, error) {
 	at = at.UTC().Truncate(time.Microsecond)
-	var fp *projector.Fingerprint
+	var (
+		fp  *projector.Fingerprint
+		ops []any
+	)
 	for i := range events {
 		e := events[i]
 		if !projector.KnownType(e.Type) {
@@ -119,13 +124,17 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, at time.Time, actor str
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", e.Type, err)
 		}
-		b.Queue(s.sql.insertEvent, e.Seq, e.ID, e.Type, e.PayloadVersion, string(e.Payload), e.RecordedAt, e.Actor, e.Host, e.AppVersion)
-		if err := s.queueChange(b, c); err != nil {
+		ops = append(ops, eventOp{Op: "event", Seq: e.Seq, ID: e.ID, Type: e.Type, PayloadVersion: e.PayloadVersion, Payload: e.Payload, Host: e.Host, AppVersion: e.AppVersion})
+		if ops, err = changeOps(ops, c); err != nil {
 			return nil, err
 		}
 		if c.Fingerprint != nil {
 			fp = c.Fingerprint
 		}
+	}
+	opsJSON, err := json.Marshal(ops)
+	if err != nil {
+		return nil, err
 	}
 	var fpValue *string
 	var fpObjects *int32
@@ -134,39 +143,118 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, at time.Time, actor str
 		objects := int32(fp.Objects)
 		fpValue, fpObjects, fpSeq = &fp.Value, &objects, &fp.Seq
 	}
+	var expSeq *int64
+	var expHash []byte
+	if expect != nil {
+		expSeq, expHash = &expect.Seq, expect.Hash
+	}
 	out := &headRow{}
-	b.Queue(s.sql.updateHead, st.Seq, st.Digest[:], st.Format, fpValue, fpObjects, fpSeq).
+	b.Queue(s.sql.appendFn, expSeq, expHash, at, actor, string(opsJSON), st.Digest[:], st.Format, fpValue, fpObjects, fpSeq, s.Channel()).
 		QueryRow(func(row pgx.Row) error { return row.Scan(out.dest()...) })
-	b.Queue(s.sql.notify, s.Channel(), strconv.FormatInt(st.Seq, 10))
 	return out, nil
 }
 
-// queueChange queues the row writes of one projection change.
-func (s *Store) queueChange(b *pgx.Batch, c projector.Change) error {
+// The operations the append function performs, as JSON.
+type (
+	eventOp struct {
+		Op             string          `json:"op"`
+		Seq            int64           `json:"seq"`
+		ID             string          `json:"id"`
+		Type           string          `json:"type"`
+		PayloadVersion int             `json:"payload_version"`
+		Payload        json.RawMessage `json:"payload"`
+		Host           string          `json:"host"`
+		AppVersion     string          `json:"app_version"`
+	}
+	idOp struct {
+		Op string `json:"op"`
+		ID string `json:"id"`
+	}
+	rowOp struct {
+		Op  string `json:"op"`
+		Row any    `json:"row"`
+	}
+	// Rows carry the projection tables' column names.
+	appliedRow struct {
+		ID            string `json:"id"`
+		Num           string `json:"num"`
+		Name          string `json:"name"`
+		Checksum      string `json:"checksum"`
+		Seq           int64  `json:"seq"`
+		AppliedAt     string `json:"applied_at"`
+		AppVersion    string `json:"app_version"`
+		Actor         string `json:"actor"`
+		Host          string `json:"host"`
+		Compatible    string `json:"compatible"`
+		Transactional bool   `json:"transactional"`
+		DownChecksum  string `json:"down_checksum"`
+	}
+	inDoubtRow struct {
+		ID             string `json:"id"`
+		Checksum       string `json:"checksum"`
+		Seq            int64  `json:"seq"`
+		StartedAt      string `json:"started_at"`
+		AppVersion     string `json:"app_version"`
+		Actor          string `json:"actor"`
+		Host           string `json:"host"`
+		Compatible     string `json:"compatible"`
+		DownChecksum   string `json:"down_checksum"`
+		StatementsDone int    `json:"statements_done"`
+		Error          string `json:"error"`
+	}
+	failedRow struct {
+		ID         string `json:"id"`
+		Checksum   string `json:"checksum"`
+		Seq        int64  `json:"seq"`
+		FailedAt   string `json:"failed_at"`
+		AppVersion string `json:"app_version"`
+		Actor      string `json:"actor"`
+		Host       string `json:"host"`
+		Error      string `json:"error"`
+		SQLState   string `json:"sqlstate"`
+		Statement  string `json:"statement"`
+		Attempt    int    `json:"attempt"`
+	}
+)
+
+// pgTime renders a time exactly (microseconds, UTC) for timestamptz input.
+func pgTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
+
+// changeOps appends the row operations of one projection change, in the
+// order projector.State.commit applies them.
+func changeOps(ops []any, c projector.Change) ([]any, error) {
 	for _, id := range c.DelApplied {
-		b.Queue(s.sql.deleteApplied, id)
+		ops = append(ops, idOp{"del_applied", id})
 	}
 	for _, m := range c.PutApplied {
 		num, name, err := projector.ParseID(m.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if num == "" {
-			num = "0"
-		}
-		b.Queue(s.sql.insertApplied, num, name, m.ID, m.Checksum, m.Seq, m.AppliedAt, m.AppVersion, m.Actor, m.Host, m.Compatible, m.Transactional, m.DownChecksum)
+		ops = append(ops, rowOp{"put_applied", appliedRow{
+			ID: m.ID, Num: cmp.Or(num, "0"), Name: name, Checksum: m.Checksum, Seq: m.Seq, AppliedAt: pgTime(m.AppliedAt),
+			AppVersion: m.AppVersion, Actor: m.Actor, Host: m.Host, Compatible: m.Compatible,
+			Transactional: m.Transactional, DownChecksum: m.DownChecksum,
+		}})
 	}
 	for _, id := range c.DelInDoubt {
-		b.Queue(s.sql.deleteInDoubt, id)
+		ops = append(ops, idOp{"del_in_doubt", id})
 	}
 	for _, d := range c.PutInDoubt {
-		b.Queue(s.sql.upsertInDoubt, d.ID, d.Checksum, d.Seq, d.StartedAt, d.AppVersion, d.Actor, d.Host, d.Compatible, d.DownChecksum, d.StatementsDone, d.Error)
+		ops = append(ops, rowOp{"put_in_doubt", inDoubtRow{
+			ID: d.ID, Checksum: d.Checksum, Seq: d.Seq, StartedAt: pgTime(d.StartedAt), AppVersion: d.AppVersion,
+			Actor: d.Actor, Host: d.Host, Compatible: d.Compatible, DownChecksum: d.DownChecksum,
+			StatementsDone: d.StatementsDone, Error: d.Error,
+		}})
 	}
 	for _, id := range c.DelFailed {
-		b.Queue(s.sql.deleteFailed, id)
+		ops = append(ops, idOp{"del_failed", id})
 	}
 	for _, f := range c.PutFailed {
-		b.Queue(s.sql.upsertFailed, f.ID, f.Checksum, f.Seq, f.FailedAt, f.AppVersion, f.Actor, f.Host, f.Error, f.SQLState, f.Statement, f.Attempt)
+		ops = append(ops, rowOp{"put_failed", failedRow{
+			ID: f.ID, Checksum: f.Checksum, Seq: f.Seq, FailedAt: pgTime(f.FailedAt), AppVersion: f.AppVersion,
+			Actor: f.Actor, Host: f.Host, Error: f.Error, SQLState: f.SQLState, Statement: f.Statement, Attempt: f.Attempt,
+		}})
 	}
-	return nil
+	return ops, nil
 }

@@ -60,8 +60,7 @@ func (a *Appender) Queue(ctx context.Context, b *pgx.Batch, at time.Time, actor 
 		}
 		a.state, a.head, a.stale = state, head, false
 	}
-	b.Queue("SELECT "+a.s.q+".lock_head($1, $2)", a.head.Seq, a.head.Hash)
-	out, err := a.s.queue(b, &a.state, at, actor, events)
+	out, err := a.s.queue(b, &a.state, &a.head, at, actor, events)
 	if err != nil {
 		a.stale = true // Step may have folded some of the events
 		return err

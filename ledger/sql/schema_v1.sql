@@ -112,19 +112,6 @@ CREATE TABLE {{schema}}.head (
     updated_at          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- Lock the head for a writer that already knows it (a migrator holding the
--- migration lock): fails if another writer appended since it looked.
-CREATE FUNCTION {{schema}}.lock_head(expected_seq bigint, expected_hash bytea) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM {{schema}}.head WHERE seq = expected_seq AND hash = expected_hash FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
-            USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
-    END IF;
-END
-$$;
-
 -- The projection (read model), updated incrementally with each event.
 CREATE TABLE {{schema}}.applied (
     id            text        COLLATE "C" PRIMARY KEY,
@@ -169,3 +156,67 @@ CREATE TABLE {{schema}}.failed (
     statement   text        NOT NULL DEFAULT '',
     attempt     int         NOT NULL DEFAULT 0
 );
+
+-- One append, in one call: the events (chained by append_event), the
+-- projection rows each event's change puts or deletes — in order, as the
+-- projector decided them — the head and the notification. With expected_seq
+-- it first locks the head for a writer that already knows it (a migrator
+-- holding the migration lock), failing if another writer appended since;
+-- without, the caller has locked the head itself.
+CREATE FUNCTION {{schema}}.append(
+    expected_seq bigint, expected_hash bytea, p_recorded_at timestamptz, p_actor text, ops jsonb,
+    p_digest bytea, p_format int, p_fingerprint text, p_fingerprint_objects int, p_fingerprint_seq bigint,
+    channel text
+) RETURNS SETOF {{schema}}.head
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    op     jsonb;
+    last   bigint;
+BEGIN
+    IF expected_seq IS NOT NULL THEN
+        PERFORM 1 FROM {{schema}}.head WHERE seq = expected_seq AND hash = expected_hash FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
+                USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
+        END IF;
+    END IF;
+    FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+        CASE op->>'op'
+        WHEN 'event' THEN
+            last := (op->>'seq')::bigint;
+            PERFORM {{schema}}.append_event(last, (op->>'id')::uuid, op->>'type', (op->>'payload_version')::int,
+                op->'payload', p_recorded_at, p_actor, op->>'host', op->>'app_version');
+        WHEN 'put_applied' THEN
+            INSERT INTO {{schema}}.applied SELECT * FROM jsonb_populate_record(NULL::{{schema}}.applied, op->'row');
+        WHEN 'del_applied' THEN
+            DELETE FROM {{schema}}.applied WHERE id = op->>'id';
+        WHEN 'put_in_doubt' THEN
+            DELETE FROM {{schema}}.in_doubt WHERE id = op->'row'->>'id';
+            INSERT INTO {{schema}}.in_doubt SELECT * FROM jsonb_populate_record(NULL::{{schema}}.in_doubt, op->'row');
+        WHEN 'del_in_doubt' THEN
+            DELETE FROM {{schema}}.in_doubt WHERE id = op->>'id';
+        WHEN 'put_failed' THEN
+            DELETE FROM {{schema}}.failed WHERE id = op->'row'->>'id';
+            INSERT INTO {{schema}}.failed SELECT * FROM jsonb_populate_record(NULL::{{schema}}.failed, op->'row');
+        WHEN 'del_failed' THEN
+            DELETE FROM {{schema}}.failed WHERE id = op->>'id';
+        ELSE
+            RAISE EXCEPTION 'ledger: unknown append operation %', op->>'op';
+        END CASE;
+    END LOOP;
+    RETURN QUERY UPDATE {{schema}}.head h SET
+        seq = last,
+        hash = (SELECT e.hash FROM {{schema}}.events e WHERE e.seq = last),
+        digest = p_digest,
+        format = p_format,
+        schema_version = coalesce((SELECT a.id FROM {{schema}}.applied a ORDER BY a.num DESC, a.name DESC, a.id DESC LIMIT 1), ''),
+        in_doubt = (SELECT count(*) FROM {{schema}}.in_doubt),
+        fingerprint = coalesce(p_fingerprint, h.fingerprint),
+        fingerprint_objects = coalesce(p_fingerprint_objects, h.fingerprint_objects),
+        fingerprint_seq = coalesce(p_fingerprint_seq, h.fingerprint_seq),
+        updated_at = clock_timestamp()
+    RETURNING h.*;
+    PERFORM pg_notify(channel, last::text);
+END
+$$;
