@@ -3,6 +3,7 @@ package migrations
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 
@@ -54,15 +55,33 @@ func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Checker{runner: r, manifest: set.Manifest(r.cfg.appVersion), digest: set.Digest()}
+	return newChecker(r, set.Manifest(r.cfg.appVersion).Migrations), nil
+}
+
+// NewManifestChecker prepares the checks of a set known only by its ids and
+// checksums (see Checksums). It cannot auto-migrate: that needs the files.
+func NewManifestChecker(pool *pgxpool.Pool, known []policy.Known, opts ...Option) (*Checker, error) {
+	r, err := NewRunner(pool, &Set{}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.autoMigrate {
+		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+	}
+	return newChecker(r, known), nil
+}
+
+func newChecker(r *Runner, known []policy.Known) *Checker {
+	c := &Checker{runner: r, manifest: policy.Manifest{AppVersion: r.cfg.appVersion, Migrations: known}}
+	c.digest = c.manifest.Digest()
 	// What Evaluate says of a ledger holding exactly this set: Run, or a
 	// refusal of the manifest itself (an invalid app version, say).
 	exact := projector.NewState()
-	for _, m := range set.Migrations {
+	for _, m := range known {
 		exact.Applied[m.ID] = projector.Migration{ID: m.ID, Checksum: m.Checksum}
 	}
 	c.run = policy.Evaluate(c.manifest, exact, r.cfg.policy)
-	return c, nil
+	return c
 }
 
 // Check returns the verdict for the database as it is now.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -132,17 +133,33 @@ Exit codes:
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			p, c := e.prepare(ctx, true)
+			// Fast path: only the up files' checksums, then one row read.
+			// Anything but Run loads the whole directory, so a malformed
+			// file is reported rather than judged.
+			known, err := migrations.Checksums(os.DirFS(e.g.dir))
+			if err != nil {
+				p, c := e.prepare(ctx, true) // reports what is wrong with the directory
+				if c != 0 {
+					return c
+				}
+				known = p.set.Manifest("").Migrations
+			}
+			p, c := e.prepare(ctx, false)
 			if c != 0 {
 				return c
 			}
-			checker, err := migrations.NewChecker(e.pool, p.set, p.opts...)
+			checker, err := migrations.NewManifestChecker(e.pool, known, p.opts...)
 			if err != nil {
 				return e.usageErr("%v", err)
 			}
 			v, err := checker.Check(ctx)
 			if err != nil {
 				return e.fail(err)
+			}
+			if v.Decision != policy.Run {
+				if _, err := e.loadSet(); err != nil {
+					return e.fail(err)
+				}
 			}
 			code := verdictCode(v)
 			if e.g.json {
