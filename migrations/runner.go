@@ -92,72 +92,49 @@ type Report struct {
 // the ledger under it and plans from what it finds, so any number of
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
-	start := time.Now()
-	rep := Report{DryRun: o.DryRun}
-	if o.DryRun || o.Rehearse {
-		// Plan from the ledger as it is; a missing ledger means all pending.
-		state, head, err := r.readState(ctx)
-		if err != nil {
-			return rep, err
+	target := r.target(DirUp, o.Target, 0, false)
+	if !o.DryRun && !o.Rehearse {
+		if _, err := r.store.Init(ctx); err != nil {
+			return Report{}, err
 		}
-		rep.Head = head
-		plan, err := r.set.Plan(state, r.target(DirUp, o.Target, 0, false))
-		rep.Plan, rep.Planned = plan, plan.IDs()
-		if err != nil || o.DryRun {
-			return rep, err
-		}
-		err = r.rehearse(ctx, plan, &rep)
-		rep.Elapsed = time.Since(start)
-		return rep, err
 	}
-	if _, err := r.store.Init(ctx); err != nil {
-		return rep, err
-	}
-	err := r.locked(ctx, func(s *session) error {
-		plan, err := r.set.Plan(s.app.State(), r.target(DirUp, o.Target, 0, false))
-		rep.Plan, rep.Planned = plan, plan.IDs()
-		if err != nil {
-			return err
-		}
-		for i, step := range plan.Steps {
-			r.progress(DirUp, step.ID, i, len(plan.Steps), false, start)
-			t0 := time.Now()
-			if err = s.apply(ctx, *step.Migration); err != nil {
-				break
-			}
-			d := time.Since(t0)
-			rep.Done = append(rep.Done, StepResult{ID: step.ID, Duration: d})
-			r.cfg.logger.Info("applied", "id", step.ID, "duration", d)
-			r.progress(DirUp, step.ID, i, len(plan.Steps), true, start)
-		}
-		if len(rep.Done) > 0 {
-			err = errors.Join(err, s.fingerprint(ctx))
-		}
-		return err
+	return r.run(ctx, target, o.DryRun, o.Rehearse, func(s *session, step Step) (string, error) {
+		return "", s.apply(ctx, *step.Migration)
 	})
-	rep.Elapsed = time.Since(start)
-	if h, herr := r.store.Head(ctx); herr == nil {
-		rep.Head = h
-	}
-	return rep, err
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
 // its migration.reverted event in one transaction.
 func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
+	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false, func(s *session, step Step) (string, error) {
+		return s.revert(ctx, step)
+	})
+}
+
+// run plans toward target and runs each step under the migration lock; a
+// dry run or a rehearsal plans from the ledger as it is, without the lock.
+// At the end of a run that changed anything it records the schema's
+// fingerprint.
+func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, do func(*session, Step) (string, error)) (Report, error) {
 	start := time.Now()
-	rep := Report{DryRun: o.DryRun}
-	target := r.target(DirDown, o.Target, o.Steps, o.UseRecorded)
-	if o.DryRun {
-		state, head, err := r.readState(ctx)
+	rep := Report{DryRun: dryRun}
+	dir := target.Direction
+	if dryRun || rehearse {
+		state, head, err := r.readState(ctx) // a missing ledger: all pending
 		if err != nil {
 			return rep, err
 		}
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
+		if err != nil || dryRun {
+			return rep, err
+		}
+		err = r.rehearse(ctx, plan, &rep)
+		rep.Elapsed = time.Since(start)
 		return rep, err
 	}
+	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
 	err := r.locked(ctx, func(s *session) error {
 		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
@@ -165,16 +142,16 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 			return err
 		}
 		for i, step := range plan.Steps {
-			r.progress(DirDown, step.ID, i, len(plan.Steps), false, start)
+			r.progress(dir, step.ID, i, len(plan.Steps), false, start)
 			t0 := time.Now()
 			var source string
-			if source, err = s.revert(ctx, step); err != nil {
+			if source, err = do(s, step); err != nil {
 				break
 			}
 			d := time.Since(t0)
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
-			r.cfg.logger.Info("reverted", "id", step.ID, "source", source, "duration", d)
-			r.progress(DirDown, step.ID, i, len(plan.Steps), true, start)
+			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
+			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
 		}
 		if len(rep.Done) > 0 {
 			err = errors.Join(err, s.fingerprint(ctx))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -141,7 +140,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 				fmt.Fprintf(stderr, "ledger help: unknown command %q%s\n", args[1], suggest(args[1]))
 				return exitUsage
 			}
-			commandUsage(stdout, c, e.g)
+			commandUsage(stdout, c)
 			return exitOK
 		}
 		usage(stdout)
@@ -165,7 +164,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	for rest := args[1:]; ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				commandUsage(stdout, c, e.g)
+				commandUsage(stdout, c)
 				return exitOK
 			}
 			fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
@@ -264,7 +263,7 @@ Run 'ledger help <command>' for a command's flags and an example.
 `)
 }
 
-func commandUsage(w io.Writer, c *command, g globals) {
+func commandUsage(w io.Writer, c *command) {
 	fmt.Fprintf(w, "Usage: ledger %s %s\n\n%s\n", c.name, c.args, c.short)
 	if c.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
@@ -281,7 +280,6 @@ func commandUsage(w io.Writer, c *command, g globals) {
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExample:\n%s\n", c.example)
 	}
-	_ = g
 }
 
 // connect opens the pool lazily; the first query connects. Errors name the
@@ -410,9 +408,8 @@ func (e *env) usageErr(format string, args ...any) int {
 }
 
 func commands() []*command {
-	cs := []*command{
+	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(),
 	}
-	return slices.Clip(cs)
 }
