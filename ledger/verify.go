@@ -63,47 +63,82 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 
+	var foldState projector.State
 	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq")
 	if err != nil {
 		return rep, s.mapErr(err)
 	}
-	fold := projector.NewState()
+	// Two stages, so decoding rows and hashing overlaps with folding: this
+	// goroutine reads and checks the chain, the fold runs beside it on
+	// batches handed over through a small bounded channel (memory stays
+	// constant).
+	const batchSize = 512
+	batches := make(chan []Event, 4)
+	foldDone := make(chan struct{})
+	go func() {
+		defer close(foldDone)
+		fold := projector.NewState()
+		var foldErr error
+		for batch := range batches {
+			for _, e := range batch {
+				if foldErr != nil {
+					break // keep draining: the reader must never block
+				}
+				fold, foldErr = projector.Apply(fold, e)
+			}
+		}
+		if foldErr != nil {
+			rep.FoldError = foldErr.Error()
+		}
+		foldState = fold
+	}()
 	prev := make([]byte, 32)
 	broken := func(seq int64, format string, args ...any) {
 		if rep.FirstBroken == 0 {
 			rep.FirstBroken, rep.Broken = seq, fmt.Sprintf(format, args...)
 		}
 	}
+	batch := make([]Event, 0, batchSize)
+	var walked int64
+	var scanErr error
 	for rows.Next() {
 		e, payload, err := scanEvent(rows)
 		if err != nil {
-			rows.Close()
-			return rep, err
+			scanErr = err
+			break
 		}
-		rep.Events++
+		walked++
 		switch {
-		case e.Seq != rep.Events:
-			broken(e.Seq, "expected seq %d: events are missing", rep.Events)
-			rep.Events = e.Seq
+		case e.Seq != walked:
+			broken(e.Seq, "expected seq %d: events are missing", walked)
+			walked = e.Seq
 		case !bytes.Equal(e.PrevHash, prev):
 			broken(e.Seq, "prev_hash is not the hash of seq %d", e.Seq-1)
 		case !bytes.Equal(e.Hash, EventHash(prev, e, payload)):
 			broken(e.Seq, "the stored hash does not match the row: the event was changed after it was recorded")
 		}
 		prev = e.Hash
-		if rep.FoldError == "" {
-			if fold, err = projector.Apply(fold, e); err != nil {
-				rep.FoldError = err.Error()
-			}
+		e.PrevHash, e.Hash = nil, nil // the fold needs neither
+		if batch = append(batch, e); len(batch) == batchSize {
+			batches <- batch
+			batch = make([]Event, 0, batchSize)
 		}
-		if progress != nil && rep.Events%10000 == 0 {
-			progress(rep.Events)
+		if progress != nil && walked%10000 == 0 {
+			progress(walked)
 		}
 	}
+	batches <- batch
+	close(batches)
 	rows.Close()
+	<-foldDone
+	rep.Events = walked
+	if scanErr != nil {
+		return rep, scanErr
+	}
 	if err := rows.Err(); err != nil {
 		return rep, s.mapErr(err)
 	}
+	fold := foldState
 
 	tables, _, err := s.stateIn(ctx, tx)
 	var corrupt *CorruptHeadError
