@@ -143,13 +143,19 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, expect *Head, at time.T
 		objects := int32(fp.Objects)
 		fpValue, fpObjects, fpSeq = &fp.Value, &objects, &fp.Seq
 	}
-	var expSeq *int64
-	var expHash []byte
+	var (
+		expSeq        *int64
+		expHash       []byte
+		schemaVersion *string
+		inDoubt       *int32
+	)
 	if expect != nil {
-		expSeq, expHash = &expect.Seq, expect.Hash
+		// The caller holds the whole state: the head's derived columns are known.
+		n := int32(len(st.InDoubt))
+		expSeq, expHash, schemaVersion, inDoubt = &expect.Seq, expect.Hash, &st.SchemaVersion, &n
 	}
 	out := &headRow{}
-	b.Queue(s.sql.appendFn, expSeq, expHash, at, actor, string(opsJSON), st.Digest[:], st.Format, fpValue, fpObjects, fpSeq, s.Channel()).
+	b.Queue(s.sql.appendFn, expSeq, expHash, at, actor, string(opsJSON), st.Digest[:], st.Format, fpValue, fpObjects, fpSeq, s.Channel(), schemaVersion, inDoubt).
 		QueryRow(func(row pgx.Row) error { return row.Scan(out.dest()...) })
 	return out, nil
 }

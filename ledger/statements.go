@@ -28,7 +28,7 @@ func newStatements(q string) statements {
 		// A statement of its own after the lock, so its snapshot sees every
 		// event committed before the lock was granted.
 		lastEvent:      "SELECT (SELECT seq FROM " + q + ".events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1), clock_timestamp(), current_user",
-		appendFn:       "SELECT " + headColsPlain + " FROM " + q + ".append($1::bigint, $2::bytea, $3::timestamptz, $4::text, $5::jsonb, $6::bytea, $7::int, $8::text, $9::int, $10::bigint, $11::text)",
+		appendFn:       "SELECT " + headColsPlain + " FROM " + q + ".append($1::bigint, $2::bytea, $3::timestamptz, $4::text, $5::jsonb, $6::bytea, $7::int, $8::text, $9::int, $10::bigint, $11::text, $12::text, $13::int)",
 		selectApplied:  "SELECT " + appliedCols + " FROM " + q + ".applied ORDER BY num, name, id",
 		selectInDoubt:  "SELECT " + inDoubtCols + " FROM " + q + ".in_doubt ORDER BY id",
 		selectFailed:   "SELECT " + failedCols + " FROM " + q + ".failed ORDER BY id",

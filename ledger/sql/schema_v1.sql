@@ -166,13 +166,14 @@ CREATE TABLE {{schema}}.failed (
 CREATE FUNCTION {{schema}}.append(
     expected_seq bigint, expected_hash bytea, p_recorded_at timestamptz, p_actor text, ops jsonb,
     p_digest bytea, p_format int, p_fingerprint text, p_fingerprint_objects int, p_fingerprint_seq bigint,
-    channel text
+    channel text, p_schema_version text, p_in_doubt int
 ) RETURNS SETOF {{schema}}.head
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    op     jsonb;
-    last   bigint;
+    op        jsonb;
+    last      bigint;
+    last_hash bytea;
 BEGIN
     IF expected_seq IS NOT NULL THEN
         PERFORM 1 FROM {{schema}}.head WHERE seq = expected_seq AND hash = expected_hash FOR UPDATE;
@@ -185,7 +186,7 @@ BEGIN
         CASE op->>'op'
         WHEN 'event' THEN
             last := (op->>'seq')::bigint;
-            PERFORM {{schema}}.append_event(last, (op->>'id')::uuid, op->>'type', (op->>'payload_version')::int,
+            last_hash := {{schema}}.append_event(last, (op->>'id')::uuid, op->>'type', (op->>'payload_version')::int,
                 op->'payload', p_recorded_at, p_actor, op->>'host', op->>'app_version');
         WHEN 'put_applied' THEN
             INSERT INTO {{schema}}.applied SELECT * FROM jsonb_populate_record(NULL::{{schema}}.applied, op->'row');
@@ -207,11 +208,13 @@ BEGIN
     END LOOP;
     RETURN QUERY UPDATE {{schema}}.head h SET
         seq = last,
-        hash = (SELECT e.hash FROM {{schema}}.events e WHERE e.seq = last),
+        hash = last_hash,
         digest = p_digest,
         format = p_format,
-        schema_version = coalesce((SELECT a.id FROM {{schema}}.applied a ORDER BY a.num DESC, a.name DESC, a.id DESC LIMIT 1), ''),
-        in_doubt = (SELECT count(*) FROM {{schema}}.in_doubt),
+        -- A caller holding the whole state passes these; otherwise derive them.
+        schema_version = coalesce(p_schema_version,
+            (SELECT a.id FROM {{schema}}.applied a ORDER BY a.num DESC, a.name DESC, a.id DESC LIMIT 1), ''),
+        in_doubt = coalesce(p_in_doubt, (SELECT count(*) FROM {{schema}}.in_doubt)),
         fingerprint = coalesce(p_fingerprint, h.fingerprint),
         fingerprint_objects = coalesce(p_fingerprint_objects, h.fingerprint_objects),
         fingerprint_seq = coalesce(p_fingerprint_seq, h.fingerprint_seq),
