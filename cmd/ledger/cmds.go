@@ -245,10 +245,13 @@ func (e *env) runOptions() []migrations.Option {
 // progress prints each migration as it finishes; on a terminal also which
 // one runs now, how many are left and the time so far.
 func (e *env) progress(p migrations.Progress) {
-	verb := map[migrations.Direction]string{migrations.DirUp: "applied", migrations.DirDown: "reverted"}[p.Direction]
+	verb, doing := "applied", "applying"
+	if p.Direction == migrations.DirDown {
+		verb, doing = "reverted", "reverting"
+	}
 	if !p.Done {
 		if e.isTerminal {
-			fmt.Fprintf(e.stderr, "\r\033[K[%d/%d] %s %s … (%d left, %s elapsed)", p.Index, p.Total, strings.TrimSuffix(verb, "ed")+"ing", p.ID, p.Total-p.Index+1, p.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(e.stderr, "\r\033[K[%d/%d] %s %s … (%d left, %s elapsed)", p.Index, p.Total, doing, p.ID, p.Total-p.Index+1, p.Elapsed.Round(time.Millisecond))
 		}
 		return
 	}
