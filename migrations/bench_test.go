@@ -147,3 +147,57 @@ func BenchmarkUp1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N*n), "ms/migration")
 }
+
+// The migration lock's cost: 8 migrators (each its own pool) run Up of the
+// same 200 migrations on one database at once, against one migrator alone.
+// The first to take the lock applies everything; the others wait, re-read
+// the ledger and find nothing to do. Reports the extra wall time the crowd
+// costs over a single run.
+func BenchmarkConcurrentUpLockWait(b *testing.B) {
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	set := load(b, benchSet(n))
+	ctx := context.Background()
+	up := func(migrators int) time.Duration {
+		_, url := pgtest.NewPool(b, 1)
+		pools := make([]*pgxpool.Pool, migrators)
+		for i := range pools {
+			cfg, err := pgxpool.ParseConfig(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.MaxConns = 2
+			if pools[i], err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+				b.Fatal(err)
+			}
+			defer pools[i].Close()
+		}
+		start := time.Now()
+		errs := make(chan error, migrators)
+		for _, pool := range pools {
+			go func() {
+				run, err := migrations.NewRunner(pool, set, migrations.WithAppVersion("1.0.0"))
+				if err == nil {
+					_, err = run.Up(ctx, migrations.UpOptions{})
+				}
+				errs <- err
+			}()
+		}
+		for range migrators {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	var alone, crowd time.Duration
+	for b.Loop() {
+		alone += up(1)
+		crowd += up(8)
+	}
+	b.ReportMetric(float64(alone.Milliseconds())/float64(b.N), "ms-1-migrator")
+	b.ReportMetric(float64(crowd.Milliseconds())/float64(b.N), "ms-8-migrators")
+	b.ReportMetric(float64(crowd-alone)/float64(alone), "overhead-ratio")
+}

@@ -153,7 +153,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
 		}
-		if len(rep.Done) > 0 {
+		if len(rep.Done) > 0 && ctx.Err() == nil {
 			err = errors.Join(err, s.fingerprint(ctx))
 		}
 		return err

@@ -538,3 +538,52 @@ func TestDDLLockTimeoutFailsFast(t *testing.T) {
 		t.Fatalf("the DDL lock timeout did not bound the wait")
 	}
 }
+
+// Ctrl-C (a cancelled ctx) in the middle of a migration rolls it back,
+// records the failure and leaves a ledger that verifies; the next run applies it.
+func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{
+		"1_a":    "CREATE TABLE a (id int);",
+		"2_slow": "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);",
+	}
+	r := runner(t, pool, load(t, src))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			var n int
+			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()").Scan(&n)
+			if n > 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	_, err := r.Up(ctx, migrations.UpOptions{})
+	if err == nil || time.Since(start) > 25*time.Second {
+		t.Fatalf("cancelled Up: err %v after %s", err, time.Since(start))
+	}
+	bg := context.Background()
+	state, _, err := r.Store().State(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := state.Applied["2_slow"]; ok {
+		t.Fatal("the cancelled migration is recorded as applied")
+	}
+	if _, ok := state.Failed["2_slow"]; !ok {
+		t.Fatalf("the cancelled migration's failure is not recorded: %v", state)
+	}
+	if got := strings.Join(tables(t, pool), ","); got != "a" {
+		t.Fatalf("tables after the cancel: %s, want a", got)
+	}
+	verifyOK(t, r.Store())
+	src["2_slow"] = "CREATE TABLE slow (id int);"
+	if rep, err := runner(t, pool, load(t, src)).Up(bg, migrations.UpOptions{}); err != nil || len(rep.Done) != 1 {
+		t.Fatalf("Up after the cancel: %v %v", rep.Done, err)
+	}
+}

@@ -50,11 +50,21 @@ func (s *session) record(ctx context.Context, events ...projector.Event) error {
 }
 
 // recordAfterFailure records the failure of something that was rolled back;
-// it runs even when ctx was cancelled (Ctrl-C), with a bound of its own.
+// it runs even when ctx was cancelled (Ctrl-C), with a bound of its own. A
+// cancelled query can cost the connection — and the migration lock with it —
+// so then it records on a fresh connection through the store's own append,
+// which is safe for any writer.
 func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return s.record(rctx, ev)
+	if !s.conn.IsClosed() {
+		return s.record(rctx, ev)
+	}
+	_ = s.app.Done(false)
+	return pgx.BeginFunc(rctx, s.r.pool, func(tx pgx.Tx) error {
+		_, err := s.r.store.Append(rctx, tx, ev)
+		return err
+	})
 }
 
 // finish settles a batch: adopt its events on success; on failure roll back
