@@ -293,9 +293,12 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
 	}
 	cfg.MaxConns = 4
-	// A CLI process runs each statement a handful of times at most: one
-	// round trip per query beats preparing it first.
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// Commands that run each statement once or twice: one round trip per
+	// query beats preparing it first. up and down repeat theirs per
+	// migration, where prepared statements pay off.
+	if e.name != "up" && e.name != "down" {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "ledger " + e.name
 	}
