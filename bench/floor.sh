@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The floor for a CLI status command: process start + connect + SELECT 1, timed side by
+# side with `ledger check` and `ledger status` on databases with 10 and 1000 applied
+# migrations (FLOOR_NS; target 1: ledger check <= 1.2x the floor).
+#   ./floor.sh        (RUNS=30 by default; results in $WORK/results/floor-<stamp>.csv)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+RUNS=${RUNS:-30}
+FLOOR_NS=${FLOOR_NS:-10 1000}
+export DATABASE_URL; DATABASE_URL=$(db_url postgres)
+mkdir -p "$WORK/results"
+build_ledger
+csv=${CSV:-$WORK/results/floor-$(date +%Y%m%d-%H%M%S).csv}
+PSQL=$PGBIN/psql   # the real binary; /usr/bin/psql is Debian's Perl wrapper
+# Databases where `ledger check` answers "run" (exit 0): n migrations applied.
+lcmds=()
+for n in $FLOOR_NS; do
+  set_dir=$(ledger_set "$n"); ldb=$(db_url "floor_ledger_$n")
+  reset_db "floor_ledger_$n"
+  ledger up --db "$ldb" --dir "$set_dir" >/dev/null
+  ledger check --db "$ldb" --dir "$set_dir" >/dev/null   # must exit 0 (run)
+  lcmds+=(-n "ledger check ($n applied)" "ledger check --db $ldb --dir $set_dir"
+          -n "ledger status ($n applied)" "ledger status --db $ldb --dir $set_dir")
+done
+# -N: no shell in between, so the few-ms commands are timed without shell-correction noise.
+hyperfine -N --runs "$RUNS" --warmup 3 --style basic --export-csv "$csv" \
+  -n 'psql --version: psql process start only' "$PSQL --version" \
+  -n "psql -c 'select 1': start + connect + query" "$PSQL $DATABASE_URL -XAtqc 'select 1'" \
+  -n 'floor -noop: Go+pgx binary start only' "$WORK/bin/floor -noop" \
+  -n 'floor: Go start + pgx connect + SELECT 1' "$WORK/bin/floor" \
+  -n 'ledger version: ledger binary start only' "ledger version" \
+  "${lcmds[@]}" >/dev/null
+echo "median wall ms, $RUNS runs each (user+sys ms):"
+awk -F, 'NR > 1 { printf "  %7.2f  (%5.2f)  %s\n", $4 * 1000, ($7 + $8) * 1000, $1 }' "$csv"
+awk -F, 'NR > 1 && $1 ~ /^floor: / { f = $4 } NR > 1 && $1 ~ /^ledger check/ { c[$1] = $4 }
+  END { for (k in c) printf "%s / floor = %.2f (target <= 1.2: %s)\n", k, c[k] / f, c[k] / f <= 1.2 ? "met" : "NOT met" }' "$csv" | sort
+"$WORK/bin/floor" -loop 200
