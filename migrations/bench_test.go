@@ -161,19 +161,8 @@ func BenchmarkConcurrentUpLockWait(b *testing.B) {
 	set := load(b, benchSet(n))
 	ctx := context.Background()
 	up := func(migrators int) time.Duration {
-		_, url := pgtest.NewPool(b, 1)
-		pools := make([]*pgxpool.Pool, migrators)
-		for i := range pools {
-			cfg, err := pgxpool.ParseConfig(url)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg.MaxConns = 2
-			if pools[i], err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-				b.Fatal(err)
-			}
-			defer pools[i].Close()
-		}
+		pools, closePools := migratorPools(b, migrators)
+		defer closePools()
 		start := time.Now()
 		errs := make(chan error, migrators)
 		for _, pool := range pools {

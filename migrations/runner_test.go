@@ -92,25 +92,43 @@ func verifyOK(t testing.TB, st *ledger.Store) {
 	}
 }
 
+// migratorPools gives n migrators a pool of their own (2 connections each)
+// on one fresh database, as separate processes would have; close them with
+// the returned function.
+func migratorPools(tb testing.TB, n int) ([]*pgxpool.Pool, func()) {
+	tb.Helper()
+	url := pgtest.NewDatabase(tb)
+	pools := make([]*pgxpool.Pool, 0, n)
+	closeAll := func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}
+	for range n {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			closeAll()
+			tb.Fatal(err)
+		}
+		cfg.MaxConns = 2
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			closeAll()
+			tb.Fatal(err)
+		}
+		pools = append(pools, pool)
+	}
+	return pools, closeAll
+}
+
 // 8 migrators on separate connections run Up on one database at once, 20
 // rounds, with migrations that fail if run twice: every run succeeds and
 // every migration is applied exactly once.
 func TestConcurrentUpAppliesEachMigrationOnce(t *testing.T) {
 	t.Parallel()
 	const migrators, rounds, perRound = 8, 20, 3
-	_, url := pgtest.NewPool(t, 1)
-	pools := make([]*pgxpool.Pool, migrators)
-	for i := range pools {
-		cfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.MaxConns = 2
-		if pools[i], err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
-			t.Fatal(err)
-		}
-		defer pools[i].Close()
-	}
+	pools, closePools := migratorPools(t, migrators)
+	defer closePools()
 	src := map[string]string{}
 	for round := range rounds {
 		for i := range perRound {
