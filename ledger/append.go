@@ -3,13 +3,17 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/schema-ledger/ledger/projector"
 )
@@ -79,28 +83,50 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 	// Round trip 2: one call records the events, their projection rows, the
 	// head and the notification.
 	w := &pgx.Batch{}
-	out, err := s.queue(w, &st, nil, now, actor, events)
+	call, err := s.prepare(&st, nil, now, Recording{Actor: actor}, events)
 	if err != nil {
 		return Head{}, err
 	}
+	out := call.queue(w, s.sql.appendFn)
 	if err := tx.SendBatch(ctx, w).Close(); err != nil {
 		return Head{}, fmt.Errorf("append: %w", s.mapErr(err))
 	}
 	return s.check(out)
 }
 
-// queue folds events into *st in place — in memory first, so a rejected
-// event writes nothing — and queues the one statement that records them: the
+// appendCall is one call of the append function, ready to run.
+type appendCall struct {
+	expSeq        *int64
+	expHash       []byte
+	at            *time.Time // nil: the server's clock, read under the head lock
+	actor         string
+	ops           string
+	digest        []byte
+	format        int
+	fp            *projector.Fingerprint
+	channel       string
+	schemaVersion *string
+	inDoubt       *int32
+	// What the events put into the projection, for stamping with the
+	// server's time once it is known (Appender).
+	baseSeq                           int64 // the head's seq before the call
+	putApplied, putInDoubt, putFailed []string
+}
+
+// prepare folds events into *st in place — in memory first, so a rejected
+// event writes nothing — and prepares the one call that records them: the
 // append function gets each event and, in order, the projection rows its
-// change puts or deletes, then updates the head and notifies. The returned
-// head row is filled when the batch runs. With expect, the statement first
-// locks the head where expect says it is; without, the caller has locked it.
-func (s *Store) queue(b *pgx.Batch, st *projector.State, expect *Head, at time.Time, actor string, events []Event) (*headRow, error) {
-	at = at.UTC().Truncate(time.Microsecond)
-	var (
-		fp  *projector.Fingerprint
-		ops []any
-	)
+// change puts or deletes, then updates the head and notifies. With expect,
+// the call first checks the head is where expect says it is; without, the
+// caller has locked it. A zero at leaves the time to the server's clock;
+// the events are then folded with a placeholder time.
+func (s *Store) prepare(st *projector.State, expect *Head, at time.Time, rec Recording, events []Event) (*appendCall, error) {
+	call := &appendCall{actor: rec.Actor, channel: s.Channel(), baseSeq: st.Seq}
+	if !at.IsZero() {
+		at = at.UTC().Truncate(time.Microsecond)
+		call.at = &at
+	}
+	var ops []any
 	for i := range events {
 		e := events[i]
 		if !projector.KnownType(e.Type) {
@@ -113,7 +139,7 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, expect *Head, at time.T
 		if err != nil {
 			return nil, err
 		}
-		e.Seq, e.ID, e.RecordedAt, e.Actor = st.Seq+1, id.String(), at, actor
+		e.Seq, e.ID, e.RecordedAt, e.Actor = st.Seq+1, id.String(), at, rec.Actor
 		if e.Host == "" {
 			e.Host = s.host
 		}
@@ -124,40 +150,152 @@ func (s *Store) queue(b *pgx.Batch, st *projector.State, expect *Head, at time.T
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", e.Type, err)
 		}
-		ops = append(ops, eventOp{Op: "event", Seq: e.Seq, ID: e.ID, Type: e.Type, PayloadVersion: e.PayloadVersion, Payload: e.Payload, Host: e.Host, AppVersion: e.AppVersion})
-		if ops, err = changeOps(ops, c); err != nil {
+		ops = append(ops, eventOp{Op: "event", Seq: e.Seq, ID: e.ID, Type: e.Type, PayloadVersion: e.PayloadVersion, Payload: e.Payload, Host: e.Host, AppVersion: e.AppVersion, XactDuration: rec.Timed})
+		if ops, err = call.changeOps(ops, c); err != nil {
 			return nil, err
 		}
 		if c.Fingerprint != nil {
-			fp = c.Fingerprint
+			call.fp = c.Fingerprint
 		}
 	}
 	opsJSON, err := json.Marshal(ops)
 	if err != nil {
 		return nil, err
 	}
-	var fpValue *string
-	var fpObjects *int32
-	var fpSeq *int64
-	if fp != nil {
-		objects := int32(fp.Objects)
-		fpValue, fpObjects, fpSeq = &fp.Value, &objects, &fp.Seq
-	}
-	var (
-		expSeq        *int64
-		expHash       []byte
-		schemaVersion *string
-		inDoubt       *int32
-	)
+	call.ops, call.digest, call.format = string(opsJSON), st.Digest[:], st.Format
 	if expect != nil {
 		// The caller holds the whole state: the head's derived columns are known.
 		n := int32(len(st.InDoubt))
-		expSeq, expHash, schemaVersion, inDoubt = &expect.Seq, expect.Hash, &st.SchemaVersion, &n
+		call.expSeq, call.expHash, call.schemaVersion, call.inDoubt = &expect.Seq, expect.Hash, &st.SchemaVersion, &n
+	}
+	return call, nil
+}
+
+// queue adds the call to b; the returned head row is filled when b runs.
+func (c *appendCall) queue(b *pgx.Batch, sql string) *headRow {
+	var fpValue *string
+	var fpObjects *int32
+	var fpSeq *int64
+	if c.fp != nil {
+		objects := int32(c.fp.Objects)
+		fpValue, fpObjects, fpSeq = &c.fp.Value, &objects, &c.fp.Seq
 	}
 	out := &headRow{}
-	b.Queue(s.sql.appendFn, expSeq, expHash, at, actor, string(opsJSON), st.Digest[:], st.Format, fpValue, fpObjects, fpSeq, s.Channel(), schemaVersion, inDoubt).
+	b.Queue(sql, c.expSeq, c.expHash, c.at, c.actor, c.ops, c.digest, c.format, fpValue, fpObjects, fpSeq, c.channel, c.schemaVersion, c.inDoubt).
 		QueryRow(func(row pgx.Row) error { return row.Scan(out.dest()...) })
-	return out, nil
+	return out
+}
+
+// text renders the call as one SELECT with its values quoted in, for the
+// simple query protocol, where it can share a round trip with a
+// migration's SQL and the COMMIT. Its one row, all text: the head's
+// columns (hash and digest in hex) and the time the events were recorded
+// at, in epoch microseconds; parseTextHead reads it.
+func (c *appendCall) text(schema string) (string, error) {
+	var bad bool
+	text := func(v string) string {
+		lit, ok := textLit(v)
+		bad = bad || !ok
+		return lit
+	}
+	fpValue, fpObjects, fpSeq := "NULL::text", "NULL::int", "NULL::bigint"
+	if c.fp != nil {
+		fpValue, fpObjects, fpSeq = text(c.fp.Value), strconv.Itoa(c.fp.Objects), strconv.FormatInt(c.fp.Seq, 10)
+	}
+	schemaVersion, inDoubt := "NULL::text", "NULL::int"
+	if c.schemaVersion != nil {
+		schemaVersion = text(*c.schemaVersion)
+	}
+	if c.inDoubt != nil {
+		inDoubt = strconv.Itoa(int(*c.inDoubt))
+	}
+	args := []string{
+		intLit(c.expSeq), byteaLit(c.expHash), timeLit(c.at), text(c.actor), text(c.ops) + "::jsonb",
+		byteaLit(c.digest), strconv.Itoa(c.format), fpValue, fpObjects, fpSeq,
+		text(c.channel), schemaVersion, inDoubt,
+	}
+	if bad {
+		return "", fmt.Errorf("append: a value contains a NUL byte, which PostgreSQL text cannot hold")
+	}
+	return "SELECT seq, encode(hash, 'hex'), format, schema_version, encode(digest, 'hex'), in_doubt, " +
+		"fingerprint, fingerprint_objects, fingerprint_seq, (extract(epoch FROM updated_at) * 1000000)::bigint " +
+		"FROM " + schema + ".append(" + strings.Join(args, ", ") + ")", nil
+}
+
+// textLit quotes s as an escape string constant, which reads the same
+// whatever standard_conforming_strings says.
+func textLit(s string) (string, bool) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", false
+	}
+	return "E'" + litEscaper.Replace(s) + "'::text", true
+}
+
+var litEscaper = strings.NewReplacer(`\`, `\\`, `'`, `''`)
+
+func intLit(v *int64) string {
+	if v == nil {
+		return "NULL::bigint"
+	}
+	return strconv.FormatInt(*v, 10)
+}
+
+func byteaLit(b []byte) string {
+	if b == nil {
+		return "NULL::bytea"
+	}
+	return "decode('" + hex.EncodeToString(b) + "', 'hex')"
+}
+
+func timeLit(t *time.Time) string {
+	if t == nil {
+		return "NULL::timestamptz"
+	}
+	return "to_timestamp(0) + interval '" + strconv.FormatInt(t.UnixMicro(), 10) + " microseconds'"
+}
+
+// parseTextHead reads the row of an appendCall's text statement.
+func (s *Store) parseTextHead(res *pgconn.Result) (*headRow, time.Time, error) {
+	if res == nil || len(res.Rows) != 1 || len(res.Rows[0]) != 10 {
+		return nil, time.Time{}, fmt.Errorf("append: unexpected result from the append function")
+	}
+	row := res.Rows[0]
+	r := &headRow{}
+	var at int64
+	var errs []error
+	num := func(i int) int64 {
+		n, err := strconv.ParseInt(string(row[i]), 10, 64)
+		errs = append(errs, err)
+		return n
+	}
+	optNum := func(i int) *int64 {
+		if row[i] == nil {
+			return nil
+		}
+		n := num(i)
+		return &n
+	}
+	unhex := func(i int) []byte {
+		b, err := hex.DecodeString(string(row[i]))
+		errs = append(errs, err)
+		return b
+	}
+	r.Seq, r.Hash, r.Format, r.SchemaVersion = num(0), unhex(1), int(num(2)), string(row[3])
+	r.digest, r.InDoubt = unhex(4), int(num(5))
+	if row[6] != nil {
+		fp := string(row[6])
+		r.fp = &fp
+	}
+	if n := optNum(7); n != nil {
+		v := int32(*n)
+		r.fpObjects = &v
+	}
+	r.fpSeq = optNum(8)
+	at = num(9)
+	if err := errors.Join(errs...); err != nil {
+		return nil, time.Time{}, fmt.Errorf("append: reading the new head: %w", err)
+	}
+	return r, time.UnixMicro(at).UTC(), nil
 }
 
 // The operations the append function performs, as JSON.
@@ -171,6 +309,9 @@ type (
 		Payload        json.RawMessage `json:"payload"`
 		Host           string          `json:"host"`
 		AppVersion     string          `json:"app_version"`
+		// The server sets the payload's duration_ms to the time since
+		// the transaction began.
+		XactDuration bool `json:"xact_duration,omitempty"`
 	}
 	idOp struct {
 		Op string `json:"op"`
@@ -182,53 +323,64 @@ type (
 	}
 	// Rows carry the projection tables' column names.
 	appliedRow struct {
-		ID            string `json:"id"`
-		Num           string `json:"num"`
-		Name          string `json:"name"`
-		Checksum      string `json:"checksum"`
-		Seq           int64  `json:"seq"`
-		AppliedAt     string `json:"applied_at"`
-		AppVersion    string `json:"app_version"`
-		Actor         string `json:"actor"`
-		Host          string `json:"host"`
-		Compatible    string `json:"compatible"`
-		Transactional bool   `json:"transactional"`
-		DownChecksum  string `json:"down_checksum"`
+		ID            string  `json:"id"`
+		Num           string  `json:"num"`
+		Name          string  `json:"name"`
+		Checksum      string  `json:"checksum"`
+		Seq           int64   `json:"seq"`
+		AppliedAt     *string `json:"applied_at,omitempty"`
+		AppVersion    string  `json:"app_version"`
+		Actor         *string `json:"actor,omitempty"`
+		Host          string  `json:"host"`
+		Compatible    string  `json:"compatible"`
+		Transactional bool    `json:"transactional"`
+		DownChecksum  string  `json:"down_checksum"`
 	}
 	inDoubtRow struct {
-		ID             string `json:"id"`
-		Checksum       string `json:"checksum"`
-		Seq            int64  `json:"seq"`
-		StartedAt      string `json:"started_at"`
-		AppVersion     string `json:"app_version"`
-		Actor          string `json:"actor"`
-		Host           string `json:"host"`
-		Compatible     string `json:"compatible"`
-		DownChecksum   string `json:"down_checksum"`
-		StatementsDone int    `json:"statements_done"`
-		Error          string `json:"error"`
+		ID             string  `json:"id"`
+		Checksum       string  `json:"checksum"`
+		Seq            int64   `json:"seq"`
+		StartedAt      *string `json:"started_at,omitempty"`
+		AppVersion     string  `json:"app_version"`
+		Actor          *string `json:"actor,omitempty"`
+		Host           string  `json:"host"`
+		Compatible     string  `json:"compatible"`
+		DownChecksum   string  `json:"down_checksum"`
+		StatementsDone int     `json:"statements_done"`
+		Error          string  `json:"error"`
 	}
 	failedRow struct {
-		ID         string `json:"id"`
-		Checksum   string `json:"checksum"`
-		Seq        int64  `json:"seq"`
-		FailedAt   string `json:"failed_at"`
-		AppVersion string `json:"app_version"`
-		Actor      string `json:"actor"`
-		Host       string `json:"host"`
-		Error      string `json:"error"`
-		SQLState   string `json:"sqlstate"`
-		Statement  string `json:"statement"`
-		Attempt    int    `json:"attempt"`
+		ID         string  `json:"id"`
+		Checksum   string  `json:"checksum"`
+		Seq        int64   `json:"seq"`
+		FailedAt   *string `json:"failed_at,omitempty"`
+		AppVersion string  `json:"app_version"`
+		Actor      *string `json:"actor,omitempty"`
+		Host       string  `json:"host"`
+		Error      string  `json:"error"`
+		SQLState   string  `json:"sqlstate"`
+		Statement  string  `json:"statement"`
+		Attempt    int     `json:"attempt"`
 	}
 )
 
-// pgTime renders a time exactly (microseconds, UTC) for timestamptz input.
-func pgTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00") }
+// stamp gives a projection row's time and actor as the append function
+// takes them: nil for a row made by an event of this call — the function
+// sets the event's — and the recorded values for a row an earlier event
+// made (an in-doubt migration's row updated by its failure). fresh lists
+// the ids of rows made here, for the Appender to stamp with the server's time.
+func (call *appendCall) stamp(fresh *[]string, id string, seq int64, at time.Time, actor string) (*string, *string) {
+	if seq > call.baseSeq {
+		*fresh = append(*fresh, id)
+		return nil, nil
+	}
+	t := at.UTC().Format("2006-01-02T15:04:05.000000Z07:00") // exact, for timestamptz input
+	return &t, &actor
+}
 
 // changeOps appends the row operations of one projection change, in the
 // order projector.State.commit applies them.
-func changeOps(ops []any, c projector.Change) ([]any, error) {
+func (call *appendCall) changeOps(ops []any, c projector.Change) ([]any, error) {
 	for _, id := range c.DelApplied {
 		ops = append(ops, idOp{"del_applied", id})
 	}
@@ -237,9 +389,10 @@ func changeOps(ops []any, c projector.Change) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
+		at, actor := call.stamp(&call.putApplied, m.ID, m.Seq, m.AppliedAt, m.Actor)
 		ops = append(ops, rowOp{"put_applied", appliedRow{
-			ID: m.ID, Num: cmp.Or(num, "0"), Name: name, Checksum: m.Checksum, Seq: m.Seq, AppliedAt: pgTime(m.AppliedAt),
-			AppVersion: m.AppVersion, Actor: m.Actor, Host: m.Host, Compatible: m.Compatible,
+			ID: m.ID, Num: cmp.Or(num, "0"), Name: name, Checksum: m.Checksum, Seq: m.Seq, AppliedAt: at,
+			AppVersion: m.AppVersion, Actor: actor, Host: m.Host, Compatible: m.Compatible,
 			Transactional: m.Transactional, DownChecksum: m.DownChecksum,
 		}})
 	}
@@ -247,9 +400,10 @@ func changeOps(ops []any, c projector.Change) ([]any, error) {
 		ops = append(ops, idOp{"del_in_doubt", id})
 	}
 	for _, d := range c.PutInDoubt {
+		at, actor := call.stamp(&call.putInDoubt, d.ID, d.Seq, d.StartedAt, d.Actor)
 		ops = append(ops, rowOp{"put_in_doubt", inDoubtRow{
-			ID: d.ID, Checksum: d.Checksum, Seq: d.Seq, StartedAt: pgTime(d.StartedAt), AppVersion: d.AppVersion,
-			Actor: d.Actor, Host: d.Host, Compatible: d.Compatible, DownChecksum: d.DownChecksum,
+			ID: d.ID, Checksum: d.Checksum, Seq: d.Seq, StartedAt: at, AppVersion: d.AppVersion,
+			Actor: actor, Host: d.Host, Compatible: d.Compatible, DownChecksum: d.DownChecksum,
 			StatementsDone: d.StatementsDone, Error: d.Error,
 		}})
 	}
@@ -257,9 +411,10 @@ func changeOps(ops []any, c projector.Change) ([]any, error) {
 		ops = append(ops, idOp{"del_failed", id})
 	}
 	for _, f := range c.PutFailed {
+		at, actor := call.stamp(&call.putFailed, f.ID, f.Seq, f.FailedAt, f.Actor)
 		ops = append(ops, rowOp{"put_failed", failedRow{
-			ID: f.ID, Checksum: f.Checksum, Seq: f.Seq, FailedAt: pgTime(f.FailedAt), AppVersion: f.AppVersion,
-			Actor: f.Actor, Host: f.Host, Error: f.Error, SQLState: f.SQLState, Statement: f.Statement, Attempt: f.Attempt,
+			ID: f.ID, Checksum: f.Checksum, Seq: f.Seq, FailedAt: at, AppVersion: f.AppVersion,
+			Actor: actor, Host: f.Host, Error: f.Error, SQLState: f.SQLState, Statement: f.Statement, Attempt: f.Attempt,
 		}})
 	}
 	return ops, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/schema-ledger/ledger/projector"
@@ -18,18 +17,18 @@ var ErrHeadMoved = errors.New("ledger head moved: another writer appended")
 
 // Appender records events for a writer that keeps the ledger's state in
 // memory — a migrator holding the migration lock — so recording needs no
-// read first: the statements it queues start by locking the head where the
-// Appender last saw it (failing the transaction if another writer appended
-// since) and go into the same batch as the transaction's COMMIT. A migration
-// then costs two round trips: its SQL, and the batch that records and
-// commits it.
+// read first. Statement gives one SQL statement that checks the head is
+// where the Appender last saw it (failing the transaction otherwise) and
+// records the events; its values are quoted in, so it can go in one simple
+// query with the transaction's own SQL and its COMMIT. A migration then
+// costs one round trip: BEGIN, its SQL, the record and COMMIT together.
 //
 // An Appender is not safe for concurrent use.
 type Appender struct {
 	s       *Store
 	state   projector.State
 	head    Head
-	pending *headRow
+	pending *appendCall
 	stale   bool
 }
 
@@ -38,50 +37,91 @@ func (s *Store) NewAppender(state projector.State, head Head) *Appender {
 	return &Appender{s: s, state: state.Clone(), head: head}
 }
 
-// State is the state as of the last successful batch. Do not modify it.
+// State is the state as of the last successful append. Do not modify it.
 func (a *Appender) State() projector.State { return a.state }
 
-// Head is the head as of the last successful batch.
+// Head is the head as of the last successful append.
 func (a *Appender) Head() Head { return a.head }
 
-// Queue adds to b, which must run inside a transaction (e.g. after a BEGIN
-// queued or sent on the same connection), the statements that append events
-// recorded at time at by actor — take both from the server, e.g.
-// clock_timestamp() and current_user. Call Done with the batch's outcome
-// before the next Queue.
-func (a *Appender) Queue(ctx context.Context, b *pgx.Batch, at time.Time, actor string, events ...Event) error {
+// Recording says how an Appender's statement records its events.
+type Recording struct {
+	// Actor is the session's current_user, which the events are recorded by.
+	Actor string
+	// Timed: the server sets each event payload's duration_ms to the
+	// milliseconds from the transaction's start to the record — the
+	// duration of a migration run in the same transaction. The payload must
+	// have a duration_ms field.
+	Timed bool
+}
+
+// Statement returns the statement that appends events at the server's
+// clock, read under the head lock. Run it inside a transaction, after the
+// transaction's own work, and pass its result to Done — or nil if the
+// transaction did not commit — before the next Statement. An event the
+// fold rejects is an error here, before anything is sent.
+func (a *Appender) Statement(ctx context.Context, rec Recording, events ...Event) (string, error) {
 	if a.pending != nil {
-		return fmt.Errorf("appender: Queue before Done")
+		return "", fmt.Errorf("appender: Statement before Done")
 	}
 	if a.stale {
 		state, head, err := a.s.State(ctx)
 		if err != nil {
-			return err
+			return "", err
 		}
 		a.state, a.head, a.stale = state, head, false
 	}
-	out, err := a.s.queue(b, &a.state, &a.head, at, actor, events)
+	call, err := a.s.prepare(&a.state, &a.head, time.Time{}, rec, events)
+	var sql string
+	if err == nil {
+		sql, err = call.text(a.s.q)
+	}
 	if err != nil {
 		a.stale = true // Step may have folded some of the events
-		return err
+		return "", err
 	}
-	a.pending = out
-	return nil
+	a.pending = call
+	return sql, nil
 }
 
-// Done adopts the queued events when the batch succeeded; otherwise the
-// Appender re-reads the ledger before its next Queue.
-func (a *Appender) Done(ok bool) error {
-	out := a.pending
+// Done settles the last Statement. res is its result once the transaction
+// committed: the Appender adopts the new head and stamps what the events
+// put into its state with the time the server recorded them at. With a nil
+// res (the transaction failed or was rolled back) the Appender re-reads the
+// ledger before its next Statement.
+func (a *Appender) Done(res *pgconn.Result) error {
+	call := a.pending
 	a.pending = nil
-	if !ok {
+	if res == nil || call == nil {
 		a.stale = true
 		return nil
 	}
-	h, err := a.s.check(out)
+	r, at, err := a.s.parseTextHead(res)
+	var h Head
+	if err == nil {
+		h, err = a.s.check(r)
+	}
 	if err != nil {
 		a.stale = true
 		return err
+	}
+	// A row put and deleted again within the batch is no longer there.
+	for _, id := range call.putApplied {
+		if m, ok := a.state.Applied[id]; ok {
+			m.AppliedAt = at
+			a.state.Applied[id] = m
+		}
+	}
+	for _, id := range call.putInDoubt {
+		if d, ok := a.state.InDoubt[id]; ok {
+			d.StartedAt = at
+			a.state.InDoubt[id] = d
+		}
+	}
+	for _, id := range call.putFailed {
+		if f, ok := a.state.Failed[id]; ok {
+			f.FailedAt = at
+			a.state.Failed[id] = f
+		}
 	}
 	a.head = h
 	return nil

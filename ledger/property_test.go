@@ -1,7 +1,9 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -14,7 +16,9 @@ import (
 
 // After every append of a randomized sequence (applies, reverts, failures,
 // no-transaction starts, resolutions, baselines, fingerprints, rollbacks), the
-// projection tables and the head equal a full fold of the events.
+// projection tables and the head equal a full fold of the events. Batches go
+// through Store.Append or, at random, an Appender's one-statement record,
+// whose in-memory state must then equal the fold too (times included).
 func TestProjectionEqualsFoldAfterEveryAppend(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -98,6 +102,36 @@ func TestProjectionEqualsFoldAfterEveryAppend(t *testing.T) {
 		}
 	}
 
+	conn, err := pool.Acquire(ctx) // the Appender's connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var actor string
+	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&actor); err != nil {
+		t.Fatal(err)
+	}
+	state0, head0, err := st.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := st.NewAppender(state0, head0)
+	appendWith := func(batch []ledger.Event, rollback bool) error {
+		sql, err := app.Statement(ctx, ledger.Recording{Actor: actor}, batch...)
+		if err != nil {
+			return err
+		}
+		end := "COMMIT"
+		if rollback {
+			end = "ROLLBACK"
+		}
+		results, err := conn.Conn().PgConn().Exec(ctx, "BEGIN;\n"+sql+";\n"+end).ReadAll()
+		if err != nil || rollback {
+			return errors.Join(err, app.Done(nil))
+		}
+		return app.Done(results[1])
+	}
+
 	for step := range 150 {
 		// Build a batch valid against the model by folding it on a clone.
 		trial := model.Clone()
@@ -114,21 +148,28 @@ func TestProjectionEqualsFoldAfterEveryAppend(t *testing.T) {
 		if len(batch) == 0 {
 			continue
 		}
-		rollback := rng.IntN(8) == 0
-		tx, err := pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Append(ctx, tx, batch...); err != nil {
-			t.Fatalf("step %d: append %d events: %v", step, len(batch), err)
-		}
-		if rollback {
-			err = tx.Rollback(ctx)
+		rollback, viaAppender := rng.IntN(8) == 0, rng.IntN(2) == 0
+		if viaAppender {
+			if err := appendWith(batch, rollback); err != nil {
+				t.Fatalf("step %d: appender: %d events: %v", step, len(batch), err)
+			}
 		} else {
-			err = tx.Commit(ctx)
-		}
-		if err != nil {
-			t.Fatal(err)
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Append(ctx, tx, batch...); err != nil {
+				t.Fatalf("step %d: append %d events: %v", step, len(batch), err)
+			}
+			if rollback {
+				err = tx.Rollback(ctx)
+			} else {
+				err = tx.Commit(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = app.Done(nil) // another writer appended: the Appender re-reads
 		}
 
 		// The fold of every stored event is the truth.
@@ -149,6 +190,14 @@ func TestProjectionEqualsFoldAfterEveryAppend(t *testing.T) {
 		}
 		if d := projector.Diff(fold, tables); d != nil {
 			t.Fatalf("step %d: projection tables differ from the fold:\n%v", step, d)
+		}
+		if viaAppender && !rollback {
+			if d := projector.Diff(fold, app.State()); d != nil {
+				t.Fatalf("step %d: the Appender's state differs from the fold:\n%v", step, d)
+			}
+			if app.Head().Seq != head.Seq || !bytes.Equal(app.Head().Hash, head.Hash) || app.Head().Digest != head.Digest {
+				t.Fatalf("step %d: the Appender's head %+v, the stored head %+v", step, app.Head(), head)
+			}
 		}
 		checksums := map[string]string{}
 		for id, m := range fold.Applied {

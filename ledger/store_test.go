@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -405,5 +406,67 @@ func TestNotInitialized(t *testing.T) {
 	}
 	if _, err := st.Head(context.Background()); !errors.Is(err, ledger.ErrNotInitialized) || !strings.Contains(err.Error(), "ledger init") {
 		t.Fatalf("Head before Init: %v", err)
+	}
+}
+
+// An Appender's statement carries its values as literals: quotes,
+// backslashes and non-ASCII text arrive exactly, whatever
+// standard_conforming_strings says, and a NUL byte is refused before
+// anything is sent.
+func TestAppenderStatementQuotesValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, conforming := range []string{"on", "off"} {
+		t.Run("standard_conforming_strings="+conforming, func(t *testing.T) {
+			awkward := `o'brien \x41 \\ '' ü — $$`
+			st, pool := newStore(t, 2, ledger.WithHost(awkward), ledger.WithAppVersion("v'1\\"))
+			conn, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "SET standard_conforming_strings = "+conforming); err != nil {
+				t.Fatal(err)
+			}
+			state, head, err := st.State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := st.NewAppender(state, head)
+			ev := event(t, projector.TypeMigrationApplied, projector.Applied{
+				ID: "0001_quotes", Checksum: "c", Transactional: true, DownSQL: awkward + "\n\t\"x\"", DownChecksum: "d",
+			})
+			sql, err := app.Statement(ctx, ledger.Recording{Actor: `act'or\`}, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, err := conn.Conn().PgConn().Exec(ctx, "BEGIN;\n"+sql+";\nCOMMIT").ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := app.Done(results[1]); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Event(ctx, app.Head().Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p projector.Applied
+			if err := json.Unmarshal(got.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if got.Host != awkward || got.AppVersion != "v'1\\" || got.Actor != `act'or\` || p.DownSQL != awkward+"\n\t\"x\"" {
+				t.Errorf("stored host %q, app version %q, actor %q, down %q", got.Host, got.AppVersion, got.Actor, p.DownSQL)
+			}
+			if m := app.State().Applied["0001_quotes"]; m.Host != awkward || m.Actor != `act'or\` || !m.AppliedAt.Equal(got.RecordedAt) {
+				t.Errorf("the Appender's row %+v, the event recorded at %v", m, got.RecordedAt)
+			}
+			if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {
+				t.Fatalf("verify: %+v %v", rep, err)
+			}
+			if _, err := app.Statement(ctx, ledger.Recording{Actor: "a\x00b"}, applied(t, "0002_nul")); err == nil {
+				t.Error("a NUL byte in a value: no error")
+			}
+		})
 	}
 }

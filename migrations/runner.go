@@ -229,6 +229,8 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	b.Queue("SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(r.cfg.lockTimeout.Milliseconds(), 10)+"ms")
 	b.Queue("SELECT pg_advisory_lock($1)", key)
 	b.Queue("RESET lock_timeout")
+	var actor string
+	b.Queue("SELECT current_user").QueryRow(func(row pgx.Row) error { return row.Scan(&actor) })
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		defer pc.Release()
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
@@ -253,7 +255,7 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	if err != nil {
 		return err
 	}
-	return f(&session{r: r, conn: conn, app: r.store.NewAppender(state, head)})
+	return f(&session{r: r, conn: conn, app: r.store.NewAppender(state, head), actor: actor})
 }
 
 // lockHolders describes the sessions holding the migration lock.

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -603,5 +604,49 @@ func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
 	src["2_slow"] = "CREATE TABLE slow (id int);"
 	if rep, err := runner(t, pool, load(t, src)).Up(bg, migrations.UpOptions{}); err != nil || len(rep.Done) != 1 {
 		t.Fatalf("Up after the cancel: %v %v", rep.Done, err)
+	}
+}
+
+// A transactional migration's duration is the server's measure of its
+// transaction, recorded in the same round trip; applied_at is the server's
+// clock at the record, after the migration's SQL ran.
+func TestRecordedDurationIsTheTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	r := runner(t, pool, load(t, map[string]string{
+		"0001_slow":      "CREATE TABLE slow (id int);\nSELECT pg_sleep(0.06);",
+		"0001_slow.down": "SELECT pg_sleep(0.04);\nDROP TABLE slow;",
+	}))
+	var before time.Time
+	if err := pool.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Down(ctx, migrations.DownOptions{Steps: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range r.Store().Events(ctx, ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationReverted}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			DurationMS int64 `json:"duration_ms"`
+		}
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		min := int64(60)
+		if e.Type == projector.TypeMigrationReverted {
+			min = 40
+		}
+		if p.DurationMS < min || p.DurationMS > 5000 {
+			t.Errorf("%s: duration_ms %d, want >= %d", e.Type, p.DurationMS, min)
+		}
+		if e.RecordedAt.Sub(before) < time.Duration(min)*time.Millisecond {
+			t.Errorf("%s recorded at %v, %v after the test began: before its SQL finished", e.Type, e.RecordedAt, e.RecordedAt.Sub(before))
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,36 +16,21 @@ import (
 
 // session is one run under the migration lock: the connection holding the
 // lock, and an Appender holding the ledger's state, so each migration costs
-// two round trips (its SQL; the ledger's statements and COMMIT).
+// one round trip: BEGIN, its SQL, the ledger's record and COMMIT in one
+// simple query.
 type session struct {
-	r    *Runner
-	conn *pgx.Conn
-	app  *ledger.Appender
+	r     *Runner
+	conn  *pgx.Conn
+	app   *ledger.Appender
+	actor string // the connection's current_user
 }
 
-// clockSQL reads the server's time and user: what events are recorded with.
-const clockSQL = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, current_user"
-
-func (s *session) clock(ctx context.Context) (time.Time, string, error) {
-	var us int64
-	var actor string
-	err := s.conn.QueryRow(ctx, clockSQL).Scan(&us, &actor)
-	return time.UnixMicro(us).UTC(), actor, err
-}
-
-// record appends events in a transaction of their own.
+// record appends events in a transaction of their own, in one round trip.
 func (s *session) record(ctx context.Context, events ...projector.Event) error {
-	at, actor, err := s.clock(ctx)
-	if err != nil {
-		return err
+	if f := s.transact(ctx, nil, "", events...); f != nil {
+		return f.err
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	if err := s.app.Queue(ctx, b, at, actor, events...); err != nil {
-		return err
-	}
-	b.Queue("COMMIT")
-	return s.finish(ctx, s.conn.SendBatch(ctx, b).Close())
+	return nil
 }
 
 // recordAfterFailure records the failure of something that was rolled back;
@@ -60,22 +44,11 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 	if !s.conn.IsClosed() {
 		return s.record(rctx, ev)
 	}
-	_ = s.app.Done(false)
+	_ = s.app.Done(nil)
 	return pgx.BeginFunc(rctx, s.r.pool, func(tx pgx.Tx) error {
 		_, err := s.r.store.Append(rctx, tx, ev)
 		return err
 	})
-}
-
-// finish settles a batch: adopt its events on success; on failure roll back
-// whatever is still open and make the Appender re-read the ledger.
-func (s *session) finish(ctx context.Context, err error) error {
-	if err == nil {
-		return s.app.Done(true)
-	}
-	_ = s.app.Done(false)
-	s.rollback(ctx)
-	return err
 }
 
 func (s *session) rollback(ctx context.Context) {
@@ -87,50 +60,40 @@ func (s *session) rollback(ctx context.Context) {
 	_, _ = s.conn.Exec(rctx, "ROLLBACK")
 }
 
-// transact runs SQL and records the event it makes in one transaction, in
-// two round trips: BEGIN, the SQL and a clock read as one simple query; then
-// the ledger's statements and COMMIT as one batch.
-func (s *session) transact(ctx context.Context, body string, stmts []Statement, event func(time.Duration) (projector.Event, error)) *statementFailure {
-	t0 := time.Now()
+// transact runs SQL (a migration's body, made of stmts; or none) and
+// records events in one transaction, in one round trip: BEGIN, the SQL, the
+// Appender's statement and COMMIT go as one simple query. With SQL, the
+// server sets the events' duration_ms to how long the transaction ran.
+func (s *session) transact(ctx context.Context, stmts []Statement, body string, events ...projector.Event) *statementFailure {
 	prefix := []string{"BEGIN"}
-	if set := s.r.ddlLockTimeoutSQL(true); set != "" {
+	if set := s.r.ddlLockTimeoutSQL(true); set != "" && body != "" {
 		prefix = append(prefix, set)
 	}
-	sql := strings.Join(prefix, ";\n") + ";\n" + body + "\n;\n" + clockSQL
-	results, err := s.conn.PgConn().Exec(ctx, sql).ReadAll()
+	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: body != ""}, events...)
+	if err != nil {
+		return &statementFailure{err: err, index: -1}
+	}
+	var sql strings.Builder
+	for _, p := range prefix {
+		sql.WriteString(p + ";\n")
+	}
+	if body != "" {
+		sql.WriteString(body + "\n;\n")
+	}
+	sql.WriteString(record + ";\nCOMMIT")
+	results, err := s.conn.PgConn().Exec(ctx, sql.String()).ReadAll()
 	if f := failureOf(results, err, len(prefix), stmts); f != nil {
+		_ = s.app.Done(nil)
 		s.rollback(ctx)
+		if f.index == len(stmts) {
+			f.err = fmt.Errorf("record in the ledger: %w", f.err)
+		}
 		return f
 	}
-	at, actor, err := parseClock(results[len(results)-1])
-	var ev projector.Event
-	if err == nil {
-		ev, err = event(time.Since(t0))
-	}
-	b := &pgx.Batch{}
-	if err == nil {
-		err = s.app.Queue(ctx, b, at, actor, ev)
-	}
-	if err != nil {
-		s.rollback(ctx)
-		return &statementFailure{err: err}
-	}
-	b.Queue("COMMIT")
-	if err := s.finish(ctx, s.conn.SendBatch(ctx, b).Close()); err != nil {
-		return &statementFailure{err: err}
+	if err := s.app.Done(results[len(results)-2]); err != nil {
+		return &statementFailure{err: fmt.Errorf("committed, but the ledger's answer is unreadable: %w", err), index: -1}
 	}
 	return nil
-}
-
-func parseClock(res *pgconn.Result) (time.Time, string, error) {
-	if len(res.Rows) != 1 || len(res.Rows[0]) != 2 {
-		return time.Time{}, "", fmt.Errorf("reading the server clock: unexpected result")
-	}
-	us, err := strconv.ParseInt(string(res.Rows[0][0]), 10, 64)
-	if err != nil {
-		return time.Time{}, "", fmt.Errorf("reading the server clock: %w", err)
-	}
-	return time.UnixMicro(us).UTC(), string(res.Rows[0][1]), nil
 }
 
 // apply runs one migration and records it.
@@ -145,16 +108,17 @@ func (s *session) apply(ctx context.Context, m Migration) error {
 	if !m.Transactional() {
 		return s.applyNoTx(ctx, m, applied, attempt)
 	}
-	failure := s.transact(ctx, m.UpBody, m.UpStatements, func(d time.Duration) (projector.Event, error) {
-		applied.DurationMS = d.Milliseconds()
-		return projector.NewEvent(projector.TypeMigrationApplied, applied)
-	})
+	ev, err := projector.NewEvent(projector.TypeMigrationApplied, applied)
+	if err != nil {
+		return err
+	}
+	failure := s.transact(ctx, m.UpStatements, m.UpBody, ev)
 	if failure == nil {
 		return nil
 	}
 	merr := s.r.migrationError(m, DirUp, failure)
 	// The rollback undid the SQL; the failure is a fact worth keeping.
-	ev, err := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
+	ev, err = projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
 		ID: m.ID, Checksum: m.Checksum, Error: failure.err.Error(), SQLState: merr.SQLState,
 		Statement: oneLine(merr.Statement, 2000), Attempt: attempt,
 	})
@@ -259,7 +223,11 @@ func (s *session) revert(ctx context.Context, step Step) (string, error) {
 		})
 	}
 	if m.Transactional() {
-		if f := s.transact(ctx, m.UpBody, m.UpStatements, event); f != nil {
+		ev, err := event(0) // the server measures the transaction
+		if err != nil {
+			return source, err
+		}
+		if f := s.transact(ctx, m.UpStatements, m.UpBody, ev); f != nil {
 			return source, s.r.migrationError(m, DirDown, f)
 		}
 		return source, nil

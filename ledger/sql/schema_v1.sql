@@ -20,67 +20,34 @@ CREATE INDEX events_recorded_at   ON {{schema}}.events (recorded_at);
 CREATE INDEX events_actor_seq     ON {{schema}}.events (actor, seq);
 CREATE INDEX events_migration_seq ON {{schema}}.events ((payload->>'id'), seq);
 
--- One field of the hash input: its length in bytes, ':', the bytes, '\n'.
-CREATE FUNCTION {{schema}}.hash_field(b bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT convert_to(octet_length(b)::text || ':', 'UTF8') || b || '\x0a'::bytea $$;
-
--- The hash of an event: sha256 over the previous hash and the row's stored
--- columns in a form no session setting changes (time as UTC epoch
+-- The hash of an event: sha256 over the previous hash and, for each column
+-- in a fixed order, its length in UTF-8 bytes, ':', its UTF-8 bytes and a
+-- newline — in a form no session setting changes (time as UTC epoch
 -- microseconds, payload as jsonb's canonical text). Anyone can check the
 -- chain with it in plain SQL:
 --   SELECT seq FROM ledger.events
 --   WHERE hash <> ledger.event_hash(prev_hash, seq, id, type, payload_version,
 --                                   payload, recorded_at, actor, host, app_version);
+-- One SQL expression, so the planner inlines it where it is called with
+-- columns or variables (as append does): no function call per event.
 CREATE FUNCTION {{schema}}.event_hash(
     prev_hash bytea, seq bigint, id uuid, type text, payload_version int,
     payload jsonb, recorded_at timestamptz, actor text, host text, app_version text
 ) RETURNS bytea
-LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-BEGIN
-    -- plpgsql, not sql: its plan is cached per session, so an append does
-    -- not pay for inlining and planning this expression every time.
-    RETURN sha256(
-        prev_hash
-        || {{schema}}.hash_field(convert_to(seq::text, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(id::text, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(type, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(payload_version::text, 'UTF8'))
-        || {{schema}}.hash_field(convert_to((extract(epoch FROM recorded_at) * 1000000)::bigint::text, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(actor, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(host, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(app_version, 'UTF8'))
-        || {{schema}}.hash_field(convert_to(payload::text, 'UTF8'))
-    );
-END
-$$;
-
--- Insert the event at seq, chained to the event before it; returns its hash.
--- The caller holds the head lock and has checked seq follows the head.
-CREATE FUNCTION {{schema}}.append_event(
-    p_seq bigint, p_id uuid, p_type text, p_payload_version int, p_payload jsonb,
-    p_recorded_at timestamptz, p_actor text, p_host text, p_app_version text
-) RETURNS bytea
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    prev bytea;
-    h    bytea;
-BEGIN
-    IF p_seq = 1 THEN
-        prev := decode(repeat('00', 32), 'hex');
-    ELSE
-        SELECT e.hash INTO prev FROM {{schema}}.events e WHERE e.seq = p_seq - 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'ledger: event % is missing: the log has a gap', p_seq - 1;
-        END IF;
-    END IF;
-    h := {{schema}}.event_hash(prev, p_seq, p_id, p_type, p_payload_version, p_payload, p_recorded_at, p_actor, p_host, p_app_version);
-    INSERT INTO {{schema}}.events (seq, id, type, payload_version, payload, recorded_at, actor, host, app_version, prev_hash, hash)
-    VALUES (p_seq, p_id, p_type, p_payload_version, p_payload, p_recorded_at, p_actor, p_host, p_app_version, prev, h);
-    RETURN h;
-END
+SELECT sha256(prev_hash || convert_to(
+       length(seq::text) || ':' || seq::text || chr(10)
+    || length(id::text) || ':' || id::text || chr(10)
+    || octet_length(convert_to(type, 'UTF8')) || ':' || type || chr(10)
+    || length(payload_version::text) || ':' || payload_version::text || chr(10)
+    || length((extract(epoch FROM recorded_at) * 1000000)::bigint::text) || ':'
+       || (extract(epoch FROM recorded_at) * 1000000)::bigint::text || chr(10)
+    || octet_length(convert_to(actor, 'UTF8')) || ':' || actor || chr(10)
+    || octet_length(convert_to(host, 'UTF8')) || ':' || host || chr(10)
+    || octet_length(convert_to(app_version, 'UTF8')) || ':' || app_version || chr(10)
+    || octet_length(convert_to(payload::text, 'UTF8')) || ':' || payload::text || chr(10),
+    'UTF8'))
 $$;
 
 -- Append-only, enforced by the database.
@@ -157,12 +124,15 @@ CREATE TABLE {{schema}}.failed (
     attempt     int         NOT NULL DEFAULT 0
 );
 
--- One append, in one call: the events (chained by append_event), the
+-- One append, in one call: the events, chained to the head's hash; the
 -- projection rows each event's change puts or deletes — in order, as the
--- projector decided them — the head and the notification. With expected_seq
--- it first locks the head for a writer that already knows it (a migrator
--- holding the migration lock), failing if another writer appended since;
--- without, the caller has locked the head itself.
+-- projector decided them; the head and the notification. It locks the head
+-- first. With expected_seq, the caller is a writer that already knows the
+-- head (a migrator holding the migration lock), and the call fails if
+-- another writer appended since. Every event and projection row is recorded
+-- at p_recorded_at, or, when that is NULL, at the server's clock read under
+-- the head lock (so time never runs backwards along seq); the head's
+-- updated_at is that time.
 CREATE FUNCTION {{schema}}.append(
     expected_seq bigint, expected_hash bytea, p_recorded_at timestamptz, p_actor text, ops jsonb,
     p_digest bytea, p_format int, p_fingerprint text, p_fingerprint_objects int, p_fingerprint_seq bigint,
@@ -171,35 +141,65 @@ CREATE FUNCTION {{schema}}.append(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    op        jsonb;
-    last      bigint;
+    op   jsonb;
+    at   timestamptz;
+    head_seq  bigint;
     last_hash bytea;
+    ev   {{schema}}.events;
+    ap   {{schema}}.applied;
+    dt   {{schema}}.in_doubt;
+    fl   {{schema}}.failed;
 BEGIN
-    IF expected_seq IS NOT NULL THEN
-        PERFORM 1 FROM {{schema}}.head WHERE seq = expected_seq AND hash = expected_hash FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
-                USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
-        END IF;
+    SELECT h.seq, h.hash INTO head_seq, last_hash FROM {{schema}}.head h FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ledger: the head row is missing';
     END IF;
+    IF expected_seq IS NOT NULL AND (head_seq <> expected_seq OR last_hash <> expected_hash) THEN
+        RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
+            USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
+    END IF;
+    at := coalesce(p_recorded_at, clock_timestamp());
     FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
         CASE op->>'op'
         WHEN 'event' THEN
-            last := (op->>'seq')::bigint;
-            last_hash := {{schema}}.append_event(last, (op->>'id')::uuid, op->>'type', (op->>'payload_version')::int,
-                op->'payload', p_recorded_at, p_actor, op->>'host', op->>'app_version');
+            ev := jsonb_populate_record(NULL::{{schema}}.events, op);
+            IF ev.seq IS DISTINCT FROM head_seq + 1 THEN
+                RAISE EXCEPTION 'ledger: event % does not follow the head at seq %', ev.seq, head_seq;
+            END IF;
+            head_seq := ev.seq;
+            ev.recorded_at := at;
+            IF (op->>'xact_duration')::bool THEN
+                -- The writer ran its work in this transaction: its duration, measured here.
+                ev.payload := jsonb_set(ev.payload, '{duration_ms}',
+                    to_jsonb(floor(extract(epoch FROM at - now()) * 1000)::bigint));
+            END IF;
+            ev.actor := p_actor;
+            ev.prev_hash := last_hash;
+            ev.hash := {{schema}}.event_hash(ev.prev_hash, ev.seq, ev.id, ev.type, ev.payload_version,
+                ev.payload, ev.recorded_at, ev.actor, ev.host, ev.app_version);
+            INSERT INTO {{schema}}.events VALUES (ev.*);
+            last_hash := ev.hash;
         WHEN 'put_applied' THEN
-            INSERT INTO {{schema}}.applied SELECT * FROM jsonb_populate_record(NULL::{{schema}}.applied, op->'row');
+            ap := jsonb_populate_record(NULL::{{schema}}.applied, op->'row');
+            ap.applied_at := coalesce(ap.applied_at, at);
+            ap.actor := coalesce(ap.actor, p_actor);
+            INSERT INTO {{schema}}.applied VALUES (ap.*);
         WHEN 'del_applied' THEN
             DELETE FROM {{schema}}.applied WHERE id = op->>'id';
         WHEN 'put_in_doubt' THEN
-            DELETE FROM {{schema}}.in_doubt WHERE id = op->'row'->>'id';
-            INSERT INTO {{schema}}.in_doubt SELECT * FROM jsonb_populate_record(NULL::{{schema}}.in_doubt, op->'row');
+            dt := jsonb_populate_record(NULL::{{schema}}.in_doubt, op->'row');
+            dt.started_at := coalesce(dt.started_at, at);
+            dt.actor := coalesce(dt.actor, p_actor);
+            DELETE FROM {{schema}}.in_doubt WHERE id = dt.id;
+            INSERT INTO {{schema}}.in_doubt VALUES (dt.*);
         WHEN 'del_in_doubt' THEN
             DELETE FROM {{schema}}.in_doubt WHERE id = op->>'id';
         WHEN 'put_failed' THEN
-            DELETE FROM {{schema}}.failed WHERE id = op->'row'->>'id';
-            INSERT INTO {{schema}}.failed SELECT * FROM jsonb_populate_record(NULL::{{schema}}.failed, op->'row');
+            fl := jsonb_populate_record(NULL::{{schema}}.failed, op->'row');
+            fl.failed_at := coalesce(fl.failed_at, at);
+            fl.actor := coalesce(fl.actor, p_actor);
+            DELETE FROM {{schema}}.failed WHERE id = fl.id;
+            INSERT INTO {{schema}}.failed VALUES (fl.*);
         WHEN 'del_failed' THEN
             DELETE FROM {{schema}}.failed WHERE id = op->>'id';
         ELSE
@@ -207,7 +207,7 @@ BEGIN
         END CASE;
     END LOOP;
     RETURN QUERY UPDATE {{schema}}.head h SET
-        seq = last,
+        seq = head_seq,
         hash = last_hash,
         digest = p_digest,
         format = p_format,
@@ -218,8 +218,8 @@ BEGIN
         fingerprint = coalesce(p_fingerprint, h.fingerprint),
         fingerprint_objects = coalesce(p_fingerprint_objects, h.fingerprint_objects),
         fingerprint_seq = coalesce(p_fingerprint_seq, h.fingerprint_seq),
-        updated_at = clock_timestamp()
+        updated_at = at
     RETURNING h.*;
-    PERFORM pg_notify(channel, last::text);
+    PERFORM pg_notify(channel, head_seq::text);
 END
 $$;
