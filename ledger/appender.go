@@ -21,14 +21,17 @@ var ErrHeadMoved = errors.New("ledger head moved: another writer appended")
 // where the Appender last saw it (failing the transaction otherwise) and
 // records the events; its values are quoted in, so it can go in one simple
 // query with the transaction's own SQL and its COMMIT. A migration then
-// costs one round trip: BEGIN, its SQL, the record and COMMIT together.
+// costs one round trip: BEGIN, its SQL, the record and COMMIT together —
+// and a writer may send the next transaction before the last one's answer
+// arrives (pipelining): Statements may be outstanding, settled by Done in
+// the order they were made.
 //
 // An Appender is not safe for concurrent use.
 type Appender struct {
 	s       *Store
-	state   projector.State
-	head    Head
-	pending *appendCall
+	state   projector.State // with the events of the outstanding statements folded in
+	head    Head            // as of the last settled statement
+	pending []*appendCall   // outstanding statements, oldest first
 	stale   bool
 }
 
@@ -57,20 +60,26 @@ type Recording struct {
 // Statement returns the statement that appends events at the server's
 // clock, read under the head lock. Run it inside a transaction, after the
 // transaction's own work, and pass its result to Done — or nil if the
-// transaction did not commit — before the next Statement. An event the
-// fold rejects is an error here, before anything is sent.
+// transaction did not commit. With statements outstanding, it expects the
+// head where they will have left it (by seq: their hashes are not known
+// yet), so it fails unless every one of them committed. An event the fold
+// rejects is an error here, before anything is sent.
 func (a *Appender) Statement(ctx context.Context, rec Recording, events ...Event) (string, error) {
-	if a.pending != nil {
-		return "", fmt.Errorf("appender: Statement before Done")
-	}
 	if a.stale {
+		if len(a.pending) > 0 {
+			return "", fmt.Errorf("appender: an outstanding statement failed; settle them all before the next")
+		}
 		state, head, err := a.s.State(ctx)
 		if err != nil {
 			return "", err
 		}
 		a.state, a.head, a.stale = state, head, false
 	}
-	call, err := a.s.prepare(&a.state, &a.head, time.Time{}, rec, events)
+	expect := a.head
+	if len(a.pending) > 0 {
+		expect = Head{Seq: a.state.Seq}
+	}
+	call, err := a.s.prepare(&a.state, &expect, time.Time{}, rec, events)
 	var sql string
 	if err == nil {
 		sql, err = call.text(a.s.q)
@@ -79,19 +88,22 @@ func (a *Appender) Statement(ctx context.Context, rec Recording, events ...Event
 		a.stale = true // Step may have folded some of the events
 		return "", err
 	}
-	a.pending = call
+	a.pending = append(a.pending, call)
 	return sql, nil
 }
 
-// Done settles the last Statement. res is its result once the transaction
-// committed: the Appender adopts the new head and stamps what the events
-// put into its state with the time the server recorded them at. With a nil
-// res (the transaction failed or was rolled back) the Appender re-reads the
-// ledger before its next Statement.
+// Done settles the oldest outstanding Statement. res is its result once
+// the transaction committed: the Appender adopts the new head and stamps
+// what the events put into its state with the time the server recorded
+// them at. With a nil res (the transaction failed or was rolled back) the
+// Appender re-reads the ledger before its next Statement; the statements
+// still outstanding then cannot commit, and their Done only settles them.
 func (a *Appender) Done(res *pgconn.Result) error {
-	call := a.pending
-	a.pending = nil
-	if res == nil || call == nil {
+	var call *appendCall
+	if len(a.pending) > 0 {
+		call, a.pending = a.pending[0], a.pending[1:]
+	}
+	if res == nil || call == nil || a.stale {
 		a.stale = true
 		return nil
 	}

@@ -5,10 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
@@ -36,28 +34,15 @@ func Checksums(fsys fs.FS) ([]policy.Known, error) {
 		known = append(known, policy.Known{ID: id})
 	}
 	errs := make([]error, len(known))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range min(runtime.GOMAXPROCS(0)*2, max(len(known), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				data, err := fs.ReadFile(fsys, known[i].ID+upSuffix)
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				sum := sha256.Sum256(data)
-				known[i].Checksum = hex.EncodeToString(sum[:])
-			}
-		}()
-	}
-	for i := range known {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel(len(known), func(i int) {
+		data, err := fs.ReadFile(fsys, known[i].ID+upSuffix)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		sum := sha256.Sum256(data)
+		known[i].Checksum = hex.EncodeToString(sum[:])
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

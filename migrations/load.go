@@ -209,7 +209,18 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 		})
 	}
 
-	for _, id := range ids {
+	type loaded struct {
+		m     Migration
+		errs  []*FileError
+		warns []string
+	}
+	all := make([]loaded, len(ids))
+	parallel(len(ids), func(i int) {
+		if p := pairs[ids[i]]; p.up != "" {
+			all[i].m, all[i].errs, all[i].warns = loadMigration(fsys, ids[i], p, shown)
+		}
+	})
+	for i, id := range ids {
 		p := pairs[id]
 		if p.up == "" {
 			errs = append(errs, &FileError{
@@ -219,10 +230,9 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			})
 			continue
 		}
-		m, ferrs, warns := loadMigration(fsys, id, p, shown)
-		errs = append(errs, ferrs...)
-		set.Warnings = append(set.Warnings, warns...)
-		set.Migrations = append(set.Migrations, m)
+		errs = append(errs, all[i].errs...)
+		set.Warnings = append(set.Warnings, all[i].warns...)
+		set.Migrations = append(set.Migrations, all[i].m)
 	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b *FileError) int {

@@ -141,7 +141,13 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 		if err != nil {
 			return err
 		}
+		s.dir = dir
+		defer s.settle(ctx)
 		for i, step := range plan.Steps {
+			s.next = nil
+			if i+1 < len(plan.Steps) {
+				s.next = &plan.Steps[i+1]
+			}
 			r.progress(dir, step.ID, i, len(plan.Steps), false, start)
 			t0 := time.Now()
 			var source string

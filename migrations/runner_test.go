@@ -558,8 +558,9 @@ func TestDDLLockTimeoutFailsFast(t *testing.T) {
 	}
 }
 
-// Ctrl-C (a cancelled ctx) in the middle of a migration rolls it back,
-// records the failure and leaves a ledger that verifies; the next run applies it.
+// Ctrl-C (a cancelled ctx) in the middle of a migration cancels it on the
+// server, rolls it back, records the failure and leaves a ledger that
+// verifies; the next run applies it.
 func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
 	t.Parallel()
 	pool, _ := pgtest.NewPool(t, 3)
@@ -587,6 +588,12 @@ func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
 		t.Fatalf("cancelled Up: err %v after %s", err, time.Since(start))
 	}
 	bg := context.Background()
+	// The server was asked to cancel the statement: nothing keeps running
+	// toward the transaction's COMMIT after Up returned.
+	var running int
+	if err := pool.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&running); err != nil || running != 0 {
+		t.Fatalf("after the cancel, %d backends still run the migration (%v)", running, err)
+	}
 	state, _, err := r.Store().State(bg)
 	if err != nil {
 		t.Fatal(err)
@@ -648,5 +655,67 @@ func TestRecordedDurationIsTheTransactions(t *testing.T) {
 		if e.RecordedAt.Sub(before) < time.Duration(min)*time.Millisecond {
 			t.Errorf("%s recorded at %v, %v after the test began: before its SQL finished", e.Type, e.RecordedAt, e.RecordedAt.Sub(before))
 		}
+	}
+}
+
+// Up sends each transactional migration's query before the answer to the
+// previous one is read. When a migration fails — in its SQL, or at the end
+// of its transaction on a deferred constraint — the one sent after it must
+// not have run: the ledger, the catalog and the next run agree.
+func TestFailureWithTheNextMigrationSentAhead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, bad := range map[string]string{
+		"sql": "CREATE TABLE half (id int);\nSELECT 1/0;",
+		"deferred constraint": "CREATE TABLE parent (id int PRIMARY KEY);\n" +
+			"CREATE TABLE child (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n" +
+			"INSERT INTO child VALUES (42);",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool, _ := pgtest.NewPool(t, 3)
+			src := map[string]string{
+				"0001_ok":    "CREATE TABLE ok (id int);",
+				"0002_bad":   bad,
+				"0003_after": "CREATE TABLE after (id int);",
+				"0004_last":  "CREATE TABLE last (id int);",
+			}
+			r := runner(t, pool, load(t, src))
+			rep, err := r.Up(ctx, migrations.UpOptions{})
+			var merr *migrations.MigrationError
+			if !errors.As(err, &merr) || merr.ID != "0002_bad" {
+				t.Fatalf("Up: %v, want the failure of 0002_bad", err)
+			}
+			if name == "deferred constraint" && (merr.SQLState != "23503" || !strings.Contains(err.Error(), "deferred constraints")) {
+				t.Errorf("deferred failure: SQLSTATE %s, %v", merr.SQLState, err)
+			}
+			if len(rep.Done) != 1 || rep.Done[0].ID != "0001_ok" {
+				t.Errorf("done: %v, want 0001_ok only", rep.Done)
+			}
+			if got := strings.Join(tables(t, pool), ","); got != "ok" {
+				t.Fatalf("tables: %s, want ok", got)
+			}
+			state, head, err := r.Store().State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(state.Applied) != 1 || state.Failed["0002_bad"].Attempt != 1 || len(state.Failed) != 1 {
+				t.Fatalf("state: applied %v, failed %v", state.Applied, state.Failed)
+			}
+			if types := eventTypes(t, r.Store(), ledger.Filter{}); len(types) != int(head.Seq) {
+				t.Fatalf("events %v, head seq %d", types, head.Seq)
+			}
+			verifyOK(t, r.Store())
+
+			src["0002_bad"] = "CREATE TABLE fixed (id int);"
+			rep, err = runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{})
+			if err != nil || len(rep.Done) != 3 {
+				t.Fatalf("Up after the fix: %v %v", rep.Done, err)
+			}
+			if got := strings.Join(tables(t, pool), ","); got != "after,fixed,last,ok" {
+				t.Fatalf("tables after the fix: %s", got)
+			}
+			verifyOK(t, r.Store())
+		})
 	}
 }

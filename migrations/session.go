@@ -16,18 +16,49 @@ import (
 
 // session is one run under the migration lock: the connection holding the
 // lock, and an Appender holding the ledger's state, so each migration costs
-// one round trip: BEGIN, its SQL, the ledger's record and COMMIT in one
-// simple query.
+// one round trip — BEGIN, its SQL, the ledger's record and COMMIT in one
+// simple query — and the next transactional migration's query is sent
+// before the answer to the current one is read, so the server never waits
+// for the client in between.
 type session struct {
 	r     *Runner
 	conn  *pgx.Conn
 	app   *ledger.Appender
-	actor string // the connection's current_user
+	actor string    // the connection's current_user
+	dir   Direction // of the run
+	next  *Step     // the step after the current one, to send ahead
+	sent  *flight   // next's transaction, sent ahead
 }
+
+// txStep is what a step runs in one transaction with its event.
+type txStep struct {
+	m       Migration // what runs: a down step carries its down SQL in the Up fields
+	source  string    // down: where that SQL came from
+	applied projector.Applied
+	attempt int // up: the attempt a failure is recorded as
+}
+
+// flight is a transaction sent whose answer is not read yet.
+type flight struct {
+	step   *txStep // nil: a record of the session's own
+	stmts  []Statement
+	body   bool
+	prefix int
+}
+
+// maxAhead bounds the query sent before the last answer is read: one that
+// fits in the socket buffers, so sending it never waits for the server,
+// which may be busy sending that answer.
+const maxAhead = 16 << 10
 
 // record appends events in a transaction of their own, in one round trip.
 func (s *session) record(ctx context.Context, events ...projector.Event) error {
-	if f := s.transact(ctx, nil, "", events...); f != nil {
+	fl, err := s.send(ctx, nil, nil, "", events...)
+	if err != nil {
+		return err
+	}
+	if f := s.wait(ctx, fl); f != nil {
+		s.rollback(ctx)
 		return f.err
 	}
 	return nil
@@ -60,33 +91,58 @@ func (s *session) rollback(ctx context.Context) {
 	_, _ = s.conn.Exec(rctx, "ROLLBACK")
 }
 
-// transact runs SQL (a migration's body, made of stmts; or none) and
-// records events in one transaction, in one round trip: BEGIN, the SQL, the
-// Appender's statement and COMMIT go as one simple query. With SQL, the
-// server sets the events' duration_ms to how long the transaction ran.
-func (s *session) transact(ctx context.Context, stmts []Statement, body string, events ...projector.Event) *statementFailure {
+// send sends one transaction — BEGIN, SQL (a migration's body, made of
+// stmts; or none), the Appender's statement recording events and COMMIT —
+// as one simple query, without waiting for the answer. With SQL, deferred
+// constraints are checked before the record, so once the record is reached
+// nothing but the COMMIT itself can fail, and the server sets the events'
+// duration_ms to how long the transaction ran.
+func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, body string, events ...projector.Event) (*flight, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	prefix := []string{"BEGIN"}
 	if set := s.r.ddlLockTimeoutSQL(true); set != "" && body != "" {
 		prefix = append(prefix, set)
 	}
 	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: body != ""}, events...)
 	if err != nil {
-		return &statementFailure{err: err, index: -1}
+		return nil, err
 	}
 	var sql strings.Builder
 	for _, p := range prefix {
 		sql.WriteString(p + ";\n")
 	}
 	if body != "" {
-		sql.WriteString(body + "\n;\n")
+		sql.WriteString(body + "\n;\nSET CONSTRAINTS ALL IMMEDIATE;\n")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
-	results, err := s.conn.PgConn().Exec(ctx, sql.String()).ReadAll()
-	if f := failureOf(results, err, len(prefix), stmts); f != nil {
+	if err := sendQuery(s.conn.PgConn(), sql.String()); err != nil {
 		_ = s.app.Done(nil)
-		s.rollback(ctx)
-		if f.index == len(stmts) {
+		return nil, err
+	}
+	return &flight{step: step, stmts: stmts, body: body != "", prefix: len(prefix)}, nil
+}
+
+// wait reads the answer to a flight and settles its record with the
+// Appender. A failure says which statement failed; the transaction is then
+// left for the caller to roll back.
+func (s *session) wait(ctx context.Context, fl *flight) *statementFailure {
+	results, err := readQuery(ctx, s.conn.PgConn())
+	if f := failureOf(results, err, fl.prefix, fl.stmts); f != nil {
+		_ = s.app.Done(nil)
+		// After the SQL: [SET CONSTRAINTS,] the record, COMMIT.
+		after := f.index - len(fl.stmts)
+		if !fl.body {
+			after++
+		}
+		switch after {
+		case 0:
+			f.err = fmt.Errorf("at the end of the transaction (deferred constraints): %w", f.err)
+		case 1:
 			f.err = fmt.Errorf("record in the ledger: %w", f.err)
+		case 2:
+			f.err = fmt.Errorf("commit: %w", f.err)
 		}
 		return f
 	}
@@ -96,23 +152,137 @@ func (s *session) transact(ctx context.Context, stmts []Statement, body string, 
 	return nil
 }
 
-// apply runs one migration and records it.
-func (s *session) apply(ctx context.Context, m Migration) error {
+// discard reads and drops the answer to a flight sent ahead of a step
+// that failed: it cannot have committed (it ran in the failed transaction,
+// or its record found the head short of the failed step).
+func (s *session) discard(ctx context.Context, fl *flight) {
+	_, _ = readQuery(context.WithoutCancel(ctx), s.conn.PgConn())
+	_ = s.app.Done(nil)
+}
+
+// settle discards a transaction still sent ahead when a run ends early.
+func (s *session) settle(ctx context.Context) {
+	if s.sent != nil {
+		s.discard(ctx, s.sent)
+		s.sent = nil
+		s.rollback(ctx)
+	}
+}
+
+// stepFor is the txStep of a step: the one sent ahead, or a new one.
+func (s *session) stepFor(ctx context.Context, step Step) (*txStep, error) {
+	if s.sent != nil && s.sent.step.m.ID == step.ID {
+		return s.sent.step, nil
+	}
+	if s.dir == DirDown {
+		return s.downStep(ctx, step)
+	}
+	return s.upStep(*step.Migration), nil
+}
+
+// runTx runs a transactional step: its transaction, sent ahead or now;
+// then, before reading the answer, the next step's, if it is transactional
+// and small. On failure the transaction is rolled back, and one sent ahead
+// is discarded.
+func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) *statementFailure {
+	fl := s.sent
+	s.sent = nil
+	if fl == nil || fl.step != ts {
+		if fl != nil { // not the step it was sent for: cannot happen, but never run it twice
+			s.discard(ctx, fl)
+			s.rollback(ctx)
+		}
+		var err error
+		if fl, err = s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, event); err != nil {
+			return &statementFailure{err: err, index: -1}
+		}
+	}
+	s.sendAhead(ctx)
+	f := s.wait(ctx, fl)
+	if f != nil {
+		if s.sent != nil {
+			s.discard(ctx, s.sent)
+			s.sent = nil
+		}
+		s.rollback(ctx)
+	}
+	return f
+}
+
+// sendAhead sends the next step's transaction, when it has one that fits.
+// Anything in the way (a no-transaction step, an error building it) just
+// leaves the step to run in its turn, where an error surfaces.
+func (s *session) sendAhead(ctx context.Context) {
+	next := s.next
+	s.next = nil
+	if next == nil || ctx.Err() != nil {
+		return
+	}
+	ts, err := s.stepFor(ctx, *next)
+	if err != nil || !ts.m.Transactional() || len(ts.m.UpBody)+len(ts.m.Down) > maxAhead {
+		return
+	}
+	event, err := ts.event(s.dir)
+	if err != nil {
+		return
+	}
+	if fl, err := s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, event); err == nil {
+		s.sent = fl
+	}
+}
+
+// event is the event a step's transaction records; the server fills in
+// its duration.
+func (ts *txStep) event(dir Direction) (projector.Event, error) {
+	if dir == DirDown {
+		return projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{
+			ID: ts.m.ID, Source: ts.source, DownChecksum: downChecksum(ts.m),
+		})
+	}
+	return projector.NewEvent(projector.TypeMigrationApplied, ts.applied)
+}
+
+// upStep is what applying m runs and records.
+func (s *session) upStep(m Migration) *txStep {
 	applied := projector.Applied{
 		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, Transactional: m.Transactional(),
 	}
 	if m.DownFile != "" {
 		applied.DownSQL, applied.DownChecksum = m.Down, m.DownChecksum
 	}
-	attempt := s.app.State().Failed[m.ID].Attempt + 1
-	if !m.Transactional() {
-		return s.applyNoTx(ctx, m, applied, attempt)
+	return &txStep{m: m, applied: applied, attempt: s.app.State().Failed[m.ID].Attempt + 1}
+}
+
+// downStep is what reverting a step runs and records: its down file, or
+// the down SQL recorded when it was applied.
+func (s *session) downStep(ctx context.Context, step Step) (*txStep, error) {
+	if step.Migration != nil {
+		m := *step.Migration
+		m.UpBody, m.UpStatements, m.UpFile = m.DownBody, m.DownStatements, m.DownFile
+		m.NoTransaction = m.DownNoTransaction
+		return &txStep{m: m, source: projector.DownFromFile}, nil
 	}
-	ev, err := projector.NewEvent(projector.TypeMigrationApplied, applied)
+	m, err := s.r.recordedDown(ctx, step.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &txStep{m: m, source: projector.DownFromRecorded}, nil
+}
+
+// apply runs one migration and records it.
+func (s *session) apply(ctx context.Context, m Migration) error {
+	ts, err := s.stepFor(ctx, Step{ID: m.ID, Migration: &m})
 	if err != nil {
 		return err
 	}
-	failure := s.transact(ctx, m.UpStatements, m.UpBody, ev)
+	if !m.Transactional() {
+		return s.applyNoTx(ctx, m, ts.applied, ts.attempt)
+	}
+	ev, err := ts.event(DirUp)
+	if err != nil {
+		return err
+	}
+	failure := s.runTx(ctx, ts, ev)
 	if failure == nil {
 		return nil
 	}
@@ -120,7 +290,7 @@ func (s *session) apply(ctx context.Context, m Migration) error {
 	// The rollback undid the SQL; the failure is a fact worth keeping.
 	ev, err = projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
 		ID: m.ID, Checksum: m.Checksum, Error: failure.err.Error(), SQLState: merr.SQLState,
-		Statement: oneLine(merr.Statement, 2000), Attempt: attempt,
+		Statement: oneLine(merr.Statement, 2000), Attempt: ts.attempt,
 	})
 	if err == nil {
 		err = s.recordAfterFailure(ctx, ev)
@@ -201,53 +371,39 @@ func (s *session) sessionLockTimeout(ctx context.Context) (func(), error) {
 
 // revert runs one down step and records it; it returns the down source.
 func (s *session) revert(ctx context.Context, step Step) (string, error) {
-	var (
-		m      Migration
-		source = projector.DownFromFile
-	)
-	if step.Migration != nil {
-		m = *step.Migration
-		m.UpBody, m.UpStatements, m.UpFile = m.DownBody, m.DownStatements, m.DownFile
-		m.NoTransaction = m.DownNoTransaction
-	} else {
-		source = projector.DownFromRecorded
-		rec, err := s.r.recordedDown(ctx, step.ID)
-		if err != nil {
-			return source, err
-		}
-		m = rec
+	ts, err := s.stepFor(ctx, step)
+	if err != nil {
+		return projector.DownFromRecorded, err
 	}
-	event := func(d time.Duration) (projector.Event, error) {
-		return projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{
-			ID: step.ID, Source: source, DownChecksum: downChecksum(m), DurationMS: d.Milliseconds(),
-		})
-	}
+	m := ts.m
 	if m.Transactional() {
-		ev, err := event(0) // the server measures the transaction
+		ev, err := ts.event(DirDown)
 		if err != nil {
-			return source, err
+			return ts.source, err
 		}
-		if f := s.transact(ctx, m.UpStatements, m.UpBody, ev); f != nil {
-			return source, s.r.migrationError(m, DirDown, f)
+		if f := s.runTx(ctx, ts, ev); f != nil {
+			return ts.source, s.r.migrationError(m, DirDown, f)
 		}
-		return source, nil
+		return ts.source, nil
 	}
 	t0 := time.Now()
 	reset, err := s.sessionLockTimeout(ctx)
 	if err != nil {
-		return source, err
+		return ts.source, err
 	}
 	defer reset()
 	for i, st := range m.UpStatements {
 		if _, err := s.conn.Exec(ctx, st.Text); err != nil {
-			return source, s.r.migrationError(m, DirDown, &statementFailure{err: err, index: i, known: true})
+			return ts.source, s.r.migrationError(m, DirDown, &statementFailure{err: err, index: i, known: true})
 		}
 	}
-	ev, err := event(time.Since(t0))
+	ev, err := projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{
+		ID: m.ID, Source: ts.source, DownChecksum: downChecksum(m), DurationMS: time.Since(t0).Milliseconds(),
+	})
 	if err != nil {
-		return source, err
+		return ts.source, err
 	}
-	return source, s.record(ctx, ev)
+	return ts.source, s.record(ctx, ev)
 }
 
 // fingerprint records a digest of the catalog once at the end of a run.

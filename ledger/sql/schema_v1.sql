@@ -129,7 +129,9 @@ CREATE TABLE {{schema}}.failed (
 -- projector decided them; the head and the notification. It locks the head
 -- first. With expected_seq, the caller is a writer that already knows the
 -- head (a migrator holding the migration lock), and the call fails if
--- another writer appended since. Every event and projection row is recorded
+-- another writer appended since: if the head is not at expected_seq, or its
+-- hash is not expected_hash (when given: a writer that sends its next append
+-- before the last one's answer knows only the seq). Every event and projection row is recorded
 -- at p_recorded_at, or, when that is NULL, at the server's clock read under
 -- the head lock (so time never runs backwards along seq); the head's
 -- updated_at is that time.
@@ -154,7 +156,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ledger: the head row is missing';
     END IF;
-    IF expected_seq IS NOT NULL AND (head_seq <> expected_seq OR last_hash <> expected_hash) THEN
+    IF expected_seq IS NOT NULL AND (head_seq <> expected_seq OR last_hash <> coalesce(expected_hash, last_hash)) THEN
         RAISE EXCEPTION 'ledger head moved: another writer appended after seq %', expected_seq
             USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
     END IF;

@@ -1,0 +1,33 @@
+package migrations
+
+import (
+	"runtime"
+	"sync"
+)
+
+// parallel calls f(0) … f(n-1) from a few goroutines and waits for all:
+// reading many small files is dominated by system calls, which overlap.
+// f must only touch what belongs to its index.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0)*2, n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	work := make(chan int, workers)
+	for range workers {
+		wg.Go(func() {
+			for i := range work {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
