@@ -133,20 +133,23 @@ Exit codes:
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			// Fast path: only the up files' checksums, then one row read.
-			// Anything but Run loads the whole directory, so a malformed
-			// file is reported rather than judged.
-			known, err := migrations.Checksums(os.DirFS(e.g.dir))
-			if err != nil {
-				p, c := e.prepare(ctx, true) // reports what is wrong with the directory
-				if c != 0 {
-					return c
-				}
-				known = p.set.Manifest("").Migrations
-			}
+			// Fast path: only the up files' checksums, then one row read;
+			// the connection is made while the files are read. Anything
+			// but Run loads the whole directory, so a malformed file is
+			// reported rather than judged.
 			p, c := e.prepare(ctx, false)
 			if c != 0 {
 				return c
+			}
+			connected := e.connectAhead(ctx)
+			known, err := migrations.Checksums(os.DirFS(e.g.dir))
+			<-connected
+			if err != nil {
+				full, c := e.prepare(ctx, true) // reports what is wrong with the directory
+				if c != 0 {
+					return c
+				}
+				known = full.set.Manifest("").Migrations
 			}
 			checker, err := migrations.NewManifestChecker(e.pool, known, p.opts...)
 			if err != nil {

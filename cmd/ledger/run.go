@@ -310,6 +310,20 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// connectAhead opens the pool's first connection in the background, to
+// overlap connecting with local work; the returned channel closes when it
+// is done. A failure is left for the first query to meet and report.
+func (e *env) connectAhead(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c, err := e.pool.Acquire(ctx); err == nil {
+			c.Release()
+		}
+	}()
+	return done
+}
+
 // where describes the database without its password.
 func (e *env) where() string {
 	cfg, err := pgx.ParseConfig(e.g.db)
