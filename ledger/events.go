@@ -28,7 +28,7 @@ type Filter struct {
 
 // query builds the SQL and arguments of f. Each filter maps to a predicate an
 // index serves: seq (primary key), (type, seq), recorded_at, (actor, seq),
-// ((payload->>'id'), seq).
+// (migration_id, seq).
 func (s *Store) query(f Filter) (string, []any) {
 	var where []string
 	var args []any
@@ -52,7 +52,7 @@ func (s *Store) query(f Filter) (string, []any) {
 		where = append(where, "actor = "+arg(f.Actor))
 	}
 	if f.MigrationID != "" {
-		where = append(where, "payload->>'id' = "+arg(f.MigrationID))
+		where = append(where, "migration_id = "+arg(f.MigrationID))
 	}
 	sql := s.sql.events
 	if len(where) > 0 {

@@ -95,7 +95,7 @@ func TestEventsFiltersUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []struct{ name, where, index string }{
-		{"migration", "payload->>'id' = '17_m'", "events_migration_seq"},
+		{"migration", "migration_id = '17_m'", "events_migration_seq"},
 		{"type newest", "type = 'migration.failed' ORDER BY seq DESC LIMIT 20", "events_type_seq"},
 		{"actor", "actor = 'nobody'", "events_actor_seq"},
 		{"time", "recorded_at < '2000-01-01'", "events_recorded_at"},
