@@ -92,6 +92,16 @@ func (a *Appender) Statement(ctx context.Context, rec Recording, events ...Event
 	return sql, nil
 }
 
+// Withdraw takes back the newest outstanding Statement, which was never
+// sent. Its events were folded into the state, so the Appender re-reads
+// the ledger once nothing is outstanding.
+func (a *Appender) Withdraw() {
+	if n := len(a.pending); n > 0 {
+		a.pending = a.pending[:n-1]
+		a.stale = true
+	}
+}
+
 // Done settles the oldest outstanding Statement. res is its result once
 // the transaction committed: the Appender adopts the new head and stamps
 // what the events put into its state with the time the server recorded

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/schema-ledger/ledger/projector"
 )
@@ -112,25 +113,38 @@ func (s *Store) headFrom(ctx context.Context, q DB) (Head, error) {
 }
 
 // State reads the projection tables and the head in one snapshot (a
-// read-only repeatable-read transaction, one round trip for the reads) and
-// returns them as a projector.State. It takes no lock.
+// read-only repeatable-read transaction) and returns them as a
+// projector.State, in one round trip: the transaction's BEGIN, the reads and
+// its COMMIT go as one pipelined batch. It takes no lock.
 func (s *Store) State(ctx context.Context) (projector.State, Head, error) {
-	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return projector.State{}, Head{}, err
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	st, r := s.queueState(b)
+	b.Queue("COMMIT")
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		// A pool drops a connection left in a transaction; a single
+		// connection must be brought back out of it.
+		if c, ok := s.db.(interface{ PgConn() *pgconn.PgConn }); ok && c.PgConn().TxStatus() != 'I' {
+			_, _ = s.db.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return st, Head{}, s.mapErr(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	st, h, err := s.stateIn(ctx, tx)
-	if err != nil {
-		return st, h, err
-	}
-	return st, h, tx.Commit(ctx)
+	return s.finishState(st, r)
 }
 
 func (s *Store) stateIn(ctx context.Context, tx pgx.Tx) (projector.State, Head, error) {
-	st := projector.NewState()
 	b := &pgx.Batch{}
-	var r headRow
+	st, r := s.queueState(b)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return st, Head{}, s.mapErr(err)
+	}
+	return s.finishState(st, r)
+}
+
+// queueState queues the reads of the head and the projection tables.
+func (s *Store) queueState(b *pgx.Batch) (projector.State, *headRow) {
+	st := projector.NewState()
+	r := &headRow{}
 	b.Queue(s.sql.head).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(append(r.dest(), &r.lastSeq, &r.lastHash)...)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -142,10 +156,11 @@ func (s *Store) stateIn(ctx context.Context, tx pgx.Tx) (projector.State, Head, 
 	queueRows(b, s.sql.selectApplied, nil, st.Applied, scanApplied)
 	queueRows(b, s.sql.selectInDoubt, nil, st.InDoubt, scanInDoubt)
 	queueRows(b, s.sql.selectFailed, nil, st.Failed, scanFailed)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return st, Head{}, s.mapErr(err)
-	}
-	h, err := s.check(&r)
+	return st, r
+}
+
+func (s *Store) finishState(st projector.State, r *headRow) (projector.State, Head, error) {
+	h, err := s.check(r)
 	if err != nil {
 		return st, h, err
 	}

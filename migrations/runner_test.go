@@ -719,3 +719,47 @@ func TestFailureWithTheNextMigrationSentAhead(t *testing.T) {
 		})
 	}
 }
+
+// Steps that cannot be sent ahead — a large one, a no-transaction one — run
+// in their turn between pipelined ones; up and down still record each once.
+func TestMixedStepsAroundThePipeline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	big := "-- " + strings.Repeat("x", 20<<10) + "\nCREATE TABLE big (id int);"
+	src := map[string]string{
+		"0001_a":        "CREATE TABLE a (id int);",
+		"0001_a.down":   "DROP TABLE a;",
+		"0002_big":      big,
+		"0002_big.down": "DROP TABLE big;",
+		"0003_b":        "CREATE TABLE b (id int);",
+		"0003_b.down":   "DROP TABLE b;",
+		"0004_idx":      "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY b_id ON b (id);",
+		"0004_idx.down": "-- ledger:no-transaction\nDROP INDEX CONCURRENTLY b_id;",
+		"0005_c":        "CREATE TABLE c (id int);",
+		"0005_c.down":   "DROP TABLE c;",
+		"0006_d":        "CREATE TABLE d (id int);",
+		"0006_d.down":   "DROP TABLE d;",
+	}
+	r := runner(t, pool, load(t, src))
+	rep, err := r.Up(ctx, migrations.UpOptions{})
+	if err != nil || len(rep.Done) != 6 {
+		t.Fatalf("Up: %v %v", rep.Done, err)
+	}
+	if got := strings.Join(tables(t, pool), ","); got != "a,b,big,c,d" {
+		t.Fatalf("tables: %s", got)
+	}
+	verifyOK(t, r.Store())
+	rep, err = r.Down(ctx, migrations.DownOptions{Target: "0001_a"})
+	if err != nil || len(rep.Done) != 5 {
+		t.Fatalf("Down: %v %v", rep.Done, err)
+	}
+	if got := strings.Join(tables(t, pool), ","); got != "a" {
+		t.Fatalf("tables after down: %s", got)
+	}
+	applied := eventTypes(t, r.Store(), ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationReverted}})
+	if len(applied) != 11 {
+		t.Fatalf("applied and reverted events: %v, want 6 + 5", applied)
+	}
+	verifyOK(t, r.Store())
+}

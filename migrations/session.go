@@ -53,7 +53,7 @@ const maxAhead = 16 << 10
 
 // record appends events in a transaction of their own, in one round trip.
 func (s *session) record(ctx context.Context, events ...projector.Event) error {
-	fl, err := s.send(ctx, nil, nil, "", events...)
+	fl, err := s.send(ctx, nil, nil, "", 0, events...)
 	if err != nil {
 		return err
 	}
@@ -96,8 +96,9 @@ func (s *session) rollback(ctx context.Context) {
 // as one simple query, without waiting for the answer. With SQL, deferred
 // constraints are checked before the record, so once the record is reached
 // nothing but the COMMIT itself can fail, and the server sets the events'
-// duration_ms to how long the transaction ran.
-func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, body string, events ...projector.Event) (*flight, error) {
+// duration_ms to how long the transaction ran. A query longer than limit
+// (if not 0) is not sent: nil, nil.
+func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, body string, limit int, events ...projector.Event) (*flight, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -117,8 +118,12 @@ func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, bod
 		sql.WriteString(body + "\n;\nSET CONSTRAINTS ALL IMMEDIATE;\n")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
+	if limit > 0 && sql.Len() > limit {
+		s.app.Withdraw()
+		return nil, nil
+	}
 	if err := sendQuery(s.conn.PgConn(), sql.String()); err != nil {
-		_ = s.app.Done(nil)
+		s.app.Withdraw()
 		return nil, err
 	}
 	return &flight{step: step, stmts: stmts, body: body != "", prefix: len(prefix)}, nil
@@ -193,7 +198,7 @@ func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) 
 			s.rollback(ctx)
 		}
 		var err error
-		if fl, err = s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, event); err != nil {
+		if fl, err = s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, 0, event); err != nil {
 			return &statementFailure{err: err, index: -1}
 		}
 	}
@@ -219,15 +224,17 @@ func (s *session) sendAhead(ctx context.Context) {
 		return
 	}
 	ts, err := s.stepFor(ctx, *next)
-	if err != nil || !ts.m.Transactional() || len(ts.m.UpBody)+len(ts.m.Down) > maxAhead {
+	// A first guess at the length (JSON may double the recorded down SQL),
+	// so a large step is not folded into the Appender only to be withdrawn.
+	if err != nil || !ts.m.Transactional() || len(ts.m.UpBody)+2*len(ts.applied.DownSQL)+2048 > maxAhead {
 		return
 	}
 	event, err := ts.event(s.dir)
 	if err != nil {
 		return
 	}
-	if fl, err := s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, event); err == nil {
-		s.sent = fl
+	if fl, err := s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, maxAhead, event); err == nil {
+		s.sent = fl // nil when too long to send ahead
 	}
 }
 
