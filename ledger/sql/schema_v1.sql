@@ -144,11 +144,13 @@ CREATE FUNCTION {{schema}}.append(
     expected_seq bigint, expected_hash bytea, p_recorded_at timestamptz, p_actor text, ops jsonb,
     p_digest bytea, p_format int, p_fingerprint text, p_fingerprint_objects int, p_fingerprint_seq bigint,
     channel text, p_schema_version text, p_in_doubt int
-) RETURNS SETOF {{schema}}.head
+) RETURNS {{schema}}.head
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    result {{schema}}.head;
     op   jsonb;
+    i    int;
     at   timestamptz;
     head_seq  bigint;
     last_hash bytea;
@@ -166,7 +168,8 @@ BEGIN
             USING ERRCODE = 'serialization_failure', HINT = 'read the ledger again and retry';
     END IF;
     at := coalesce(p_recorded_at, clock_timestamp());
-    FOR op IN SELECT value FROM jsonb_array_elements(ops) LOOP
+    FOR i IN 0 .. jsonb_array_length(ops) - 1 LOOP
+        op := ops->i;
         CASE op->>'op'
         WHEN 'event' THEN
             ev := jsonb_populate_record(NULL::{{schema}}.events, op);
@@ -214,7 +217,7 @@ BEGIN
             RAISE EXCEPTION 'ledger: unknown append operation %', op->>'op';
         END CASE;
     END LOOP;
-    RETURN QUERY UPDATE {{schema}}.head h SET
+    UPDATE {{schema}}.head h SET
         seq = head_seq,
         hash = last_hash,
         digest = p_digest,
@@ -227,7 +230,8 @@ BEGIN
         fingerprint_objects = coalesce(p_fingerprint_objects, h.fingerprint_objects),
         fingerprint_seq = coalesce(p_fingerprint_seq, h.fingerprint_seq),
         updated_at = at
-    RETURNING h.*;
+    RETURNING h.* INTO result;
     PERFORM pg_notify(channel, head_seq::text);
+    RETURN result;
 END
 $$;
