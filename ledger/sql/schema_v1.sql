@@ -135,11 +135,11 @@ CREATE TABLE {{schema}}.failed (
 -- first. With expected_seq, the caller is a writer that already knows the
 -- head (a migrator holding the migration lock), and the call fails if
 -- another writer appended since: if the head is not at expected_seq, or its
--- hash is not expected_hash (when given: a writer that sends its next append
--- before the last one's answer knows only the seq). Every event and projection row is recorded
--- at p_recorded_at, or, when that is NULL, at the server's clock read under
--- the head lock (so time never runs backwards along seq); the head's
--- updated_at is that time.
+-- hash is not expected_hash (when given: a writer that sends its next
+-- append before the last one's answer knows only the seq). Every event and
+-- projection row is recorded at p_recorded_at, or, when that is NULL, at
+-- the server's clock read under the head lock (so event times follow seq,
+-- as far as that clock does); the head's updated_at is that time.
 CREATE FUNCTION {{schema}}.append(
     expected_seq bigint, expected_hash bytea, p_recorded_at timestamptz, p_actor text, ops jsonb,
     p_digest bytea, p_format int, p_fingerprint text, p_fingerprint_objects int, p_fingerprint_seq bigint,
@@ -148,16 +148,16 @@ CREATE FUNCTION {{schema}}.append(
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    result {{schema}}.head;
-    op   jsonb;
-    i    int;
-    at   timestamptz;
+    result    {{schema}}.head;
+    op        jsonb;
+    i         int;
+    at        timestamptz;
     head_seq  bigint;
     last_hash bytea;
-    ev   {{schema}}.events;
-    ap   {{schema}}.applied;
-    dt   {{schema}}.in_doubt;
-    fl   {{schema}}.failed;
+    ev        {{schema}}.events;
+    ap        {{schema}}.applied;
+    dt        {{schema}}.in_doubt;
+    fl        {{schema}}.failed;
 BEGIN
     SELECT h.seq, h.hash INTO head_seq, last_hash FROM {{schema}}.head h FOR UPDATE;
     IF NOT FOUND THEN
