@@ -60,8 +60,10 @@ func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) 
 
 // NewManifestChecker prepares the checks of a set known only by its ids and
 // checksums (see Checksums). It cannot auto-migrate: that needs the files.
-func NewManifestChecker(pool *pgxpool.Pool, known []policy.Known, opts ...Option) (*Checker, error) {
-	r, err := NewRunner(pool, &Set{}, opts...)
+// db is a pool, or a single connection (*pgx.Conn) for a process that
+// checks once: it reads through it, one read at a time.
+func NewManifestChecker(db ledger.DB, known []policy.Known, opts ...Option) (*Checker, error) {
+	r, err := newRunner(nil, db, &Set{}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,12 @@ type Runner struct {
 
 // NewRunner returns a runner for set over pool. It does not touch the database.
 func NewRunner(pool *pgxpool.Pool, set *Set, opts ...Option) (*Runner, error) {
+	return newRunner(pool, pool, set, opts)
+}
+
+// newRunner reads the ledger through db; pool (which may be nil for a
+// runner that only reads) is for what needs connections of its own.
+func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runner, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -39,7 +45,7 @@ func NewRunner(pool *pgxpool.Pool, set *Set, opts ...Option) (*Runner, error) {
 	if cfg.host != "" {
 		sopts = append(sopts, ledger.WithHost(cfg.host))
 	}
-	store, err := ledger.New(pool, sopts...)
+	store, err := ledger.New(db, sopts...)
 	if err != nil {
 		return nil, err
 	}

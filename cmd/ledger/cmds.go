@@ -133,17 +133,23 @@ Exit codes:
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			// Fast path: only the up files' checksums, then one row read;
-			// the connection is made while the files are read. Anything
+			// Fast path: only the up files' checksums, then one row read,
+			// on one connection made while the files are read. Anything
 			// but Run loads the whole directory, so a malformed file is
 			// reported rather than judged.
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
+			opts, err := e.options()
+			if err != nil {
+				return e.usageErr("%v", err)
 			}
-			connected := e.connectAhead(ctx)
+			wait, err := e.dial(ctx)
+			if err != nil {
+				return e.usageErr("%v", err)
+			}
 			known, err := migrations.Checksums(os.DirFS(e.g.dir))
-			<-connected
+			conn, cerr := wait()
+			if cerr == nil {
+				defer conn.Close(context.WithoutCancel(ctx))
+			}
 			if err != nil {
 				full, c := e.prepare(ctx, true) // reports what is wrong with the directory
 				if c != 0 {
@@ -151,7 +157,10 @@ Exit codes:
 				}
 				known = full.set.Manifest("").Migrations
 			}
-			checker, err := migrations.NewManifestChecker(e.pool, known, p.opts...)
+			if cerr != nil {
+				return e.fail(cerr)
+			}
+			checker, err := migrations.NewManifestChecker(conn, known, opts...)
 			if err != nil {
 				return e.usageErr("%v", err)
 			}

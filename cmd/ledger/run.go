@@ -293,15 +293,7 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
 	}
 	cfg.MaxConns = 4
-	// Commands that run each statement once or twice: one round trip per
-	// query beats preparing it first. up and down repeat theirs per
-	// migration, where prepared statements pay off.
-	if e.name != "up" && e.name != "down" {
-		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	}
-	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "ledger " + e.name
-	}
+	e.tune(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -310,18 +302,38 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// connectAhead opens the pool's first connection in the background, to
-// overlap connecting with local work; the returned channel closes when it
-// is done. A failure is left for the first query to meet and report.
-func (e *env) connectAhead(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
+// tune sets what every connection of a command gets.
+func (e *env) tune(cfg *pgx.ConnConfig) {
+	// Commands that run each statement once or twice: one round trip per
+	// query beats preparing it first. up and down repeat theirs per
+	// migration, where prepared statements pay off.
+	if e.name != "up" && e.name != "down" {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "ledger " + e.name
+	}
+}
+
+// dial opens one connection in the background — for a command that reads
+// a few rows once, with local work to do meanwhile — and returns what
+// waits for it.
+func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
+	cfg, err := pgx.ParseConfig(e.g.db)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+	}
+	e.tune(cfg)
+	type dialed struct {
+		conn *pgx.Conn
+		err  error
+	}
+	ch := make(chan dialed, 1)
 	go func() {
-		defer close(done)
-		if c, err := e.pool.Acquire(ctx); err == nil {
-			c.Release()
-		}
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		ch <- dialed{c, err}
 	}()
-	return done
+	return func() (*pgx.Conn, error) { d := <-ch; return d.conn, d.err }, nil
 }
 
 // where describes the database without its password.
