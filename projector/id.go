@@ -29,30 +29,40 @@ func ParseID(id string) (number, name string, err error) {
 // digits), then by name, then by the id itself (so "07_a" and "7_a" still
 // have a stable order). Ids that do not parse sort after those that do, by
 // their text. It returns -1, 0 or +1.
-func CompareIDs(a, b string) int {
-	an, aname, aerr := ParseID(a)
-	bn, bname, berr := ParseID(b)
-	switch {
-	case aerr != nil && berr != nil:
-		return strings.Compare(a, b)
-	case aerr != nil:
-		return 1
-	case berr != nil:
-		return -1
-	}
-	if c := compareDecimal(an, bn); c != 0 {
-		return c
-	}
-	if c := strings.Compare(aname, bname); c != 0 {
-		return c
-	}
-	return strings.Compare(a, b)
+func CompareIDs(a, b string) int { return keyOf(a).compare(keyOf(b)) }
+
+// idKey is what CompareIDs compares an id by, parsed once.
+type idKey struct {
+	id, number, name string // number without leading zeros
+	bad                  bool
 }
 
-// compareDecimal compares two strings of decimal digits by value.
+func keyOf(id string) idKey {
+	n, name, err := ParseID(id)
+	return idKey{id: id, number: strings.TrimLeft(n, "0"), name: name, bad: err != nil}
+}
+
+func (a idKey) compare(b idKey) int {
+	switch {
+	case a.bad && b.bad:
+		return strings.Compare(a.id, b.id)
+	case a.bad:
+		return 1
+	case b.bad:
+		return -1
+	}
+	if c := compareDecimal(a.number, b.number); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.name, b.name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// compareDecimal compares two strings of decimal digits without leading
+// zeros by value.
 func compareDecimal(a, b string) int {
-	a = strings.TrimLeft(a, "0")
-	b = strings.TrimLeft(b, "0")
 	if len(a) != len(b) {
 		if len(a) < len(b) {
 			return -1
