@@ -34,7 +34,7 @@ func CompareIDs(a, b string) int { return keyOf(a).compare(keyOf(b)) }
 // idKey is what CompareIDs compares an id by, parsed once.
 type idKey struct {
 	id, number, name string // number without leading zeros
-	bad                  bool
+	bad              bool
 }
 
 func keyOf(id string) idKey {
