@@ -150,6 +150,12 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 		s.dir = dir
 		defer s.settle(ctx)
 		for i, step := range plan.Steps {
+			// Stopped (Ctrl-C): a step not begun is not begun — but one
+			// already sent ahead runs its course (or is cancelled) in its turn.
+			if err = ctx.Err(); err != nil && s.sent == nil {
+				break
+			}
+			err = nil
 			s.next = nil
 			if i+1 < len(plan.Steps) {
 				s.next = &plan.Steps[i+1]

@@ -136,18 +136,15 @@ func (s *session) wait(ctx context.Context, fl *flight) *statementFailure {
 	results, err := readQuery(ctx, s.conn.PgConn())
 	if f := failureOf(results, err, fl.prefix, fl.stmts); f != nil {
 		_ = s.app.Done(nil)
-		// After the SQL: [SET CONSTRAINTS,] the record, COMMIT.
-		after := f.index - len(fl.stmts)
-		if !fl.body {
-			after++
-		}
-		switch after {
-		case 0:
-			f.err = fmt.Errorf("at the end of the transaction (deferred constraints): %w", f.err)
-		case 1:
-			f.err = fmt.Errorf("record in the ledger: %w", f.err)
-		case 2:
-			f.err = fmt.Errorf("commit: %w", f.err)
+		// After the SQL come [SET CONSTRAINTS,] the record and COMMIT.
+		if k := f.index - len(fl.stmts); k >= 0 {
+			tail := []string{"record in the ledger", "commit"}
+			if fl.body {
+				tail = append([]string{"at the end of the transaction (deferred constraints)"}, tail...)
+			}
+			if k < len(tail) {
+				f.err = fmt.Errorf("%s: %w", tail[k], f.err)
+			}
 		}
 		return f
 	}
