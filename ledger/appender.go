@@ -40,10 +40,11 @@ func (s *Store) NewAppender(state projector.State, head Head) *Appender {
 	return &Appender{s: s, state: state.Clone(), head: head}
 }
 
-// State is the state as of the last successful append. Do not modify it.
+// State is the state with every statement made so far folded in, the
+// outstanding ones too. Do not modify it.
 func (a *Appender) State() projector.State { return a.state }
 
-// Head is the head as of the last successful append.
+// Head is the head as of the last statement settled as committed.
 func (a *Appender) Head() Head { return a.head }
 
 // Recording says how an Appender's statement records its events.
