@@ -97,6 +97,15 @@ func New(db DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// On returns the same ledger reached through db instead — e.g. the one
+// connection a migrator holds its lock on, so that it needs no second
+// connection from its pool while it runs.
+func (s *Store) On(db DB) *Store {
+	c := *s
+	c.db = db
+	return &c
+}
+
 // ValidateSchemaName accepts names an operator can type unquoted and that
 // PostgreSQL keeps whole: a letter or underscore, then letters, digits,
 // underscores, at most 48 bytes, not starting with "pg_" (reserved).

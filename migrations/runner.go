@@ -254,7 +254,7 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
-			return &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: r.lockHolders(ctx, key)}
+			return &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
 		}
 		return fmt.Errorf("take the migration lock: %w", err)
 	}
@@ -268,17 +268,20 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 		}
 		pc.Release()
 	}()
-	// Read the ledger only under the lock: what others did before is now final.
-	state, head, err := r.store.State(ctx)
+	// Read the ledger only under the lock: what others did before is now
+	// final. The run reads and writes through the lock's connection only, so
+	// a pool of one connection is enough.
+	store := r.store.On(conn)
+	state, head, err := store.State(ctx)
 	if err != nil {
 		return err
 	}
-	return f(&session{r: r, conn: conn, app: r.store.NewAppender(state, head), actor: actor})
+	return f(&session{r: r, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 }
 
 // lockHolders describes the sessions holding the migration lock.
-func (r *Runner) lockHolders(ctx context.Context, key int64) string {
-	rows, err := r.pool.Query(ctx, `
+func lockHolders(ctx context.Context, conn *pgx.Conn, key int64) string {
+	rows, err := conn.Query(ctx, `
 		SELECT format('pid %s, %s@%s, %s, since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'),
 		              coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
@@ -316,9 +319,9 @@ func downChecksum(m Migration) string {
 // recordedDown reads the down SQL recorded when id was applied (in its
 // migration.applied event, or the migration.started of a no-transaction one)
 // and makes a migration of it.
-func (r *Runner) recordedDown(ctx context.Context, id string) (Migration, error) {
+func recordedDown(ctx context.Context, store *ledger.Store, id string) (Migration, error) {
 	filter := ledger.Filter{MigrationID: id, Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationStarted}, Newest: true}
-	for e, err := range r.store.Events(ctx, filter) {
+	for e, err := range store.Events(ctx, filter) {
 		if err != nil {
 			return Migration{}, err
 		}

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
@@ -762,4 +763,55 @@ func TestMixedStepsAroundThePipeline(t *testing.T) {
 		t.Fatalf("applied and reverted events: %v, want 6 + 5", applied)
 	}
 	verifyOK(t, r.Store())
+}
+
+// A server's pool may hold a single connection: up, down with recorded SQL,
+// a recorded failure, a lock timeout naming the holder, and a startup check
+// that auto-migrates all run on the one connection the run holds.
+func TestOneConnectionPoolIsEnough(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pool, url := pgtest.NewPool(t, 1)
+	src := map[string]string{
+		"1_a":      "CREATE TABLE a (id int);",
+		"1_a.down": "DROP TABLE a;",
+		"2_b":      "CREATE TABLE b (id int);",
+		"2_b.down": "DROP TABLE b;",
+		"3_c":      "CREATE TABLE c (id int);",
+		"3_c.down": "DROP TABLE c;",
+	}
+	fsys := files(src)
+	v, err := migrations.Check(ctx, pool, fsys, migrations.WithAutoMigrate(), migrations.WithAppVersion("1.0.0"))
+	if err != nil || v.Decision != policy.Run {
+		t.Fatalf("auto-migrating check: %v %v", v.Decision, err)
+	}
+	// An older release (without 3_c) reverts it with the SQL recorded when it was applied.
+	delete(src, "3_c")
+	delete(src, "3_c.down")
+	old := runner(t, pool, load(t, src))
+	if rep, err := old.Down(ctx, migrations.DownOptions{Target: "2_b", UseRecorded: true}); err != nil || len(rep.Done) != 1 {
+		t.Fatalf("down with recorded SQL: %v %v", rep.Done, err)
+	}
+	src["3_bad"] = "SELECT 1/0;"
+	if _, err := runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{}); err == nil {
+		t.Fatal("a failing migration applied")
+	}
+	state, _, err := old.Store().State(ctx)
+	if err != nil || state.Failed["3_bad"].Attempt != 1 {
+		t.Fatalf("recorded failure: %v %v", state.Failed, err)
+	}
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", old.Store().LockKey()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runner(t, pool, load(t, src), migrations.WithLockTimeout(200*time.Millisecond)).Up(ctx, migrations.UpOptions{})
+	if !errors.Is(err, migrations.ErrLockTimeout) || !strings.Contains(err.Error(), "pid ") {
+		t.Fatalf("Up while another holds the lock: %v", err)
+	}
+	verifyOK(t, old.Store())
 }

@@ -23,6 +23,7 @@ import (
 type session struct {
 	r     *Runner
 	conn  *pgx.Conn
+	store *ledger.Store // the ledger through conn
 	app   *ledger.Appender
 	actor string    // the connection's current_user
 	dir   Direction // of the run
@@ -76,7 +77,14 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 		return s.record(rctx, ev)
 	}
 	_ = s.app.Done(nil)
-	return pgx.BeginFunc(rctx, s.r.pool, func(tx pgx.Tx) error {
+	// A connection of its own, not one from the pool, which may have
+	// none to spare while this run still holds the dead one.
+	conn, err := pgx.ConnectConfig(rctx, s.r.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(rctx)
+	return pgx.BeginFunc(rctx, conn, func(tx pgx.Tx) error {
 		_, err := s.r.store.Append(rctx, tx, ev)
 		return err
 	})
@@ -220,6 +228,9 @@ func (s *session) sendAhead(ctx context.Context) {
 	if next == nil || ctx.Err() != nil {
 		return
 	}
+	if s.dir == DirDown && next.Migration == nil {
+		return // its recorded SQL is read through conn, which is busy now
+	}
 	ts, err := s.stepFor(ctx, *next)
 	// A first guess at the length (JSON may double the recorded down SQL),
 	// so a large step is not folded into the Appender only to be withdrawn.
@@ -266,7 +277,7 @@ func (s *session) downStep(ctx context.Context, step Step) (*txStep, error) {
 		m.NoTransaction = m.DownNoTransaction
 		return &txStep{m: m, source: projector.DownFromFile}, nil
 	}
-	m, err := s.r.recordedDown(ctx, step.ID)
+	m, err := recordedDown(ctx, s.store, step.ID)
 	if err != nil {
 		return nil, err
 	}
