@@ -399,6 +399,10 @@ func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 			}
 			continue
 		}
+		if copyFromClient(w) {
+			fail(r.line, "load the rows with INSERT … VALUES, or COPY them from a file on the database server",
+				"COPY … FROM STDIN reads rows the client sends, and a migration has no client to send them")
+		}
 		if !a.noTx {
 			if what := outsideTxOnly(w); what != "" {
 				hint := noTxHint

@@ -224,6 +224,8 @@ func TestLoadRules(t *testing.T) {
 			errs: []string{`1_a.up.sql:2: "-- ledger:no-transaction": directives belong in the header`, `1_a.up.sql:3: "-- ledger:compatible >=1.0.0": directives belong in the header`}},
 		{name: "directive after block comment", files: map[string]string{"1_a.up.sql": "/* about */\n-- ledger:no-transaction\nVACUUM;"},
 			errs: []string{`1_a.up.sql:2: "-- ledger:no-transaction": directives belong in the header`, "1_a.up.sql:3: VACUUM cannot run inside a transaction block"}},
+		{name: "copy from stdin", files: map[string]string{"1_a.up.sql": "CREATE TABLE t (id int);\nCOPY t (id) FROM stdin;", "2_b.up.sql": "COPY (SELECT 1) TO STDOUT;\nCOPY t FROM '/tmp/t.csv';"},
+			errs: []string{"1_a.up.sql:2: COPY … FROM STDIN reads rows the client sends, and a migration has no client to send them"}},
 		{name: "directive text in a string is no directive", files: map[string]string{"1_a.up.sql": "SELECT '\n-- ledger:bogus\n';"}},
 		{name: "byte order mark", files: map[string]string{"1_a.up.sql": "\uFEFFSELECT 1;"},
 			errs: []string{"1_a.up.sql:1: the file starts with a UTF-8 byte order mark"}},

@@ -455,6 +455,20 @@ func classifyTx(w []string) txKind {
 	return txNone
 }
 
+// copyFromClient reports whether the statement is COPY … FROM STDIN, which
+// waits for rows from the client.
+func copyFromClient(w []string) bool {
+	if at(w, 0) != "COPY" {
+		return false
+	}
+	for i := range w {
+		if w[i] == "FROM" && at(w, i+1) == "STDIN" {
+			return true
+		}
+	}
+	return false
+}
+
 // outsideTxOnly names the statement if PostgreSQL refuses to run it inside a
 // transaction block ("… cannot run inside a transaction block"), else "".
 func outsideTxOnly(w []string) string {

@@ -87,6 +87,14 @@ func readQuery(ctx context.Context, pc *pgconn.PgConn) ([]*pgconn.Result, error)
 		case *pgproto3.CommandComplete:
 			results = append(results, &pgconn.Result{CommandTag: pgconn.NewCommandTag(string(msg.CommandTag)), Rows: rows})
 			rows = nil
+		case *pgproto3.CopyInResponse:
+			// COPY … FROM STDIN (Load refuses it; never wait for rows
+			// that will not come): the server fails the statement.
+			pc.Frontend().Send(&pgproto3.CopyFail{Message: "a migration cannot send COPY data"})
+			if err := pc.Frontend().Flush(); err != nil {
+				closeConn(pc)
+				return results, err
+			}
 		case *pgproto3.ErrorResponse:
 			if failed == nil {
 				failed = pgconn.ErrorResponseToPgError(msg)
