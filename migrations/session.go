@@ -130,7 +130,7 @@ func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, bod
 		s.app.Withdraw()
 		return nil, nil
 	}
-	if err := sendQuery(s.conn.PgConn(), sql.String()); err != nil {
+	if err := sendQuery(ctx, s.conn.PgConn(), sql.String()); err != nil {
 		s.app.Withdraw()
 		return nil, err
 	}

@@ -15,12 +15,24 @@ import (
 // (pgx's own Exec reads each answer before anything else is sent).
 
 // sendQuery sends one simple query (any number of statements) and returns
-// without reading its answer. A failure to send leaves the connection
-// closed.
-func sendQuery(pc *pgconn.PgConn, sql string) error {
+// without reading its answer. If ctx ends while a large query is still
+// being written, the write is cut short; a failure to send leaves the
+// connection closed. A query sent whole is the server's to run: readQuery
+// then asks the server to cancel it.
+func sendQuery(ctx context.Context, pc *pgconn.PgConn, sql string) error {
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(cut)
+		_ = pc.Conn().SetWriteDeadline(time.Now())
+	})
 	fe := pc.Frontend()
 	fe.SendQuery(&pgproto3.Query{String: sql})
-	if err := fe.Flush(); err != nil {
+	err := fe.Flush()
+	if !stop() {
+		<-cut
+		_ = pc.Conn().SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
 		closeConn(pc)
 		return err
 	}

@@ -26,7 +26,7 @@ func TestReadQuery(t *testing.T) {
 	defer c.Release()
 	pc := c.Conn().PgConn()
 
-	if err := sendQuery(pc, "SELECT 1, NULL::text; CREATE TEMP TABLE t (id int); SELECT 1/0; SELECT 2"); err != nil {
+	if err := sendQuery(ctx, pc, "SELECT 1, NULL::text; CREATE TEMP TABLE t (id int); SELECT 1/0; SELECT 2"); err != nil {
 		t.Fatal(err)
 	}
 	results, err := readQuery(ctx, pc)
@@ -35,14 +35,14 @@ func TestReadQuery(t *testing.T) {
 		t.Fatalf("results %v, err %v", results, err)
 	}
 
-	if err := sendQuery(pc, "CREATE TEMP TABLE t (id int); COPY t FROM STDIN"); err != nil {
+	if err := sendQuery(ctx, pc, "CREATE TEMP TABLE t (id int); COPY t FROM STDIN"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readQuery(ctx, pc); err == nil || !strings.Contains(err.Error(), "cannot send COPY data") {
 		t.Fatalf("COPY FROM STDIN: %v", err)
 	}
 	// The connection is in sync for the next query.
-	if err := sendQuery(pc, "SELECT 3"); err != nil {
+	if err := sendQuery(ctx, pc, "SELECT 3"); err != nil {
 		t.Fatal(err)
 	}
 	if results, err := readQuery(ctx, pc); err != nil || string(results[0].Rows[0][0]) != "3" {
