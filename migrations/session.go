@@ -162,10 +162,11 @@ func (s *session) wait(ctx context.Context, fl *flight) *statementFailure {
 	return nil
 }
 
-// discard reads and drops the answer to a flight sent ahead of a step
-// that failed: it cannot have committed (it ran in the failed transaction,
-// or its record found the head short of the failed step).
-func (s *session) discard(ctx context.Context, fl *flight) {
+// discard reads and drops the answer to the oldest flight not yet read —
+// one sent ahead of a step that failed: it cannot have committed (it ran in
+// the failed transaction, or its record found the head short of the
+// failed step).
+func (s *session) discard(ctx context.Context) {
 	_, _ = readQuery(context.WithoutCancel(ctx), s.conn.PgConn())
 	_ = s.app.Done(nil)
 }
@@ -173,7 +174,7 @@ func (s *session) discard(ctx context.Context, fl *flight) {
 // settle discards a transaction still sent ahead when a run ends early.
 func (s *session) settle(ctx context.Context) {
 	if s.sent != nil {
-		s.discard(ctx, s.sent)
+		s.discard(ctx)
 		s.sent = nil
 		s.rollback(ctx)
 	}
@@ -199,7 +200,7 @@ func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) 
 	s.sent = nil
 	if fl == nil || fl.step != ts {
 		if fl != nil { // not the step it was sent for: cannot happen, but never run it twice
-			s.discard(ctx, fl)
+			s.discard(ctx)
 			s.rollback(ctx)
 		}
 		var err error
@@ -211,7 +212,7 @@ func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) 
 	f := s.wait(ctx, fl)
 	if f != nil {
 		if s.sent != nil {
-			s.discard(ctx, s.sent)
+			s.discard(ctx)
 			s.sent = nil
 		}
 		s.rollback(ctx)

@@ -44,7 +44,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 		}
 	}
 	if _, err := pgx.ParseConfig(e.g.db); err != nil {
-		return p, e.usageErr("invalid --db / DATABASE_URL: %s\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+		return p, e.usageErr("%v", e.dsnError(err))
 	}
 	pool, err := e.connect(ctx)
 	if err != nil {

@@ -290,7 +290,7 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(e.g.db)
 	if err != nil {
-		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+		return nil, e.dsnError(err)
 	}
 	cfg.MaxConns = 4
 	e.tune(cfg.ConnConfig)
@@ -315,13 +315,18 @@ func (e *env) tune(cfg *pgx.ConnConfig) {
 	}
 }
 
+// dsnError says that --db / DATABASE_URL does not parse, without its password.
+func (e *env) dsnError(err error) error {
+	return fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+}
+
 // dial opens one connection in the background — for a command that reads
 // a few rows once, with local work to do meanwhile — and returns what
 // waits for it.
 func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
 	cfg, err := pgx.ParseConfig(e.g.db)
 	if err != nil {
-		return nil, fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+		return nil, e.dsnError(err)
 	}
 	e.tune(cfg)
 	type dialed struct {
