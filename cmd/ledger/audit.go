@@ -380,7 +380,7 @@ what, starting with the first broken seq); 1 error.`,
 			if serr == nil {
 				for _, m := range state.Sorted() {
 					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
+						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
 				if state.Fingerprint != nil {
