@@ -64,7 +64,9 @@ type Step struct {
 }
 
 // UsesRecorded reports whether the step runs the down SQL recorded in the ledger.
-func (s Step) UsesRecorded() bool { return s.Direction == DirDown && s.Source == projector.DownFromRecorded }
+func (s Step) UsesRecorded() bool {
+	return s.Direction == DirDown && s.Source == projector.DownFromRecorded
+}
 
 // Plan is the ordered steps to reach a target, computed without a database.
 type Plan struct {
