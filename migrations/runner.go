@@ -286,7 +286,7 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 		}
 		rep.Planned = []string{id}
 		t0 := time.Now()
-		if err := s.execNoTx(ctx, step, d.StatementsDone); err != nil {
+		if err := s.execNoTx(ctx, step, d.StatementsDone, false); err != nil {
 			return err
 		}
 		rep.Done = append(rep.Done, StepResult{ID: id, Source: step.Source, Duration: time.Since(t0)})

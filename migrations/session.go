@@ -43,6 +43,17 @@ type session struct {
 // connection started with. It runs in or out of a transaction.
 var cleanSession = []string{"RESET ALL", "RESET ROLE", "RESET SESSION AUTHORIZATION"}
 
+// beginTx opens every transaction of the runner's, whatever the session's
+// defaults say (a migration's SET default_transaction_read_only included).
+const beginTx = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+// recordSettings are what a record of the ledger's own runs under, for its
+// transaction only.
+var recordSettings = []string{
+	"SET LOCAL statement_timeout = 0", "SET LOCAL lock_timeout = 0",
+	"SET LOCAL idle_in_transaction_session_timeout = 0", "SET LOCAL search_path = pg_catalog, pg_temp",
+}
+
 // flight is a transaction sent whose answer is not read yet.
 type flight struct {
 	key     string // the step's stepKey; "" for a record of the session's own
@@ -122,12 +133,17 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 		return nil, err
 	}
 	timed := len(stmts) > 0
-	prefix := []string{"BEGIN"}
+	prefix := []string{beginTx}
 	if timed {
 		prefix = append(prefix, cleanSession...)
 		if set := s.r.ddlLockTimeoutSQL(true); set != "" {
 			prefix = append(prefix, set)
 		}
+	} else {
+		// A record of its own may come between the statements of a
+		// no-transaction migration, whose settings must stay for its next
+		// statement: the record overrides them for its transaction only.
+		prefix = append(prefix, recordSettings...)
 	}
 	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: timed}, events...)
 	if err != nil {
@@ -215,7 +231,7 @@ func (s *session) exec(ctx context.Context, step Step) error {
 		return fmt.Errorf("%s %s: no script to run", step.Direction, step.ID)
 	}
 	if step.Script.NoTransaction {
-		return s.execNoTx(ctx, step, 0)
+		return s.execNoTx(ctx, step, 0, true)
 	}
 	f := s.runTx(ctx, step)
 	if f == nil {
@@ -304,13 +320,14 @@ func (s *session) sendAhead(ctx context.Context) {
 }
 
 // execNoTx runs a no-transaction step statement by statement, from
-// statement from (0: the start, recording migration.started first). Each
+// statement from (0: the first); fresh records migration.started first (a
+// resume goes on under the one recorded). Each
 // statement that completes is recorded (migration.progressed), so an
 // interruption leaves the step in doubt knowing how far it got, and a
 // resume goes on from the next statement.
-func (s *session) execNoTx(ctx context.Context, step Step, from int) error {
+func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool) error {
 	sc := step.Script
-	if from == 0 {
+	if fresh {
 		started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
 		if err != nil {
 			return err

@@ -146,9 +146,13 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		tw.Flush()
 	}
 	if len(v.InDoubt) > 0 {
-		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --applied|--failed --reason TEXT\n", len(v.InDoubt))
+		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --resume, or --applied|--failed --reason TEXT\n", len(v.InDoubt))
 		for _, d := range v.InDoubt {
-			fmt.Fprintf(w, "  %s  started %s by %s on %s\n", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host)
+			fmt.Fprintf(w, "  %s  started %s by %s on %s; %d statement(s) done", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host, d.StatementsDone)
+			if d.Error != "" {
+				fmt.Fprintf(w, "; failed: %s", oneLine(d.Error, 120))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(v.Failed) > 0 {

@@ -47,7 +47,7 @@ type cmdFlags struct {
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
-	applied, failed                            bool
+	applied, failed, resume                    bool
 	lockTimeout, ddlLockTimeout                time.Duration
 }
 
