@@ -47,6 +47,7 @@ type Checker struct {
 	manifest policy.Manifest
 	digest   projector.Digest
 	run      policy.Verdict // the verdict when the ledger holds exactly this set
+	release  *Manifest      // the release's manifest, when checked from one
 }
 
 // NewChecker prepares the checks of set; it does not touch the database.
