@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -32,8 +33,12 @@ type Manifest struct {
 	AppVersion string              `json:"app_version"`
 	Policy     string              `json:"policy"`
 	SetDigest  projector.Digest    `json:"set_digest"`
+	Count      int                 `json:"migration_count"`
 	Migrations []ManifestMigration `json:"migrations"`
-	Digest     string              `json:"digest"` // "sha256:<hex>" over the manifest with Digest empty
+	// Digest is "sha256:<hex>" over the manifest as Marshal writes it with
+	// Digest empty: a file that was edited, reformatted or truncated no
+	// longer matches it.
+	Digest string `json:"digest"`
 }
 
 // ManifestMigration is one migration of a release.
@@ -64,21 +69,44 @@ func NewManifest(set *Set, appVersion string, p policy.Policy) (Manifest, error)
 	for i, mig := range set.Migrations {
 		m.Migrations[i] = ManifestMigration{ID: mig.ID, Checksum: mig.Checksum, Transactional: mig.Transactional(), Compatible: mig.Compatible}
 	}
-	m.SetDigest = set.Digest()
+	m.SetDigest, m.Count = set.Digest(), len(m.Migrations)
 	m.Digest = m.computeDigest()
 	return m, nil
 }
 
-// computeDigest is sha256 over the manifest's JSON with Digest empty: the
-// encoding of a Go struct is deterministic, so a reader recomputes it.
+// computeDigest is sha256 over the manifest as Marshal writes it with
+// Digest empty.
 func (m Manifest) computeDigest() string {
 	m.Digest = ""
-	b, err := json.Marshal(m)
-	if err != nil { // a struct of strings, bools and a TextMarshaler cannot fail
-		panic(err)
-	}
+	return digestOf(m.Marshal())
+}
+
+func digestOf(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// digestField is how Marshal writes the digest, the manifest's last field.
+// No string value can hold it: a quote inside one is escaped.
+var digestField = []byte(`"digest": "`)
+
+// verifyDigest checks data against the digest it ends with, without
+// decoding it: the bytes with the digest's value cut out must hash to it.
+func verifyDigest(data []byte) (claimed string, ok bool) {
+	i := bytes.LastIndex(data, digestField)
+	if i < 0 {
+		return "", false
+	}
+	start := i + len(digestField)
+	end := bytes.IndexByte(data[start:], '"')
+	if end < 0 {
+		return "", false
+	}
+	claimed = string(data[start : start+end])
+	h := sha256.New()
+	h.Write(data[:start])
+	h.Write(data[start+end:])
+	return claimed, "sha256:"+hex.EncodeToString(h.Sum(nil)) == claimed
 }
 
 // Marshal is the manifest as written to a file: indented JSON, one line per
@@ -109,34 +137,100 @@ func ReadManifestFile(file string) (Manifest, error) {
 }
 
 func parseManifest(data []byte, source string) (Manifest, error) {
-	bad := func(format string, args ...any) (Manifest, error) {
-		return Manifest{}, &ManifestError{Source: source, Msg: fmt.Sprintf(format, args...)}
+	h, err := readHeader(data, source)
+	if err != nil {
+		return Manifest{}, err
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		var probe struct {
-			Format int `json:"manifest_format"`
-		}
-		if json.Unmarshal(data, &probe) == nil && probe.Format > ManifestFormat {
-			return bad("manifest format %d is newer than this binary understands (%d); use a newer ledger", probe.Format, ManifestFormat)
-		}
-		return bad("not a ledger manifest: %v (write one with: ledger manifest --dir DIR --app-version X -o FILE)", err)
-	}
-	switch {
-	case m.Format > ManifestFormat:
-		return bad("manifest format %d is newer than this binary understands (%d); use a newer ledger", m.Format, ManifestFormat)
-	case m.Format < 1:
-		return bad("manifest_format %d: want %d", m.Format, ManifestFormat)
-	}
-	if got := m.computeDigest(); m.Digest != got {
-		return bad("digest %s does not match its content (%s): the manifest was edited or truncated; regenerate it with ledger manifest", m.Digest, got)
+		return Manifest{}, &ManifestError{Source: source, Msg: fmt.Sprintf("not a ledger manifest: %v", err)}
 	}
 	if err := m.validate(); err != nil {
 		return Manifest{}, &ManifestError{Source: source, Msg: err.Error()}
 	}
+	if m.AppVersion != h.AppVersion || m.Policy != h.Policy || m.SetDigest != h.SetDigest {
+		return Manifest{}, &ManifestError{Source: source, Msg: "a field appears twice"}
+	}
 	return m, nil
+}
+
+// ManifestHeader is what a manifest says before its migrations: enough
+// for the startup check's fast path, read without decoding the list.
+type ManifestHeader struct {
+	Format     int              `json:"manifest_format"`
+	AppVersion string           `json:"app_version"`
+	Policy     string           `json:"policy"`
+	SetDigest  projector.Digest `json:"set_digest"`
+	Count      int              `json:"migration_count"`
+}
+
+// readHeader checks the digest over all of data, then decodes the fields
+// before the migration list and checks them.
+func readHeader(data []byte, source string) (ManifestHeader, error) {
+	var h ManifestHeader
+	bad := func(format string, args ...any) (ManifestHeader, error) {
+		return h, &ManifestError{Source: source, Msg: fmt.Sprintf(format, args...)}
+	}
+	notManifest := func(err error) (ManifestHeader, error) {
+		return bad("not a ledger manifest: %v (write one with: ledger manifest --dir DIR --app-version X -o FILE)", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err == nil {
+			err = fmt.Errorf("want a JSON object")
+		}
+		return notManifest(err)
+	}
+	seen := map[string]bool{}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return notManifest(err)
+		}
+		key, _ := tok.(string)
+		if key == "migrations" {
+			break
+		}
+		var dst any
+		switch key {
+		case "manifest_format":
+			dst = &h.Format
+		case "app_version":
+			dst = &h.AppVersion
+		case "policy":
+			dst = &h.Policy
+		case "set_digest":
+			dst = &h.SetDigest
+		case "migration_count":
+			dst = &h.Count
+		default:
+			return notManifest(fmt.Errorf("unexpected field %q before the migrations", key))
+		}
+		seen[key] = true
+		if err := dec.Decode(dst); err != nil {
+			return notManifest(fmt.Errorf("field %s: %v", key, err))
+		}
+	}
+	switch {
+	case h.Format > ManifestFormat:
+		return bad("manifest format %d is newer than this binary understands (%d); use a newer ledger", h.Format, ManifestFormat)
+	case len(seen) != 5:
+		return notManifest(fmt.Errorf("want manifest_format, app_version, policy, set_digest and migration_count before the migrations"))
+	case h.Format < 1:
+		return bad("manifest_format %d: want %d", h.Format, ManifestFormat)
+	}
+	if claimed, ok := verifyDigest(data); !ok {
+		return bad("digest %q does not match its content: the manifest was edited, reformatted or truncated; regenerate it with ledger manifest", claimed)
+	}
+	if _, err := policy.ParseAppVersion(h.AppVersion); err != nil {
+		return bad("%v", err)
+	}
+	if _, err := policy.Parse(h.Policy); err != nil {
+		return bad("%v", err)
+	}
+	return h, nil
 }
 
 // validate checks what the digest cannot: that the content is meaningful.
@@ -171,6 +265,9 @@ func (m Manifest) validate() error {
 	}
 	if d != m.SetDigest {
 		errs = append(errs, fmt.Errorf("set_digest %s is not the digest of the migrations listed (%s)", m.SetDigest, d))
+	}
+	if m.Count != len(m.Migrations) {
+		errs = append(errs, fmt.Errorf("migration_count %d, but %d migrations are listed", m.Count, len(m.Migrations)))
 	}
 	return errors.Join(errs...)
 }
@@ -232,30 +329,84 @@ func (m Manifest) String() string {
 	return fmt.Sprintf("%s (%s, %d migrations)", m.AppVersion, m.Policy, len(m.Migrations))
 }
 
-// NewReleaseChecker prepares the checks of the release m — its app version
-// and policy are the manifest's, unless opts say otherwise. Like
-// NewManifestChecker it reads through db and cannot auto-migrate.
-func NewReleaseChecker(db ledger.DB, m Manifest, opts ...Option) (*Checker, error) {
-	base := []Option{WithAppVersion(m.AppVersion), WithPolicy(m.PolicyValue())}
-	c, err := NewManifestChecker(db, m.Known().Migrations, append(base, opts...)...)
+// NewReleaseChecker prepares the checks of the release whose manifest is
+// data (e.g. embedded with go:embed, or a file's bytes): its app version and
+// policy are the manifest's, unless opts say otherwise. It checks the
+// manifest's digest and header at once, and decodes its migration list only
+// when a check needs it: when the ledger holds exactly the release's
+// migrations, a check costs one hash over the manifest and one row read.
+// Like NewManifestChecker it reads through db and cannot auto-migrate.
+func NewReleaseChecker(db ledger.DB, data []byte, opts ...Option) (*Checker, error) {
+	h, err := readHeader(data, "manifest")
 	if err != nil {
 		return nil, err
 	}
-	c.release = &m
+	p, _ := policy.Parse(h.Policy)
+	base := []Option{WithAppVersion(h.AppVersion), WithPolicy(p)}
+	r, err := newRunner(nil, db, &Set{}, append(base, opts...))
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.autoMigrate {
+		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+	}
+	c := &Checker{runner: r, manifest: policy.Manifest{AppVersion: r.cfg.appVersion}, digest: h.SetDigest}
+	c.release = &releaseSource{data: data, header: h}
+	// What Evaluate says of a ledger holding exactly the release's
+	// migrations: what it says of an empty release on an empty ledger, with
+	// the migrations counted (the manifest's own validity was checked when
+	// it was written, and is checked again whenever the list is decoded).
+	c.run = policy.Evaluate(c.manifest, projector.NewState(), r.cfg.policy)
+	c.run.Applied = h.Count
 	return c, nil
 }
 
-// CheckManifest is Check for a release known by its manifest (e.g. one
-// embedded in the server's binary): no migration file is read.
+// releaseSource is a manifest whose migration list is decoded on first need.
+type releaseSource struct {
+	data   []byte
+	header ManifestHeader
+	once   sync.Once
+	full   Manifest
+	err    error
+}
+
+// Release is the header of the manifest the checker checks (false: it
+// checks a set, not a manifest).
+func (c *Checker) Release() (ManifestHeader, bool) {
+	if c.release == nil {
+		return ManifestHeader{}, false
+	}
+	return c.release.header, true
+}
+
+// loadRelease decodes the release's migration list, once, for the checks
+// that need more than the fast path.
+func (c *Checker) loadRelease() error {
+	rs := c.release
+	if rs == nil {
+		return nil
+	}
+	rs.once.Do(func() {
+		m, err := ParseManifest(rs.data)
+		if err != nil {
+			rs.err = err
+			return
+		}
+		rs.full = m
+		c.manifest.Migrations = m.Known().Migrations
+	})
+	return rs.err
+}
+
+// CheckManifest is Check for a release known by its manifest, e.g. one
+// embedded in the server's binary: no migration file is read.
 //
 //	//go:embed release.json
 //	var release []byte
 //
-//	m, err := migrations.ParseManifest(release)
-//	...
-//	verdict, err := migrations.CheckManifest(ctx, pool, m)
-func CheckManifest(ctx context.Context, db ledger.DB, m Manifest, opts ...Option) (policy.Verdict, error) {
-	c, err := NewReleaseChecker(db, m, opts...)
+//	verdict, err := migrations.CheckManifest(ctx, pool, release)
+func CheckManifest(ctx context.Context, db ledger.DB, manifest []byte, opts ...Option) (policy.Verdict, error) {
+	c, err := NewReleaseChecker(db, manifest, opts...)
 	if err != nil {
 		return policy.Verdict{}, err
 	}

@@ -87,13 +87,13 @@ func TestCheckManifest(t *testing.T) {
 	pool, _ := pgtest.NewPool(t, 2)
 	r120, r125 := newRelease("1.2.0", ids120...), newRelease("1.2.5", ids125...)
 	m120 := manifestOf(t, r120, policy.Strict)
-	v, err := migrations.CheckManifest(ctx, pool, m120)
+	v, err := migrations.CheckManifest(ctx, pool, m120.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantDecision(t, v, policy.Migrate)
 	r120.up(t, pool, "h1")
-	v, err = migrations.CheckManifest(ctx, pool, m120)
+	v, err = migrations.CheckManifest(ctx, pool, m120.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestCheckManifest(t *testing.T) {
 	r125.up(t, pool, "h1")
 	for _, p := range []policy.Policy{policy.Strict, policy.SameMajor} {
 		m := manifestOf(t, r120, p)
-		v, err := migrations.CheckManifest(ctx, pool, m)
+		v, err := migrations.CheckManifest(ctx, pool, m.Marshal())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -138,15 +140,10 @@ func writeFileAtomic(file string, data []byte) error {
 func (e *env) readRelease() (migrations.Manifest, []migrations.Option, int) {
 	m, err := migrations.ReadManifestFile(e.f.manifest)
 	if err != nil {
-		return m, nil, e.fail(err)
+		return m, nil, e.fail(e.manifestErr(err))
 	}
-	if e.given["app-version"] && e.g.appVersion != m.AppVersion {
-		return m, nil, e.usageErr("--app-version %s, but %s is the manifest of release %s: drop --app-version (the manifest says it) or use that release's manifest", e.g.appVersion, e.f.manifest, m.AppVersion)
-	}
-	if e.given["policy"] {
-		if p, err := policy.Parse(e.g.policy); err != nil || p != m.PolicyValue() {
-			return m, nil, e.usageErr("--policy %s, but release %s's manifest says policy %s: drop --policy or regenerate the manifest", e.g.policy, m.AppVersion, m.Policy)
-		}
+	if c := e.agreeWith(m.AppVersion, m.Policy); c != 0 {
+		return m, nil, c
 	}
 	e.g.appVersion, e.g.policy = m.AppVersion, m.Policy
 	opts, err := e.options()
@@ -156,32 +153,65 @@ func (e *env) readRelease() (migrations.Manifest, []migrations.Option, int) {
 	return m, opts, 0
 }
 
-// checkRelease is check --manifest: one file read, one connection, one query.
+// checkRelease is check --manifest: one file read (its migration list is
+// decoded only if the ledger does not hold exactly the release), one
+// connection, one query.
 func (e *env) checkRelease(ctx context.Context) int {
+	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
+		return e.usageErr("--schema: %v", err)
+	}
 	wait, err := e.dial(ctx)
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
-	m, opts, code := e.readRelease()
+	data, rerr := os.ReadFile(e.f.manifest)
 	conn, cerr := wait()
 	if cerr == nil {
 		defer conn.Close(context.WithoutCancel(ctx))
 	}
-	if code != 0 {
-		return code
+	if rerr != nil {
+		return e.fail(fmt.Errorf("read manifest: %w", rerr))
 	}
 	if cerr != nil {
 		return e.fail(cerr)
 	}
-	checker, err := migrations.NewReleaseChecker(conn, m, opts...)
+	checker, err := migrations.NewReleaseChecker(conn, data, migrations.WithSchema(e.g.schema))
 	if err != nil {
-		return e.usageErr("%v", err)
+		return e.fail(e.manifestErr(err))
+	}
+	h, _ := checker.Release()
+	if c := e.agreeWith(h.AppVersion, h.Policy); c != 0 {
+		return c
 	}
 	v, err := checker.Check(ctx)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(e.manifestErr(err))
 	}
 	return e.printVerdict(v)
+}
+
+// manifestErr names the --manifest file in a manifest's error.
+func (e *env) manifestErr(err error) error {
+	var me *migrations.ManifestError
+	if errors.As(err, &me) {
+		me.Source = e.f.manifest
+	}
+	return err
+}
+
+// agreeWith refuses --app-version and --policy (or their environment
+// variables) that contradict the manifest's.
+func (e *env) agreeWith(appVersion, pol string) int {
+	if e.given["app-version"] && e.g.appVersion != appVersion {
+		return e.usageErr("--app-version %s, but %s is the manifest of release %s: drop --app-version (the manifest says it) or use that release's manifest", e.g.appVersion, e.f.manifest, appVersion)
+	}
+	if e.given["policy"] {
+		p, err := policy.Parse(e.g.policy)
+		if want, _ := policy.Parse(pol); err != nil || p != want {
+			return e.usageErr("--policy %s, but release %s's manifest says policy %s: drop --policy or regenerate the manifest", e.g.policy, appVersion, pol)
+		}
+	}
+	return 0
 }
 
 // printVerdict prints check's verdict and returns its exit code.
