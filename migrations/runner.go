@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -250,20 +251,10 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	}
 	conn := pc.Conn()
 	key := r.store.LockKey()
-	b := &pgx.Batch{}
-	b.Queue("SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(r.cfg.lockTimeout.Milliseconds(), 10)+"ms")
-	b.Queue("SELECT pg_advisory_lock($1)", key)
-	b.Queue("RESET lock_timeout")
-	var actor string
-	b.Queue("SELECT current_user").QueryRow(func(row pgx.Row) error { return row.Scan(&actor) })
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		defer pc.Release()
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
-			return &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
-		}
-		return fmt.Errorf("take the migration lock: %w", err)
+	actor, err := r.acquire(ctx, conn, key)
+	if err != nil {
+		pc.Release()
+		return err
 	}
 	defer func() {
 		// A connection whose unlock failed may still hold the lock: close it
@@ -284,6 +275,53 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 		return err
 	}
 	return f(&session{r: r, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
+}
+
+// Lock polling: the first retry after lockPollMin, doubling up to
+// lockPollMax, each wait drawn at random from its upper half so migrators
+// started together do not poll in step.
+const (
+	lockPollMin = 5 * time.Millisecond
+	lockPollMax = 500 * time.Millisecond
+)
+
+// acquire takes the migration lock on conn, polling pg_try_advisory_lock
+// until the lock timeout, and returns the connection's current_user.
+//
+// It never waits inside the server: a session blocked in pg_advisory_lock
+// holds a snapshot for as long as it waits, and CREATE INDEX CONCURRENTLY
+// run by the holder waits for every older snapshot to go — a deadlock that
+// PostgreSQL breaks by aborting one of the two (40P01), possibly leaving an
+// invalid index behind. Between polls this session holds nothing.
+func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string, error) {
+	deadline := time.Now().Add(r.cfg.lockTimeout)
+	wait := lockPollMin
+	logged := false
+	for {
+		var got bool
+		var actor string
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1), current_user", key).Scan(&got, &actor); err != nil {
+			return "", fmt.Errorf("take the migration lock: %w", err)
+		}
+		if got {
+			return actor, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return "", &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
+		}
+		if !logged {
+			logged = true
+			r.cfg.logger.Info("waiting for the migration lock", "schema", r.store.Schema(), "held_by", lockHolders(ctx, conn, key), "timeout", r.cfg.lockTimeout)
+		}
+		sleep := min(wait/2+rand.N(wait/2+1), left)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("take the migration lock: %w", context.Cause(ctx))
+		case <-time.After(sleep):
+		}
+		wait = min(2*wait, lockPollMax)
+	}
 }
 
 // lockHolders describes the sessions holding the migration lock.

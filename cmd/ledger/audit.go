@@ -43,25 +43,39 @@ type statusView struct {
 
 func cmdStatus() *command {
 	return &command{
-		name: "status", args: "[--json]",
+		name: "status", args: "[--manifest FILE] [--json]",
 		short: "applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
 It takes no lock and never waits behind a running migration.`,
-		example: "  ledger status --dir ./migrations\n  ledger status --json | jq '.pending'",
+		example: "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.StringVar(&o.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			p, c := e.prepare(ctx, true)
+			var release *migrations.Manifest
+			if e.f.manifest != "" {
+				m, _, c := e.readRelease()
+				if c != 0 {
+					return c
+				}
+				release = &m
+			}
+			p, c := e.prepare(ctx, release == nil)
 			if c != 0 {
 				return c
+			}
+			manifest, source := p.set.Manifest(e.g.appVersion), e.g.dir
+			if release != nil {
+				manifest, source = release.Known(), e.f.manifest
 			}
 			state, _, err := p.runner.Store().State(ctx)
 			initialized := true
 			var verdict policy.Verdict
-			manifest := p.set.Manifest(e.g.appVersion)
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
 			switch {
@@ -89,7 +103,7 @@ It takes no lock and never waits behind a running migration.`,
 				v.Ignored = []string{}
 			}
 			known := map[string]bool{}
-			for _, m := range p.set.Migrations {
+			for _, m := range manifest.Migrations {
 				known[m.ID] = true
 			}
 			for _, m := range state.Sorted() {
@@ -103,7 +117,7 @@ It takes no lock and never waits behind a running migration.`,
 			if e.g.json {
 				return e.printJSON(v)
 			}
-			printStatus(e.stdout, v, e.g.dir, len(p.set.Migrations))
+			printStatus(e.stdout, v, source, len(manifest.Migrations))
 			return exitOK
 		},
 	}
