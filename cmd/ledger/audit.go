@@ -416,6 +416,11 @@ func detail(ev ledger.Event) string {
 		return oneLine(str("decision")+": "+str("reason"), 100)
 	case projector.TypeSchemaFingerprinted:
 		return fmt.Sprintf("%.12s, %v objects", str("fingerprint"), p["objects"])
+	case projector.TypeSchemaDrifted:
+		n, _ := p["changes"].([]any)
+		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaDriftAccepted:
+		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:
 		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
 	case projector.TypeSchemaBaselined:
@@ -462,10 +467,10 @@ what, starting with the first broken seq); 1 error.`,
 				return e.fail(err)
 			}
 			out := struct {
-				Chain       ledger.VerifyReport `json:"chain"`
-				Files       []string            `json:"files,omitempty"`
-				Fingerprint string              `json:"fingerprint,omitempty"`
-				OK          bool                `json:"ok"`
+				Chain  ledger.VerifyReport      `json:"chain"`
+				Files  []string                 `json:"files,omitempty"`
+				Schema *migrations.SchemaStatus `json:"schema,omitempty"`
+				OK     bool                     `json:"ok"`
 			}{Chain: rep}
 			state, _, serr := store.State(ctx)
 			if serr == nil {
@@ -474,17 +479,13 @@ what, starting with the first broken seq); 1 error.`,
 						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
-				if state.Fingerprint != nil {
-					fp, _, err := migrations.Fingerprint(ctx, e.pool, store.Schema())
-					if err != nil {
-						return e.fail(err)
-					}
-					if fp != state.Fingerprint.Value {
-						out.Fingerprint = fmt.Sprintf("the schema changed outside the ledger since seq %d (catalog fingerprint %.12s, recorded %.12s)", state.Fingerprint.Seq, fp, state.Fingerprint.Value)
-					}
+				st, err := p.runner.SchemaStatus(ctx)
+				if err != nil {
+					return e.fail(err)
 				}
+				out.Schema = &st
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && out.Fingerprint == ""
+			out.OK = rep.OK() && len(out.Files) == 0 && (out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
 				e.printJSON(out)
 			} else {
@@ -492,10 +493,8 @@ what, starting with the first broken seq); 1 error.`,
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}
-				if out.Fingerprint != "" {
-					fmt.Fprintf(e.stdout, "drift: %s\n", out.Fingerprint)
-				} else if state.Fingerprint != nil {
-					fmt.Fprintf(e.stdout, "ok: schema fingerprint matches the one recorded at seq %d\n", state.Fingerprint.Seq)
+				if out.Schema != nil {
+					printSchemaStatus(e.stdout, *out.Schema)
 				}
 			}
 			if !out.OK {

@@ -223,6 +223,8 @@ they apply to this very database, recording nothing.`,
 			fs.BoolVar(&o.rehearse, "rehearse", false, "apply the pending transactional migrations in one transaction and roll it back")
 			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
 			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the migrations' own statements (0: the server's); fails fast instead of queueing behind traffic")
+
+			refuseDriftFlag(fs, o)
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -249,6 +251,9 @@ func (e *env) runOptions() []migrations.Option {
 	opts := []migrations.Option{migrations.WithLockTimeout(e.f.lockTimeout), migrations.WithDDLLockTimeout(e.f.ddlLockTimeout)}
 	if !e.g.json {
 		opts = append(opts, migrations.WithProgress(e.progress))
+	}
+	if e.f.refuseDrift {
+		opts = append(opts, migrations.WithRefuseDrift())
 	}
 	return opts
 }
@@ -283,7 +288,10 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 			out.Error = err.Error()
 		}
 		e.printJSON(out)
-	} else if err == nil {
+	} else {
+		e.warnDrift(rep.Schema)
+	}
+	if !e.g.json && err == nil {
 		switch {
 		case rep.DryRun && len(rep.Planned) == 0:
 			fmt.Fprintf(e.stdout, "dry run: nothing to %s\n", verb)
@@ -324,6 +332,9 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.As(err, &perr) && perr.Verdict != nil {
 		return verdictCode(*perr.Verdict)
 	}
+	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) {
+		return exitIntegrity
+	}
 	return exitError
 }
 
@@ -357,6 +368,8 @@ exactly its own schema.`,
 			fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan; change nothing")
 			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
 			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the down statements (0: the server's)")
+
+			refuseDriftFlag(fs, o)
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
