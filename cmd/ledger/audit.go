@@ -39,6 +39,8 @@ type statusView struct {
 	Failed        []projector.Failure   `json:"failed"`
 	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
+	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
 }
 
 func cmdStatus() *command {
@@ -60,6 +62,7 @@ It takes no lock and never waits behind a running migration.`,
 			}
 			state, _, err := p.runner.Store().State(ctx)
 			initialized := true
+			var foreign []migrations.ForeignHistory
 			var verdict policy.Verdict
 			manifest := p.set.Manifest(e.g.appVersion)
 			var format *ledger.FormatError
@@ -68,6 +71,9 @@ It takes no lock and never waits behind a running migration.`,
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					return e.fail(err)
+				}
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -84,6 +90,7 @@ It takes no lock and never waits behind a running migration.`,
 				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
 				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
 				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+				Foreign:    foreign,
 			}
 			if v.Ignored == nil {
 				v.Ignored = []string{}
@@ -110,9 +117,15 @@ It takes no lock and never waits behind a running migration.`,
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
-	if !v.Initialized {
+	switch {
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+		for _, f := range v.Foreign {
+			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
+		}
+	case !v.Initialized:
 		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
-	} else {
+	default:
 		fmt.Fprintf(w, "%s, ledger schema %q: seq %d, schema version %s\n", v.Database, v.Schema, v.Seq, orDash(v.SchemaVersion))
 	}
 	fmt.Fprintf(w, "migrations in %s: %d\n", dir, setSize)

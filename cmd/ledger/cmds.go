@@ -325,6 +325,9 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.As(err, &perr) && perr.Verdict != nil {
 		return verdictCode(*perr.Verdict)
 	}
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	return exitError
 }
 

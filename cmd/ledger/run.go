@@ -49,6 +49,7 @@ type cmdFlags struct {
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed                            bool
 	lockTimeout, ddlLockTimeout                time.Duration
+	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
 
 type stringList []string
@@ -372,6 +373,9 @@ func redactErr(err error, dsn string) string {
 // fail prints an error with what to do, and returns the exit code.
 func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	return exitError
 }
 
@@ -445,5 +449,6 @@ func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(),
+		cmdAdopt(), cmdBaseline(),
 	}
 }
