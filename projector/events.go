@@ -15,6 +15,8 @@ const (
 	TypeMigrationResolved   = "migration.resolved"
 	TypeSchemaBaselined     = "schema.baselined"
 	TypeSchemaFingerprinted = "schema.fingerprinted"
+	TypeSchemaDrifted       = "schema.drifted"
+	TypeSchemaDriftAccepted = "schema.drift_accepted"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -28,6 +30,8 @@ var payloadVersions = map[string]int{
 	TypeMigrationResolved:   1,
 	TypeSchemaBaselined:     1,
 	TypeSchemaFingerprinted: 1,
+	TypeSchemaDrifted:       1,
+	TypeSchemaDriftAccepted: 1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -35,7 +39,7 @@ func Types() []string {
 	return []string{
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
-		TypeSchemaBaselined, TypeSchemaFingerprinted,
+		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
 	}
 }
 
@@ -191,4 +195,30 @@ type Baselined struct {
 type Fingerprinted struct {
 	Fingerprint string `json:"fingerprint"`
 	Objects     int    `json:"objects"`
+}
+
+// Drifted is the payload of schema.drifted: before it migrated, a run found
+// the catalog differing from the last recorded snapshot — a change made
+// outside any migration. It records what differs; it does not move the
+// recorded fingerprint (the run's own schema.fingerprinted does that, so
+// the drift stays in the history and is never absorbed silently).
+type Drifted struct {
+	Fingerprint string   `json:"fingerprint"`          // the catalog found
+	Objects     int      `json:"objects"`              // its number of objects
+	Recorded    string   `json:"recorded"`             // the snapshot it was compared with
+	RecordedSeq int64    `json:"recorded_seq"`         // the event that recorded it
+	Changes     []string `json:"changes,omitempty"`    // one line per object that appeared, disappeared or changed
+	Refused     bool     `json:"refused,omitempty"`    // the run stopped here (--refuse-drift)
+	Unreadable  string   `json:"unreadable,omitempty"` // why the changes could not be listed (no snapshot stored)
+}
+
+// DriftAccepted is the payload of schema.drift_accepted: an operator keeps
+// a change made outside the migrations, with a reason; the snapshot found
+// becomes the recorded one.
+type DriftAccepted struct {
+	Fingerprint string   `json:"fingerprint"`
+	Objects     int      `json:"objects"`
+	Recorded    string   `json:"recorded,omitempty"` // the snapshot it replaces
+	Reason      string   `json:"reason"`
+	Changes     []string `json:"changes,omitempty"`
 }
