@@ -41,6 +41,8 @@ type statusView struct {
 	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
 	AsOf          *asOfView             `json:"as_of,omitempty"`
+	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
 }
 
 // asOfView says which moment status --as-of shows.
@@ -128,6 +130,7 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				state, _, err = p.runner.Store().State(ctx)
 			}
 			initialized := true
+			var foreign []migrations.ForeignHistory
 			var verdict policy.Verdict
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
@@ -135,6 +138,9 @@ in-doubt and failed migrations, and what this release would have been told.`,
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					return e.fail(err)
+				}
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -151,6 +157,7 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
 				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
 				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+				Foreign:    foreign,
 			}
 			if v.Ignored == nil {
 				v.Ignored = []string{}
@@ -182,6 +189,11 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
 	case v.AsOf != nil:
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: seq %d (recorded %s), schema version %s\n", v.Database, v.Schema, v.AsOf.Requested, v.Seq, ts(v.AsOf.RecordedAt), orDash(v.SchemaVersion))
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+		for _, f := range v.Foreign {
+			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
+		}
 	case !v.Initialized:
 		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
 	default:
