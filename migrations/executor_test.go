@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	pgcatalog "github.com/schema-ledger/ledger/catalog"
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -224,12 +225,12 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	if v := scalar[string](t, pool, "SHOW search_path"); v != `"$user", public` {
 		t.Errorf("the pool's connection came back with search_path %s", v)
 	}
-	fp, _, err := migrations.Fingerprint(ctx, pool, "ledger")
+	snap, err := pgcatalog.Read(ctx, pool, "ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := state(t, r.Store()); s.Fingerprint == nil || s.Fingerprint.Value != fp {
-		t.Fatalf("recorded fingerprint %+v, live %s: drift straight after up", s.Fingerprint, fp)
+	if s := state(t, r.Store()); s.Fingerprint == nil || s.Fingerprint.Value != snap.Fingerprint {
+		t.Fatalf("recorded fingerprint %+v, live %s: drift straight after up", s.Fingerprint, snap.Fingerprint)
 	}
 	// A failure after a SET is still recorded (the record does not time out).
 	src["0005_fail"] = "-- ledger:no-transaction\nSET statement_timeout = '1ms';\nSELECT pg_sleep(0.05);"

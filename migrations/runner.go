@@ -24,6 +24,7 @@ import (
 // recording every step in the ledger.
 type Runner struct {
 	pool  *pgxpool.Pool
+	db    ledger.DB // what the store reads through
 	set   *Set
 	store *ledger.Store
 	cfg   config
@@ -49,7 +50,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{pool: pool, set: set, store: store, cfg: cfg}, nil
+	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
 }
 
 // Store is the runner's event store.
@@ -90,6 +91,7 @@ type Report struct {
 	NotRehearsed []string      `json:"not_rehearsed,omitempty"` // no-transaction migrations (and those after them)
 	Head         ledger.Head   `json:"head"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
+	Schema       SchemaReport  `json:"schema"` // drift found before migrating, snapshot recorded after
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -99,6 +101,9 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, 0, false)
+	if err := r.refuseForeign(ctx); err != nil {
+		return Report{}, err
+	}
 	if !o.DryRun && !o.Rehearse {
 		if _, err := r.store.Init(ctx); err != nil {
 			return Report{}, err
@@ -150,6 +155,11 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
 	err := r.locked(ctx, false, func(s *session) error {
+		schema, err := s.beforeRun(ctx)
+		rep.Schema = schema.report
+		if err != nil {
+			return err
+		}
 		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
@@ -190,8 +200,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
 		}
-		if len(rep.Done) > 0 && ctx.Err() == nil && !s.conn.IsClosed() {
-			err = errors.Join(err, s.fingerprint(ctx))
+		if ctx.Err() == nil && !s.conn.IsClosed() {
+			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
+			rep.Schema = schema.report
 		}
 		return err
 	})
@@ -290,7 +301,10 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 			return err
 		}
 		rep.Done = append(rep.Done, StepResult{ID: id, Source: step.Source, Duration: time.Since(t0)})
-		return s.fingerprint(ctx)
+		var schema schemaCheck
+		err = s.afterRun(ctx, &schema, true)
+		rep.Schema = schema.report
+		return err
 	})
 	rep.Elapsed = time.Since(start)
 	if h, herr := r.store.Head(ctx); herr == nil {
@@ -577,48 +591,6 @@ func lineAt(text string, off int) (line, col int, lineText string) {
 	}
 	return 1 + strings.Count(text[:off], "\n"), utf8.RuneCountInString(text[start:off]) + 1, strings.TrimRight(text[start:end], "\r")
 }
-
-// Fingerprint digests the catalog of every schema but the system ones and
-// the ledger's own: tables, columns, constraints, indexes, views, sequences,
-// functions and types, in a stable order. It returns the hex sha256 and the
-// number of objects.
-func Fingerprint(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, ledgerSchema string) (string, int, error) {
-	var fp string
-	var n int
-	err := db.QueryRow(ctx, fingerprintSQL, ledgerSchema).Scan(&fp, &n)
-	return fp, n, err
-}
-
-const fingerprintSQL = `
-WITH ns AS (
-    SELECT oid, nspname FROM pg_namespace
-    WHERE nspname <> $1 AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-      AND nspname NOT LIKE 'pg_temp_%' AND nspname NOT LIKE 'pg_toast_temp_%'
-), objects AS (
-    SELECT format('rel %s.%s %s', ns.nspname, c.relname, c.relkind) AS o
-    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-    UNION ALL
-    SELECT format('col %s.%s.%s %s %s %s', ns.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                  CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END, coalesce(pg_get_expr(d.adbin, d.adrelid), ''))
-    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
-    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    UNION ALL
-    SELECT format('con %s.%s.%s %s', ns.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid))
-    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN ns ON ns.oid = c.relnamespace
-    UNION ALL
-    SELECT format('idx %s', pg_get_indexdef(i.indexrelid))
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace
-    UNION ALL
-    SELECT format('fn %s.%s(%s)', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
-    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
-    UNION ALL
-    SELECT format('type %s.%s %s', ns.nspname, t.typname, t.typtype)
-    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c') AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
-)
-SELECT encode(sha256(convert_to(coalesce(string_agg(o, E'\n' ORDER BY o COLLATE "C"), ''), 'UTF8')), 'hex'), count(*)::int FROM objects`
 
 // recordedScript checks recorded down SQL as it would a down file and
 // shapes it as a script to run.

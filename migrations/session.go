@@ -445,16 +445,3 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 	}
 	return all
 }
-
-// fingerprint records a digest of the catalog once at the end of a run.
-func (s *session) fingerprint(ctx context.Context) error {
-	fp, n, err := Fingerprint(ctx, s.conn, s.r.store.Schema())
-	if err != nil {
-		return fmt.Errorf("fingerprint the schema: %w", err)
-	}
-	ev, err := projector.NewEvent(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: fp, Objects: n})
-	if err != nil {
-		return err
-	}
-	return s.record(ctx, ev)
-}
