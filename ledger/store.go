@@ -199,9 +199,11 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 				return &FormatError{Schema: s.schema, Found: format, Supported: Format}
 			case format < Format:
 				res.UpgradedFrom = format
-				return s.upgrade(ctx, tx, format)
+				if err := s.upgrade(ctx, tx, format); err != nil {
+					return err
+				}
 			}
-			return nil
+			return s.ensureSnapshots(ctx, tx)
 		}
 		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
 			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
@@ -210,6 +212,9 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
 				return fmt.Errorf("create ledger schema %q (format %d): %w", s.schema, i+2, err)
 			}
+		}
+		if err := s.ensureSnapshots(ctx, tx); err != nil {
+			return err
 		}
 		b := &pgx.Batch{}
 		b.Queue("SELECT set_config('ledger.append', $1, true)", s.schema)

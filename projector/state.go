@@ -181,6 +181,10 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = baselined(s, e)
 	case TypeSchemaFingerprinted:
 		c, err = fingerprinted(s, e)
+	case TypeSchemaDrifted:
+		c, err = drifted(s, e)
+	case TypeSchemaDriftAccepted:
+		c, err = driftAccepted(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -461,6 +465,33 @@ func fingerprinted(_ *State, e Event) (Change, error) {
 	}
 	if p.Fingerprint == "" {
 		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
+}
+
+// drifted changes no projection: the drift is in the history, and the
+// recorded fingerprint stays until a run or an operator records a new one.
+func drifted(_ *State, e Event) (Change, error) {
+	var p Drifted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.Fingerprint == "" {
+		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{}, nil
+}
+
+func driftAccepted(_ *State, e Event) (Change, error) {
+	var p DriftAccepted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.Fingerprint == "" {
+		return Change{}, invalid(e, "empty fingerprint")
+	}
+	if p.Reason == "" {
+		return Change{}, invalid(e, "accepted drift without a reason")
 	}
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
 }

@@ -39,35 +39,55 @@ type statusView struct {
 	Failed        []projector.Failure   `json:"failed"`
 	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
+	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
 }
 
 func cmdStatus() *command {
 	return &command{
-		name: "status", args: "[--json]",
+		name: "status", args: "[--manifest FILE] [--json]",
 		short: "applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
 It takes no lock and never waits behind a running migration.`,
-		example: "  ledger status --dir ./migrations\n  ledger status --json | jq '.pending'",
+		example: "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.StringVar(&o.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			p, c := e.prepare(ctx, true)
+			var release *migrations.Manifest
+			if e.f.manifest != "" {
+				m, _, c := e.readRelease()
+				if c != 0 {
+					return c
+				}
+				release = &m
+			}
+			p, c := e.prepare(ctx, release == nil)
 			if c != 0 {
 				return c
 			}
+			manifest, source := p.set.Manifest(e.g.appVersion), e.g.dir
+			if release != nil {
+				manifest, source = release.Known(), e.f.manifest
+			}
 			state, _, err := p.runner.Store().State(ctx)
 			initialized := true
+			var foreign []migrations.ForeignHistory
 			var verdict policy.Verdict
-			manifest := p.set.Manifest(e.g.appVersion)
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
 			switch {
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					return e.fail(err)
+				}
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -84,12 +104,13 @@ It takes no lock and never waits behind a running migration.`,
 				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
 				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
 				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+				Foreign:    foreign,
 			}
 			if v.Ignored == nil {
 				v.Ignored = []string{}
 			}
 			known := map[string]bool{}
-			for _, m := range p.set.Migrations {
+			for _, m := range manifest.Migrations {
 				known[m.ID] = true
 			}
 			for _, m := range state.Sorted() {
@@ -103,16 +124,22 @@ It takes no lock and never waits behind a running migration.`,
 			if e.g.json {
 				return e.printJSON(v)
 			}
-			printStatus(e.stdout, v, e.g.dir, len(p.set.Migrations))
+			printStatus(e.stdout, v, source, len(manifest.Migrations))
 			return exitOK
 		},
 	}
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
-	if !v.Initialized {
+	switch {
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+		for _, f := range v.Foreign {
+			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
+		}
+	case !v.Initialized:
 		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
-	} else {
+	default:
 		fmt.Fprintf(w, "%s, ledger schema %q: seq %d, schema version %s\n", v.Database, v.Schema, v.Seq, orDash(v.SchemaVersion))
 	}
 	fmt.Fprintf(w, "migrations in %s: %d\n", dir, setSize)
@@ -325,6 +352,11 @@ func detail(ev ledger.Event) string {
 		return oneLine(str("decision")+": "+str("reason"), 100)
 	case projector.TypeSchemaFingerprinted:
 		return fmt.Sprintf("%.12s, %v objects", str("fingerprint"), p["objects"])
+	case projector.TypeSchemaDrifted:
+		n, _ := p["changes"].([]any)
+		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaDriftAccepted:
+		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:
 		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
 	case projector.TypeSchemaBaselined:
@@ -371,10 +403,10 @@ what, starting with the first broken seq); 1 error.`,
 				return e.fail(err)
 			}
 			out := struct {
-				Chain       ledger.VerifyReport `json:"chain"`
-				Files       []string            `json:"files,omitempty"`
-				Fingerprint string              `json:"fingerprint,omitempty"`
-				OK          bool                `json:"ok"`
+				Chain  ledger.VerifyReport      `json:"chain"`
+				Files  []string                 `json:"files,omitempty"`
+				Schema *migrations.SchemaStatus `json:"schema,omitempty"`
+				OK     bool                     `json:"ok"`
 			}{Chain: rep}
 			state, _, serr := store.State(ctx)
 			if serr == nil {
@@ -383,17 +415,13 @@ what, starting with the first broken seq); 1 error.`,
 						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
-				if state.Fingerprint != nil {
-					fp, _, err := migrations.Fingerprint(ctx, e.pool, store.Schema())
-					if err != nil {
-						return e.fail(err)
-					}
-					if fp != state.Fingerprint.Value {
-						out.Fingerprint = fmt.Sprintf("the schema changed outside the ledger since seq %d (catalog fingerprint %.12s, recorded %.12s)", state.Fingerprint.Seq, fp, state.Fingerprint.Value)
-					}
+				st, err := p.runner.SchemaStatus(ctx)
+				if err != nil {
+					return e.fail(err)
 				}
+				out.Schema = &st
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && out.Fingerprint == ""
+			out.OK = rep.OK() && len(out.Files) == 0 && (out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
 				e.printJSON(out)
 			} else {
@@ -401,10 +429,8 @@ what, starting with the first broken seq); 1 error.`,
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}
-				if out.Fingerprint != "" {
-					fmt.Fprintf(e.stdout, "drift: %s\n", out.Fingerprint)
-				} else if state.Fingerprint != nil {
-					fmt.Fprintf(e.stdout, "ok: schema fingerprint matches the one recorded at seq %d\n", state.Fingerprint.Seq)
+				if out.Schema != nil {
+					printSchemaStatus(e.stdout, *out.Schema)
 				}
 			}
 			if !out.OK {
