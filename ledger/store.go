@@ -203,7 +203,10 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 					return err
 				}
 			}
-			return s.ensureSnapshots(ctx, tx)
+			if err := s.ensureSnapshots(ctx, tx); err != nil {
+				return err
+			}
+			return s.ensureReleases(ctx, tx)
 		}
 		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
 			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
@@ -231,7 +234,7 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 			return err
 		}
 		res.Created = true
-		return nil
+		return s.ensureReleases(ctx, tx)
 	})
 	if err != nil {
 		return SetupResult{}, err

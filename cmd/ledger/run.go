@@ -45,6 +45,7 @@ type command struct {
 type cmdFlags struct {
 	to, migration, actor, since, until, reason string
 	manifest, output, verifyManifest           string
+	asOf, release, format                      string
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
