@@ -163,7 +163,10 @@ func (s *Store) Init(ctx context.Context) (created bool, err error) {
 			if format > Format {
 				return &FormatError{Schema: s.schema, Found: format, Supported: Format}
 			}
-			return s.ensureSnapshots(ctx, tx)
+			if err := s.ensureSnapshots(ctx, tx); err != nil {
+				return err
+			}
+			return s.ensureReleases(ctx, tx)
 		}
 		if _, err := tx.Exec(ctx, strings.ReplaceAll(schemaV1, "{{schema}}", s.q)); err != nil {
 			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
@@ -182,7 +185,7 @@ func (s *Store) Init(ctx context.Context) (created bool, err error) {
 			return err
 		}
 		created = true
-		return nil
+		return s.ensureReleases(ctx, tx)
 	})
 	return created, err
 }

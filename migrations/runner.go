@@ -25,6 +25,7 @@ import (
 // recording every step in the ledger.
 type Runner struct {
 	pool  *pgxpool.Pool
+	db    ledger.DB // what the store reads through
 	set   *Set
 	store *ledger.Store
 	cfg   config
@@ -50,7 +51,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{pool: pool, set: set, store: store, cfg: cfg}, nil
+	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
 }
 
 // Store is the runner's event store.
@@ -101,6 +102,9 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, 0, false)
+	if err := r.refuseForeign(ctx); err != nil {
+		return Report{}, err
+	}
 	if !o.DryRun && !o.Rehearse {
 		if _, err := r.store.Init(ctx); err != nil {
 			return Report{}, err

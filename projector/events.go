@@ -94,6 +94,24 @@ type Applied struct {
 	DownSQL       string `json:"down_sql,omitempty"`
 	DownChecksum  string `json:"down_checksum,omitempty"`
 	DurationMS    int64  `json:"duration_ms"`
+	// Adopted: the migration was not run by ledger but taken over from
+	// another tool's history (adopt) or declared applied (baseline).
+	Adopted *Adoption `json:"adopted,omitempty"`
+}
+
+// Adoption is what another tool's history kept about a migration that
+// ledger adopted, as that tool stored it.
+type Adoption struct {
+	From        string `json:"from"`                   // goose, golang-migrate, tern, flyway, or "baseline"
+	Table       string `json:"table,omitempty"`        // the source's history table, schema-qualified
+	Version     string `json:"version,omitempty"`      // the source's version of this migration (or, for a source keeping one row, its current version)
+	AppliedAt   string `json:"applied_at,omitempty"`   // goose's tstamp, Flyway's installed_on (timestamp without time zone, as text)
+	Rank        *int64 `json:"rank,omitempty"`         // goose's row id, Flyway's installed_rank
+	Checksum    *int32 `json:"checksum,omitempty"`     // Flyway's checksum of its file
+	InstalledBy string `json:"installed_by,omitempty"` // Flyway
+	ExecutionMS *int64 `json:"execution_ms,omitempty"` // Flyway's execution_time
+	Script      string `json:"script,omitempty"`       // Flyway
+	Type        string `json:"type,omitempty"`         // Flyway's row type (SQL, BASELINE, …)
 }
 
 // Down sources for migration.reverted.
@@ -157,9 +175,19 @@ type BaselineMigration struct {
 
 // Baselined is the payload of schema.baselined: an existing database (or
 // another tool's history) adopted as already holding these migrations.
+//
+// adopt and baseline record it with no Migrations, followed by one
+// migration.applied (with Adopted set) per migration taken over; the
+// fields after Migrations say where the baseline came from.
 type Baselined struct {
 	Source     string              `json:"source"`
 	Migrations []BaselineMigration `json:"migrations"`
+	Table      string              `json:"table,omitempty"`    // the other tool's history table
+	Version    string              `json:"version,omitempty"`  // its current version there
+	To         string              `json:"to,omitempty"`       // baseline --to: the newest migration declared applied
+	Reason     string              `json:"reason,omitempty"`   // the operator's reason
+	Adopted    []string            `json:"adopted,omitempty"`  // ids recorded by the migration.applied events that follow
+	Unmapped   []string            `json:"unmapped,omitempty"` // source rows that map to no migration of the set (recorded with --allow-unmapped)
 }
 
 // Fingerprinted is the payload of schema.fingerprinted: a digest of the

@@ -332,6 +332,9 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.As(err, &perr) && perr.Verdict != nil {
 		return verdictCode(*perr.Verdict)
 	}
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) {
 		return exitIntegrity
 	}

@@ -45,12 +45,14 @@ type command struct {
 type cmdFlags struct {
 	to, migration, actor, since, until, reason string
 	manifest, output, verifyManifest           string
+	asOf, release, format                      string
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed                            bool
 	refuseDrift                                bool
 	lockTimeout, ddlLockTimeout                time.Duration
+	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
 
 type stringList []string
@@ -382,6 +384,9 @@ func redactErr(err error, dsn string) string {
 // fail prints an error with what to do, and returns the exit code.
 func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	return exitError
 }
 
@@ -456,5 +461,6 @@ func commands() []*command {
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
 		cmdDiff(), cmdAcceptDrift(),
+		cmdAdopt(), cmdBaseline(),
 	}
 }
