@@ -46,8 +46,11 @@ BEGIN
             'op', 'event', 'seq', h.seq + 1, 'id', gen_random_uuid(), 'type', 'schema.changed', 'payload_version', 1,
             'payload', jsonb_build_object('command_tag', TG_TAG, 'objects', objs, 'user', session_user::text,
                                           'application_name', current_setting('application_name')),
-            'host', coalesce(host(inet_client_addr()), 'local'), 'app_version', '')),
-        h.digest, h.format, NULL, NULL, NULL, 'ledger.' || {{schemaname}}, NULL, NULL);
+            'host', coalesce(host(inet_client_addr()), 'local'), 'app_version', '',
+            -- The state it leaves is the head's: no migration moved.
+            'state_format', h.format, 'state_digest', h.digest,
+            'state_in_doubt', h.in_doubt, 'state_schema_version', h.schema_version)),
+        NULL, NULL, NULL, 'ledger.' || {{schemaname}});
 END
 $$;
 DROP EVENT TRIGGER IF EXISTS {{trigger}}_ddl;
