@@ -49,7 +49,7 @@ type cmdFlags struct {
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
-	applied, failed                            bool
+	applied, failed, resume                    bool
 	refuseDrift                                bool
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
