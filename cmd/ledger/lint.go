@@ -72,9 +72,10 @@ func lintMigrations(e *env, r *lintReport) error {
 	}
 	r.Migrations = len(set.Migrations)
 	for _, w := range set.Warnings {
-		file, msg, ok := strings.Cut(w, ": ")
-		if !ok {
-			file, msg = e.g.dir, w
+		// A warning names its file first: "<dir>/<file>: …" or "<dir>/<file> holds …".
+		file, msg := e.g.dir, w
+		if i := strings.IndexAny(w, ": "); i > 0 && strings.HasSuffix(w[:i], ".sql") {
+			file, msg = w[:i], strings.TrimLeft(w[i:], ": ")
 		}
 		r.Problems = append(r.Problems, lintProblem{File: file, Severity: "warning", Message: msg})
 	}
