@@ -51,7 +51,7 @@ type cmdFlags struct {
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed, resume                    bool
-	refuseDrift                                bool
+	refuseDrift, captureDDL                    bool
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
@@ -496,6 +496,6 @@ func commands() []*command {
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
 		cmdDiff(), cmdAcceptDrift(),
-		cmdAdopt(), cmdBaseline(),
+		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(),
 	}
 }
