@@ -394,7 +394,9 @@ func TestMigrationErrorSaysWhatWasRecorded(t *testing.T) {
 		{"in doubt, not recorded", func(e *migrations.MigrationError) {
 			e.InDoubt, e.StatementsDone, e.RecordErr = true, 1, errors.New("no space left on device")
 		}, []string{"it is now in doubt", "recording the failure failed too", "no space left on device"}, []string{"recorded as migration.failed"}},
-		{"down, recorded", func(e *migrations.MigrationError) { e.Direction, e.RolledBack, e.Recorded = migrations.DirDown, true, true },
+		{"down, recorded", func(e *migrations.MigrationError) {
+			e.Direction, e.RolledBack, e.Recorded = migrations.DirDown, true, true
+		},
 			[]string{"revert 0001_a failed", "the migration stays applied"}, []string{"run up again"}},
 	} {
 		e := base()
