@@ -14,17 +14,16 @@ import (
 type Option func(*config) error
 
 type config struct {
-	schema          string
-	appVersion      string
-	host            string
-	policy          policy.Policy
-	logger          *slog.Logger
-	lockTimeout     time.Duration
-	ddlLockTimeout  time.Duration
-	progress        func(Progress)
-	autoMigrate     bool
-	allowOutOfOrder bool
-	refuseDrift     bool
+	schema         string
+	appVersion     string
+	host           string
+	policy         policy.Policy
+	logger         *slog.Logger
+	lockTimeout    time.Duration
+	ddlLockTimeout time.Duration
+	progress       func(Progress)
+	autoMigrate    bool
+	refuseDrift    bool
 }
 
 // DefaultLockTimeout is how long a migrator waits for the migration lock.
@@ -42,7 +41,6 @@ func newConfig(opts []Option) (config, error) {
 			return c, err
 		}
 	}
-	c.policy.AllowOutOfOrder = c.policy.AllowOutOfOrder || c.allowOutOfOrder
 	return c, nil
 }
 
@@ -84,11 +82,6 @@ func WithPolicy(p policy.Policy) Option {
 		c.policy = p
 		return nil
 	}
-}
-
-// WithAllowOutOfOrder lets pending migrations ordered before an applied one run.
-func WithAllowOutOfOrder() Option {
-	return func(c *config) error { c.allowOutOfOrder = true; return nil }
 }
 
 // WithLogger receives one record per migration applied, reverted or failed.
