@@ -14,6 +14,10 @@ CREATE TABLE IF NOT EXISTS {{schema}}.releases (
     manifest    jsonb       NOT NULL,
     first_seen  timestamptz NOT NULL DEFAULT now()
 );
+-- The release's migrations as arrays (in the manifest's order), read by
+-- ledger fleet and by up's guard: cheaper to decode than the manifest.
+ALTER TABLE {{schema}}.releases ADD COLUMN IF NOT EXISTS migration_ids text[] NOT NULL DEFAULT '{}';
+ALTER TABLE {{schema}}.releases ADD COLUMN IF NOT EXISTS checksums     text[] NOT NULL DEFAULT '{}';
 
 -- One row per instance, upserted by each check-in.
 CREATE TABLE IF NOT EXISTS {{schema}}.sightings (
@@ -58,4 +62,4 @@ SELECT s.app_version AS release, s.policy, s.instance, s.host, s.decision,
        s.db_user, s.first_seen, s.last_seen, s.checks, s.release AS manifest_digest
   FROM {{schema}}.sightings s;
 
-COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v1';
+COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v2';
