@@ -54,7 +54,11 @@ func (s *Store) upsertSightingSQL() string {
 	return `INSERT INTO ` + s.q + `.sightings AS s
     (instance, release, app_version, policy, set_digest, decision, host, db_user, first_seen, last_seen)
 SELECT $1, $2, $3, $4, $5, $6, $7, current_user, t, t
-  FROM (SELECT coalesce($8::timestamptz, now()) AS t) now
+  FROM (SELECT coalesce($8::timestamptz, now()) AS t,
+               -- An observation, not a schema change: its commit need not
+               -- wait for the WAL flush (a crash may lose the last moment's
+               -- sightings; the next check records them again).
+               set_config('synchronous_commit', 'off', true)) now
  WHERE $9::bool OR EXISTS (SELECT FROM ` + s.q + `.head WHERE digest = $5 AND in_doubt = 0)
 ON CONFLICT (instance) DO UPDATE SET
     release = excluded.release, app_version = excluded.app_version, policy = excluded.policy,
@@ -156,14 +160,20 @@ func (s *Store) ReleasesSeen(ctx context.Context, window time.Duration, now time
 	if !now.IsZero() {
 		at = &now
 	}
-	rows, err := s.db.Query(ctx, `WITH seen AS (
-    SELECT release, app_version, policy, set_digest, count(*) AS instances,
-           array_agg(DISTINCT host ORDER BY host) AS hosts, min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen, (array_agg(host ORDER BY last_seen DESC))[1] AS last_host,
-           array_agg(DISTINCT decision ORDER BY decision) AS decisions
+	// Two steps of hash aggregation (by release and host, then by
+	// release): no per-release sort of every sighting.
+	rows, err := s.db.Query(ctx, `WITH per_host AS (
+    SELECT release, host, decision, app_version, policy, set_digest, count(*) AS n,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen
       FROM `+s.q+`.sightings
      WHERE last_seen >= coalesce($1::timestamptz, now()) - $2::interval
-     GROUP BY release, app_version, policy, set_digest)
+     GROUP BY release, host, decision, app_version, policy, set_digest),
+seen AS (
+    SELECT release, min(app_version) AS app_version, min(policy) AS policy, (array_agg(set_digest))[1] AS set_digest,
+           sum(n)::int AS instances, array_agg(DISTINCT host COLLATE "C") AS hosts, min(first_seen) AS first_seen,
+           max(last_seen) AS last_seen, (array_agg(host ORDER BY last_seen DESC))[1] AS last_host,
+           array_agg(DISTINCT decision COLLATE "C") AS decisions
+      FROM per_host GROUP BY release)
 SELECT seen.release, seen.app_version, seen.policy, seen.set_digest, seen.instances, seen.hosts,
        seen.first_seen, seen.last_seen, seen.last_host, seen.decisions,
        coalesce(r.migration_ids, '{}'), coalesce(r.checksums, '{}'), r.digest IS NOT NULL
