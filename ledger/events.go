@@ -119,9 +119,14 @@ func scanEvent(rows pgx.Rows) (Event, string, error) {
 	var e Event
 	var payload string
 	var id [16]byte
-	err := rows.Scan(&e.Seq, &id, &e.Type, &e.PayloadVersion, &payload, &e.RecordedAt, &e.Actor, &e.Host, &e.AppVersion, &e.PrevHash, &e.Hash)
+	var l lastEvent
+	err := rows.Scan(&e.Seq, &id, &e.Type, &e.PayloadVersion, &payload, &e.RecordedAt, &e.Actor, &e.Host, &e.AppVersion, &e.PrevHash, &e.Hash,
+		&l.stateFormat, &l.stateDigest, &l.stateInDoubt, &l.stateSchemaVersion)
 	if err != nil {
 		return e, "", err
+	}
+	if e.State, err = l.committed(); err != nil {
+		return e, "", fmt.Errorf("event %d: committed state: %w", e.Seq, err)
 	}
 	e.ID = uuid.UUID(id).String()
 	e.Payload = []byte(payload)

@@ -8,6 +8,7 @@ import (
 // Event types. These names are stored in the ledger; never rename one.
 const (
 	TypeLedgerInitialized   = "ledger.initialized"
+	TypeLedgerUpgraded      = "ledger.upgraded"
 	TypeMigrationApplied    = "migration.applied"
 	TypeMigrationReverted   = "migration.reverted"
 	TypeMigrationFailed     = "migration.failed"
@@ -23,6 +24,7 @@ const (
 // event type. A stored event with a newer version is refused (fail closed).
 var payloadVersions = map[string]int{
 	TypeLedgerInitialized:   1,
+	TypeLedgerUpgraded:      1,
 	TypeMigrationApplied:    1,
 	TypeMigrationReverted:   1,
 	TypeMigrationFailed:     1,
@@ -40,6 +42,7 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
+		TypeLedgerUpgraded,
 	}
 }
 
@@ -64,6 +67,26 @@ type Event struct {
 	AppVersion     string          `json:"app_version"`
 	PrevHash       []byte          `json:"prev_hash,omitempty"`
 	Hash           []byte          `json:"hash,omitempty"`
+	// State is what the ledger holds after this event, committed in the
+	// event's hash (ledger format 2 and later; nil for the events of an
+	// older format, which did not record it).
+	State *Committed `json:"state,omitempty"`
+}
+
+// Committed is the state an event leaves behind, stored in the event's own
+// hashed columns: a startup check compares the head with the newest event's
+// Committed, so a forged head or projection row does not pass unless the
+// newest event itself is rewritten (which breaks its hash).
+type Committed struct {
+	Format        int    `json:"format"`
+	Digest        Digest `json:"digest"`
+	InDoubt       int    `json:"in_doubt"`
+	SchemaVersion string `json:"schema_version"`
+}
+
+// Committed is what s commits into the event that produced it.
+func (s State) Committed() Committed {
+	return Committed{Format: s.Format, Digest: s.Digest, InDoubt: len(s.InDoubt), SchemaVersion: s.SchemaVersion}
 }
 
 // NewEvent builds an event of the given type with the payload marshalled at
@@ -83,6 +106,13 @@ func NewEvent(typ string, payload any) (Event, error) {
 type Initialized struct {
 	Format int    `json:"format"`
 	Schema string `json:"schema"`
+}
+
+// Upgraded is the payload of ledger.upgraded: the ledger's own tables were
+// upgraded in place from one format to the next (one event per step).
+type Upgraded struct {
+	From int `json:"from"`
+	To   int `json:"to"`
 }
 
 // Applied is the payload of migration.applied.

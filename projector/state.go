@@ -165,6 +165,8 @@ func Step(s *State, e Event) (Change, error) {
 	switch e.Type {
 	case TypeLedgerInitialized:
 		c, err = initialized(s, e)
+	case TypeLedgerUpgraded:
+		c, err = upgraded(s, e)
 	case TypeMigrationApplied:
 		c, err = applied(s, e)
 	case TypeMigrationReverted:
@@ -267,6 +269,20 @@ func initialized(s *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "format %d", p.Format)
 	}
 	return Change{Format: p.Format}, nil
+}
+
+func upgraded(s *State, e Event) (Change, error) {
+	var p Upgraded
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if s.Format == 0 {
+		return Change{}, invalid(e, "the ledger is not initialized")
+	}
+	if p.From != s.Format || p.To != p.From+1 {
+		return Change{}, invalid(e, "upgrade from format %d to %d: the ledger is in format %d, and each step goes up by one", p.From, p.To, s.Format)
+	}
+	return Change{Format: p.To}, nil
 }
 
 func applied(s *State, e Event) (Change, error) {

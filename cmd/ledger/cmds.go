@@ -80,7 +80,10 @@ func cmdInit() *command {
 		short: "create the ledger schema (idempotent; up does it too)",
 		long: `Creates the ledger's schema, tables and triggers and records ledger.initialized.
 Running it again changes nothing. A ledger in a newer format than this binary
-understands is refused and left untouched.`,
+understands is refused and left untouched. A ledger in an older format is
+verified and upgraded in place, in one transaction recorded as
+ledger.upgraded (older releases then refuse it); one that does not verify
+is refused and left untouched (exit 5).`,
 		example: "  ledger init --db postgres://app@localhost/app",
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -90,16 +93,19 @@ understands is refused and left untouched.`,
 			if c != 0 {
 				return c
 			}
-			created, err := p.runner.Store().Init(ctx)
+			res, err := p.runner.Store().Setup(ctx)
 			if err != nil {
 				return e.fail(err)
 			}
 			if e.g.json {
-				return e.printJSON(map[string]any{"schema": e.g.schema, "created": created, "format": ledger.Format})
+				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
 			}
-			if created {
+			switch {
+			case res.Created:
 				fmt.Fprintf(e.stdout, "created ledger schema %q (format %d) in %s\n", e.g.schema, ledger.Format, e.where())
-			} else {
+			case res.UpgradedFrom > 0:
+				fmt.Fprintf(e.stdout, "upgraded ledger schema %q from format %d to %d in %s (recorded as ledger.upgraded)\n", e.g.schema, res.UpgradedFrom, res.Format, e.where())
+			default:
 				fmt.Fprintf(e.stdout, "ledger schema %q already exists in %s; nothing to do\n", e.g.schema, e.where())
 			}
 			return exitOK
@@ -343,7 +349,7 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.Is(err, migrations.ErrForeignHistory) {
 		return exitRefused
 	}
-	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) {
+	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) || isIntegrityError(err) {
 		return exitIntegrity
 	}
 	return exitError

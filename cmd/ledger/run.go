@@ -387,6 +387,9 @@ func redactErr(err error, dsn string) string {
 // fail prints an error with what to do, and returns the exit code.
 func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	if isIntegrityError(err) {
+		return exitIntegrity
+	}
 	if errors.Is(err, migrations.ErrForeignHistory) {
 		return exitRefused
 	}
