@@ -88,7 +88,7 @@ func (s *Store) HeadCheckIn(ctx context.Context, sg Sighting) (head Head, record
 	var r headRow
 	var headErr error
 	b.Queue(s.sql.head).QueryRow(func(row pgx.Row) error {
-		headErr = row.Scan(append(r.dest(), &r.lastSeq, &r.lastHash)...)
+		headErr = row.Scan(r.headDest()...)
 		return nil
 	})
 	b.Queue(s.upsertSightingSQL(), s.sightingArgs(sg, false)...).QueryRow(func(row pgx.Row) error {
