@@ -3,6 +3,7 @@ package migrations
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 
@@ -47,11 +48,13 @@ type Checker struct {
 	store    *ledger.Store
 	db       ledger.DB
 	cfg      config
+	set      *Set    // the files, when checked from them (NewChecker)
 	migrate  *Runner // with WithAutoMigrate: what runs up on a Migrate verdict
 	manifest policy.Manifest
 	digest   projector.Digest
 	run      policy.Verdict // the verdict when the ledger holds exactly this set
 	release  *releaseSource // the release's manifest, when checked from one
+	checkIns checkInState
 }
 
 // NewChecker prepares the checks of set; it does not touch the database.
@@ -65,6 +68,7 @@ func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) 
 			return nil, err
 		}
 	}
+	c.set = set
 	return c.expect(set.Manifest(c.cfg.appVersion).Migrations), nil
 }
 
@@ -79,7 +83,7 @@ func newReader(db ledger.DB, opts []Option) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Checker{store: store, db: db, cfg: cfg}, nil
+	return &Checker{store: store, db: db, cfg: cfg, set: &Set{}}, nil
 }
 
 // NewManifestChecker prepares the checks of a set known only by its ids and
@@ -93,6 +97,9 @@ func NewManifestChecker(db ledger.DB, known []policy.Known, opts ...Option) (*Ch
 	}
 	if c.cfg.autoMigrate {
 		return nil, ErrAutoMigrateNeedsFiles
+	}
+	if c.cfg.checkIn != nil {
+		return nil, fmt.Errorf("WithCheckIn records the release's manifest: use NewReleaseChecker or NewChecker with a loaded set")
 	}
 	return c.expect(known), nil
 }
@@ -113,7 +120,7 @@ func (c *Checker) expect(known []policy.Known) *Checker {
 
 // Check returns the verdict for the database as it is now.
 func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
-	v, err := c.check(ctx)
+	v, err := c.checkAndCheckIn(ctx)
 	if err != nil || v.Decision != policy.Migrate || c.migrate == nil {
 		return v, err
 	}
@@ -127,12 +134,14 @@ func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
 		}
 		return policy.Verdict{}, err
 	}
-	return c.check(ctx)
+	return c.checkAndCheckIn(ctx)
 }
 
-func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
+// check decides; with rec (WithCheckIn) its head read also records the
+// sighting when the fast path answers.
+func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict, error) {
 	store := c.store
-	head, err := store.Head(ctx)
+	head, err := c.readHead(ctx, rec)
 	if err == nil && head.Digest == c.digest && head.InDoubt == 0 {
 		v := c.run
 		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)
