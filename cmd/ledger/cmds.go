@@ -76,15 +76,23 @@ func (e *env) printJSON(v any) int {
 
 func cmdInit() *command {
 	return &command{
-		name: "init", args: "[--schema NAME]",
+		name: "init", args: "[--schema NAME] [--capture-ddl]",
 		short: "create the ledger schema (idempotent; up does it too)",
 		long: `Creates the ledger's schema, tables and triggers and records ledger.initialized.
 Running it again changes nothing. A ledger in a newer format than this binary
 understands is refused and left untouched. A ledger in an older format is
 verified and upgraded in place, in one transaction recorded as
 ledger.upgraded (older releases then refuse it); one that does not verify
-is refused and left untouched (exit 5).`,
-		example: "  ledger init --db postgres://app@localhost/app",
+is refused and left untouched (exit 5).
+
+--capture-ddl also installs an event trigger that records DDL run outside a
+migration (a hand-run ALTER TABLE) as a schema.changed event: command,
+objects, database user, application_name and time. It needs a superuser;
+without one init says so and carries on without it.`,
+		example: "  ledger init --db postgres://app@localhost/app\n  ledger init --capture-ddl",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.BoolVar(&o.captureDDL, "capture-ddl", false, "record DDL run outside migrations as schema.changed events (needs a superuser)")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
@@ -96,6 +104,9 @@ is refused and left untouched (exit 5).`,
 			res, err := p.runner.Store().Setup(ctx)
 			if err != nil {
 				return e.fail(err)
+			}
+			if e.f.captureDDL {
+				e.captureDDL(ctx, p.runner.Store())
 			}
 			if e.g.json {
 				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})

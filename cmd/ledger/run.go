@@ -50,7 +50,7 @@ type cmdFlags struct {
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed, resume                    bool
-	refuseDrift                                bool
+	refuseDrift, captureDDL                    bool
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
