@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -43,7 +43,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 			return p, e.fail(err)
 		}
 	}
-	if _, err := pgx.ParseConfig(e.g.db); err != nil {
+	if _, err := pgxpool.ParseConfig(e.g.db); err != nil { // pool_max_conns and the like too
 		return p, e.usageErr("%v", e.dsnError(err))
 	}
 	pool, err := e.connect(ctx)
@@ -346,8 +346,17 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 	}
 	var perr *migrations.PlanError
-	if errors.As(err, &perr) && perr.Verdict != nil {
-		return verdictCode(*perr.Verdict)
+	if errors.As(err, &perr) {
+		switch {
+		case perr.Verdict != nil:
+			return verdictCode(*perr.Verdict)
+		case perr.BadTarget:
+			return exitUsage
+		case perr.Integrity:
+			return exitIntegrity
+		default: // a refused down, as a refused up
+			return exitRefused
+		}
 	}
 	if errors.Is(err, migrations.ErrForeignHistory) {
 		return exitRefused
