@@ -136,8 +136,6 @@ func (s *Store) check(r *headRow) (Head, error) {
 		return corrupt("seq %d", r.Seq)
 	case r.InDoubt < 0:
 		return corrupt("in_doubt %d", r.InDoubt)
-	case r.fpSeq != nil && *r.fpSeq > r.Seq:
-		return corrupt("the schema fingerprint was recorded at seq %d, after the head's seq %d", *r.fpSeq, r.Seq)
 	case r.Format < Format && !r.upgrading:
 		// The tables are format 2's (the read found their columns), the
 		// head says otherwise: only a hand can have written that.
@@ -158,6 +156,9 @@ func (s *Store) check(r *headRow) (Head, error) {
 	}
 	if !bytes.Equal(r.lastHash, r.Hash) {
 		return corrupt("head hash differs from the hash of event %d", last)
+	}
+	if r.fpSeq != nil && *r.fpSeq > r.Seq {
+		return corrupt("the schema fingerprint was recorded at seq %d, after the head's seq %d", *r.fpSeq, r.Seq)
 	}
 	l := &r.last
 	c, err := l.committed()

@@ -230,9 +230,13 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		tw.Flush()
 	}
 	if len(v.InDoubt) > 0 {
-		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --applied|--failed --reason TEXT\n", len(v.InDoubt))
+		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --resume, or --applied|--failed --reason TEXT\n", len(v.InDoubt))
 		for _, d := range v.InDoubt {
-			fmt.Fprintf(w, "  %s  started %s by %s on %s\n", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host)
+			fmt.Fprintf(w, "  %s  started %s by %s on %s; %d statement(s) done", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host, d.StatementsDone)
+			if d.Error != "" {
+				fmt.Fprintf(w, "; failed: %s", oneLine(d.Error, 120))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(v.Failed) > 0 {
@@ -431,6 +435,14 @@ func detail(ev ledger.Event) string {
 	case projector.TypeSchemaDrifted:
 		n, _ := p["changes"].([]any)
 		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaChanged:
+		var c projector.Changed
+		_ = json.Unmarshal(ev.Payload, &c)
+		ids := make([]string, len(c.Objects))
+		for i, o := range c.Objects {
+			ids[i] = o.Identity
+		}
+		return oneLine(fmt.Sprintf("%s %s (%s)", c.CommandTag, strings.Join(ids, ", "), orDash(c.ApplicationName)), 100)
 	case projector.TypeSchemaDriftAccepted:
 		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:
@@ -499,7 +511,7 @@ error (including output that could not be written).`,
 			// checked out.
 			for _, m := range rep.Fold.Sorted() {
 				if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
+					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 				}
 			}
 			for _, d := range sortedInDoubt(rep.Fold.InDoubt) {
