@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,9 +24,6 @@ type Head struct {
 	InDoubt       int                    `json:"in_doubt"`
 	Fingerprint   *projector.Fingerprint `json:"fingerprint,omitempty"`
 }
-
-// HashHex is the head hash in hex.
-func (h Head) HashHex() string { return hex.EncodeToString(h.Hash) }
 
 // headRow is the head as scanned, before it is checked.
 type headRow struct {

@@ -386,7 +386,7 @@ func TestCheckRefusesIntegrityProblems(t *testing.T) {
 		if v.Integrity() || strings.Join(v.OutOfOrder, ",") != "0003_orders_index" {
 			t.Errorf("integrity %v, out of order %v", v.Integrity(), v.OutOfOrder)
 		}
-		for _, opt := range []migrations.Option{migrations.WithAllowOutOfOrder(), migrations.WithPolicy(policy.Policy{AllowOutOfOrder: true})} {
+		for _, opt := range []migrations.Option{migrations.WithPolicy(policy.Policy{AllowOutOfOrder: true})} {
 			v := r123.check(t, pool, opt)
 			wantDecision(t, v, policy.Migrate, policy.CodePending)
 			if strings.Join(v.Pending, ",") != "0003_orders_index" {

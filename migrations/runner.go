@@ -35,22 +35,27 @@ func NewRunner(pool *pgxpool.Pool, set *Set, opts ...Option) (*Runner, error) {
 	return newRunner(pool, pool, set, opts)
 }
 
-// newRunner reads the ledger through db; pool (which may be nil for a
-// runner that only reads) is for what needs connections of its own.
+// newRunner reads the ledger through db; pool is for what needs
+// connections of its own.
 func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runner, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
-	if cfg.host != "" {
-		sopts = append(sopts, ledger.WithHost(cfg.host))
-	}
-	store, err := ledger.New(db, sopts...)
+	store, err := newStore(db, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
+}
+
+// newStore is the event store the options describe, read through db.
+func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
+	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
+	if cfg.host != "" {
+		sopts = append(sopts, ledger.WithHost(cfg.host))
+	}
+	return ledger.New(db, sopts...)
 }
 
 // Store is the runner's event store.

@@ -55,9 +55,6 @@ func Types() []string {
 // KnownType reports whether t is an event type this package can fold.
 func KnownType(t string) bool { _, ok := payloadVersions[t]; return ok }
 
-// CurrentPayloadVersion is the payload version new events of type t are written with.
-func CurrentPayloadVersion(t string) int { return payloadVersions[t] }
-
 // Event is the envelope of one ledger event, as stored. The event store fills
 // Seq, ID, RecordedAt, Actor, PrevHash and Hash when it appends; a producer sets
 // Type, PayloadVersion, Payload and, where it knows them, Host and AppVersion.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -177,12 +176,17 @@ Exit codes:
 			if err != nil {
 				return e.usageErr("%v", err)
 			}
-			known, err := migrations.Checksums(os.DirFS(e.g.dir))
+			// Each file is read and hashed once: the whole set, if the
+			// verdict needs it, is parsed from what the fast path read.
+			dir, err := migrations.ReadDir(e.g.dir)
 			conn, cerr := wait()
 			if cerr == nil {
 				defer conn.Close(context.WithoutCancel(ctx))
 			}
-			if err != nil {
+			var known []policy.Known
+			if err == nil {
+				known = dir.Known()
+			} else {
 				full, c := e.prepare(ctx, true) // reports what is wrong with the directory
 				if c != 0 {
 					return c
@@ -200,10 +204,12 @@ Exit codes:
 			if err != nil {
 				return e.fail(err)
 			}
-			if v.Decision != policy.Run {
-				if _, err := e.loadSet(); err != nil {
+			if v.Decision != policy.Run && dir != nil {
+				set, err := dir.Load()
+				if err != nil {
 					return e.fail(err)
 				}
+				e.reportSet(set)
 			}
 			return e.printVerdict(v)
 		},
