@@ -70,7 +70,7 @@ func parseAsOf(s string, now time.Time) (ledger.AsOf, error) {
 func cmdStatus() *command {
 	return &command{
 		name: "status", args: "[--manifest FILE] [--as-of TIME|SEQ] [--json]",
-		short: "applied (who, when, which release), pending and unknown migrations",
+		short: "the schema version, then applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
