@@ -628,7 +628,7 @@ func TestCheckIsNotBlockedByARunningMigration(t *testing.T) {
 		for {
 			var running, locks int
 			err := pool.QueryRow(ctx, `SELECT
-				(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%SELECT pg_sleep(5)%' AND pid <> pg_backend_pid()),
+				(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%SELECT pg_sleep(5)%' AND pid <> pg_backend_pid() AND datname = current_database()),
 				(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`).Scan(&running, &locks)
 			if err != nil {
 				t.Fatal(err)

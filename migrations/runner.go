@@ -97,6 +97,9 @@ type Report struct {
 	Head         ledger.Head   `json:"head"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
 	Schema       SchemaReport  `json:"schema"` // drift found before migrating, snapshot recorded after
+	// Breaking: running releases (seen within the fleet window) the plan
+	// makes refuse — the reason an up is refused, or what it was allowed to break.
+	Breaking []Broken `json:"breaking,omitempty"`
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -141,6 +144,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		}
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
+		if err == nil {
+			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		rep.Elapsed = time.Since(start)
 		return rep, err
@@ -168,6 +174,10 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
+			return err
+		}
+		// Would the plan make a release that is still running refuse?
+		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
 			return err
 		}
 		// Down SQL recorded in the ledger is read now, while the
