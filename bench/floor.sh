@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The floor for a CLI status command: process start + connect + SELECT 1, timed side by
-# side with `ledger check` and `ledger status` on databases with 10 and 1000 applied
-# migrations (FLOOR_NS; target 1: ledger check <= 1.2x the floor).
+# side with `ledger check` (from the directory and from the release's manifest) and
+# `ledger status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
+# ledger check <= 1.2x the floor; target 1c: ledger check --manifest with 1000 <= 1.2x).
 #   ./floor.sh        (RUNS=30 by default; results in $WORK/results/floor-<stamp>.csv)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -19,7 +20,11 @@ for n in $FLOOR_NS; do
   reset_db "floor_ledger_$n"
   ledger up --db "$ldb" --dir "$set_dir" >/dev/null
   ledger check --db "$ldb" --dir "$set_dir" >/dev/null   # must exit 0 (run)
+  manifest=$WORK/manifests/release-$n.json; mkdir -p "$WORK/manifests"
+  ledger manifest --dir "$set_dir" --app-version 1.0.0 -o "$manifest" >/dev/null
+  ledger check --db "$ldb" --manifest "$manifest" >/dev/null   # must exit 0 (run)
   lcmds+=(-n "ledger check ($n applied)" "ledger check --db $ldb --dir $set_dir"
+          -n "ledger check --manifest ($n applied)" "ledger check --db $ldb --manifest $manifest"
           -n "ledger status ($n applied)" "ledger status --db $ldb --dir $set_dir")
 done
 # -N: no shell in between, so the few-ms commands are timed without shell-correction noise.

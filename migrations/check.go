@@ -47,6 +47,7 @@ type Checker struct {
 	manifest policy.Manifest
 	digest   projector.Digest
 	run      policy.Verdict // the verdict when the ledger holds exactly this set
+	release  *releaseSource // the release's manifest, when checked from one
 }
 
 // NewChecker prepares the checks of set; it does not touch the database.
@@ -101,22 +102,28 @@ func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
 func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
 	store := c.runner.store
 	head, err := store.Head(ctx)
+	if err == nil && head.Digest == c.digest && head.InDoubt == 0 {
+		v := c.run
+		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)
+		return v, nil
+	}
+	if err := c.loadRelease(); err != nil {
+		return policy.Verdict{}, err
+	}
 	var (
 		format  *ledger.FormatError
 		corrupt *ledger.CorruptHeadError
 	)
 	switch {
 	case errors.Is(err, ledger.ErrNotInitialized):
+		if err := c.runner.foreignError(ctx); err != nil {
+			return policy.Verdict{}, err
+		}
 		return policy.Evaluate(c.manifest, projector.NewState(), c.runner.cfg.policy), nil
 	case errors.As(err, &format), errors.As(err, &corrupt):
 		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil
 	case err != nil:
 		return policy.Verdict{}, err
-	}
-	if head.Digest == c.digest && head.InDoubt == 0 {
-		v := c.run
-		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)
-		return v, nil
 	}
 	state, _, err := store.State(ctx)
 	switch {

@@ -107,7 +107,10 @@ func LoadDir(dir string) (*Set, error) {
 // problem (errors.Join), so an operator fixes the directory in one pass.
 func Load(fsys fs.FS) (*Set, error) { return load(fsys, "") }
 
-type filePair struct{ up, down string }
+type filePair struct {
+	up, down string
+	goose    bool // up is a goose-format file holding both (goose.go)
+}
 
 func load(fsys fs.FS, dir string) (*Set, error) {
 	shown := func(name string) string {
@@ -134,12 +137,14 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			continue
 		}
 		var id string
-		var isUp bool
+		var isUp, goose bool
 		switch {
 		case strings.HasSuffix(name, upSuffix):
 			id, isUp = strings.TrimSuffix(name, upSuffix), true
 		case strings.HasSuffix(name, downSuffix):
 			id = strings.TrimSuffix(name, downSuffix)
+		case isGooseFile(fsys, name):
+			id, isUp, goose = strings.TrimSuffix(name, gooseSuffix), true, true
 		default:
 			set.Ignored = append(set.Ignored, name)
 			if w := nearMiss(name); w != "" {
@@ -161,7 +166,7 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			pairs[id] = p
 		}
 		if isUp {
-			p.up = name
+			p.up, p.goose = name, goose
 		} else {
 			p.down = name
 		}
@@ -263,6 +268,9 @@ func nearMiss(name string) string {
 }
 
 func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
+	if p.goose {
+		return loadGoose(fsys, id, p, shown)
+	}
 	num, name, _ := projector.ParseID(id)
 	m := Migration{ID: id, Number: num, Name: name, UpFile: p.up}
 	var errs []*FileError
@@ -500,6 +508,10 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 		line := i + 1
 		headerEnd = line
 		c := strings.Trim(strings.TrimPrefix(t, "--"), pgSpace)
+		if noTxSynonym(c) {
+			a.noTx = true
+			continue
+		}
 		rest, ok := strings.CutPrefix(c, "ledger:")
 		if !ok {
 			continue

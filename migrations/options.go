@@ -24,6 +24,7 @@ type config struct {
 	progress        func(Progress)
 	autoMigrate     bool
 	allowOutOfOrder bool
+	refuseDrift     bool
 }
 
 // DefaultLockTimeout is how long a migrator waits for the migration lock.

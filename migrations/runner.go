@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 // recording every step in the ledger.
 type Runner struct {
 	pool  *pgxpool.Pool
+	db    ledger.DB // what the store reads through
 	set   *Set
 	store *ledger.Store
 	cfg   config
@@ -49,7 +51,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{pool: pool, set: set, store: store, cfg: cfg}, nil
+	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
 }
 
 // Store is the runner's event store.
@@ -90,6 +92,7 @@ type Report struct {
 	NotRehearsed []string      `json:"not_rehearsed,omitempty"` // no-transaction migrations (and those after them)
 	Head         ledger.Head   `json:"head"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
+	Schema       SchemaReport  `json:"schema"` // drift found before migrating, snapshot recorded after
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -99,6 +102,9 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, 0, false)
+	if err := r.refuseForeign(ctx); err != nil {
+		return Report{}, err
+	}
 	if !o.DryRun && !o.Rehearse {
 		if _, err := r.store.Init(ctx); err != nil {
 			return Report{}, err
@@ -142,6 +148,11 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
 	err := r.locked(ctx, func(s *session) error {
+		schema, err := s.beforeRun(ctx)
+		rep.Schema = schema.report
+		if err != nil {
+			return err
+		}
 		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
@@ -171,8 +182,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
 		}
-		if len(rep.Done) > 0 && ctx.Err() == nil {
-			err = errors.Join(err, s.fingerprint(ctx))
+		if ctx.Err() == nil {
+			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
+			rep.Schema = schema.report
 		}
 		return err
 	})
@@ -243,20 +255,10 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	}
 	conn := pc.Conn()
 	key := r.store.LockKey()
-	b := &pgx.Batch{}
-	b.Queue("SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(r.cfg.lockTimeout.Milliseconds(), 10)+"ms")
-	b.Queue("SELECT pg_advisory_lock($1)", key)
-	b.Queue("RESET lock_timeout")
-	var actor string
-	b.Queue("SELECT current_user").QueryRow(func(row pgx.Row) error { return row.Scan(&actor) })
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		defer pc.Release()
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
-			return &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
-		}
-		return fmt.Errorf("take the migration lock: %w", err)
+	actor, err := r.acquire(ctx, conn, key)
+	if err != nil {
+		pc.Release()
+		return err
 	}
 	defer func() {
 		// A connection whose unlock failed may still hold the lock: close it
@@ -277,6 +279,53 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 		return err
 	}
 	return f(&session{r: r, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
+}
+
+// Lock polling: the first retry after lockPollMin, doubling up to
+// lockPollMax, each wait drawn at random from its upper half so migrators
+// started together do not poll in step.
+const (
+	lockPollMin = 5 * time.Millisecond
+	lockPollMax = 500 * time.Millisecond
+)
+
+// acquire takes the migration lock on conn, polling pg_try_advisory_lock
+// until the lock timeout, and returns the connection's current_user.
+//
+// It never waits inside the server: a session blocked in pg_advisory_lock
+// holds a snapshot for as long as it waits, and CREATE INDEX CONCURRENTLY
+// run by the holder waits for every older snapshot to go — a deadlock that
+// PostgreSQL breaks by aborting one of the two (40P01), possibly leaving an
+// invalid index behind. Between polls this session holds nothing.
+func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string, error) {
+	deadline := time.Now().Add(r.cfg.lockTimeout)
+	wait := lockPollMin
+	logged := false
+	for {
+		var got bool
+		var actor string
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1), current_user", key).Scan(&got, &actor); err != nil {
+			return "", fmt.Errorf("take the migration lock: %w", err)
+		}
+		if got {
+			return actor, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return "", &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
+		}
+		if !logged {
+			logged = true
+			r.cfg.logger.Info("waiting for the migration lock", "schema", r.store.Schema(), "held_by", lockHolders(ctx, conn, key), "timeout", r.cfg.lockTimeout)
+		}
+		sleep := min(wait/2+rand.N(wait/2+1), left)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("take the migration lock: %w", context.Cause(ctx))
+		case <-time.After(sleep):
+		}
+		wait = min(2*wait, lockPollMax)
+	}
 }
 
 // lockHolders describes the sessions holding the migration lock.
@@ -393,48 +442,6 @@ func (r *Runner) migrationError(m Migration, dir Direction, f *statementFailure)
 	}
 	return e
 }
-
-// Fingerprint digests the catalog of every schema but the system ones and
-// the ledger's own: tables, columns, constraints, indexes, views, sequences,
-// functions and types, in a stable order. It returns the hex sha256 and the
-// number of objects.
-func Fingerprint(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, ledgerSchema string) (string, int, error) {
-	var fp string
-	var n int
-	err := db.QueryRow(ctx, fingerprintSQL, ledgerSchema).Scan(&fp, &n)
-	return fp, n, err
-}
-
-const fingerprintSQL = `
-WITH ns AS (
-    SELECT oid, nspname FROM pg_namespace
-    WHERE nspname <> $1 AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-      AND nspname NOT LIKE 'pg_temp_%' AND nspname NOT LIKE 'pg_toast_temp_%'
-), objects AS (
-    SELECT format('rel %s.%s %s', ns.nspname, c.relname, c.relkind) AS o
-    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-    UNION ALL
-    SELECT format('col %s.%s.%s %s %s %s', ns.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                  CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END, coalesce(pg_get_expr(d.adbin, d.adrelid), ''))
-    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
-    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    UNION ALL
-    SELECT format('con %s.%s.%s %s', ns.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid))
-    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN ns ON ns.oid = c.relnamespace
-    UNION ALL
-    SELECT format('idx %s', pg_get_indexdef(i.indexrelid))
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace
-    UNION ALL
-    SELECT format('fn %s.%s(%s)', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
-    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
-    UNION ALL
-    SELECT format('type %s.%s %s', ns.nspname, t.typname, t.typtype)
-    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c') AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
-)
-SELECT encode(sha256(convert_to(coalesce(string_agg(o, E'\n' ORDER BY o COLLATE "C"), ''), 'UTF8')), 'hex'), count(*)::int FROM objects`
 
 // recordedMigration checks recorded down SQL as it would a down file and
 // shapes it as a migration to run.

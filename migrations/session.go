@@ -421,16 +421,3 @@ func (s *session) revert(ctx context.Context, step Step) (string, error) {
 	}
 	return ts.source, s.record(ctx, ev)
 }
-
-// fingerprint records a digest of the catalog once at the end of a run.
-func (s *session) fingerprint(ctx context.Context) error {
-	fp, n, err := Fingerprint(ctx, s.conn, s.r.store.Schema())
-	if err != nil {
-		return fmt.Errorf("fingerprint the schema: %w", err)
-	}
-	ev, err := projector.NewEvent(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: fp, Objects: n})
-	if err != nil {
-		return err
-	}
-	return s.record(ctx, ev)
-}

@@ -8,6 +8,7 @@ import (
 // Event types. These names are stored in the ledger; never rename one.
 const (
 	TypeLedgerInitialized   = "ledger.initialized"
+	TypeLedgerUpgraded      = "ledger.upgraded"
 	TypeMigrationApplied    = "migration.applied"
 	TypeMigrationReverted   = "migration.reverted"
 	TypeMigrationFailed     = "migration.failed"
@@ -15,12 +16,15 @@ const (
 	TypeMigrationResolved   = "migration.resolved"
 	TypeSchemaBaselined     = "schema.baselined"
 	TypeSchemaFingerprinted = "schema.fingerprinted"
+	TypeSchemaDrifted       = "schema.drifted"
+	TypeSchemaDriftAccepted = "schema.drift_accepted"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
 // event type. A stored event with a newer version is refused (fail closed).
 var payloadVersions = map[string]int{
 	TypeLedgerInitialized:   1,
+	TypeLedgerUpgraded:      1,
 	TypeMigrationApplied:    1,
 	TypeMigrationReverted:   1,
 	TypeMigrationFailed:     1,
@@ -28,6 +32,8 @@ var payloadVersions = map[string]int{
 	TypeMigrationResolved:   1,
 	TypeSchemaBaselined:     1,
 	TypeSchemaFingerprinted: 1,
+	TypeSchemaDrifted:       1,
+	TypeSchemaDriftAccepted: 1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -35,7 +41,8 @@ func Types() []string {
 	return []string{
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
-		TypeSchemaBaselined, TypeSchemaFingerprinted,
+		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
+		TypeLedgerUpgraded,
 	}
 }
 
@@ -60,6 +67,26 @@ type Event struct {
 	AppVersion     string          `json:"app_version"`
 	PrevHash       []byte          `json:"prev_hash,omitempty"`
 	Hash           []byte          `json:"hash,omitempty"`
+	// State is what the ledger holds after this event, committed in the
+	// event's hash (ledger format 2 and later; nil for the events of an
+	// older format, which did not record it).
+	State *Committed `json:"state,omitempty"`
+}
+
+// Committed is the state an event leaves behind, stored in the event's own
+// hashed columns: a startup check compares the head with the newest event's
+// Committed, so a forged head or projection row does not pass unless the
+// newest event itself is rewritten (which breaks its hash).
+type Committed struct {
+	Format        int    `json:"format"`
+	Digest        Digest `json:"digest"`
+	InDoubt       int    `json:"in_doubt"`
+	SchemaVersion string `json:"schema_version"`
+}
+
+// Committed is what s commits into the event that produced it.
+func (s State) Committed() Committed {
+	return Committed{Format: s.Format, Digest: s.Digest, InDoubt: len(s.InDoubt), SchemaVersion: s.SchemaVersion}
 }
 
 // NewEvent builds an event of the given type with the payload marshalled at
@@ -81,6 +108,13 @@ type Initialized struct {
 	Schema string `json:"schema"`
 }
 
+// Upgraded is the payload of ledger.upgraded: the ledger's own tables were
+// upgraded in place from one format to the next (one event per step).
+type Upgraded struct {
+	From int `json:"from"`
+	To   int `json:"to"`
+}
+
 // Applied is the payload of migration.applied.
 type Applied struct {
 	ID            string `json:"id"`
@@ -90,6 +124,24 @@ type Applied struct {
 	DownSQL       string `json:"down_sql,omitempty"`
 	DownChecksum  string `json:"down_checksum,omitempty"`
 	DurationMS    int64  `json:"duration_ms"`
+	// Adopted: the migration was not run by ledger but taken over from
+	// another tool's history (adopt) or declared applied (baseline).
+	Adopted *Adoption `json:"adopted,omitempty"`
+}
+
+// Adoption is what another tool's history kept about a migration that
+// ledger adopted, as that tool stored it.
+type Adoption struct {
+	From        string `json:"from"`                   // goose, golang-migrate, tern, flyway, or "baseline"
+	Table       string `json:"table,omitempty"`        // the source's history table, schema-qualified
+	Version     string `json:"version,omitempty"`      // the source's version of this migration (or, for a source keeping one row, its current version)
+	AppliedAt   string `json:"applied_at,omitempty"`   // goose's tstamp, Flyway's installed_on (timestamp without time zone, as text)
+	Rank        *int64 `json:"rank,omitempty"`         // goose's row id, Flyway's installed_rank
+	Checksum    *int32 `json:"checksum,omitempty"`     // Flyway's checksum of its file
+	InstalledBy string `json:"installed_by,omitempty"` // Flyway
+	ExecutionMS *int64 `json:"execution_ms,omitempty"` // Flyway's execution_time
+	Script      string `json:"script,omitempty"`       // Flyway
+	Type        string `json:"type,omitempty"`         // Flyway's row type (SQL, BASELINE, …)
 }
 
 // Down sources for migration.reverted.
@@ -153,9 +205,19 @@ type BaselineMigration struct {
 
 // Baselined is the payload of schema.baselined: an existing database (or
 // another tool's history) adopted as already holding these migrations.
+//
+// adopt and baseline record it with no Migrations, followed by one
+// migration.applied (with Adopted set) per migration taken over; the
+// fields after Migrations say where the baseline came from.
 type Baselined struct {
 	Source     string              `json:"source"`
 	Migrations []BaselineMigration `json:"migrations"`
+	Table      string              `json:"table,omitempty"`    // the other tool's history table
+	Version    string              `json:"version,omitempty"`  // its current version there
+	To         string              `json:"to,omitempty"`       // baseline --to: the newest migration declared applied
+	Reason     string              `json:"reason,omitempty"`   // the operator's reason
+	Adopted    []string            `json:"adopted,omitempty"`  // ids recorded by the migration.applied events that follow
+	Unmapped   []string            `json:"unmapped,omitempty"` // source rows that map to no migration of the set (recorded with --allow-unmapped)
 }
 
 // Fingerprinted is the payload of schema.fingerprinted: a digest of the
@@ -163,4 +225,30 @@ type Baselined struct {
 type Fingerprinted struct {
 	Fingerprint string `json:"fingerprint"`
 	Objects     int    `json:"objects"`
+}
+
+// Drifted is the payload of schema.drifted: before it migrated, a run found
+// the catalog differing from the last recorded snapshot — a change made
+// outside any migration. It records what differs; it does not move the
+// recorded fingerprint (the run's own schema.fingerprinted does that, so
+// the drift stays in the history and is never absorbed silently).
+type Drifted struct {
+	Fingerprint string   `json:"fingerprint"`          // the catalog found
+	Objects     int      `json:"objects"`              // its number of objects
+	Recorded    string   `json:"recorded"`             // the snapshot it was compared with
+	RecordedSeq int64    `json:"recorded_seq"`         // the event that recorded it
+	Changes     []string `json:"changes,omitempty"`    // one line per object that appeared, disappeared or changed
+	Refused     bool     `json:"refused,omitempty"`    // the run stopped here (--refuse-drift)
+	Unreadable  string   `json:"unreadable,omitempty"` // why the changes could not be listed (no snapshot stored)
+}
+
+// DriftAccepted is the payload of schema.drift_accepted: an operator keeps
+// a change made outside the migrations, with a reason; the snapshot found
+// becomes the recorded one.
+type DriftAccepted struct {
+	Fingerprint string   `json:"fingerprint"`
+	Objects     int      `json:"objects"`
+	Recorded    string   `json:"recorded,omitempty"` // the snapshot it replaces
+	Reason      string   `json:"reason"`
+	Changes     []string `json:"changes,omitempty"`
 }

@@ -172,3 +172,27 @@ func TestSchemaVersionFollowsRevert(t *testing.T) {
 		t.Fatalf("schema version after reverting 3_c: %q, want 2_b", s.SchemaVersion)
 	}
 }
+
+// schema.drifted leaves the recorded fingerprint alone; an acceptance
+// without a reason or a drift without a fingerprint is refused.
+func TestDriftEventsAreValidated(t *testing.T) {
+	ev := func(seq int64, typ, payload string) projector.Event {
+		return projector.Event{Seq: seq, Type: typ, PayloadVersion: 1, Payload: json.RawMessage(payload)}
+	}
+	s, err := projector.Fold([]projector.Event{
+		ev(1, projector.TypeSchemaFingerprinted, `{"fingerprint": "f1", "objects": 1}`),
+		ev(2, projector.TypeSchemaDrifted, `{"fingerprint": "f2", "objects": 2, "recorded": "f1", "recorded_seq": 1}`),
+	})
+	if err != nil || s.Fingerprint == nil || s.Fingerprint.Value != "f1" || s.Fingerprint.Seq != 1 {
+		t.Fatalf("after schema.drifted: %+v %v", s.Fingerprint, err)
+	}
+	for _, bad := range []projector.Event{
+		ev(3, projector.TypeSchemaDrifted, `{"objects": 2}`),
+		ev(3, projector.TypeSchemaDriftAccepted, `{"fingerprint": "f2", "objects": 2}`),
+		ev(3, projector.TypeSchemaDriftAccepted, `{"fingerprint": "f2", "reason": "x", "surprise": 1}`),
+	} {
+		if _, err := projector.Apply(s.Clone(), bad); !errors.Is(err, projector.ErrInvalidEvent) {
+			t.Errorf("%s %s: %v, want ErrInvalidEvent", bad.Type, bad.Payload, err)
+		}
+	}
+}

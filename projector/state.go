@@ -165,6 +165,8 @@ func Step(s *State, e Event) (Change, error) {
 	switch e.Type {
 	case TypeLedgerInitialized:
 		c, err = initialized(s, e)
+	case TypeLedgerUpgraded:
+		c, err = upgraded(s, e)
 	case TypeMigrationApplied:
 		c, err = applied(s, e)
 	case TypeMigrationReverted:
@@ -179,6 +181,10 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = baselined(s, e)
 	case TypeSchemaFingerprinted:
 		c, err = fingerprinted(s, e)
+	case TypeSchemaDrifted:
+		c, err = drifted(s, e)
+	case TypeSchemaDriftAccepted:
+		c, err = driftAccepted(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -263,6 +269,20 @@ func initialized(s *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "format %d", p.Format)
 	}
 	return Change{Format: p.Format}, nil
+}
+
+func upgraded(s *State, e Event) (Change, error) {
+	var p Upgraded
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if s.Format == 0 {
+		return Change{}, invalid(e, "the ledger is not initialized")
+	}
+	if p.From != s.Format || p.To != p.From+1 {
+		return Change{}, invalid(e, "upgrade from format %d to %d: the ledger is in format %d, and each step goes up by one", p.From, p.To, s.Format)
+	}
+	return Change{Format: p.To}, nil
 }
 
 func applied(s *State, e Event) (Change, error) {
@@ -445,6 +465,33 @@ func fingerprinted(_ *State, e Event) (Change, error) {
 	}
 	if p.Fingerprint == "" {
 		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
+}
+
+// drifted changes no projection: the drift is in the history, and the
+// recorded fingerprint stays until a run or an operator records a new one.
+func drifted(_ *State, e Event) (Change, error) {
+	var p Drifted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.Fingerprint == "" {
+		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{}, nil
+}
+
+func driftAccepted(_ *State, e Event) (Change, error) {
+	var p DriftAccepted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.Fingerprint == "" {
+		return Change{}, invalid(e, "empty fingerprint")
+	}
+	if p.Reason == "" {
+		return Change{}, invalid(e, "accepted drift without a reason")
 	}
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
 }

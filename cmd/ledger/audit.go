@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,35 +40,107 @@ type statusView struct {
 	Failed        []projector.Failure   `json:"failed"`
 	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
+	AsOf          *asOfView             `json:"as_of,omitempty"`
+	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
+}
+
+// asOfView says which moment status --as-of shows.
+type asOfView struct {
+	Requested  string    `json:"requested"`
+	Seq        int64     `json:"seq"`         // the last event folded (0: the ledger did not exist yet)
+	RecordedAt time.Time `json:"recorded_at"` // that event's time
+}
+
+// parseAsOf reads a seq (digits) or a time (as parseTime).
+func parseAsOf(s string, now time.Time) (ledger.AsOf, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 {
+			return ledger.AsOf{}, fmt.Errorf("seq %d: want a positive event seq", n)
+		}
+		return ledger.AsOf{Seq: n}, nil
+	}
+	t, err := parseTime(s, now)
+	if err != nil {
+		return ledger.AsOf{}, fmt.Errorf("%q is neither an event seq nor a time: use a seq (42), RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (36h)", s)
+	}
+	return ledger.AsOf{Time: t}, nil
 }
 
 func cmdStatus() *command {
 	return &command{
-		name: "status", args: "[--json]",
+		name: "status", args: "[--manifest FILE] [--as-of TIME|SEQ] [--json]",
 		short: "applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
-It takes no lock and never waits behind a running migration.`,
-		example: "  ledger status --dir ./migrations\n  ledger status --json | jq '.pending'",
+It takes no lock and never waits behind a running migration.
+
+--as-of TIME|SEQ shows the ledger as it was then: the fold of the events up
+to that seq, or up to the last event recorded at or before that time (RFC
+3339, a date, or a duration ago such as 36h) — applied set, schema version,
+in-doubt and failed migrations, and what this release would have been told.`,
+		example: "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.StringVar(&o.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
+			fs.StringVar(&o.asOf, "as-of", "", "show the ledger as it was at this `TIME or SEQ`")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			p, c := e.prepare(ctx, true)
+			var moment ledger.AsOf
+			if e.f.asOf != "" {
+				var err error
+				if moment, err = parseAsOf(e.f.asOf, time.Now()); err != nil {
+					return e.usageErr("--as-of: %v", err)
+				}
+			}
+			var release *migrations.Manifest
+			if e.f.manifest != "" {
+				m, _, c := e.readRelease()
+				if c != 0 {
+					return c
+				}
+				release = &m
+			}
+			p, c := e.prepare(ctx, release == nil)
 			if c != 0 {
 				return c
 			}
-			state, _, err := p.runner.Store().State(ctx)
+			manifest, source := p.set.Manifest(e.g.appVersion), e.g.dir
+			if release != nil {
+				manifest, source = release.Known(), e.f.manifest
+			}
+			var state projector.State
+			var at *asOfView
+			var err error
+			if e.f.asOf != "" {
+				at = &asOfView{Requested: e.f.asOf}
+				state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
+				if err == nil && at.Seq > 0 {
+					var ev ledger.Event
+					ev, err = p.runner.Store().Event(ctx, at.Seq)
+					at.RecordedAt = ev.RecordedAt
+				}
+				if err == nil && at.Seq == 0 {
+					err = &ledger.NotInitializedError{Schema: e.g.schema}
+				}
+			} else {
+				state, _, err = p.runner.Store().State(ctx)
+			}
 			initialized := true
+			var foreign []migrations.ForeignHistory
 			var verdict policy.Verdict
-			manifest := p.set.Manifest(e.g.appVersion)
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
 			switch {
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					return e.fail(err)
+				}
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -76,7 +149,7 @@ It takes no lock and never waits behind a running migration.`,
 				verdict = policy.Evaluate(manifest, state, p.policy)
 			}
 			v := statusView{
-				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq,
+				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
 				SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
 				// Empty lists are [] in the JSON, never null: scripts iterate them.
 				Applied: []projector.Migration{}, Failed: []projector.Failure{},
@@ -84,12 +157,13 @@ It takes no lock and never waits behind a running migration.`,
 				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
 				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
 				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+				Foreign:    foreign,
 			}
 			if v.Ignored == nil {
 				v.Ignored = []string{}
 			}
 			known := map[string]bool{}
-			for _, m := range p.set.Migrations {
+			for _, m := range manifest.Migrations {
 				known[m.ID] = true
 			}
 			for _, m := range state.Sorted() {
@@ -103,16 +177,26 @@ It takes no lock and never waits behind a running migration.`,
 			if e.g.json {
 				return e.printJSON(v)
 			}
-			printStatus(e.stdout, v, e.g.dir, len(p.set.Migrations))
+			printStatus(e.stdout, v, source, len(manifest.Migrations))
 			return exitOK
 		},
 	}
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
-	if !v.Initialized {
+	switch {
+	case v.AsOf != nil && v.AsOf.Seq == 0:
+		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
+	case v.AsOf != nil:
+		fmt.Fprintf(w, "%s, ledger schema %q as of %s: seq %d (recorded %s), schema version %s\n", v.Database, v.Schema, v.AsOf.Requested, v.Seq, ts(v.AsOf.RecordedAt), orDash(v.SchemaVersion))
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+		for _, f := range v.Foreign {
+			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
+		}
+	case !v.Initialized:
 		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
-	} else {
+	default:
 		fmt.Fprintf(w, "%s, ledger schema %q: seq %d, schema version %s\n", v.Database, v.Schema, v.Seq, orDash(v.SchemaVersion))
 	}
 	fmt.Fprintf(w, "migrations in %s: %d\n", dir, setSize)
@@ -173,15 +257,18 @@ func oneLine(s string, max int) string {
 
 func cmdHistory() *command {
 	return &command{
-		name: "history", args: "[--type T] [--migration ID] [--since T] [--until T] [--actor U] [--limit N] [--json]",
+		name: "history", args: "[--type T] [--migration ID] [--release V] [--since T] [--until T] [--actor U] [--limit N] [--json | --format text|json|csv]",
 		short: "the audit trail: who changed the schema, when, from which host and release",
 		long: `Lists ledger events in order. Filters combine. --since and --until take
 RFC 3339 times (2026-11-25T10:00:00Z), dates (2026-11-25) or a duration ago
-(36h). --limit N shows the newest N. --json writes one event per line.
+(36h). --limit N shows the newest N. --release V shows what release V
+recorded. --json (or --format json) writes one event per line; --format
+csv writes a header line, then one row per event (for a spreadsheet).
 
 Event types: ` + strings.Join(projector.Types(), ", "),
 		example: `  ledger history --migration 0004_drop_accounts_nickname
-  ledger history --type migration.failed --since 24h --json | jq .payload.error`,
+  ledger history --type migration.failed --since 24h --json | jq .payload.error
+  ledger history --release 1.3.0 --format csv > release-1.3.0.csv`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.Var(&o.types, "type", "only events of this `type` (repeat or comma-separate)")
 			fs.StringVar(&o.migration, "migration", "", "only events about this migration `ID`")
@@ -189,12 +276,25 @@ Event types: ` + strings.Join(projector.Types(), ", "),
 			fs.StringVar(&o.until, "until", "", "only events before `TIME`")
 			fs.StringVar(&o.actor, "actor", "", "only events recorded by this database `user`")
 			fs.IntVar(&o.limit, "limit", 0, "only the newest `N` events (0: all)")
+			fs.StringVar(&o.release, "release", "", "only events recorded by this release (app `version`)")
+			fs.StringVar(&o.format, "format", "", "output `format`: text, json (one event per line, as --json) or csv (a header line, then one row per event)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor}
+			switch e.f.format {
+			case "", "text":
+			case "json":
+				e.g.json = true
+			case "csv":
+				if e.g.json {
+					return e.usageErr("--json and --format csv do not go together")
+				}
+			default:
+				return e.usageErr("--format %q: want text, json or csv", e.f.format)
+			}
+			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor, AppVersion: e.f.release}
 			for _, t := range f.Types {
 				if !projector.KnownType(t) {
 					return e.usageErr("--type %q: unknown event type; known: %s", t, strings.Join(projector.Types(), ", "))
@@ -217,6 +317,9 @@ Event types: ` + strings.Join(projector.Types(), ", "),
 			p, c := e.prepare(ctx, false)
 			if c != 0 {
 				return c
+			}
+			if e.f.format == "csv" {
+				return e.historyCSV(ctx, p.runner.Store(), f)
 			}
 			var events []ledger.Event
 			for ev, err := range p.runner.Store().Events(ctx, f) {
@@ -325,6 +428,11 @@ func detail(ev ledger.Event) string {
 		return oneLine(str("decision")+": "+str("reason"), 100)
 	case projector.TypeSchemaFingerprinted:
 		return fmt.Sprintf("%.12s, %v objects", str("fingerprint"), p["objects"])
+	case projector.TypeSchemaDrifted:
+		n, _ := p["changes"].([]any)
+		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaDriftAccepted:
+		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:
 		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
 	case projector.TypeSchemaBaselined:
@@ -371,10 +479,10 @@ what, starting with the first broken seq); 1 error.`,
 				return e.fail(err)
 			}
 			out := struct {
-				Chain       ledger.VerifyReport `json:"chain"`
-				Files       []string            `json:"files,omitempty"`
-				Fingerprint string              `json:"fingerprint,omitempty"`
-				OK          bool                `json:"ok"`
+				Chain  ledger.VerifyReport      `json:"chain"`
+				Files  []string                 `json:"files,omitempty"`
+				Schema *migrations.SchemaStatus `json:"schema,omitempty"`
+				OK     bool                     `json:"ok"`
 			}{Chain: rep}
 			state, _, serr := store.State(ctx)
 			if serr == nil {
@@ -383,17 +491,13 @@ what, starting with the first broken seq); 1 error.`,
 						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
-				if state.Fingerprint != nil {
-					fp, _, err := migrations.Fingerprint(ctx, e.pool, store.Schema())
-					if err != nil {
-						return e.fail(err)
-					}
-					if fp != state.Fingerprint.Value {
-						out.Fingerprint = fmt.Sprintf("the schema changed outside the ledger since seq %d (catalog fingerprint %.12s, recorded %.12s)", state.Fingerprint.Seq, fp, state.Fingerprint.Value)
-					}
+				st, err := p.runner.SchemaStatus(ctx)
+				if err != nil {
+					return e.fail(err)
 				}
+				out.Schema = &st
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && out.Fingerprint == ""
+			out.OK = rep.OK() && len(out.Files) == 0 && (out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
 				e.printJSON(out)
 			} else {
@@ -401,10 +505,8 @@ what, starting with the first broken seq); 1 error.`,
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}
-				if out.Fingerprint != "" {
-					fmt.Fprintf(e.stdout, "drift: %s\n", out.Fingerprint)
-				} else if state.Fingerprint != nil {
-					fmt.Fprintf(e.stdout, "ok: schema fingerprint matches the one recorded at seq %d\n", state.Fingerprint.Seq)
+				if out.Schema != nil {
+					printSchemaStatus(e.stdout, *out.Schema)
 				}
 			}
 			if !out.OK {

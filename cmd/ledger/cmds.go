@@ -80,7 +80,10 @@ func cmdInit() *command {
 		short: "create the ledger schema (idempotent; up does it too)",
 		long: `Creates the ledger's schema, tables and triggers and records ledger.initialized.
 Running it again changes nothing. A ledger in a newer format than this binary
-understands is refused and left untouched.`,
+understands is refused and left untouched. A ledger in an older format is
+verified and upgraded in place, in one transaction recorded as
+ledger.upgraded (older releases then refuse it); one that does not verify
+is refused and left untouched (exit 5).`,
 		example: "  ledger init --db postgres://app@localhost/app",
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -90,16 +93,19 @@ understands is refused and left untouched.`,
 			if c != 0 {
 				return c
 			}
-			created, err := p.runner.Store().Init(ctx)
+			res, err := p.runner.Store().Setup(ctx)
 			if err != nil {
 				return e.fail(err)
 			}
 			if e.g.json {
-				return e.printJSON(map[string]any{"schema": e.g.schema, "created": created, "format": ledger.Format})
+				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
 			}
-			if created {
+			switch {
+			case res.Created:
 				fmt.Fprintf(e.stdout, "created ledger schema %q (format %d) in %s\n", e.g.schema, ledger.Format, e.where())
-			} else {
+			case res.UpgradedFrom > 0:
+				fmt.Fprintf(e.stdout, "upgraded ledger schema %q from format %d to %d in %s (recorded as ledger.upgraded)\n", e.g.schema, res.UpgradedFrom, res.Format, e.where())
+			default:
 				fmt.Fprintf(e.stdout, "ledger schema %q already exists in %s; nothing to do\n", e.g.schema, e.where())
 			}
 			return exitOK
@@ -111,7 +117,7 @@ understands is refused and left untouched.`,
 
 func cmdCheck() *command {
 	return &command{
-		name: "check", args: "[--app-version V] [--policy P] [--json]",
+		name: "check", args: "[--app-version V] [--policy P] [--manifest FILE] [--json]",
 		short: "may this release run against this database? (the startup gate)",
 		long: `Compares this release's migrations (--dir) with the ledger and prints the
 verdict. It takes no lock, writes nothing and never waits behind a running
@@ -128,10 +134,17 @@ Exit codes:
   1  error     could not decide (database unreachable, bad directory)
   2  usage     bad flags`,
 		example: `  # in a container entrypoint, before the server starts:
-  ledger check --app-version "$APP_VERSION" || exit 1`,
+  ledger check --app-version "$APP_VERSION" || exit 1
+  ledger check --manifest release.json || exit 1`,
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.StringVar(&o.manifest, "manifest", "", "check the release described by manifest `FILE` (ledger manifest) instead of --dir; its app version and policy are the release's")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
+			}
+			if e.f.manifest != "" {
+				return e.checkRelease(ctx)
 			}
 			// Fast path: only the up files' checksums, then one row read,
 			// on one connection made while the files are read. Anything
@@ -173,15 +186,7 @@ Exit codes:
 					return e.fail(err)
 				}
 			}
-			code := verdictCode(v)
-			if e.g.json {
-				if c := e.printJSON(v); c != 0 {
-					return c
-				}
-				return code
-			}
-			fmt.Fprintln(e.stdout, v.Message())
-			return code
+			return e.printVerdict(v)
 		},
 	}
 }
@@ -224,6 +229,8 @@ they apply to this very database, recording nothing.`,
 			fs.BoolVar(&o.rehearse, "rehearse", false, "apply the pending transactional migrations in one transaction and roll it back")
 			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
 			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the migrations' own statements (0: the server's); fails fast instead of queueing behind traffic")
+
+			refuseDriftFlag(fs, o)
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -250,6 +257,9 @@ func (e *env) runOptions() []migrations.Option {
 	opts := []migrations.Option{migrations.WithLockTimeout(e.f.lockTimeout), migrations.WithDDLLockTimeout(e.f.ddlLockTimeout)}
 	if !e.g.json {
 		opts = append(opts, migrations.WithProgress(e.progress))
+	}
+	if e.f.refuseDrift {
+		opts = append(opts, migrations.WithRefuseDrift())
 	}
 	return opts
 }
@@ -284,7 +294,10 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 			out.Error = err.Error()
 		}
 		e.printJSON(out)
-	} else if err == nil {
+	} else {
+		e.warnDrift(rep.Schema)
+	}
+	if !e.g.json && err == nil {
 		switch {
 		case rep.DryRun && len(rep.Planned) == 0:
 			fmt.Fprintf(e.stdout, "dry run: nothing to %s\n", verb)
@@ -325,6 +338,12 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.As(err, &perr) && perr.Verdict != nil {
 		return verdictCode(*perr.Verdict)
 	}
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
+	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) || isIntegrityError(err) {
+		return exitIntegrity
+	}
 	return exitError
 }
 
@@ -358,6 +377,8 @@ exactly its own schema.`,
 			fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan; change nothing")
 			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
 			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the down statements (0: the server's)")
+
+			refuseDriftFlag(fs, o)
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {

@@ -44,11 +44,15 @@ type command struct {
 // cmdFlags holds every command's own flags; each command registers those it uses.
 type cmdFlags struct {
 	to, migration, actor, since, until, reason string
+	manifest, output, verifyManifest           string
+	asOf, release, format                      string
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed                            bool
+	refuseDrift                                bool
 	lockTimeout, ddlLockTimeout                time.Duration
+	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
 
 type stringList []string
@@ -107,6 +111,9 @@ type env struct {
 	pool   *pgxpool.Pool
 	// isTerminal reports whether stderr is a terminal (progress is shown only there).
 	isTerminal bool
+	// given holds the global flags set on the command line or by their
+	// environment variable, as opposed to left at their defaults.
+	given map[string]bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -114,7 +121,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{g: defaultGlobals(getenv), stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr)}
+	e := &env{g: defaultGlobals(getenv), stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr), given: map[string]bool{}}
+	for flagName, envName := range map[string]string{"app-version": "LEDGER_APP_VERSION", "policy": "LEDGER_POLICY"} {
+		e.given[flagName] = getenv(envName) != ""
+	}
 	// Global flags may come before the command too: ledger --db URL status.
 	pre := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	pre.SetOutput(io.Discard)
@@ -127,6 +137,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		fmt.Fprintf(stderr, "ledger: %v\nRun 'ledger help' for usage.\n", err)
 		return exitUsage
 	}
+	pre.Visit(func(f *flag.Flag) { e.given[f.Name] = true })
 	args = pre.Args()
 	if len(args) == 0 {
 		usage(stderr)
@@ -170,6 +181,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 			fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
 			return exitUsage
 		}
+		fs.Visit(func(f *flag.Flag) { e.given[f.Name] = true })
 		if fs.NArg() == 0 {
 			break
 		}
@@ -372,6 +384,12 @@ func redactErr(err error, dsn string) string {
 // fail prints an error with what to do, and returns the exit code.
 func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	if isIntegrityError(err) {
+		return exitIntegrity
+	}
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	return exitError
 }
 
@@ -444,6 +462,8 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(),
+		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
+		cmdDiff(), cmdAcceptDrift(),
+		cmdAdopt(), cmdBaseline(),
 	}
 }

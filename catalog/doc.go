@@ -1,0 +1,9 @@
+// Package catalog reads a PostgreSQL database's schema as a snapshot: one
+// line per object (schema, table, column, index, constraint, sequence, view,
+// function, type, trigger, policy, extension), sorted, with a fingerprint
+// over them, and diffs two snapshots object by object.
+//
+// It reads the catalog under settings of its own (search_path, DateStyle,
+// TimeZone, extra_float_digits ...), so the text of an object never depends
+// on the session that reads it. It imports pgx and nothing of this module.
+package catalog

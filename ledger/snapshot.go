@@ -1,0 +1,124 @@
+package ledger
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/schema-ledger/ledger/catalog"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+//go:embed sql/snapshots.sql
+var snapshotsSQL string
+
+// ensureSnapshots creates the snapshots table in a ledger that predates it.
+// It runs inside Init's transaction, under Init's lock.
+func (s *Store) ensureSnapshots(ctx context.Context, tx pgx.Tx) error {
+	var reg *string
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1)::text", s.q+".snapshots").Scan(&reg); err != nil {
+		return err
+	}
+	if reg != nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, strings.ReplaceAll(snapshotsSQL, "{{schema}}", s.q)); err != nil {
+		return fmt.Errorf("create the ledger's snapshots table: %w", err)
+	}
+	return nil
+}
+
+// PutSnapshot stores a schema snapshot under its fingerprint; a snapshot
+// already stored is left as it is (the same fingerprint is the same
+// content).
+func (s *Store) PutSnapshot(ctx context.Context, snap catalog.Snapshot) error {
+	objects := make([][3]string, len(snap.Objects))
+	for i, o := range snap.Objects {
+		objects[i] = [3]string{o.Kind, o.Name, o.Def}
+	}
+	b, err := json.Marshal(objects)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Exec(ctx, "INSERT INTO "+s.q+".snapshots (fingerprint, objects, object_count) VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING",
+		snap.Fingerprint, string(b), len(objects))
+	if err != nil {
+		return fmt.Errorf("store the schema snapshot %.12s: %w", snap.Fingerprint, s.mapErr(err))
+	}
+	return nil
+}
+
+// ErrNoSnapshot means no snapshot is stored under a fingerprint: it was
+// recorded by a binary that kept only the fingerprint.
+var ErrNoSnapshot = errors.New("no snapshot stored for this fingerprint")
+
+// Snapshot reads the snapshot stored under fingerprint and checks that its
+// objects still hash to it.
+func (s *Store) Snapshot(ctx context.Context, fingerprint string) (catalog.Snapshot, error) {
+	var raw []byte
+	err := s.db.QueryRow(ctx, "SELECT objects FROM "+s.q+".snapshots WHERE fingerprint = $1", fingerprint).Scan(&raw)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pgErr) && pgErr.Code == "42P01":
+		return catalog.Snapshot{}, fmt.Errorf("snapshot %.12s: %w", fingerprint, ErrNoSnapshot)
+	case err != nil:
+		return catalog.Snapshot{}, s.mapErr(err)
+	}
+	var objects [][3]string
+	if err := json.Unmarshal(raw, &objects); err != nil {
+		return catalog.Snapshot{}, fmt.Errorf("snapshot %.12s: %w", fingerprint, err)
+	}
+	snap := catalog.Snapshot{Fingerprint: fingerprint, Objects: make([]catalog.Object, len(objects))}
+	for i, o := range objects {
+		snap.Objects[i] = catalog.Object{Kind: o[0], Name: o[1], Def: o[2]}
+	}
+	if err := snap.Verify(); err != nil {
+		return catalog.Snapshot{}, fmt.Errorf("the stored %w", err)
+	}
+	return snap, nil
+}
+
+// schemaMoving are the events after which the catalog may differ from the
+// snapshot recorded before them without anyone having drifted: a
+// migration ran (or may have run part way).
+var schemaMoving = []string{
+	projector.TypeMigrationApplied, projector.TypeMigrationReverted, projector.TypeMigrationStarted,
+	projector.TypeMigrationFailed, projector.TypeMigrationResolved, projector.TypeSchemaBaselined,
+}
+
+// SchemaSince is what the ledger recorded about the schema after a seq.
+type SchemaSince struct {
+	// MovedAt is the newest event after the seq that may have changed the
+	// schema through the migrations (0: none): the snapshot recorded at
+	// the seq is stale, not drifted.
+	MovedAt int64
+	// LastDrift is the fingerprint of the newest schema.drifted after the
+	// seq ("" if none): a drift already recorded is not recorded again.
+	LastDrift string
+}
+
+// SchemaSince reads what happened to the schema after seq.
+func (s *Store) SchemaSince(ctx context.Context, seq int64) (SchemaSince, error) {
+	var out SchemaSince
+	var moved *int64
+	var drift *string
+	err := s.db.QueryRow(ctx, `SELECT (SELECT max(seq) FROM `+s.q+`.events WHERE seq > $1 AND type = ANY($2)),
+		(SELECT payload->>'fingerprint' FROM `+s.q+`.events WHERE seq > $1 AND type = $3 ORDER BY seq DESC LIMIT 1)`,
+		seq, schemaMoving, projector.TypeSchemaDrifted).Scan(&moved, &drift)
+	if err != nil {
+		return out, s.mapErr(err)
+	}
+	if moved != nil {
+		out.MovedAt = *moved
+	}
+	if drift != nil {
+		out.LastDrift = *drift
+	}
+	return out, nil
+}

@@ -1,0 +1,299 @@
+package migrations_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func schemaStatus(t *testing.T, r *migrations.Runner) migrations.SchemaStatus {
+	t.Helper()
+	st, err := r.SchemaStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func payloads[T any](t *testing.T, st *ledger.Store, typ string) []T {
+	t.Helper()
+	var out []T
+	for e, err := range st.Events(context.Background(), ledger.Filter{Types: []string{typ}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p T
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+var usersSet = map[string]string{
+	"0001_users": "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL);",
+}
+
+// A hand-run change is drift: SchemaStatus lists it; the next up records
+// schema.drifted with the diff before it migrates, warns, goes on, and does
+// not record the same drift twice.
+func TestUpRecordsDriftBeforeMigrating(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	r := runner(t, pool, load(t, usersSet))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := schemaStatus(t, r); st.Drifted() || st.Stale || st.Recorded == nil {
+		t.Fatalf("straight after up: %+v", st)
+	}
+	exec(t, pool, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer")
+	st := schemaStatus(t, r)
+	want := []string{"+ column public.users.sneaky_hotfix integer null"}
+	if !st.Drifted() || !slices.Equal(st.Lines, want) {
+		t.Fatalf("after a hand-run ALTER TABLE: drifted %v, lines %q; want %q", st.Drifted(), st.Lines, want)
+	}
+
+	next := map[string]string{"0002_orders": "CREATE TABLE orders (id int);"}
+	for k, v := range usersSet {
+		next[k] = v
+	}
+	r2 := runner(t, pool, load(t, next))
+	rep, err := r2.Up(ctx, migrations.UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Schema.Drifted || !rep.Schema.DriftRecorded || !slices.Equal(rep.Schema.Drift, want) || len(rep.Done) != 1 {
+		t.Fatalf("up after the drift: %+v, done %v", rep.Schema, rep.Done)
+	}
+	types := eventTypes(t, r.Store(), ledger.Filter{})
+	wantTypes := []string{"ledger.initialized", "migration.applied 0001_users", "schema.fingerprinted",
+		"schema.drifted", "migration.applied 0002_orders", "schema.fingerprinted"}
+	if !slices.Equal(types, wantTypes) {
+		t.Fatalf("events %q, want %q", types, wantTypes)
+	}
+	d := payloads[projector.Drifted](t, r.Store(), projector.TypeSchemaDrifted)
+	if len(d) != 1 || !slices.Equal(d[0].Changes, want) || d[0].RecordedSeq != 3 {
+		t.Fatalf("schema.drifted: %+v", d)
+	}
+	if st := schemaStatus(t, r2); st.Drifted() {
+		t.Fatalf("after the up that recorded the drift: %+v", st)
+	}
+	// Nothing pending, nothing changed: nothing recorded.
+	if rep, err := r2.Up(ctx, migrations.UpOptions{}); err != nil || rep.Schema.Drifted || rep.Schema.Fingerprint != "" {
+		t.Fatalf("idle up: %+v %v", rep.Schema, err)
+	}
+	if n := len(eventTypes(t, r.Store(), ledger.Filter{})); n != len(wantTypes) {
+		t.Fatalf("an idle up recorded %d events", n-len(wantTypes))
+	}
+	verifyOK(t, r.Store())
+}
+
+// --refuse-drift: the drift is recorded once, the run stops before
+// migrating with a DriftError, and a refused retry records nothing new.
+func TestRefuseDrift(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	if _, err := runner(t, pool, load(t, usersSet)).Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, pool, "CREATE INDEX users_email ON users (email)")
+	next := map[string]string{"0002_orders": "CREATE TABLE orders (id int);"}
+	for k, v := range usersSet {
+		next[k] = v
+	}
+	r := runner(t, pool, load(t, next), migrations.WithRefuseDrift())
+	for i := range 2 {
+		rep, err := r.Up(ctx, migrations.UpOptions{})
+		var derr *migrations.DriftError
+		if !errors.As(err, &derr) || len(rep.Done) != 0 {
+			t.Fatalf("run %d: %v, done %v; want a DriftError and nothing applied", i, err, rep.Done)
+		}
+		if !strings.Contains(err.Error(), "+ index public.users_email CREATE INDEX users_email ON public.users USING btree (email)") {
+			t.Errorf("the error does not list the index: %v", err)
+		}
+		if rep.Schema.DriftRecorded != (i == 0) {
+			t.Errorf("run %d: drift recorded %v", i, rep.Schema.DriftRecorded)
+		}
+	}
+	if d := payloads[projector.Drifted](t, r.Store(), projector.TypeSchemaDrifted); len(d) != 1 || !d[0].Refused {
+		t.Fatalf("schema.drifted events: %+v, want one, refused", d)
+	}
+	if slices.Contains(tables(t, pool), "orders") {
+		t.Fatal("a refused run migrated")
+	}
+}
+
+// A snapshot older than the last migration is stale, not drift: verify
+// says so, and the next up — with nothing pending — records a fresh one.
+func TestStaleSnapshotIsNotDrift(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	all := map[string]string{"0002_orders": "CREATE TABLE orders (id int);"}
+	for k, v := range usersSet {
+		all[k] = v
+	}
+	set := load(t, all)
+	if _, err := runner(t, pool, set).Up(ctx, migrations.UpOptions{Target: "0001_users"}); err != nil {
+		t.Fatal(err)
+	}
+	// 0002 commits with its event, and the run dies before its end-of-run
+	// snapshot: what a kill between the two leaves.
+	m, _ := set.Lookup("0002_orders")
+	store := runner(t, pool, set).Store()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE TABLE orders (id int)"); err != nil {
+			return err
+		}
+		ev, err := projector.NewEvent(projector.TypeMigrationApplied, projector.Applied{ID: m.ID, Checksum: m.Checksum, Transactional: true})
+		if err != nil {
+			return err
+		}
+		_, err = store.Append(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runner(t, pool, set)
+	st := schemaStatus(t, r)
+	if !st.Stale || st.Drifted() || st.StaleSince != 4 {
+		t.Fatalf("after a migration with no snapshot: %+v; want stale since seq 4, not drifted", st)
+	}
+	rep, err := r.Up(ctx, migrations.UpOptions{})
+	if err != nil || len(rep.Done) != 0 || !rep.Schema.Stale || rep.Schema.Drifted || rep.Schema.Fingerprint == "" {
+		t.Fatalf("up with nothing pending: %+v %v", rep.Schema, err)
+	}
+	if st := schemaStatus(t, r); st.Stale || st.Drifted() || st.Recorded.Value != st.Found {
+		t.Fatalf("after that up: %+v", st)
+	}
+	if n := len(eventTypes(t, store, ledger.Filter{Types: []string{projector.TypeSchemaDrifted}})); n != 0 {
+		t.Fatalf("%d schema.drifted recorded for a stale snapshot", n)
+	}
+}
+
+// A migration's own session settings (no LOCAL) do not show up as drift:
+// the snapshot is read under settings the runner controls.
+func TestMigrationSettingsAreNotDrift(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	r := runner(t, pool, load(t, map[string]string{
+		"0001_settings": `SET search_path = pg_catalog;
+SET TimeZone = 'Asia/Kolkata';
+SET DateStyle = 'German, DMY';
+SET extra_float_digits = 3;
+CREATE TABLE public.t (id serial PRIMARY KEY, at timestamptz DEFAULT '2026-01-01 12:00:00+00', f float8 DEFAULT 0.1);`,
+	}))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := schemaStatus(t, r); st.Drifted() || st.Stale {
+		t.Fatalf("drift straight after up: %q", st.Lines)
+	}
+}
+
+// Issue 11 bug 3: an invalid index is not invisible. Its validity is part of
+// the snapshot, so it changes the fingerprint, and SchemaStatus names it.
+func TestInvalidIndexIsSeen(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	r := runner(t, pool, load(t, map[string]string{
+		"0001_users": "CREATE TABLE users (id int, email text); CREATE INDEX users_email ON users (email);",
+	}))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// What a REINDEX CONCURRENTLY or CREATE INDEX CONCURRENTLY interrupted
+	// at the wrong moment leaves: the index exists and is not valid.
+	exec(t, pool, "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'users_email'::regclass")
+	st := schemaStatus(t, r)
+	want := "~ index public.users_email: CREATE INDEX users_email ON public.users USING btree (email) -> CREATE INDEX users_email ON public.users USING btree (email) invalid"
+	if !st.Drifted() || !slices.Equal(st.Lines, []string{want}) {
+		t.Fatalf("lines %q, want %q", st.Lines, want)
+	}
+	if len(st.Invalid) != 1 || st.Invalid[0].Name != "public.users_email" {
+		t.Fatalf("invalid indexes %v", st.Invalid)
+	}
+	// Left by a migration, it is no drift but still named.
+	r2 := runner(t, pool, load(t, map[string]string{
+		"0001_users": "CREATE TABLE users (id int, email text); CREATE INDEX users_email ON users (email);",
+		"0002_dup":   "-- ledger:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY users_id ON users (id);",
+	}))
+	if _, err := r2.AcceptDrift(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, pool, "INSERT INTO users VALUES (1, 'a'), (1, 'b')")
+	if _, err := r2.Up(ctx, migrations.UpOptions{}); err == nil {
+		t.Fatal("a unique index over duplicates was built")
+	}
+	st = schemaStatus(t, r2)
+	var names []string
+	for _, ix := range st.Invalid {
+		names = append(names, ix.Name)
+	}
+	if !slices.Equal(names, []string{"public.users_email", "public.users_id"}) {
+		t.Fatalf("invalid indexes %v", names)
+	}
+}
+
+// accept-drift records the schema as it is with a reason and the database
+// user; drift is gone; with nothing to accept it records nothing.
+func TestAcceptDrift(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	r := runner(t, pool, load(t, usersSet))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AcceptDrift(ctx, "  "); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Fatalf("accept without a reason: %v", err)
+	}
+	exec(t, pool, "CREATE TABLE hotfix (id int)")
+	acc, err := r.AcceptDrift(ctx, "INC-1: hotfix table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"+ column public.hotfix.id integer null", "+ table public.hotfix"}
+	if !slices.Equal(acc.Changes, want) || acc.Reason != "INC-1: hotfix table" {
+		t.Fatalf("accepted %+v, want changes %q", acc, want)
+	}
+	if st := schemaStatus(t, r); st.Drifted() || st.Recorded.Value != st.Found {
+		t.Fatalf("after accept-drift: %+v", st)
+	}
+	var actor string
+	for e, err := range r.Store().Events(ctx, ledger.Filter{Types: []string{projector.TypeSchemaDriftAccepted}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		actor = e.Actor
+	}
+	if actor != "postgres" {
+		t.Errorf("accepted by %q, want the database user", actor)
+	}
+	if acc, err := r.AcceptDrift(ctx, "again"); err != nil || acc.Fingerprint != "" {
+		t.Fatalf("second accept: %+v %v", acc, err)
+	}
+	if rep, err := r.Up(ctx, migrations.UpOptions{}); err != nil || rep.Schema.Drifted {
+		t.Fatalf("up after accept: %+v %v", rep.Schema, err)
+	}
+	verifyOK(t, r.Store())
+}
