@@ -25,7 +25,9 @@
 //
 // The body is the event as JSON, in the shape of `ledger history --json`
 // (seq, id, type, payload_version, payload, recorded_at, actor, host,
-// app_version, hash) plus prev_hash; hashes are hex, the payload is the
+// app_version, hash) plus prev_hash and, from ledger format 2 on, the
+// state the event commits (state: format, digest, in_doubt,
+// schema_version); hashes are hex, the payload is the
 // stored jsonb text byte for byte (payload::text), so the event's hash can be
 // recomputed from the message alone. Headers repeat what a filter or a
 // watcher needs without parsing the body: Ledger-Seq, Ledger-Hash,

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/projector"
 )
 
 // Message headers. Nats-Msg-Id (jetstream.MsgIDHeader) carries the event id.
@@ -25,17 +26,18 @@ const (
 // body is the JSON of one event: the shape of `ledger history --json`, plus
 // prev_hash. Decoding keeps payload's bytes as they are.
 type body struct {
-	Seq            int64           `json:"seq"`
-	ID             string          `json:"id"`
-	Type           string          `json:"type"`
-	PayloadVersion int             `json:"payload_version"`
-	Payload        json.RawMessage `json:"payload"`
-	RecordedAt     time.Time       `json:"recorded_at"`
-	Actor          string          `json:"actor"`
-	Host           string          `json:"host"`
-	AppVersion     string          `json:"app_version"`
-	Hash           string          `json:"hash"`
-	PrevHash       string          `json:"prev_hash"`
+	Seq            int64                `json:"seq"`
+	ID             string               `json:"id"`
+	Type           string               `json:"type"`
+	PayloadVersion int                  `json:"payload_version"`
+	Payload        json.RawMessage      `json:"payload"`
+	RecordedAt     time.Time            `json:"recorded_at"`
+	Actor          string               `json:"actor"`
+	Host           string               `json:"host"`
+	AppVersion     string               `json:"app_version"`
+	Hash           string               `json:"hash"`
+	PrevHash       string               `json:"prev_hash"`
+	State          *projector.Committed `json:"state,omitempty"`
 }
 
 // EncodeEvent is the message body of ev. The payload is written byte for
@@ -66,6 +68,14 @@ func EncodeEvent(ev ledger.Event) ([]byte, error) {
 	str(&b, "app_version", ev.AppVersion)
 	str(&b, "hash", hex.EncodeToString(ev.Hash))
 	str(&b, "prev_hash", hex.EncodeToString(ev.PrevHash))
+	if ev.State != nil {
+		st, err := json.Marshal(ev.State)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %d: state: %w", ev.Seq, err)
+		}
+		b.WriteString(`,"state":`)
+		b.Write(st)
+	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }
@@ -96,7 +106,7 @@ func DecodeEvent(data []byte) (ledger.Event, error) {
 	ev := ledger.Event{
 		Seq: b.Seq, ID: b.ID, Type: b.Type, PayloadVersion: b.PayloadVersion,
 		Payload: b.Payload, RecordedAt: b.RecordedAt.UTC(), Actor: b.Actor,
-		Host: b.Host, AppVersion: b.AppVersion,
+		Host: b.Host, AppVersion: b.AppVersion, State: b.State,
 	}
 	var err error
 	if ev.Hash, err = hex.DecodeString(b.Hash); err != nil || len(ev.Hash) != 32 {
