@@ -415,8 +415,8 @@ func (m mapping) events(set *migrations.Set, base projector.Baselined, adopted [
 		}
 		f := facts(a.ID)
 		p := projector.Applied{ID: mig.ID, Checksum: mig.Checksum, Compatible: mig.Compatible, Transactional: mig.Transactional(), Adopted: &f}
-		if mig.DownFile != "" {
-			p.DownSQL, p.DownChecksum = mig.Down, mig.DownChecksum
+		if mig.Down != nil {
+			p.DownSQL, p.DownChecksum = mig.Down.Text, mig.Down.Checksum
 		}
 		ev, err := projector.NewEvent(projector.TypeMigrationApplied, p)
 		if err != nil {

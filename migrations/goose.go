@@ -178,7 +178,7 @@ func sqlBetween(lines []string, from, to int) bool {
 // loadGoose loads one goose-format migration file.
 func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
 	num, name, _ := projector.ParseID(id)
-	m := Migration{ID: id, Number: num, Name: name, UpFile: p.up}
+	m := Migration{ID: id, Number: num, Name: name, Up: Script{File: shown(p.up)}}
 	data, err := fs.ReadFile(fsys, p.up)
 	if err != nil {
 		return m, []*FileError{{File: shown(p.up), Msg: fmt.Sprintf("cannot read: %v", err)}}, nil
@@ -188,25 +188,22 @@ func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string) (M
 	up, down, hasDown, errs := gooseSections(file, text)
 	a, ferrs := analyze(file, []byte(up), false)
 	errs = append(errs, ferrs...)
-	if a.empty {
+	if a.script.Empty() {
 		errs = append(errs, &FileError{File: file,
 			Msg:  "the -- +goose Up section holds no SQL statement: it would be recorded as applied without changing anything",
 			Hint: "write the migration's SQL, or delete the file"})
 	}
 	sum := sha256.Sum256(data) // over the file's bytes, as goose users would expect
-	m.Up, m.Checksum = up, hex.EncodeToString(sum[:])
-	m.Compatible, m.NoTransaction = a.compatible, a.noTx
-	m.UpBody, m.UpWrapped, m.UpStatements = a.body, a.wrapped, a.stmts
+	m.Up, m.Checksum, m.Compatible = a.script, hex.EncodeToString(sum[:]), a.compatible
+	m.Up.Checksum = m.Checksum
 	if !hasDown {
 		return m, errs, nil
 	}
 	d, ferrs := analyze(file, []byte(down), true)
 	errs = append(errs, ferrs...)
-	if d.empty {
+	if d.script.Empty() {
 		return m, errs, nil // an empty -- +goose Down: no down, as for goose
 	}
-	m.DownFile, m.Down, m.DownChecksum = p.up, down, d.checksum
-	m.DownNoTransaction = d.noTx
-	m.DownBody, m.DownWrapped, m.DownStatements = d.body, d.wrapped, d.stmts
+	m.Down = &d.script
 	return m, errs, nil
 }

@@ -40,21 +40,21 @@ func TestLoadGooseFiles(t *testing.T) {
 		t.Fatalf("IDs = %q, want %q", got, want)
 	}
 	users, _ := set.Lookup("00001_users")
-	if users.Checksum != sum(gooseUsers) || users.UpFile != "00001_users.sql" || users.DownFile != "00001_users.sql" || !users.Transactional() {
+	if users.Checksum != sum(gooseUsers) || users.Up.File != "00001_users.sql" || users.Down == nil || users.Down.File != "00001_users.sql" || !users.Transactional() {
 		t.Errorf("00001_users = %+v", users)
 	}
-	if len(users.UpStatements) != 2 || users.UpStatements[0].Line != 3 || users.UpStatements[1].Line != 5 {
-		t.Errorf("up statements = %+v", users.UpStatements)
+	if len(users.Up.Statements) != 2 || users.Up.Statements[0].Line != 3 || users.Up.Statements[1].Line != 5 {
+		t.Errorf("up statements = %+v", users.Up.Statements)
 	}
-	if len(users.DownStatements) != 2 || users.DownStatements[0].Line != 13 || strings.Contains(users.Down, "CREATE TABLE") {
-		t.Errorf("down statements = %+v, down = %q", users.DownStatements, users.Down)
+	if len(users.Down.Statements) != 2 || users.Down.Statements[0].Line != 13 || strings.Contains(users.Down.Text, "CREATE TABLE") {
+		t.Errorf("down statements = %+v, down = %q", users.Down.Statements, users.Down.Text)
 	}
 	idx, _ := set.Lookup("00002_idx")
-	if idx.Transactional() || !idx.DownNoTransaction {
+	if idx.Transactional() || idx.Down == nil || !idx.Down.NoTransaction {
 		t.Errorf("00002_idx: NO TRANSACTION not honoured: %+v", idx)
 	}
 	upOnly, _ := set.Lookup("00003_up_only")
-	if upOnly.DownFile != "" {
+	if upOnly.Down != nil {
 		t.Errorf("an empty -- +goose Down section is no down: %+v", upOnly)
 	}
 	// The startup check's fast path agrees with Load.

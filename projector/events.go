@@ -14,6 +14,7 @@ const (
 	TypeMigrationFailed     = "migration.failed"
 	TypeMigrationStarted    = "migration.started"
 	TypeMigrationResolved   = "migration.resolved"
+	TypeMigrationProgressed = "migration.progressed"
 	TypeSchemaBaselined     = "schema.baselined"
 	TypeSchemaFingerprinted = "schema.fingerprinted"
 	TypeSchemaDrifted       = "schema.drifted"
@@ -30,6 +31,7 @@ var payloadVersions = map[string]int{
 	TypeMigrationFailed:     1,
 	TypeMigrationStarted:    1,
 	TypeMigrationResolved:   1,
+	TypeMigrationProgressed: 1,
 	TypeSchemaBaselined:     1,
 	TypeSchemaFingerprinted: 1,
 	TypeSchemaDrifted:       1,
@@ -42,7 +44,7 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
-		TypeLedgerUpgraded,
+		TypeLedgerUpgraded, TypeMigrationProgressed,
 	}
 }
 
@@ -158,10 +160,21 @@ type Reverted struct {
 	DurationMS   int64  `json:"duration_ms"`
 }
 
+// Directions of migration.started and migration.failed: a migration is
+// applied (up, the default) or reverted (down).
+const (
+	DirectionUp   = ""
+	DirectionDown = "down"
+)
+
 // Failed is the payload of migration.failed, recorded in its own transaction
 // after the failed migration was rolled back. StatementsDone counts statements
 // of a no-transaction migration that had committed before the failure: when it
 // is not zero the database holds part of the migration, so it stays in doubt.
+// LeftBehind says the failing statement itself may have left something
+// behind (a failed CREATE INDEX CONCURRENTLY leaves an invalid index): the
+// migration stays in doubt too. A failed revert (Direction "down") leaves
+// the migration applied, or in doubt.
 type Failed struct {
 	ID             string `json:"id"`
 	Checksum       string `json:"checksum"`
@@ -170,17 +183,31 @@ type Failed struct {
 	Statement      string `json:"statement,omitempty"`
 	Attempt        int    `json:"attempt"`
 	StatementsDone int    `json:"statements_done,omitempty"`
+	LeftBehind     bool   `json:"left_behind,omitempty"`
+	Direction      string `json:"direction,omitempty"`
+}
+
+// Progressed is the payload of migration.progressed: a statement of a
+// no-transaction migration in progress completed, so StatementsDone of them
+// have taken effect. An interrupted migration can be resumed from there.
+type Progressed struct {
+	ID             string `json:"id"`
+	StatementsDone int    `json:"statements_done"`
 }
 
 // Started is the payload of migration.started, recorded before a
 // no-transaction migration runs. Until a migration.applied, migration.failed
 // (with no statement done) or migration.resolved follows, it is in doubt.
+// With Direction "down" it starts the revert of an applied migration, which
+// is then in doubt until migration.reverted, migration.failed or
+// migration.resolved.
 type Started struct {
 	ID           string `json:"id"`
 	Checksum     string `json:"checksum"`
 	Compatible   string `json:"compatible,omitempty"`
 	DownSQL      string `json:"down_sql,omitempty"`
 	DownChecksum string `json:"down_checksum,omitempty"`
+	Direction    string `json:"direction,omitempty"`
 }
 
 // Decisions for migration.resolved.

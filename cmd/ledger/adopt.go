@@ -13,8 +13,8 @@ import (
 
 // adoptFlags are the flags of adopt and baseline.
 type adoptFlags struct {
-	from, table   string
-	allowUnmapped bool
+	from, table                  string
+	allowUnmapped, noTransaction bool
 }
 
 func (e *env) adoptOptions(dryRun bool) adopt.Options {

@@ -230,9 +230,13 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		tw.Flush()
 	}
 	if len(v.InDoubt) > 0 {
-		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --applied|--failed --reason TEXT\n", len(v.InDoubt))
+		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --resume, or --applied|--failed --reason TEXT\n", len(v.InDoubt))
 		for _, d := range v.InDoubt {
-			fmt.Fprintf(w, "  %s  started %s by %s on %s\n", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host)
+			fmt.Fprintf(w, "  %s  started %s by %s on %s; %d statement(s) done", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host, d.StatementsDone)
+			if d.Error != "" {
+				fmt.Fprintf(w, "; failed: %s", oneLine(d.Error, 120))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(v.Failed) > 0 {
@@ -488,7 +492,7 @@ what, starting with the first broken seq); 1 error.`,
 			if serr == nil {
 				for _, m := range state.Sorted() {
 					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
+						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
 				st, err := p.runner.SchemaStatus(ctx)

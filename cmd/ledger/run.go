@@ -49,7 +49,7 @@ type cmdFlags struct {
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
-	applied, failed                            bool
+	applied, failed, resume                    bool
 	refuseDrift                                bool
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
@@ -464,6 +464,6 @@ func commands() []*command {
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
 		cmdDiff(), cmdAcceptDrift(),
-		cmdAdopt(), cmdBaseline(),
+		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(),
 	}
 }
