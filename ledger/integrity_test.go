@@ -92,19 +92,26 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Format != 2 || h.Seq != 15 || h.InDoubt != 1 || h.SchemaVersion != "0004_add_status" {
-		t.Fatalf("head after the upgrade: %+v; want format 2, seq 15, 1 in doubt, schema version 0004_add_status", h)
+	// One ledger.upgraded per step: 1 -> 2 at seq 15, 2 -> 3 at seq 16.
+	if h.Format != 3 || h.Seq != 16 || h.InDoubt != 1 || h.SchemaVersion != "0004_add_status" {
+		t.Fatalf("head after the upgrade: %+v; want format 3, seq 16, 1 in doubt, schema version 0004_add_status", h)
 	}
-	last, err := st.Event(ctx, 15)
+	for seq, payload := range map[int64]string{15: `{"to": 2, "from": 1}`, 16: `{"to": 3, "from": 2}`} {
+		ev, err := st.Event(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != projector.TypeLedgerUpgraded || string(ev.Payload) != payload {
+			t.Fatalf("event %d: %s %s, want ledger.upgraded %s", seq, ev.Type, ev.Payload, payload)
+		}
+	}
+	last, err := st.Event(ctx, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last.Type != projector.TypeLedgerUpgraded || string(last.Payload) != `{"to": 2, "from": 1}` {
-		t.Fatalf("event 15: %s %s, want ledger.upgraded from 1 to 2", last.Type, last.Payload)
-	}
-	want := projector.Committed{Format: 2, Digest: h.Digest, InDoubt: 1, SchemaVersion: "0004_add_status"}
+	want := projector.Committed{Format: 3, Digest: h.Digest, InDoubt: 1, SchemaVersion: "0004_add_status"}
 	if last.State == nil || *last.State != want {
-		t.Fatalf("event 15 commits %+v, want %+v", last.State, want)
+		t.Fatalf("event 16 commits %+v, want %+v", last.State, want)
 	}
 	if first, _ := st.Event(ctx, 14); first.State != nil {
 		t.Fatalf("event 14 (format 1) has a committed state: %+v", first.State)
@@ -113,7 +120,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatalf("applied rows changed by the upgrade:\n%v\n%v", before, got)
 	}
 	rep, err := st.Verify(ctx, nil)
-	if err != nil || !rep.OK() || rep.Events != 15 {
+	if err != nil || !rep.OK() || rep.Events != 16 {
 		t.Fatalf("verify after the upgrade: %v, %v", rep, err)
 	}
 	// Idempotent, and the ledger goes on.
@@ -121,7 +128,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatalf("second Init: %v %v", created, err)
 	}
 	ev := event(t, projector.TypeMigrationResolved, projector.Resolved{ID: "0005_slow_backfill", Decision: projector.ResolvedFailed, Reason: "killed"})
-	if h := appendTx(t, st, pool, ev); h.Seq != 16 || h.InDoubt != 0 {
+	if h := appendTx(t, st, pool, ev); h.Seq != 17 || h.InDoubt != 0 {
 		t.Fatalf("append after the upgrade: %+v", h)
 	}
 	if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {

@@ -17,7 +17,7 @@ import (
 
 // Format is the ledger format this binary creates, reads and writes: 1 + the
 // number of upgrade steps. An older ledger is upgraded in place by Init.
-const Format = 2
+const Format = 3
 
 // DefaultSchema is the schema the ledger lives in unless WithSchema says otherwise.
 const DefaultSchema = "ledger"
@@ -32,12 +32,15 @@ var schemaV1 string
 //go:embed sql/upgrade_v2.sql
 var upgradeV2 string
 
+//go:embed sql/upgrade_v3.sql
+var upgradeV3 string
+
 // upgrades are the steps from each format to the next, in order: the step
 // at index i takes format i+1 to i+2. A new format is one more embedded SQL
 // file here (and Format one higher): Init runs every step a ledger lacks,
 // in one transaction, each recorded as a ledger.upgraded event; a new
 // ledger is created as format 1 plus every step (with no upgrade events).
-var upgrades = []string{upgradeV2}
+var upgrades = []string{upgradeV2, upgradeV3}
 
 // sqlText fills a schema SQL template with this store's schema.
 func (s *Store) sqlText(tmpl string) string {
@@ -203,9 +206,6 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 					return err
 				}
 			}
-			if err := s.ensureSnapshots(ctx, tx); err != nil {
-				return err
-			}
 			return s.ensureReleases(ctx, tx)
 		}
 		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
@@ -215,9 +215,6 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
 				return fmt.Errorf("create ledger schema %q (format %d): %w", s.schema, i+2, err)
 			}
-		}
-		if err := s.ensureSnapshots(ctx, tx); err != nil {
-			return err
 		}
 		b := &pgx.Batch{}
 		b.Queue("SELECT set_config('ledger.append', $1, true)", s.schema)

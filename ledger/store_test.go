@@ -383,13 +383,14 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, pool := newStore(t, 2)
-	forge(t, pool, "UPDATE ledger.head SET format = 3")
+	newer := ledger.Format + 1
+	forge(t, pool, fmt.Sprintf("UPDATE ledger.head SET format = %d", newer))
 	var fe *ledger.FormatError
-	if _, err := st.Init(ctx); !errors.As(err, &fe) || fe.Found != 3 {
-		t.Fatalf("Init on format 3: %v", err)
+	if _, err := st.Init(ctx); !errors.As(err, &fe) || fe.Found != newer {
+		t.Fatalf("Init on format %d: %v", newer, err)
 	}
 	if _, err := st.Head(ctx); !errors.As(err, &fe) || !strings.Contains(err.Error(), "newer ledger release") {
-		t.Fatalf("Head on format 3: %v", err)
+		t.Fatalf("Head on format %d: %v", newer, err)
 	}
 }
 

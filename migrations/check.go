@@ -94,7 +94,14 @@ func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
 		return v, err
 	}
 	if _, err := c.runner.Up(ctx, UpOptions{}); err != nil {
-		return v, err
+		// Another release may have migrated between the read and the
+		// lock: the plan, made under the lock, refused. That refusal is
+		// the verdict now — not an error beside a stale one.
+		var perr *PlanError
+		if errors.As(err, &perr) && perr.Verdict != nil {
+			return *perr.Verdict, nil
+		}
+		return policy.Verdict{}, err
 	}
 	return c.check(ctx)
 }

@@ -67,6 +67,12 @@ type PlanError struct {
 	Verdict   *policy.Verdict // up: the policy's refusal
 	Reasons   []string
 	Unknown   []string // down: migrations to revert that the set does not know
+	// BadTarget: the target is neither applied nor a migration of the set
+	// (bad input, not a state the plan refuses).
+	BadTarget bool
+	// Integrity: a reason is about the ledger's integrity (a migration in
+	// doubt, a checksum mismatch), not about what this release knows.
+	Integrity bool
 }
 
 func (e *PlanError) Error() string {

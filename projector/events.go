@@ -19,6 +19,7 @@ const (
 	TypeSchemaFingerprinted = "schema.fingerprinted"
 	TypeSchemaDrifted       = "schema.drifted"
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
+	TypeSchemaChanged       = "schema.changed"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -36,6 +37,7 @@ var payloadVersions = map[string]int{
 	TypeSchemaFingerprinted: 1,
 	TypeSchemaDrifted:       1,
 	TypeSchemaDriftAccepted: 1,
+	TypeSchemaChanged:       1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -44,7 +46,7 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
-		TypeLedgerUpgraded, TypeMigrationProgressed,
+		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged,
 	}
 }
 
@@ -278,4 +280,20 @@ type DriftAccepted struct {
 	Recorded    string   `json:"recorded,omitempty"` // the snapshot it replaces
 	Reason      string   `json:"reason"`
 	Changes     []string `json:"changes,omitempty"`
+}
+
+// ChangedObject is one object a DDL command created, altered or dropped.
+type ChangedObject struct {
+	ObjectType string `json:"object_type"` // "table", "table column", "index" ...
+	Identity   string `json:"identity"`    // e.g. public.users.sneaky_hotfix
+}
+
+// Changed is the payload of schema.changed, appended by the event trigger
+// of ledger init --capture-ddl for DDL run outside a migration, in the
+// DDL's own transaction: who ran what, when (the event's time).
+type Changed struct {
+	CommandTag      string          `json:"command_tag"` // e.g. ALTER TABLE
+	Objects         []ChangedObject `json:"objects"`
+	User            string          `json:"user"` // the session's user
+	ApplicationName string          `json:"application_name"`
 }

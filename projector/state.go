@@ -188,6 +188,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = drifted(s, e)
 	case TypeSchemaDriftAccepted:
 		c, err = driftAccepted(s, e)
+	case TypeSchemaChanged:
+		c, err = changed(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -542,6 +544,19 @@ func drifted(_ *State, e Event) (Change, error) {
 	}
 	if p.Fingerprint == "" {
 		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{}, nil
+}
+
+// changed changes no projection: DDL run outside a migration is drift, in
+// the history for verify, up and watch to name.
+func changed(_ *State, e Event) (Change, error) {
+	var p Changed
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.CommandTag == "" {
+		return Change{}, invalid(e, "no command tag")
 	}
 	return Change{}, nil
 }

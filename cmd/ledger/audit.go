@@ -435,6 +435,14 @@ func detail(ev ledger.Event) string {
 	case projector.TypeSchemaDrifted:
 		n, _ := p["changes"].([]any)
 		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaChanged:
+		var c projector.Changed
+		_ = json.Unmarshal(ev.Payload, &c)
+		ids := make([]string, len(c.Objects))
+		for i, o := range c.Objects {
+			ids[i] = o.Identity
+		}
+		return oneLine(fmt.Sprintf("%s %s (%s)", c.CommandTag, strings.Join(ids, ", "), orDash(c.ApplicationName)), 100)
 	case projector.TypeSchemaDriftAccepted:
 		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -43,7 +43,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 			return p, e.fail(err)
 		}
 	}
-	if _, err := pgx.ParseConfig(e.g.db); err != nil {
+	if _, err := pgxpool.ParseConfig(e.g.db); err != nil { // pool_max_conns and the like too
 		return p, e.usageErr("%v", e.dsnError(err))
 	}
 	pool, err := e.connect(ctx)
@@ -76,15 +76,23 @@ func (e *env) printJSON(v any) int {
 
 func cmdInit() *command {
 	return &command{
-		name: "init", args: "[--schema NAME]",
+		name: "init", args: "[--schema NAME] [--capture-ddl]",
 		short: "create the ledger schema (idempotent; up does it too)",
 		long: `Creates the ledger's schema, tables and triggers and records ledger.initialized.
 Running it again changes nothing. A ledger in a newer format than this binary
 understands is refused and left untouched. A ledger in an older format is
 verified and upgraded in place, in one transaction recorded as
 ledger.upgraded (older releases then refuse it); one that does not verify
-is refused and left untouched (exit 5).`,
-		example: "  ledger init --db postgres://app@localhost/app",
+is refused and left untouched (exit 5).
+
+--capture-ddl also installs an event trigger that records DDL run outside a
+migration (a hand-run ALTER TABLE) as a schema.changed event: command,
+objects, database user, application_name and time. It needs a superuser;
+without one init says so and carries on without it.`,
+		example: "  ledger init --db postgres://app@localhost/app\n  ledger init --capture-ddl",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.BoolVar(&o.captureDDL, "capture-ddl", false, "record DDL run outside migrations as schema.changed events (needs a superuser)")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
@@ -96,6 +104,9 @@ is refused and left untouched (exit 5).`,
 			res, err := p.runner.Store().Setup(ctx)
 			if err != nil {
 				return e.fail(err)
+			}
+			if e.f.captureDDL {
+				e.captureDDL(ctx, p.runner.Store())
 			}
 			if e.g.json {
 				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
@@ -335,8 +346,17 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 	}
 	var perr *migrations.PlanError
-	if errors.As(err, &perr) && perr.Verdict != nil {
-		return verdictCode(*perr.Verdict)
+	if errors.As(err, &perr) {
+		switch {
+		case perr.Verdict != nil:
+			return verdictCode(*perr.Verdict)
+		case perr.BadTarget:
+			return exitUsage
+		case perr.Integrity:
+			return exitIntegrity
+		default: // a refused down, as a refused up
+			return exitRefused
+		}
 	}
 	if errors.Is(err, migrations.ErrForeignHistory) {
 		return exitRefused
