@@ -24,8 +24,9 @@ type Server struct {
 }
 
 // Start starts a server on a free port with JetStream in t.TempDir(); it
-// is shut down when the test ends.
-func Start(t testing.TB) *Server {
+// is shut down when the test ends. configure, if given, may change its
+// options first (e.g. set Username and Password).
+func Start(t testing.TB, configure ...func(*server.Options)) *Server {
 	t.Helper()
 	s := &Server{t: t, opts: server.Options{
 		Host:      "127.0.0.1",
@@ -35,6 +36,9 @@ func Start(t testing.TB) *Server {
 		NoLog:     true,
 		NoSigs:    true,
 	}}
+	for _, c := range configure {
+		c(&s.opts)
+	}
 	s.Restart()
 	s.opts.Port = s.srv.Addr().(*net.TCPAddr).Port
 	t.Cleanup(s.Stop)

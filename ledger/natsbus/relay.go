@@ -185,12 +185,13 @@ func (r *Relay) ResolveNames(ctx context.Context) (Names, error) {
 	return *r.names, nil
 }
 
-// fatal errors stop Run: retrying cannot help.
+// fatal errors stop Run: retrying cannot help. A ledger not initialized
+// yet is waited for (a server may start its relay before it migrates).
 func fatal(err error) bool {
 	var fe *ledger.FormatError
 	var ce *ledger.CorruptHeadError
 	return errors.Is(err, ErrStreamMismatch) || errors.Is(err, ErrStreamConfig) ||
-		errors.Is(err, ledger.ErrNotInitialized) || errors.As(err, &fe) || errors.As(err, &ce)
+		errors.As(err, &fe) || errors.As(err, &ce)
 }
 
 // errConflict: a publish was answered "wrong last sequence".
@@ -201,8 +202,8 @@ var errConflict = errors.New("another relay published first")
 // retries, with backoff, whatever may pass (NATS or PostgreSQL unreachable,
 // a stream deleted under it); it returns errors that cannot pass: a
 // stream that does not match the ledger (*StreamMismatchError) or carries
-// other subjects (*StreamConfigError), a ledger that is not initialized or
-// in a newer format.
+// other subjects (*StreamConfigError), a ledger in a newer format or with a
+// corrupt head. A ledger not initialized yet is waited for.
 func (r *Relay) Run(ctx context.Context) error {
 	bo := r.backoffMin
 	var err error
