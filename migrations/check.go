@@ -48,6 +48,7 @@ type Checker struct {
 	digest   projector.Digest
 	run      policy.Verdict // the verdict when the ledger holds exactly this set
 	release  *releaseSource // the release's manifest, when checked from one
+	checkIns checkInState
 }
 
 // NewChecker prepares the checks of set; it does not touch the database.
@@ -71,6 +72,9 @@ func NewManifestChecker(db ledger.DB, known []policy.Known, opts ...Option) (*Ch
 	if r.cfg.autoMigrate {
 		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
 	}
+	if r.cfg.checkIn != nil {
+		return nil, fmt.Errorf("WithCheckIn records the release's manifest: use NewReleaseChecker or NewChecker with a loaded set")
+	}
 	return newChecker(r, known), nil
 }
 
@@ -89,7 +93,7 @@ func newChecker(r *Runner, known []policy.Known) *Checker {
 
 // Check returns the verdict for the database as it is now.
 func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
-	v, err := c.check(ctx)
+	v, err := c.checkAndCheckIn(ctx)
 	if err != nil || v.Decision != policy.Migrate || !c.runner.cfg.autoMigrate {
 		return v, err
 	}
@@ -103,12 +107,14 @@ func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
 		}
 		return policy.Verdict{}, err
 	}
-	return c.check(ctx)
+	return c.checkAndCheckIn(ctx)
 }
 
-func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
+// check decides; with rec (WithCheckIn) its head read also records the
+// sighting when the fast path answers.
+func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict, error) {
 	store := c.runner.store
-	head, err := store.Head(ctx)
+	head, err := c.readHead(ctx, rec)
 	if err == nil && head.Digest == c.digest && head.InDoubt == 0 {
 		v := c.run
 		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)

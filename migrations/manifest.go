@@ -65,13 +65,19 @@ func NewManifest(set *Set, appVersion string, p policy.Policy) (Manifest, error)
 	if _, err := policy.ParseAppVersion(appVersion); err != nil {
 		return Manifest{}, err
 	}
+	return buildManifest(set, appVersion, p), nil
+}
+
+// buildManifest is NewManifest without its check of the app version (a
+// check-in records whatever release checked in).
+func buildManifest(set *Set, appVersion string, p policy.Policy) Manifest {
 	m := Manifest{Format: ManifestFormat, AppVersion: appVersion, Policy: p.String(), Migrations: make([]ManifestMigration, len(set.Migrations))}
 	for i, mig := range set.Migrations {
 		m.Migrations[i] = ManifestMigration{ID: mig.ID, Checksum: mig.Checksum, Transactional: mig.Transactional(), Compatible: mig.Compatible}
 	}
 	m.SetDigest, m.Count = set.Digest(), len(m.Migrations)
 	m.Digest = m.computeDigest()
-	return m, nil
+	return m
 }
 
 // computeDigest is sha256 over the manifest as Marshal writes it with
@@ -164,6 +170,7 @@ type ManifestHeader struct {
 	Policy     string           `json:"policy"`
 	SetDigest  projector.Digest `json:"set_digest"`
 	Count      int              `json:"migration_count"`
+	Digest     string           `json:"-"` // the manifest's digest (it ends the manifest)
 }
 
 // readHeader checks the digest over all of data, then decodes the fields
@@ -221,9 +228,11 @@ func readHeader(data []byte, source string) (ManifestHeader, error) {
 	case h.Format < 1:
 		return bad("manifest_format %d: want %d", h.Format, ManifestFormat)
 	}
-	if claimed, ok := verifyDigest(data); !ok {
+	claimed, ok := verifyDigest(data)
+	if !ok {
 		return bad("digest %q does not match its content: the manifest was edited, reformatted or truncated; regenerate it with ledger manifest", claimed)
 	}
+	h.Digest = claimed
 	if _, err := policy.ParseAppVersion(h.AppVersion); err != nil {
 		return bad("%v", err)
 	}

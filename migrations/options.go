@@ -25,6 +25,11 @@ type config struct {
 	autoMigrate     bool
 	allowOutOfOrder bool
 	refuseDrift     bool
+	// Releases over time (checkin.go, guard.go).
+	checkIn       *CheckIn
+	clock         func() time.Time // nil: the database server's clock
+	fleetWindow   time.Duration
+	allowBreaking bool
 }
 
 // DefaultLockTimeout is how long a migrator waits for the migration lock.
@@ -36,6 +41,7 @@ func newConfig(opts []Option) (config, error) {
 		policy:      policy.Strict,
 		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		lockTimeout: DefaultLockTimeout,
+		fleetWindow: DefaultFleetWindow,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {

@@ -128,7 +128,7 @@ without one init says so and carries on without it.`,
 
 func cmdCheck() *command {
 	return &command{
-		name: "check", args: "[--app-version V] [--policy P] [--manifest FILE] [--json]",
+		name: "check", args: "[--app-version V] [--policy P] [--manifest FILE] [--check-in [--instance ID]] [--json]",
 		short: "may this release run against this database? (the startup gate)",
 		long: `Compares this release's migrations (--dir) with the ledger and prints the
 verdict. It takes no lock, writes nothing and never waits behind a running
@@ -149,13 +149,21 @@ Exit codes:
   ledger check --manifest release.json || exit 1`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.StringVar(&o.manifest, "manifest", "", "check the release described by manifest `FILE` (ledger manifest) instead of --dir; its app version and policy are the release's")
+			fs.BoolVar(&o.checkIn, "check-in", false, "record a sighting of this release (see ledger fleet); a failure to record it is a warning and never changes the verdict")
+			fs.StringVar(&o.instance, "instance", "", "with --check-in: this instance's `ID` (default: the host name)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
+			if e.f.instance != "" && !e.f.checkIn {
+				return e.usageErr("--instance goes with --check-in")
+			}
 			if e.f.manifest != "" {
 				return e.checkRelease(ctx)
+			}
+			if e.f.checkIn {
+				return e.checkInFromDir(ctx)
 			}
 			// Fast path: only the up files' checksums, then one row read,
 			// on one connection made while the files are read. Anything

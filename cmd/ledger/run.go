@@ -47,6 +47,9 @@ type cmdFlags struct {
 	to, migration, actor, since, until, reason string
 	manifest, output, verifyManifest           string
 	asOf, release, format                      string
+	instance                                   string
+	checkIn, allowBreaking                     bool
+	window                                     time.Duration
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
@@ -495,7 +498,7 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(),
+		cmdVerify(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(),
 	}
