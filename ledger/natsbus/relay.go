@@ -367,15 +367,22 @@ func (r *Relay) pump(ctx context.Context) error {
 	start, published := time.Now(), r.published.Load()
 	lastLog := start
 	next := r.streamSeq.Load() + 1
-	for ctx.Err() == nil {
-		batch, err := r.read(ctx, next-1)
-		if err != nil {
+	// The next batch is read while this one is published.
+	rctx, stopReading := context.WithCancel(ctx)
+	batches := r.readAhead(rctx, next-1)
+	defer func() {
+		stopReading()
+		for range batches { // let the reader finish
+		}
+	}()
+	for b := range batches {
+		if b.err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			return abandon(err)
+			return abandon(b.err)
 		}
-		for _, ev := range batch {
+		for _, ev := range b.events {
 			if ctx.Err() != nil {
 				break
 			}
@@ -398,14 +405,14 @@ func (r *Relay) pump(ctx context.Context) error {
 			pending = append(pending, flight{ev.Seq, paf})
 			next = ev.Seq + 1
 		}
+		if ctx.Err() != nil {
+			break
+		}
 		if now := time.Now(); now.Sub(lastLog) >= r.progress {
 			lastLog = now
 			st := r.Stats()
 			r.log.Info("relay: progress", "stream_seq", st.StreamSeq, "head_seq", st.HeadSeq, "lag", st.Lag(),
 				"events_per_sec", int(float64(st.Published-published)/now.Sub(start).Seconds()))
-		}
-		if len(batch) < r.batch {
-			break
 		}
 	}
 	for len(pending) > 0 {
@@ -420,6 +427,35 @@ func (r *Relay) pump(ctx context.Context) error {
 			"published", n, "took", d.Round(time.Millisecond).String())
 	}
 	return nil
+}
+
+// batch is one read of the ledger.
+type batch struct {
+	events []ledger.Event
+	err    error
+}
+
+// readAhead reads batches after seq after, one ahead of the publisher,
+// until a short batch (caught up), an error or ctx's end; then it closes
+// the channel.
+func (r *Relay) readAhead(ctx context.Context, after int64) <-chan batch {
+	out := make(chan batch, 1)
+	go func() {
+		defer close(out)
+		for {
+			evs, err := r.read(ctx, after)
+			select {
+			case out <- batch{evs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(evs) < r.batch {
+				return
+			}
+			after = evs[len(evs)-1].Seq
+		}
+	}()
+	return out
 }
 
 // read returns up to batch events after seq after.
