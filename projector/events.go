@@ -20,6 +20,7 @@ const (
 	TypeSchemaDrifted       = "schema.drifted"
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
 	TypeSchemaChanged       = "schema.changed"
+	TypeMigrationAccepted   = "migration.accepted"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -38,6 +39,7 @@ var payloadVersions = map[string]int{
 	TypeSchemaDrifted:       1,
 	TypeSchemaDriftAccepted: 1,
 	TypeSchemaChanged:       1,
+	TypeMigrationAccepted:   1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -46,7 +48,7 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
-		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged,
+		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged, TypeMigrationAccepted,
 	}
 }
 
@@ -146,6 +148,17 @@ type Adoption struct {
 	ExecutionMS *int64 `json:"execution_ms,omitempty"` // Flyway's execution_time
 	Script      string `json:"script,omitempty"`       // Flyway
 	Type        string `json:"type,omitempty"`         // Flyway's row type (SQL, BASELINE, …)
+}
+
+// Accepted is the payload of migration.accepted: an operator accepted an
+// intentional change to an applied migration's file (line endings
+// normalised, a comment fixed) — Flyway's repair, audited. The applied
+// migration's checksum becomes Checksum; Previous is the one it replaces.
+type Accepted struct {
+	ID       string `json:"id"`
+	Previous string `json:"previous_checksum"`
+	Checksum string `json:"checksum"`
+	Reason   string `json:"reason"`
 }
 
 // Down sources for migration.reverted.

@@ -184,6 +184,14 @@ in-doubt and failed migrations, and what this release would have been told.`,
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
+	// The schema version first: what goose version and migrate version users look for.
+	switch {
+	case v.AsOf != nil:
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "schema version: - in the ledger (%s says %s)\n", v.Foreign[0].Tool, orDash(v.Foreign[0].Version))
+	default:
+		fmt.Fprintf(w, "schema version: %s\n", orDash(v.SchemaVersion))
+	}
 	switch {
 	case v.AsOf != nil && v.AsOf.Seq == 0:
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
@@ -417,6 +425,12 @@ func detail(ev ledger.Event) string {
 	switch ev.Type {
 	case projector.TypeMigrationApplied:
 		d := fmt.Sprintf("%vms", p["duration_ms"])
+		if a, ok := p["adopted"].(map[string]any); ok {
+			d = fmt.Sprintf("adopted from %v", a["from"])
+			if v, ok := a["version"]; ok {
+				d += fmt.Sprintf(" version %v", v)
+			}
+		}
 		if c := str("compatible"); c != "" {
 			d += ", compatible " + c
 		}
@@ -449,6 +463,8 @@ func detail(ev ledger.Event) string {
 		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
 	case projector.TypeSchemaBaselined:
 		return "from " + str("source")
+	case projector.TypeMigrationAccepted:
+		return oneLine(fmt.Sprintf("checksum %.12s -> %.12s: %s", str("previous_checksum"), str("checksum"), str("reason")), 100)
 	}
 	return ""
 }
