@@ -12,10 +12,10 @@ import (
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
 
-// benchSize is a benchmark's size: n, or LEDGER_RELAY_BENCH_EVENTS, or
-// a tenth of n under -short.
-func benchSize(n int) int {
-	if v, err := strconv.Atoi(os.Getenv("LEDGER_RELAY_BENCH_EVENTS")); err == nil && v > 0 {
+// benchSize is a benchmark's size: n, or the number in the environment
+// variable env, or a tenth of n under -short.
+func benchSize(env string, n int) int {
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
 		return v
 	}
 	if testing.Short() {
@@ -28,7 +28,7 @@ func benchSize(n int) int {
 // with its defaults started on an empty stream, timed until the stream
 // holds every event (each acknowledged). Target: at least 20,000 events/s.
 func BenchmarkRelayBacklog(b *testing.B) {
-	n := benchSize(100_000)
+	n := benchSize("LEDGER_RELAY_BENCH_EVENTS", 100_000)
 	srv := natstest.Start(b)
 	st, pool, url := newLedger(b, 2)
 	seed(b, st, pool, n)
@@ -64,7 +64,7 @@ func BenchmarkRelayBacklog(b *testing.B) {
 // an ordered consumer's delivery, and p99 from the event's recorded_at
 // (before the commit's WAL flush), an upper bound.
 func BenchmarkCommitToDelivery(b *testing.B) {
-	n := benchSize(1000)
+	n := benchSize("LEDGER_RELAY_BENCH_MIGRATIONS", 1000)
 	for i := 0; i < b.N; i++ {
 		lat, upper := deliveryLatencies(b, n)
 		b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
