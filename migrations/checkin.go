@@ -93,9 +93,9 @@ type checkInState struct {
 // the fast path's verdict will be, in the same round trip.
 func (c *Checker) readHead(ctx context.Context, rec *checkInResult) (ledger.Head, error) {
 	if rec == nil {
-		return c.runner.store.Head(ctx)
+		return c.store.Head(ctx)
 	}
-	head, recorded, known, ciErr, err := c.runner.store.HeadCheckIn(ctx, c.sighting(c.run.Decision))
+	head, recorded, known, ciErr, err := c.store.HeadCheckIn(ctx, c.sighting(c.run.Decision))
 	rec.recorded, rec.known, rec.err = recorded, known, ciErr
 	return head, err
 }
@@ -104,11 +104,11 @@ func (c *Checker) readHead(ctx context.Context, rec *checkInResult) (ledger.Head
 func (c *Checker) sighting(d policy.Decision) ledger.Sighting {
 	r := c.checkInRelease()
 	sg := ledger.Sighting{
-		Instance: c.runner.cfg.checkIn.Instance, Host: c.runner.cfg.checkIn.Host,
+		Instance: c.cfg.checkIn.Instance, Host: c.cfg.checkIn.Host,
 		Release: r.Digest, AppVersion: r.AppVersion, Policy: r.Policy, SetDigest: c.digest, Decision: d.String(),
 	}
-	if c.runner.cfg.clock != nil {
-		sg.At = c.runner.cfg.clock()
+	if c.cfg.clock != nil {
+		sg.At = c.cfg.clock()
 	}
 	return sg
 }
@@ -117,13 +117,13 @@ func (c *Checker) sighting(d policy.Decision) ledger.Sighting {
 func (c *Checker) checkInRelease() ledger.Release {
 	st := &c.checkIns
 	st.once.Do(func() {
-		cfg := c.runner.cfg
+		cfg := c.cfg
 		if c.release != nil {
 			h := c.release.header
 			st.release = ledger.Release{Digest: h.Digest, AppVersion: h.AppVersion, Policy: h.Policy, SetDigest: h.SetDigest, Manifest: c.release.data}
 			return
 		}
-		m := buildManifest(c.runner.set, cfg.appVersion, cfg.policy)
+		m := buildManifest(c.set, cfg.appVersion, cfg.policy)
 		st.release = ledger.Release{Digest: m.Digest, AppVersion: m.AppVersion, Policy: m.Policy, SetDigest: m.SetDigest, Manifest: m.Marshal()}
 		st.release.IDs, st.release.Checksums = idsAndChecksums(m)
 	})
@@ -140,7 +140,7 @@ func idsAndChecksums(m Manifest) (ids, sums []string) {
 
 // checkAndCheckIn is a check, and its check-in when WithCheckIn asks for one.
 func (c *Checker) checkAndCheckIn(ctx context.Context) (policy.Verdict, error) {
-	if c.runner.cfg.checkIn == nil {
+	if c.cfg.checkIn == nil {
 		return c.check(ctx, nil)
 	}
 	rec := &checkInResult{}
@@ -149,7 +149,7 @@ func (c *Checker) checkAndCheckIn(ctx context.Context) (policy.Verdict, error) {
 		return v, err
 	}
 	if !rec.recorded && rec.err == nil {
-		rec.known, rec.err = c.runner.store.CheckIn(ctx, c.sighting(v.Decision))
+		rec.known, rec.err = c.store.CheckIn(ctx, c.sighting(v.Decision))
 		rec.recorded = rec.err == nil
 	}
 	if rec.recorded && !rec.known && !c.checkIns.stored.Load() {
@@ -160,7 +160,7 @@ func (c *Checker) checkAndCheckIn(ctx context.Context) (policy.Verdict, error) {
 	}
 	c.checkIns.last.Store(&rec.err)
 	if rec.err != nil && !c.checkIns.warned.Swap(true) {
-		c.runner.cfg.logger.Warn("check-in not recorded; the verdict stands", "err", rec.err)
+		c.cfg.logger.Warn("check-in not recorded; the verdict stands", "err", rec.err)
 	}
 	return v, nil
 }
@@ -174,7 +174,7 @@ func (c *Checker) storeRelease(ctx context.Context) error {
 		}
 		r.IDs, r.Checksums = idsAndChecksums(c.release.full)
 	}
-	return c.runner.store.PutRelease(ctx, r)
+	return c.store.PutRelease(ctx, r)
 }
 
 // CheckInError is the error of the last check's check-in (nil: recorded,

@@ -350,7 +350,7 @@ func TestTerminatedConnectionIsSaidOnce(t *testing.T) {
 	go func() { _, err := r.Up(ctx, migrations.UpOptions{}); done <- err }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if scalar[bool](t, pool, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE '%SELECT pg_sleep(60)%' AND pid <> pg_backend_pid()") {
+		if scalar[bool](t, pool, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE '%SELECT pg_sleep(60)%' AND pid <> pg_backend_pid() AND datname = current_database()") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -352,20 +352,20 @@ func NewReleaseChecker(db ledger.DB, data []byte, opts ...Option) (*Checker, err
 	}
 	p, _ := policy.Parse(h.Policy)
 	base := []Option{WithAppVersion(h.AppVersion), WithPolicy(p)}
-	r, err := newRunner(nil, db, &Set{}, append(base, opts...))
+	c, err := newReader(db, append(base, opts...))
 	if err != nil {
 		return nil, err
 	}
-	if r.cfg.autoMigrate {
-		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+	if c.cfg.autoMigrate {
+		return nil, ErrAutoMigrateNeedsFiles
 	}
-	c := &Checker{runner: r, manifest: policy.Manifest{AppVersion: r.cfg.appVersion}, digest: h.SetDigest}
+	c.manifest, c.digest = policy.Manifest{AppVersion: c.cfg.appVersion}, h.SetDigest
 	c.release = &releaseSource{data: data, header: h}
 	// What Evaluate says of a ledger holding exactly the release's
 	// migrations: what it says of an empty release on an empty ledger, with
 	// the migrations counted (the manifest's own validity was checked when
 	// it was written, and is checked again whenever the list is decoded).
-	c.run = policy.Evaluate(c.manifest, projector.NewState(), r.cfg.policy)
+	c.run = policy.Evaluate(c.manifest, projector.NewState(), c.cfg.policy)
 	c.run.Applied = h.Count
 	return c, nil
 }

@@ -14,17 +14,16 @@ import (
 type Option func(*config) error
 
 type config struct {
-	schema          string
-	appVersion      string
-	host            string
-	policy          policy.Policy
-	logger          *slog.Logger
-	lockTimeout     time.Duration
-	ddlLockTimeout  time.Duration
-	progress        func(Progress)
-	autoMigrate     bool
-	allowOutOfOrder bool
-	refuseDrift     bool
+	schema         string
+	appVersion     string
+	host           string
+	policy         policy.Policy
+	logger         *slog.Logger
+	lockTimeout    time.Duration
+	ddlLockTimeout time.Duration
+	progress       func(Progress)
+	autoMigrate    bool
+	refuseDrift    bool
 	// Releases over time (checkin.go, guard.go).
 	checkIn       *CheckIn
 	clock         func() time.Time // nil: the database server's clock
@@ -48,7 +47,6 @@ func newConfig(opts []Option) (config, error) {
 			return c, err
 		}
 	}
-	c.policy.AllowOutOfOrder = c.policy.AllowOutOfOrder || c.allowOutOfOrder
 	return c, nil
 }
 
@@ -90,11 +88,6 @@ func WithPolicy(p policy.Policy) Option {
 		c.policy = p
 		return nil
 	}
-}
-
-// WithAllowOutOfOrder lets pending migrations ordered before an applied one run.
-func WithAllowOutOfOrder() Option {
-	return func(c *config) error { c.allowOutOfOrder = true; return nil }
 }
 
 // WithLogger receives one record per migration applied, reverted or failed.

@@ -61,6 +61,9 @@ type Step struct {
 	Source string
 	// Attempt is the attempt a failure of this step is recorded as.
 	Attempt int
+	// AllowedBreaking (up only): the running releases this migration makes
+	// refuse, recorded in its event when the run allows breaking them.
+	AllowedBreaking []projector.BrokenRelease
 }
 
 // UsesRecorded reports whether the step runs the down SQL recorded in the ledger.

@@ -55,9 +55,6 @@ func Types() []string {
 // KnownType reports whether t is an event type this package can fold.
 func KnownType(t string) bool { _, ok := payloadVersions[t]; return ok }
 
-// CurrentPayloadVersion is the payload version new events of type t are written with.
-func CurrentPayloadVersion(t string) int { return payloadVersions[t] }
-
 // Event is the envelope of one ledger event, as stored. The event store fills
 // Seq, ID, RecordedAt, Actor, PrevHash and Hash when it appends; a producer sets
 // Type, PayloadVersion, Payload and, where it knows them, Host and AppVersion.
@@ -133,6 +130,19 @@ type Applied struct {
 	// Adopted: the migration was not run by ledger but taken over from
 	// another tool's history (adopt) or declared applied (baseline).
 	Adopted *Adoption `json:"adopted,omitempty"`
+	// AllowedBreaking: the releases still running (seen within the fleet
+	// window) that this migration made refuse, applied anyway because the
+	// operator allowed it (up --allow-breaking).
+	AllowedBreaking []BrokenRelease `json:"allowed_breaking,omitempty"`
+}
+
+// BrokenRelease is a running release a migration was allowed to break.
+type BrokenRelease struct {
+	Release   string    `json:"release"` // its app version
+	Policy    string    `json:"policy"`
+	Instances int       `json:"instances"`
+	LastSeen  time.Time `json:"last_seen"`
+	LastHost  string    `json:"last_host"`
 }
 
 // Adoption is what another tool's history kept about a migration that

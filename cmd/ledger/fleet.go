@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -105,5 +106,48 @@ func ago(now, t time.Time) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	default:
 		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
+
+// fleetGuardFlags are up's flags for its guard.
+func fleetGuardFlags(fs *flag.FlagSet, o *cmdFlags) {
+	fs.DurationVar(&o.window, "fleet-window", migrations.DefaultFleetWindow, "a release seen (checked in) within this `duration` counts as running: up refuses to make it refuse")
+	fs.BoolVar(&o.allowBreaking, "allow-breaking", false, "apply even migrations that make a running release refuse; each one's event records the releases it broke")
+}
+
+// guardOptions are up's options for its guard.
+func (e *env) guardOptions() []migrations.Option {
+	opts := []migrations.Option{migrations.WithFleetWindow(e.f.window)}
+	if e.f.allowBreaking {
+		opts = append(opts, migrations.WithAllowBreaking())
+	}
+	return opts
+}
+
+// breakingCode is the exit code of an up refused by its guard (4), with
+// what to do.
+func (e *env) breakingCode(err error) (int, bool) {
+	var berr *migrations.BreakingError
+	if !errors.As(err, &berr) {
+		return 0, false
+	}
+	if !e.g.json {
+		fmt.Fprintf(e.stderr, "  to go ahead anyway: ledger up --allow-breaking (each migration's event records the releases it broke); ledger fleet lists who runs what\n")
+	}
+	return exitRefused, true
+}
+
+// warnBreaking names the running releases an up was allowed to break.
+func (e *env) warnBreaking(rep migrations.Report, err error) {
+	if err != nil {
+		return
+	}
+	verb := "made"
+	if rep.DryRun {
+		verb = "would make"
+	}
+	for _, b := range rep.Breaking {
+		fmt.Fprintf(e.stderr, "ledger %s: warning: %s %s release %s refuse (%d instance(s), last seen on %s); allowed by --allow-breaking\n",
+			e.name, strings.Join(b.Migrations, ", "), verb, b.AppVersion, b.Instances, b.LastHost)
 	}
 }

@@ -461,13 +461,18 @@ func (e *env) loadSet() (*migrations.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.reportSet(set)
+	return set, nil
+}
+
+// reportSet prints a loaded set's warnings and the files it ignored.
+func (e *env) reportSet(set *migrations.Set) {
 	for _, w := range set.Warnings {
 		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
 	}
 	for _, name := range set.Ignored {
 		fmt.Fprintf(e.stderr, "ledger %s: note: %s in %s is not a migration (want <id>.up.sql or <id>.down.sql); ignored\n", e.name, name, e.g.dir)
 	}
-	return set, nil
 }
 
 // options turns the global flags into library options, validating them.
