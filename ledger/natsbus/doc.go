@@ -21,6 +21,12 @@
 // to publish onto a stream whose last message is not the ledger's event at
 // that seq (a different database, a restored backup).
 //
+// # Reading it back
+//
+// Decode turns a consumed message back into its ledger.Event (a watcher
+// folds these with the projector); ReadEvents yields the stream's events
+// in order from any seq, for comparing the stream with the chain.
+//
 // # The message
 //
 // The body is the event as JSON, in the shape of `ledger history --json`

@@ -324,3 +324,43 @@ func TestStreamWithOtherSubjectsIsRefused(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ReadEvents gives back what the relay published, from any seq on, and
+// says so when the stream is missing.
+func TestReadEventsGivesTheLedgerBack(t *testing.T) {
+	srv := natstest.Start(t)
+	st, pool, _ := newLedger(t, 2)
+	seed(t, st, pool, 30)
+	names := natsbus.NamesFor("read")
+	_, js := natstest.Connect(t, srv.URL())
+	ctx := context.Background()
+	for _, err := range natsbus.ReadEvents(ctx, js, names, 0) {
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatalf("no stream yet: %v; want ErrStreamNotFound", err)
+		}
+	}
+	r := startRelay(t, js, st, pool, natsbus.WithNames(names))
+	waitStream(t, js, names.Stream, 30, 10*time.Second)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []int64{0, 17, 30} {
+		want := after + 1
+		for ev, err := range natsbus.ReadEvents(ctx, js, names, after) {
+			if err != nil {
+				t.Fatalf("after %d: %v", after, err)
+			}
+			dbEv, err := st.Event(ctx, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Seq != want || ev.ID != dbEv.ID || string(ev.Hash) != string(dbEv.Hash) {
+				t.Fatalf("after %d: got event %d %s, want %d %s", after, ev.Seq, ev.ID, want, dbEv.ID)
+			}
+			want++
+		}
+		if want != 31 {
+			t.Errorf("after %d: read up to %d, want 30", after, want-1)
+		}
+	}
+}
