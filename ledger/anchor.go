@@ -21,7 +21,9 @@ type Anchor struct {
 
 // String is the anchor as SEQ:HASH (hash in lower-case hex), the form
 // ParseAnchor reads and `ledger checkpoint` prints.
-func (a Anchor) String() string { return strconv.FormatInt(a.Seq, 10) + ":" + hex.EncodeToString(a.Hash) }
+func (a Anchor) String() string {
+	return strconv.FormatInt(a.Seq, 10) + ":" + hex.EncodeToString(a.Hash)
+}
 
 // ParseAnchor reads SEQ:HASH, e.g. 42:9f86d081884c7d65…, a full 64-digit
 // sha256 in hex.
