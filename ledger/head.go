@@ -153,6 +153,9 @@ func (s *Store) check(r *headRow) (Head, error) {
 	if !bytes.Equal(r.lastHash, r.Hash) {
 		return corrupt("head hash differs from the hash of event %d", last)
 	}
+	if r.fpSeq != nil && *r.fpSeq > r.Seq {
+		return corrupt("the schema fingerprint was recorded at seq %d, after the head's seq %d", *r.fpSeq, r.Seq)
+	}
 	l := &r.last
 	c, err := l.committed()
 	if err != nil {

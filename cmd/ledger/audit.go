@@ -141,6 +141,7 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
 					return e.fail(err)
 				}
+				e.adoptHints(foreign)
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -482,8 +483,13 @@ projection tables. Then it checks that each applied migration's file in
 catalog fingerprint still equals the one recorded at the end of the last run
 (a difference is a change made outside the ledger).
 
-Exit codes: 0 everything verifies; 5 something does not (the report says
-what, starting with the first broken seq); 1 error.`,
+Every field of the head and the projection tables (applied, in doubt,
+failed, the head's in-doubt count) is compared with the fold, and each
+event's committed state with the fold up to it; each difference is listed.
+
+Exit codes: 0 everything verifies; 5 something does not, or a migration is
+in doubt (the report says what, starting with the first broken seq); 1
+error (including output that could not be written).`,
 		example: "  ledger verify --dir ./migrations",
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -507,34 +513,55 @@ what, starting with the first broken seq); 1 error.`,
 				return e.fail(err)
 			}
 			out := struct {
-				Chain  ledger.VerifyReport      `json:"chain"`
-				Files  []string                 `json:"files,omitempty"`
-				Schema *migrations.SchemaStatus `json:"schema,omitempty"`
-				OK     bool                     `json:"ok"`
+				Chain   ledger.VerifyReport      `json:"chain"`
+				Files   []string                 `json:"files,omitempty"`
+				InDoubt []string                 `json:"in_doubt,omitempty"`
+				Schema  *migrations.SchemaStatus `json:"schema,omitempty"`
+				// SchemaError: the schema could not be compared, because
+				// the ledger does not check out.
+				SchemaError string `json:"schema_error,omitempty"`
+				OK          bool   `json:"ok"`
 			}{Chain: rep}
-			state, _, serr := store.State(ctx)
-			if serr == nil {
-				for _, m := range state.Sorted() {
-					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
-					}
+			// The files and the migrations in doubt are checked against
+			// the fold of the events, read in the chain's own snapshot: no
+			// second read that could fail, or disagree, after the chain
+			// checked out.
+			for _, m := range rep.Fold.Sorted() {
+				if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
+					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 				}
-				st, err := p.runner.SchemaStatus(ctx)
-				if err != nil {
-					return e.fail(err)
-				}
-				out.Schema = &st
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && (out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
+			for _, d := range sortedInDoubt(rep.Fold.InDoubt) {
+				out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
+			}
+			st, err := p.runner.SchemaStatus(ctx)
+			switch {
+			case err == nil:
+				out.Schema = &st
+			case isIntegrityError(err):
+				out.SchemaError = err.Error()
+			default:
+				return e.fail(err)
+			}
+			out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" &&
+				(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
-				e.printJSON(out)
+				if c := e.printJSON(out); c != exitOK {
+					return c
+				}
 			} else {
 				fmt.Fprintln(e.stdout, rep.String())
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}
+				for _, d := range out.InDoubt {
+					fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --applied|--failed --reason TEXT\n", d)
+				}
 				if out.Schema != nil {
 					printSchemaStatus(e.stdout, *out.Schema)
+				}
+				if out.SchemaError != "" {
+					fmt.Fprintf(e.stdout, "schema not compared: %s\n", out.SchemaError)
 				}
 			}
 			if !out.OK {

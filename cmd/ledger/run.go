@@ -408,6 +408,9 @@ func (e *env) fail(err error) int {
 
 // explain adds advice to errors a user can act on.
 func (e *env) explain(err error) string {
+	if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
+		e.adoptHints(fe.Histories)
+	}
 	// A migration that failed (a connection lost mid-run, a failed attempt
 	// to record it on a new one) says what happened itself: it is no
 	// advice about --db.
