@@ -57,6 +57,7 @@ type cmdFlags struct {
 	refuseDrift, captureDDL                    bool
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
+	relay                                      relayFlags // relay, demo (relay.go)
 }
 
 type stringList []string
@@ -505,7 +506,7 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
+		cmdVerify(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}
