@@ -506,6 +506,9 @@ func (e *env) options() ([]migrations.Option, error) {
 	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
 		return nil, fmt.Errorf("--schema: %w", err)
 	}
+	if w := ledger.PlacementWarning(e.g.schema); w != "" {
+		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
+	}
 	if e.g.appVersion != "" {
 		if _, err := policy.ParseAppVersion(e.g.appVersion); err != nil {
 			return nil, fmt.Errorf("--app-version: %w", err)
