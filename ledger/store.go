@@ -314,6 +314,9 @@ func (s *Store) mapErr(err error) error {
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "42883") {
 		return &NotInitializedError{Schema: s.schema}
 	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" && strings.HasPrefix(pgErr.Message, "permission denied") {
+		return &PermissionError{Schema: s.schema, Err: pgErr}
+	}
 	if errors.As(err, &pgErr) && pgErr.Code == "42703" {
 		// Only format 1's tables lack a column this binary reads.
 		return &FormatError{Schema: s.schema, Found: 1, Supported: Format}
