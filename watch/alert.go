@@ -49,9 +49,10 @@ type Alert struct {
 	Release  string `json:"release"`          // the guarded app version
 	Policy   string `json:"policy"`
 	Decision string `json:"decision"` // the release's verdict after the change: run, migrate or refuse
-	// Seq is the ledger event the alert is derived from: together with the
-	// release and the kind it identifies the alert, so several watchers
-	// publish it once.
+	// Seq is the ledger event the alert is derived from (for schema-drift:
+	// the snapshot the schema was compared with): with the release, the
+	// kind (and a drift's fingerprint) it identifies the alert, so several
+	// watchers publish it once.
 	Seq        int64     `json:"seq"`
 	At         time.Time `json:"at"` // when that event was recorded (or the drift seen)
 	Migrations []Fact    `json:"migrations,omitempty"`

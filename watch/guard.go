@@ -101,7 +101,9 @@ func (g *Guard) noteDrift(ev projector.Event) {
 		}
 		msg := fmt.Sprintf("the schema changed outside the migrations (found by a run of release %s, %s@%s): %s",
 			orDash(ev.AppVersion), orDash(ev.Actor), orDash(ev.Host), changesSummary(p.Changes, p.Unreadable))
-		g.drift = &Alert{Kind: KindDrift, Seq: ev.Seq, At: ev.RecordedAt, Changes: p.Changes, Fingerprint: p.Fingerprint, Message: msg}
+		// Seq is the snapshot compared with, as for a drift found by polling:
+		// the same drift gets the same Nats-Msg-Id whichever way it is seen.
+		g.drift = &Alert{Kind: KindDrift, Seq: p.RecordedSeq, At: ev.RecordedAt, Actor: ev.Actor, Changes: p.Changes, Fingerprint: p.Fingerprint, Message: msg}
 	case projector.TypeSchemaFingerprinted, projector.TypeSchemaDriftAccepted:
 		g.drift = nil
 	}
@@ -250,10 +252,6 @@ func (g *Guard) SchemaFound(fingerprint string, changes []string, at time.Time) 
 		Message: fmt.Sprintf("the schema changed outside the migrations since the snapshot at seq %d: %s", fp.Seq, changesSummary(changes, "")),
 		Release: g.known.AppVersion, Policy: g.policy.String(), Decision: g.Verdict().Decision.String()}
 	if g.driftSeen[a.MsgID()] {
-		return nil
-	}
-	// A drift an up already recorded in the stream is the same drift.
-	if g.drift != nil && g.drift.Fingerprint == fingerprint {
 		return nil
 	}
 	g.driftSeen[a.MsgID()] = true

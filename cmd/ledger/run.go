@@ -50,6 +50,7 @@ type cmdFlags struct {
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed                            bool
 	refuseDrift                                bool
+	watch                                      watchFlags
 	lockTimeout, ddlLockTimeout                time.Duration
 }
 
@@ -455,6 +456,6 @@ func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
-		cmdDiff(), cmdAcceptDrift(),
+		cmdDiff(), cmdAcceptDrift(), cmdWatch(),
 	}
 }
