@@ -35,6 +35,12 @@ import (
 // database user), PrevHash and Hash; Host and AppVersion default to the
 // store's. It returns the new head.
 func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, error) {
+	return s.append(ctx, tx, false, events)
+}
+
+// append is Append; upgrading says the ledger is being upgraded in tx, so
+// its newest event may predate committed state.
+func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []Event) (Head, error) {
 	if len(events) == 0 {
 		return Head{}, fmt.Errorf("append: no events")
 	}
@@ -50,7 +56,7 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 	// event, the server's clock and user, and the projection rows the events touch.
 	st := projector.NewState()
 	var (
-		r     headRow
+		r     = headRow{upgrading: upgrading}
 		now   time.Time
 		actor string
 	)
@@ -58,7 +64,7 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 	b.Queue(s.sql.lockHead).QueryRow(func(row pgx.Row) error { return row.Scan(r.dest()...) })
 	b.Queue(s.sql.lastEvent).QueryRow(func(row pgx.Row) error {
 		r.lastLoaded = true
-		return row.Scan(&r.lastSeq, &r.lastHash, &now, &actor)
+		return row.Scan(append(append([]any{&r.lastSeq, &r.lastHash}, r.stateDest()...), &now, &actor)...)
 	})
 	if len(ids) > 0 {
 		queueRows(b, s.sql.touchedApplied, ids, st.Applied, scanApplied)
@@ -91,22 +97,19 @@ func (s *Store) Append(ctx context.Context, tx pgx.Tx, events ...Event) (Head, e
 	if err := tx.SendBatch(ctx, w).Close(); err != nil {
 		return Head{}, fmt.Errorf("append: %w", s.mapErr(err))
 	}
+	out.upgrading = upgrading
 	return s.check(out)
 }
 
 // appendCall is one call of the append function, ready to run.
 type appendCall struct {
-	expSeq        *int64
-	expHash       []byte
-	at            *time.Time // nil: the server's clock, read under the head lock
-	actor         string
-	ops           string
-	digest        []byte
-	format        int
-	fp            *projector.Fingerprint
-	channel       string
-	schemaVersion *string
-	inDoubt       *int32
+	expSeq  *int64
+	expHash []byte
+	at      *time.Time // nil: the server's clock, read under the head lock
+	actor   string
+	ops     string
+	fp      *projector.Fingerprint
+	channel string
 	// What the events put into the projection, for stamping with the
 	// server's time once it is known (Appender).
 	baseSeq                           int64 // the head's seq before the call
@@ -150,10 +153,19 @@ func (s *Store) prepare(st *projector.State, expect *Head, at time.Time, rec Rec
 		if err != nil {
 			return nil, fmt.Errorf("append %s: %w", e.Type, err)
 		}
-		ops = append(ops, eventOp{Op: "event", Seq: e.Seq, ID: e.ID, Type: e.Type, PayloadVersion: e.PayloadVersion, Payload: e.Payload, Host: e.Host, AppVersion: e.AppVersion, XactDuration: rec.Timed})
+		// The event's rows first: the function derives what the event
+		// commits from the tables when the caller holds only part of the state.
 		if ops, err = call.changeOps(ops, c); err != nil {
 			return nil, err
 		}
+		ev := eventOp{Op: "event", Seq: e.Seq, ID: e.ID, Type: e.Type, PayloadVersion: e.PayloadVersion, Payload: e.Payload, Host: e.Host, AppVersion: e.AppVersion, XactDuration: rec.Timed,
+			StateFormat: st.Format, StateDigest: `\x` + hex.EncodeToString(st.Digest[:])}
+		if expect != nil {
+			// The caller holds the whole state: what the event leaves is known.
+			n, v := len(st.InDoubt), st.SchemaVersion
+			ev.StateInDoubt, ev.StateSchemaVersion = &n, &v
+		}
+		ops = append(ops, ev)
 		if c.Fingerprint != nil {
 			call.fp = c.Fingerprint
 		}
@@ -162,11 +174,9 @@ func (s *Store) prepare(st *projector.State, expect *Head, at time.Time, rec Rec
 	if err != nil {
 		return nil, err
 	}
-	call.ops, call.digest, call.format = string(opsJSON), st.Digest[:], st.Format
+	call.ops = string(opsJSON)
 	if expect != nil {
-		// The caller holds the whole state: the head's derived columns are known.
-		n := int32(len(st.InDoubt))
-		call.expSeq, call.expHash, call.schemaVersion, call.inDoubt = &expect.Seq, expect.Hash, &st.SchemaVersion, &n
+		call.expSeq, call.expHash = &expect.Seq, expect.Hash
 	}
 	return call, nil
 }
@@ -181,7 +191,7 @@ func (c *appendCall) queue(b *pgx.Batch, sql string) *headRow {
 		fpValue, fpObjects, fpSeq = &c.fp.Value, &objects, &c.fp.Seq
 	}
 	out := &headRow{}
-	b.Queue(sql, c.expSeq, c.expHash, c.at, c.actor, c.ops, c.digest, c.format, fpValue, fpObjects, fpSeq, c.channel, c.schemaVersion, c.inDoubt).
+	b.Queue(sql, c.expSeq, c.expHash, c.at, c.actor, c.ops, fpValue, fpObjects, fpSeq, c.channel).
 		QueryRow(func(row pgx.Row) error { return row.Scan(out.dest()...) })
 	return out
 }
@@ -202,17 +212,9 @@ func (c *appendCall) text(schema string) (string, error) {
 	if c.fp != nil {
 		fpValue, fpObjects, fpSeq = text(c.fp.Value), strconv.Itoa(c.fp.Objects), strconv.FormatInt(c.fp.Seq, 10)
 	}
-	schemaVersion, inDoubt := "NULL::text", "NULL::int"
-	if c.schemaVersion != nil {
-		schemaVersion = text(*c.schemaVersion)
-	}
-	if c.inDoubt != nil {
-		inDoubt = strconv.Itoa(int(*c.inDoubt))
-	}
 	args := []string{
 		intLit(c.expSeq), byteaLit(c.expHash), timeLit(c.at), text(c.actor), text(c.ops) + "::jsonb",
-		byteaLit(c.digest), strconv.Itoa(c.format), fpValue, fpObjects, fpSeq,
-		text(c.channel), schemaVersion, inDoubt,
+		fpValue, fpObjects, fpSeq, text(c.channel),
 	}
 	if bad {
 		return "", fmt.Errorf("append: a value contains a NUL byte, which PostgreSQL text cannot hold")
@@ -312,6 +314,12 @@ type (
 		// The server sets the payload's duration_ms to the time since
 		// the transaction began.
 		XactDuration bool `json:"xact_duration,omitempty"`
+		// The state the event leaves, committed in its hash; in-doubt
+		// count and schema version nil: derived by the function.
+		StateFormat        int     `json:"state_format"`
+		StateDigest        string  `json:"state_digest"` // bytea input: \x and hex
+		StateInDoubt       *int    `json:"state_in_doubt,omitempty"`
+		StateSchemaVersion *string `json:"state_schema_version,omitempty"`
 	}
 	idOp struct {
 		Op string `json:"op"`

@@ -21,7 +21,7 @@ func (e *NotInitializedError) Error() string {
 func (e *NotInitializedError) Unwrap() error { return ErrNotInitialized }
 
 // FormatError: the ledger in the database is in a format this binary does
-// not understand. The ledger applies its own rule to itself: refuse, never guess.
+// not understand (newer), or one it must first upgrade (older). The ledger applies its own rule to itself: refuse, never guess.
 type FormatError struct {
 	Schema    string
 	Found     int
@@ -29,18 +29,24 @@ type FormatError struct {
 }
 
 func (e *FormatError) Error() string {
+	if e.Found < e.Supported {
+		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes: run `ledger init` (or `ledger up`) once with this release to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it", e.Schema, e.Found, e.Supported)
+	}
 	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands: use a newer ledger release (this one changes nothing)", e.Schema, e.Found, e.Supported)
 }
 
-// CorruptHeadError: the head row does not match the newest event, or holds
-// values that cannot be right. The ledger cannot be trusted until verified.
+// CorruptHeadError: the head row does not match the newest event (its seq,
+// hash or the state it committed), the newest event does not match its own
+// hash or link, the projection tables do not add up to the head, or the
+// head holds values that cannot be right. The ledger cannot be trusted
+// until verified; no writer builds on it.
 type CorruptHeadError struct {
 	Schema string
 	Reason string
 }
 
 func (e *CorruptHeadError) Error() string {
-	return fmt.Sprintf("ledger schema %q: head row is corrupt: %s; run `ledger verify` and restore the ledger from a backup", e.Schema, e.Reason)
+	return fmt.Sprintf("ledger schema %q cannot be trusted: %s; run `ledger verify` to see every difference, and restore the ledger from a backup", e.Schema, e.Reason)
 }
 
 // SchemaNameError: an unusable name for the ledger schema.
@@ -51,4 +57,16 @@ type SchemaNameError struct {
 
 func (e *SchemaNameError) Error() string {
 	return fmt.Sprintf("invalid ledger schema name %q: %s", e.Name, e.Reason)
+}
+
+// UpgradeError: a ledger in an older format does not verify, so it is not
+// upgraded (nothing was changed). Report says what is wrong.
+type UpgradeError struct {
+	Schema string
+	From   int
+	Report VerifyReport
+}
+
+func (e *UpgradeError) Error() string {
+	return fmt.Sprintf("ledger schema %q (format %d) does not verify, so it was not upgraded to format %d and nothing was changed:\n%s\nrestore the ledger from a backup taken before it broke", e.Schema, e.From, Format, e.Report)
 }

@@ -22,6 +22,7 @@ type Filter struct {
 	Until       time.Time // only recorded_at < Until
 	Actor       string    // only events recorded by this database user
 	MigrationID string    // only events about this migration
+	AppVersion  string    // only events recorded by this release
 	Limit       int       // at most this many (0: no limit)
 	Newest      bool      // newest first (with Limit: the last Limit events)
 }
@@ -53,6 +54,9 @@ func (s *Store) query(f Filter) (string, []any) {
 	}
 	if f.MigrationID != "" {
 		where = append(where, "migration_id = "+arg(f.MigrationID))
+	}
+	if f.AppVersion != "" {
+		where = append(where, "app_version = "+arg(f.AppVersion))
 	}
 	sql := s.sql.events
 	if len(where) > 0 {
@@ -115,9 +119,14 @@ func scanEvent(rows pgx.Rows) (Event, string, error) {
 	var e Event
 	var payload string
 	var id [16]byte
-	err := rows.Scan(&e.Seq, &id, &e.Type, &e.PayloadVersion, &payload, &e.RecordedAt, &e.Actor, &e.Host, &e.AppVersion, &e.PrevHash, &e.Hash)
+	var l lastEvent
+	err := rows.Scan(&e.Seq, &id, &e.Type, &e.PayloadVersion, &payload, &e.RecordedAt, &e.Actor, &e.Host, &e.AppVersion, &e.PrevHash, &e.Hash,
+		&l.stateFormat, &l.stateDigest, &l.stateInDoubt, &l.stateSchemaVersion)
 	if err != nil {
 		return e, "", err
+	}
+	if e.State, err = l.committed(); err != nil {
+		return e, "", fmt.Errorf("event %d: committed state: %w", e.Seq, err)
 	}
 	e.ID = uuid.UUID(id).String()
 	e.Payload = []byte(payload)

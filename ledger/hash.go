@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 )
 
@@ -10,7 +11,9 @@ import (
 // column in a fixed order, its length in bytes, ':', its bytes and '\n'.
 // Time enters as UTC epoch microseconds and the payload as jsonb's canonical
 // text (payloadText must be payload::text as PostgreSQL renders it), so the
-// result does not depend on any session setting.
+// result does not depend on any session setting. An event that commits its
+// state (e.State, ledger format 2 on) also hashes the format, the digest in
+// lower-case hex, the in-doubt count and the schema version, in that order.
 func EventHash(prev []byte, e Event, payloadText string) []byte {
 	h := sha256.New()
 	h.Write(prev)
@@ -29,5 +32,12 @@ func EventHash(prev []byte, e Event, payloadText string) []byte {
 	field(e.Host)
 	field(e.AppVersion)
 	field(payloadText)
+	if c := e.State; c != nil {
+		// Format 2: the state the event leaves behind.
+		field(strconv.Itoa(c.Format))
+		field(hex.EncodeToString(c.Digest[:]))
+		field(strconv.Itoa(c.InDoubt))
+		field(c.SchemaVersion)
+	}
 	return h.Sum(nil)
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,13 +39,72 @@ type headRow struct {
 	lastSeq    *int64
 	lastHash   []byte
 	lastLoaded bool
+	last       lastEvent // the newest event's state (and, when full, the whole row)
+	// upgrading: the ledger is being upgraded in this transaction, so its
+	// newest event may predate committed state.
+	upgrading bool
+}
+
+// lastEvent is the newest event as the head's checks read it: always its
+// committed state; with full, also every other column and its
+// predecessor's hash, so its own hash and link can be recomputed.
+type lastEvent struct {
+	full                                  bool
+	id, typ, payload, actor, host, appVer *string
+	payloadVersion                        *int32
+	recordedAt                            *time.Time
+	prevHash, predHash                    []byte
+	stateFormat, stateInDoubt             *int32
+	stateDigest                           []byte
+	stateSchemaVersion                    *string
 }
 
 func (r *headRow) dest() []any {
 	return []any{&r.Seq, &r.Hash, &r.Format, &r.SchemaVersion, &r.digest, &r.InDoubt, &r.fp, &r.fpObjects, &r.fpSeq}
 }
 
-// check validates the scanned head and finishes the Head.
+// stateDest scans the newest event's committed state.
+func (r *headRow) stateDest() []any {
+	l := &r.last
+	return []any{&l.stateFormat, &l.stateDigest, &l.stateInDoubt, &l.stateSchemaVersion}
+}
+
+// headDest scans the whole head query (statements.head): the head row, the
+// newest event in full and its predecessor's hash.
+func (r *headRow) headDest() []any {
+	l := &r.last
+	l.full = true
+	d := append(r.dest(), &r.lastSeq, &r.lastHash, &l.id, &l.typ, &l.payloadVersion, &l.payload, &l.recordedAt, &l.actor, &l.host, &l.appVer, &l.prevHash)
+	return append(append(d, r.stateDest()...), &l.predHash)
+}
+
+// committed is the newest event's committed state, or nil if it has none.
+func (l *lastEvent) committed() (*projector.Committed, error) {
+	if l.stateFormat == nil && l.stateDigest == nil && l.stateInDoubt == nil && l.stateSchemaVersion == nil {
+		return nil, nil
+	}
+	if l.stateFormat == nil || l.stateInDoubt == nil || l.stateSchemaVersion == nil {
+		return nil, fmt.Errorf("state is partly NULL")
+	}
+	d, err := projector.ParseDigest(l.stateDigest)
+	if err != nil {
+		return nil, err
+	}
+	c := &projector.Committed{Format: int(*l.stateFormat), Digest: d, SchemaVersion: *l.stateSchemaVersion}
+	if l.stateInDoubt != nil {
+		c.InDoubt = int(*l.stateInDoubt)
+	}
+	return c, nil
+}
+
+// check validates the scanned head and finishes the Head: its values must
+// be possible, it must point at the newest event, and it must equal the
+// state that event committed in its hash (format, applied-set digest,
+// in-doubt count, schema version). With the newest event read in full, that
+// event's hash and its link to its predecessor are recomputed too, so an
+// edited newest event or a forged head cannot pass — only a rewrite of the
+// newest event and its hash, which verify (and an anchor outside the
+// database) catch.
 func (s *Store) check(r *headRow) (Head, error) {
 	if r.Format > Format {
 		return Head{}, &FormatError{Schema: s.schema, Found: r.Format, Supported: Format}
@@ -75,18 +136,73 @@ func (s *Store) check(r *headRow) (Head, error) {
 		return corrupt("seq %d", r.Seq)
 	case r.InDoubt < 0:
 		return corrupt("in_doubt %d", r.InDoubt)
+	case r.Format < Format && !r.upgrading:
+		// The tables are format 2's (the read found their columns), the
+		// head says otherwise: only a hand can have written that.
+		return corrupt("head says format %d, but its tables are format %d's", r.Format, Format)
 	}
-	if r.lastLoaded {
-		var last int64
-		if r.lastSeq != nil {
-			last = *r.lastSeq
+	if !r.lastLoaded {
+		return r.Head, nil
+	}
+	var last int64
+	if r.lastSeq != nil {
+		last = *r.lastSeq
+	}
+	if last != r.Seq {
+		return corrupt("head says seq %d, the newest event is seq %d", r.Seq, last)
+	}
+	if last == 0 {
+		return r.Head, nil
+	}
+	if !bytes.Equal(r.lastHash, r.Hash) {
+		return corrupt("head hash differs from the hash of event %d", last)
+	}
+	l := &r.last
+	c, err := l.committed()
+	if err != nil {
+		return corrupt("event %d: committed %v", last, err)
+	}
+	if l.full {
+		if l.id == nil || l.typ == nil || l.payloadVersion == nil || l.payload == nil || l.recordedAt == nil || l.actor == nil || l.host == nil || l.appVer == nil {
+			return corrupt("event %d has NULL columns", last)
 		}
-		if last != r.Seq {
-			return corrupt("head says seq %d, the newest event is seq %d", r.Seq, last)
+		pred := l.predHash
+		if last == 1 {
+			pred = make([]byte, 32)
 		}
-		if last > 0 && !bytes.Equal(r.lastHash, r.Hash) {
-			return corrupt("head hash differs from the hash of event %d", last)
+		if pred == nil {
+			return corrupt("event %d is missing: the newest event, %d, does not follow it", last-1, last)
 		}
+		if !bytes.Equal(l.prevHash, pred) {
+			return corrupt("event %d does not chain from event %d (its prev_hash is not that event's hash)", last, last-1)
+		}
+		e := Event{Seq: last, ID: *l.id, Type: *l.typ, PayloadVersion: int(*l.payloadVersion), RecordedAt: *l.recordedAt,
+			Actor: *l.actor, Host: *l.host, AppVersion: *l.appVer, State: c}
+		if !bytes.Equal(EventHash(pred, e, *l.payload), r.lastHash) {
+			return corrupt("the newest event (seq %d) does not match its hash: it was changed after it was recorded", last)
+		}
+	}
+	if c == nil {
+		if r.upgrading {
+			return r.Head, nil
+		}
+		return corrupt("the newest event (seq %d) commits no state, though the ledger is in format %d", last, r.Format)
+	}
+	var diffs []string
+	if c.Format != r.Format {
+		diffs = append(diffs, fmt.Sprintf("format %d, committed %d", r.Format, c.Format))
+	}
+	if c.Digest != r.Digest {
+		diffs = append(diffs, fmt.Sprintf("applied-set digest %.12s, committed %.12s", r.Digest, c.Digest))
+	}
+	if c.InDoubt != r.InDoubt {
+		diffs = append(diffs, fmt.Sprintf("in doubt %d, committed %d", r.InDoubt, c.InDoubt))
+	}
+	if c.SchemaVersion != r.SchemaVersion {
+		diffs = append(diffs, fmt.Sprintf("schema version %q, committed %q", r.SchemaVersion, c.SchemaVersion))
+	}
+	if len(diffs) > 0 {
+		return corrupt("it differs from the state event %d committed: %s", last, strings.Join(diffs, "; "))
 	}
 	return r.Head, nil
 }
@@ -101,7 +217,7 @@ func (s *Store) Head(ctx context.Context) (Head, error) {
 
 func (s *Store) headFrom(ctx context.Context, q DB) (Head, error) {
 	var r headRow
-	err := q.QueryRow(ctx, s.sql.head).Scan(append(r.dest(), &r.lastSeq, &r.lastHash)...)
+	err := q.QueryRow(ctx, s.sql.head).Scan(r.headDest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Head{}, &CorruptHeadError{Schema: s.schema, Reason: "the head row is missing"}
 	}
@@ -132,21 +248,12 @@ func (s *Store) State(ctx context.Context) (projector.State, Head, error) {
 	return s.finishState(st, r)
 }
 
-func (s *Store) stateIn(ctx context.Context, tx pgx.Tx) (projector.State, Head, error) {
-	b := &pgx.Batch{}
-	st, r := s.queueState(b)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return st, Head{}, s.mapErr(err)
-	}
-	return s.finishState(st, r)
-}
-
 // queueState queues the reads of the head and the projection tables.
 func (s *Store) queueState(b *pgx.Batch) (projector.State, *headRow) {
 	st := projector.NewState()
 	r := &headRow{}
 	b.Queue(s.sql.head).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(append(r.dest(), &r.lastSeq, &r.lastHash)...)
+		err := row.Scan(r.headDest()...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return &CorruptHeadError{Schema: s.schema, Reason: "the head row is missing"}
 		}
@@ -165,7 +272,37 @@ func (s *Store) finishState(st projector.State, r *headRow) (projector.State, He
 		return st, h, err
 	}
 	st.Seq, st.Format, st.SchemaVersion, st.Digest, st.Fingerprint = h.Seq, h.Format, h.SchemaVersion, h.Digest, h.Fingerprint
+	if diffs := projectionDiffs(st, h); len(diffs) > 0 {
+		return st, h, &CorruptHeadError{Schema: s.schema, Reason: "the projection tables differ from the head: " + strings.Join(diffs, "; ")}
+	}
 	return st, h, nil
+}
+
+// projectionDiffs compares what the projection tables add up to with the
+// head (which check has compared with the newest event's committed state):
+// the applied rows' digest and newest id, and the number of rows in doubt.
+// O(applied) hashing, no extra read: it is what makes a forged applied or
+// in_doubt row visible to every reader of the state.
+func projectionDiffs(st projector.State, h Head) []string {
+	var diffs []string
+	sums := make(map[string]string, len(st.Applied))
+	newest := ""
+	for id, m := range st.Applied {
+		sums[id] = m.Checksum
+		if newest == "" || projector.CompareIDs(id, newest) > 0 {
+			newest = id
+		}
+	}
+	if d := projector.DigestOf(sums); d != h.Digest {
+		diffs = append(diffs, fmt.Sprintf("the %d applied rows add up to digest %.12s, the head says %.12s", len(st.Applied), d, h.Digest))
+	}
+	if newest != h.SchemaVersion {
+		diffs = append(diffs, fmt.Sprintf("the newest applied row is %q, the head's schema version %q", newest, h.SchemaVersion))
+	}
+	if len(st.InDoubt) != h.InDoubt {
+		diffs = append(diffs, fmt.Sprintf("%d rows in doubt, the head says %d", len(st.InDoubt), h.InDoubt))
+	}
+	return diffs
 }
 
 // queueRows queues a query whose rows are scanned into a map by id.

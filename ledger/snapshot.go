@@ -2,11 +2,9 @@ package ledger
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,25 +12,6 @@ import (
 	"github.com/schema-ledger/ledger/catalog"
 	"github.com/schema-ledger/ledger/projector"
 )
-
-//go:embed sql/snapshots.sql
-var snapshotsSQL string
-
-// ensureSnapshots creates the snapshots table in a ledger that predates it.
-// It runs inside Init's transaction, under Init's lock.
-func (s *Store) ensureSnapshots(ctx context.Context, tx pgx.Tx) error {
-	var reg *string
-	if err := tx.QueryRow(ctx, "SELECT to_regclass($1)::text", s.q+".snapshots").Scan(&reg); err != nil {
-		return err
-	}
-	if reg != nil {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, strings.ReplaceAll(snapshotsSQL, "{{schema}}", s.q)); err != nil {
-		return fmt.Errorf("create the ledger's snapshots table: %w", err)
-	}
-	return nil
-}
 
 // PutSnapshot stores a schema snapshot under its fingerprint; a snapshot
 // already stored is left as it is (the same fingerprint is the same

@@ -1,5 +1,7 @@
 package ledger
 
+import "strings"
+
 // statements holds the SQL text of every statement, with the schema quoted in.
 type statements struct {
 	insertHead, head, lockHead, lastEvent, appendFn string
@@ -14,21 +16,28 @@ const (
 	failedCols    = "id, checksum, seq, failed_at, app_version, actor, host, error, sqlstate, statement, attempt"
 	headColsPlain = "seq, hash, format, schema_version, digest, in_doubt, fingerprint, fingerprint_objects, fingerprint_seq"
 	headCols      = "h.seq, h.hash, h.format, h.schema_version, h.digest, h.in_doubt, h.fingerprint, h.fingerprint_objects, h.fingerprint_seq"
-	eventCols     = "seq, id, type, payload_version, payload::text, recorded_at, actor, host, app_version, prev_hash, hash"
+	eventCols     = "seq, id, type, payload_version, payload::text, recorded_at, actor, host, app_version, prev_hash, hash, " + stateCols
+	stateCols     = "state_format, state_digest, state_in_doubt, state_schema_version"
 )
 
 func newStatements(q string) statements {
 	return statements{
 		insertHead: "INSERT INTO " + q + ".head (seq, hash, format, digest) VALUES (0, $1, $2, $3)",
-		// One row read plus one index probe for the newest event, in one
-		// snapshot and without any lock.
-		head: "SELECT " + headCols + ", e.seq, e.hash FROM " + q + ".head h " +
-			"LEFT JOIN LATERAL (SELECT seq, hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1) e ON true",
+		// One row read plus two index probes — the newest event, whole,
+		// and its predecessor's hash — in one snapshot and without any
+		// lock: enough to check the head against the state the newest
+		// event committed, that event's hash and its link.
+		head: "SELECT " + headCols + ", e.seq, e.hash, e.id::text, e.type, e.payload_version, e.payload::text, e.recorded_at, " +
+			"e.actor, e.host, e.app_version, e.prev_hash, e.state_format, e.state_digest, e.state_in_doubt, e.state_schema_version, p.hash " +
+			"FROM " + q + ".head h " +
+			"LEFT JOIN LATERAL (SELECT * FROM " + q + ".events ORDER BY seq DESC LIMIT 1) e ON true " +
+			"LEFT JOIN " + q + ".events p ON p.seq = e.seq - 1",
 		lockHead: "SELECT " + headCols + " FROM " + q + ".head h FOR UPDATE",
 		// A statement of its own after the lock, so its snapshot sees every
 		// event committed before the lock was granted.
-		lastEvent:      "SELECT (SELECT seq FROM " + q + ".events ORDER BY seq DESC LIMIT 1), (SELECT hash FROM " + q + ".events ORDER BY seq DESC LIMIT 1), clock_timestamp(), current_user",
-		appendFn:       "SELECT " + headColsPlain + " FROM " + q + ".append($1::bigint, $2::bytea, $3::timestamptz, $4::text, $5::jsonb, $6::bytea, $7::int, $8::text, $9::int, $10::bigint, $11::text, $12::text, $13::int)",
+		lastEvent: "SELECT e.seq, e.hash, e." + strings.ReplaceAll(stateCols, ", ", ", e.") + ", clock_timestamp(), current_user " +
+			"FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM " + q + ".events ORDER BY seq DESC LIMIT 1) e ON true",
+		appendFn:       "SELECT " + headColsPlain + " FROM " + q + ".append($1::bigint, $2::bytea, $3::timestamptz, $4::text, $5::jsonb, $6::text, $7::int, $8::bigint, $9::text)",
 		selectApplied:  "SELECT " + appliedCols + " FROM " + q + ".applied ORDER BY num, name, id",
 		selectInDoubt:  "SELECT " + inDoubtCols + " FROM " + q + ".in_doubt ORDER BY id",
 		selectFailed:   "SELECT " + failedCols + " FROM " + q + ".failed ORDER BY id",

@@ -15,8 +15,9 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-// Format is the newest ledger format this binary understands and creates.
-const Format = 1
+// Format is the ledger format this binary creates, reads and writes: 1 + the
+// number of upgrade steps. An older ledger is upgraded in place by Init.
+const Format = 3
 
 // DefaultSchema is the schema the ledger lives in unless WithSchema says otherwise.
 const DefaultSchema = "ledger"
@@ -27,6 +28,24 @@ const maxSchemaName = 48
 
 //go:embed sql/schema_v1.sql
 var schemaV1 string
+
+//go:embed sql/upgrade_v2.sql
+var upgradeV2 string
+
+//go:embed sql/upgrade_v3.sql
+var upgradeV3 string
+
+// upgrades are the steps from each format to the next, in order: the step
+// at index i takes format i+1 to i+2. A new format is one more embedded SQL
+// file here (and Format one higher): Init runs every step a ledger lacks,
+// in one transaction, each recorded as a ledger.upgraded event; a new
+// ledger is created as format 1 plus every step (with no upgrade events).
+var upgrades = []string{upgradeV2, upgradeV3}
+
+// sqlText fills a schema SQL template with this store's schema.
+func (s *Store) sqlText(tmpl string) string {
+	return strings.NewReplacer("{{schema}}", s.q, "{{schema_lit}}", "'"+s.schema+"'").Replace(tmpl)
+}
 
 // Event is the envelope of a ledger event (defined by the projector, which folds it).
 type Event = projector.Event
@@ -149,8 +168,26 @@ func lockKey(purpose, schema string) int64 {
 // Init creates the ledger schema if it does not exist and records
 // ledger.initialized. It is idempotent and safe to run concurrently. It
 // reports whether it created the schema. A ledger in a newer format is
-// refused with a *FormatError and left untouched.
+// refused with a *FormatError and left untouched; one in an older format is
+// first verified (the whole chain, the fold and the projection: a broken
+// ledger is refused with an *UpgradeError and left untouched), then
+// upgraded in place, each step recorded as a ledger.upgraded event — all in
+// one transaction.
 func (s *Store) Init(ctx context.Context) (created bool, err error) {
+	r, err := s.Setup(ctx)
+	return r.Created, err
+}
+
+// SetupResult says what Setup did.
+type SetupResult struct {
+	Created      bool `json:"created"`                 // the ledger was created
+	UpgradedFrom int  `json:"upgraded_from,omitempty"` // the ledger was upgraded from this format
+	Format       int  `json:"format"`                  // the ledger's format now
+}
+
+// Setup is Init, saying whether it created or upgraded the ledger.
+func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
+	res.Format = Format
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("init", s.schema)); err != nil {
 			return err
@@ -160,18 +197,30 @@ func (s *Store) Init(ctx context.Context) (created bool, err error) {
 			return err
 		}
 		if exists {
-			if format > Format {
+			switch {
+			case format > Format:
 				return &FormatError{Schema: s.schema, Found: format, Supported: Format}
+			case format < Format:
+				res.UpgradedFrom = format
+				if err := s.upgrade(ctx, tx, format); err != nil {
+					return err
+				}
 			}
-			return s.ensureSnapshots(ctx, tx)
+			return s.ensureReleases(ctx, tx)
 		}
-		if _, err := tx.Exec(ctx, strings.ReplaceAll(schemaV1, "{{schema}}", s.q)); err != nil {
+		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
 			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
 		}
-		if err := s.ensureSnapshots(ctx, tx); err != nil {
-			return err
+		for i, step := range upgrades {
+			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
+				return fmt.Errorf("create ledger schema %q (format %d): %w", s.schema, i+2, err)
+			}
 		}
-		if _, err := tx.Exec(ctx, s.sql.insertHead, make([]byte, 32), Format, make([]byte, 32)); err != nil {
+		b := &pgx.Batch{}
+		b.Queue("SELECT set_config('ledger.append', $1, true)", s.schema)
+		b.Queue(s.sql.insertHead, make([]byte, 32), Format, make([]byte, 32))
+		b.Queue("SELECT set_config('ledger.append', '', true)")
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("create ledger head: %w", err)
 		}
 		ev, err := projector.NewEvent(projector.TypeLedgerInitialized, projector.Initialized{Format: Format, Schema: s.schema})
@@ -181,10 +230,48 @@ func (s *Store) Init(ctx context.Context) (created bool, err error) {
 		if _, err := s.Append(ctx, tx, ev); err != nil {
 			return err
 		}
-		created = true
-		return nil
+		res.Created = true
+		return s.ensureReleases(ctx, tx)
 	})
-	return created, err
+	if err != nil {
+		return SetupResult{}, err
+	}
+	return res, nil
+}
+
+// upgrade takes the ledger in tx from format `from` to Format: it runs the
+// missing steps' SQL, verifies the ledger as it stands (a ledger whose
+// chain, fold or projection does not check out is not built on), then
+// records one ledger.upgraded event per step; the first of them is the
+// first event to commit its state, computed from the fold just verified.
+func (s *Store) upgrade(ctx context.Context, tx pgx.Tx, from int) error {
+	if from < 1 {
+		return &CorruptHeadError{Schema: s.schema, Reason: fmt.Sprintf("format %d", from)}
+	}
+	for f := from; f < Format; f++ {
+		if _, err := tx.Exec(ctx, s.sqlText(upgrades[f-1])); err != nil {
+			return fmt.Errorf("upgrade ledger schema %q from format %d to %d: %w", s.schema, f, f+1, err)
+		}
+	}
+	rep, err := s.verifyIn(ctx, tx, nil, true)
+	if err != nil {
+		return fmt.Errorf("upgrade ledger schema %q: verify it first: %w", s.schema, err)
+	}
+	if !rep.OK() {
+		return &UpgradeError{Schema: s.schema, From: from, Report: rep}
+	}
+	var events []Event
+	for f := from; f < Format; f++ {
+		ev, err := projector.NewEvent(projector.TypeLedgerUpgraded, projector.Upgraded{From: f, To: f + 1})
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	if _, err := s.append(ctx, tx, true, events); err != nil {
+		return fmt.Errorf("upgrade ledger schema %q: %w", s.schema, err)
+	}
+	return nil
 }
 
 // readFormat reads the ledger format from the head row; exists is false when
@@ -211,6 +298,10 @@ func (s *Store) mapErr(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "42883") {
 		return &NotInitializedError{Schema: s.schema}
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42703" {
+		// Only format 1's tables lack a column this binary reads.
+		return &FormatError{Schema: s.schema, Found: 1, Supported: Format}
 	}
 	return err
 }

@@ -219,7 +219,7 @@ func TestEventsAreAppendOnly(t *testing.T) {
 		if _, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'Asia/Kathmandu'"); err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, `SELECT seq FROM ledger.events WHERE hash <> ledger.event_hash(prev_hash, seq, id, type, payload_version, payload, recorded_at, actor, host, app_version) ORDER BY seq`)
+		rows, _ := tx.Query(ctx, `SELECT seq FROM ledger.events WHERE hash <> ledger.event_hash(prev_hash, seq, id, type, payload_version, payload, recorded_at, actor, host, app_version, state_format, state_digest, state_in_doubt, state_schema_version) ORDER BY seq`)
 		bad, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
@@ -356,9 +356,7 @@ func TestCorruptHeadIsRefused(t *testing.T) {
 			t.Parallel()
 			st, pool := newStore(t, 2)
 			appendTx(t, st, pool, applied(t, "1_a"))
-			if _, err := pool.Exec(ctx, c.sql); err != nil {
-				t.Fatal(err)
-			}
+			forge(t, pool, c.sql)
 			var corrupt *ledger.CorruptHeadError
 			if _, err := st.Head(ctx); !errors.As(err, &corrupt) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Head: err = %v, want a CorruptHeadError saying %q", err, c.want)
@@ -385,15 +383,14 @@ func TestNewerFormatIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, pool := newStore(t, 2)
-	if _, err := pool.Exec(ctx, "UPDATE ledger.head SET format = 2"); err != nil {
-		t.Fatal(err)
-	}
+	newer := ledger.Format + 1
+	forge(t, pool, fmt.Sprintf("UPDATE ledger.head SET format = %d", newer))
 	var fe *ledger.FormatError
-	if _, err := st.Init(ctx); !errors.As(err, &fe) || fe.Found != 2 {
-		t.Fatalf("Init on format 2: %v", err)
+	if _, err := st.Init(ctx); !errors.As(err, &fe) || fe.Found != newer {
+		t.Fatalf("Init on format %d: %v", newer, err)
 	}
 	if _, err := st.Head(ctx); !errors.As(err, &fe) || !strings.Contains(err.Error(), "newer ledger release") {
-		t.Fatalf("Head on format 2: %v", err)
+		t.Fatalf("Head on format %d: %v", newer, err)
 	}
 }
 
@@ -468,5 +465,22 @@ func TestAppenderStatementQuotesValues(t *testing.T) {
 				t.Error("a NUL byte in a value: no error")
 			}
 		})
+	}
+}
+
+// forge runs sql as a superuser that bypasses the ledger's triggers
+// (session_replication_role = replica), the way an attacker with those
+// rights would.
+func forge(t testing.TB, pool *pgxpool.Pool, sql string) {
+	t.Helper()
+	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(context.Background(), sql)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("forge %q: %v", sql, err)
 	}
 }

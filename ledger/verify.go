@@ -18,13 +18,14 @@ type VerifyReport struct {
 	FirstBroken int64    `json:"first_broken,omitempty"` // first seq whose chain does not check out
 	Broken      string   `json:"broken,omitempty"`       // why that seq is broken
 	FoldError   string   `json:"fold_error,omitempty"`   // the fold refused an event
+	State       string   `json:"state,omitempty"`        // the first event whose committed state is not the fold's
 	Head        string   `json:"head,omitempty"`         // the head row does not match the events
 	Projection  []string `json:"projection,omitempty"`   // projection tables vs. the fold
 }
 
 // OK reports whether the chain, the fold, the head and the projection all check out.
 func (r VerifyReport) OK() bool {
-	return r.FirstBroken == 0 && r.FoldError == "" && r.Head == "" && len(r.Projection) == 0
+	return r.FirstBroken == 0 && r.FoldError == "" && r.State == "" && r.Head == "" && len(r.Projection) == 0
 }
 
 // String summarises the report in a few lines.
@@ -39,6 +40,9 @@ func (r VerifyReport) String() string {
 	}
 	if r.FoldError != "" {
 		fmt.Fprintf(&b, "  fold: %s\n", r.FoldError)
+	}
+	if r.State != "" {
+		fmt.Fprintf(&b, "  committed state: %s\n", r.State)
 	}
 	if r.Head != "" {
 		fmt.Fprintf(&b, "  head: %s\n", r.Head)
@@ -56,13 +60,22 @@ func (r VerifyReport) String() string {
 // tables and the head. Problems are in the report; the error is for failing
 // to read at all. progress, if not nil, is called every 10,000 events.
 func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (VerifyReport, error) {
-	var rep VerifyReport
 	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return VerifyReport{}, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	rep, err := s.verifyIn(ctx, tx, progress, false)
 	if err != nil {
 		return rep, err
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	return rep, tx.Commit(ctx)
+}
 
+// verifyIn is Verify in tx; upgrading: the ledger is being upgraded in tx,
+// so no event commits its state yet.
+func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked int64), upgrading bool) (VerifyReport, error) {
+	var rep VerifyReport
 	var foldState projector.State
 	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq")
 	if err != nil {
@@ -85,6 +98,11 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 					break // keep draining: the reader must never block
 				}
 				fold, foldErr = projector.Apply(fold, e)
+				if foldErr == nil && e.State != nil && rep.State == "" {
+					if want := fold.Committed(); want != *e.State {
+						rep.State = fmt.Sprintf("seq %d commits %s, the fold of the events up to it gives %s", e.Seq, committedString(*e.State), committedString(want))
+					}
+				}
 			}
 		}
 		if foldErr != nil {
@@ -100,6 +118,7 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 	}
 	batch := make([]Event, 0, batchSize)
 	var walked int64
+	var committedSince int64 // the first event that committed its state
 	var scanErr error
 	for rows.Next() {
 		e, payload, err := scanEvent(rows)
@@ -116,6 +135,11 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 			broken(e.Seq, "prev_hash is not the hash of seq %d", e.Seq-1)
 		case !bytes.Equal(e.Hash, EventHash(prev, e, payload)):
 			broken(e.Seq, "the stored hash does not match the row: the event was changed after it was recorded")
+		case e.State == nil && committedSince > 0:
+			broken(e.Seq, "it commits no state, though every event since seq %d does", committedSince)
+		}
+		if e.State != nil && committedSince == 0 {
+			committedSince = e.Seq
 		}
 		prev = e.Hash
 		e.PrevHash, e.Hash = nil, nil // the fold needs neither
@@ -140,16 +164,37 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 	}
 	fold := foldState
 
-	tables, _, err := s.stateIn(ctx, tx)
+	// The projection tables and the head as stored, each field compared
+	// with the fold — including the head's in-doubt count — and the head
+	// checked against the newest event.
+	b := &pgx.Batch{}
+	tables, r := s.queueState(b)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var corrupt *CorruptHeadError
+		if !errors.As(err, &corrupt) {
+			return rep, s.mapErr(err)
+		}
+		rep.Head = corrupt.Reason
+		return rep, nil
+	}
+	r.upgrading = upgrading
 	var corrupt *CorruptHeadError
-	switch {
+	switch _, err := s.check(r); {
 	case errors.As(err, &corrupt):
 		rep.Head = corrupt.Reason
 	case err != nil:
 		return rep, err
 	}
-	if rep.FoldError == "" && rep.Head == "" {
+	if rep.FoldError == "" {
+		tables.Seq, tables.Format, tables.SchemaVersion, tables.Digest, tables.Fingerprint = r.Seq, r.Format, r.SchemaVersion, r.Digest, r.Fingerprint
 		rep.Projection = projector.Diff(fold, tables)
+		if r.InDoubt != len(fold.InDoubt) {
+			rep.Projection = append(rep.Projection, fmt.Sprintf("head in_doubt: want %d, got %d", len(fold.InDoubt), r.InDoubt))
+		}
 	}
-	return rep, tx.Commit(ctx)
+	return rep, nil
+}
+
+func committedString(c projector.Committed) string {
+	return fmt.Sprintf("format %d, digest %.12s, %d in doubt, schema version %q", c.Format, c.Digest, c.InDoubt, c.SchemaVersion)
 }

@@ -116,6 +116,9 @@ func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
 	)
 	switch {
 	case errors.Is(err, ledger.ErrNotInitialized):
+		if err := c.runner.foreignError(ctx); err != nil {
+			return policy.Verdict{}, err
+		}
 		return policy.Evaluate(c.manifest, projector.NewState(), c.runner.cfg.policy), nil
 	case errors.As(err, &format), errors.As(err, &corrupt):
 		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil

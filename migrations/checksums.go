@@ -23,22 +23,31 @@ func Checksums(fsys fs.FS) ([]policy.Known, error) {
 		return nil, err
 	}
 	var known []policy.Known
+	var files []string
 	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), upSuffix)
+		name := e.Name()
+		id, ok := strings.CutSuffix(name, upSuffix)
+		if !ok && !strings.HasSuffix(name, downSuffix) && gooseName.MatchString(name) {
+			id, ok = strings.CutSuffix(name, gooseSuffix) // a goose file, if it says so
+		}
 		if !ok || e.IsDir() {
 			continue
 		}
 		if _, _, err := projector.ParseID(id); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		known = append(known, policy.Known{ID: id})
+		files = append(files, name)
 	}
 	errs := make([]error, len(known))
 	parallel(len(known), func(i int) {
-		data, err := fs.ReadFile(fsys, known[i].ID+upSuffix)
+		data, err := fs.ReadFile(fsys, files[i])
 		if err != nil {
 			errs[i] = err
 			return
+		}
+		if !strings.HasSuffix(files[i], upSuffix) && !hasGooseUp(data) {
+			return // not a migration: Load ignores it too
 		}
 		sum := sha256.Sum256(data)
 		known[i].Checksum = hex.EncodeToString(sum[:])
@@ -48,6 +57,7 @@ func Checksums(fsys fs.FS) ([]policy.Known, error) {
 			return nil, err
 		}
 	}
+	known = slices.DeleteFunc(known, func(k policy.Known) bool { return k.Checksum == "" })
 	slices.SortFunc(known, func(a, b policy.Known) int { return projector.CompareIDs(a.ID, b.ID) })
 	return known, nil
 }

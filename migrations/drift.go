@@ -156,7 +156,7 @@ func (r *Runner) AcceptDrift(ctx context.Context, reason string) (accepted proje
 	if _, err := r.store.Init(ctx); err != nil {
 		return accepted, err
 	}
-	err = r.locked(ctx, func(s *session) error {
+	err = r.locked(ctx, false, func(s *session) error {
 		snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
 		if err != nil {
 			return err

@@ -100,19 +100,31 @@ func (e *LockTimeoutError) Error() string {
 
 func (e *LockTimeoutError) Unwrap() error { return ErrLockTimeout }
 
-// MigrationError: a migration failed. It names the migration, the file, the
-// statement and the PostgreSQL error (with its SQLSTATE).
+// MigrationError: a migration failed, up or down. It names the migration,
+// the file, the statement and the PostgreSQL error (with its SQLSTATE), and
+// says exactly what was recorded and what the database may hold.
 type MigrationError struct {
 	ID        string
 	Direction Direction
 	File      string
-	Line      int    // line of the failing statement in File, when known
+	Line      int    // line of the failing statement (or of the error's position) in File, when known
+	Column    int    // column of the error's position, when the server gave one
+	LineText  string // the line of File the position points at
 	Statement string // the failing statement, when known
 	SQLState  string
 	Err       error
-	InDoubt   bool // a no-transaction migration was left partly applied
-	Rehearsal bool // it failed in a rehearsal, which records and keeps nothing
-	Hint      string
+	// InDoubt: a no-transaction migration may be partly applied, or its
+	// failing statement may have left something behind; it is in doubt
+	// until an operator settles it.
+	InDoubt        bool
+	StatementsDone int      // no-transaction: statements that completed (and are recorded as done)
+	LeftBehind     bool     // the failing statement may have left something behind (an invalid index)
+	InvalidIndexes []string // invalid indexes found after it, "schema.index on schema.table"
+	Recorded       bool     // the failure is recorded as migration.failed
+	RecordErr      error    // why recording the failure failed, if it did
+	RolledBack     bool     // a transactional step: its transaction was rolled back
+	Rehearsal      bool     // it failed in a rehearsal, which records and keeps nothing
+	Hint           string
 }
 
 func (e *MigrationError) Error() string {
@@ -123,9 +135,12 @@ func (e *MigrationError) Error() string {
 	}
 	fmt.Fprintf(&b, "%s %s failed", verb, e.ID)
 	if e.File != "" {
-		if e.Line > 0 {
+		switch {
+		case e.Line > 0 && e.Column > 0:
+			fmt.Fprintf(&b, " at %s:%d:%d", e.File, e.Line, e.Column)
+		case e.Line > 0:
 			fmt.Fprintf(&b, " at %s:%d", e.File, e.Line)
-		} else {
+		default:
 			fmt.Fprintf(&b, " (%s)", e.File)
 		}
 	}
@@ -133,18 +148,69 @@ func (e *MigrationError) Error() string {
 	if e.SQLState != "" && !strings.Contains(e.Err.Error(), e.SQLState) {
 		fmt.Fprintf(&b, " (SQLSTATE %s)", e.SQLState)
 	}
-	if e.Statement != "" {
+	if e.LineText != "" {
+		fmt.Fprintf(&b, "\n  %d | %s\n  %s | %s^", e.Line, e.LineText, strings.Repeat(" ", len(strconv.Itoa(e.Line))), caretPad(e.LineText, e.Column))
+	} else if e.Statement != "" {
 		fmt.Fprintf(&b, "\n  statement: %s", oneLine(e.Statement, 200))
 	}
-	if e.Rehearsal {
+	switch {
+	case e.Rehearsal:
 		b.WriteString("\n  rehearsal: everything was rolled back and nothing was recorded")
-	} else if e.InDoubt {
-		fmt.Fprintf(&b, "\n  %s is a no-transaction migration and may be partly applied: it is now in doubt. Check the database, then record your decision with `ledger resolve %s --applied|--failed --reason TEXT`", e.ID, e.ID)
-	} else if e.Direction == DirUp {
-		b.WriteString("\n  it was rolled back and recorded as migration.failed; fix it and run up again")
+	case e.InDoubt:
+		what := "migration"
+		if e.Direction == DirDown {
+			what = "revert"
+		}
+		fmt.Fprintf(&b, "\n  %s is a no-transaction %s: %d of its statements completed", e.ID, what, e.StatementsDone)
+		if e.LeftBehind {
+			b.WriteString(", and the failing statement may have left something behind")
+		}
+		b.WriteString("; it is now in doubt")
+		if len(e.InvalidIndexes) > 0 {
+			fmt.Fprintf(&b, "\n  invalid indexes: %s", strings.Join(e.InvalidIndexes, ", "))
+			var drops []string
+			for _, ix := range e.InvalidIndexes {
+				drops = append(drops, "DROP INDEX CONCURRENTLY "+strings.SplitN(ix, " on ", 2)[0]+";")
+			}
+			fmt.Fprintf(&b, "\n  fix: %s then `ledger resolve %s --resume` runs statement %d again, or `ledger resolve %s --failed --reason TEXT` lets the next up run it from its first statement", strings.Join(drops, " "), e.ID, e.StatementsDone+1, e.ID)
+		} else {
+			fmt.Fprintf(&b, "\n  check the database, then settle it: `ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", e.ID, e.StatementsDone+1)
+		}
+		if e.RecordErr != nil {
+			fmt.Fprintf(&b, "\n  recording the failure failed too (it stays in doubt as migration.started left it): %v", e.RecordErr)
+		}
+	case e.RecordErr != nil:
+		fmt.Fprintf(&b, "\n  %s, but recording the failure failed, so nothing was recorded: %v", e.undone(), e.RecordErr)
+	case e.Recorded && e.Direction == DirUp:
+		fmt.Fprintf(&b, "\n  %s and recorded as migration.failed; fix it and run up again", e.undone())
+	case e.Recorded:
+		fmt.Fprintf(&b, "\n  %s and recorded as migration.failed; the migration stays applied", e.undone())
 	}
 	if e.Hint != "" {
 		b.WriteString("\n  hint: " + e.Hint)
+	}
+	return b.String()
+}
+
+func (e *MigrationError) undone() string {
+	if e.RolledBack {
+		return "it was rolled back"
+	}
+	return "it took no effect" // a no-transaction statement that failed cleanly
+}
+
+// caretPad is the indentation that puts a caret under column col of line.
+func caretPad(line string, col int) string {
+	var b strings.Builder
+	for i, r := range []rune(line) {
+		if i >= col-1 {
+			break
+		}
+		if r == '\t' {
+			b.WriteByte('\t')
+		} else {
+			b.WriteByte(' ')
+		}
 	}
 	return b.String()
 }

@@ -18,30 +18,40 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-// Migration is one migration of a set.
+// Script is one file of a migration as it runs — its up or its down — or
+// down SQL recorded in the ledger. It is immutable once loaded.
+type Script struct {
+	File string // path in the fs (with the directory for LoadDir), or a description of recorded SQL
+	Text string // the file's text as read
+	// Body is the SQL to execute: the text or, for a file wholly wrapped in
+	// BEGIN; … COMMIT; (Wrapped), the text between them.
+	Body string
+	// Statements is Body split into statements, with their lines in the
+	// file. None: the file holds only comments, and runs as a no-op.
+	Statements    []Statement
+	Wrapped       bool
+	NoTransaction bool   // "-- ledger:no-transaction" in its header
+	Checksum      string // lower-case hex sha256 of the file's bytes
+
+	bodyOffset int // byte offset of Body in Text
+}
+
+// Empty reports whether the script holds no statement (only blank lines and
+// comments): it runs as a no-op, and is recorded like any other.
+func (s *Script) Empty() bool { return len(s.Statements) == 0 }
+
+// Migration is one migration of a set: an up script and, optionally, a down.
 type Migration struct {
 	ID, Number, Name string // ID = "<number>_<name>", from the file name; Number and Name via projector.ParseID
-	UpFile, DownFile string // paths in the fs ("" DownFile: none)
-	Up, Down         string // the files' text as read
-	Checksum         string // lower-case hex sha256 of the up file's bytes
-	DownChecksum     string // same for the down file ("" if none)
+	Checksum         string // the up file's checksum (Up.Checksum): what the ledger records
 	Compatible       string // from "-- ledger:compatible <constraint>", trimmed ("" if none)
-	NoTransaction    bool   // "-- ledger:no-transaction" in the up file
-
-	// UpBody and DownBody are the SQL to execute: the file's text or, for a
-	// file wholly wrapped in BEGIN; … COMMIT; (UpWrapped, DownWrapped), the
-	// text between them.
-	UpBody, DownBody       string
-	UpWrapped, DownWrapped bool
-	// UpStatements and DownStatements are the bodies split into statements,
-	// with their lines in the original file.
-	UpStatements, DownStatements []Statement
-	DownNoTransaction            bool // "-- ledger:no-transaction" in the down file
+	Up               Script
+	Down             *Script // nil: no down file
 }
 
 // Transactional reports whether the up migration runs in one transaction
 // together with its ledger event.
-func (m Migration) Transactional() bool { return !m.NoTransaction }
+func (m Migration) Transactional() bool { return !m.Up.NoTransaction }
 
 // Set is a loaded migration directory.
 type Set struct {
@@ -107,7 +117,10 @@ func LoadDir(dir string) (*Set, error) {
 // problem (errors.Join), so an operator fixes the directory in one pass.
 func Load(fsys fs.FS) (*Set, error) { return load(fsys, "") }
 
-type filePair struct{ up, down string }
+type filePair struct {
+	up, down string
+	goose    bool // up is a goose-format file holding both (goose.go)
+}
 
 func load(fsys fs.FS, dir string) (*Set, error) {
 	shown := func(name string) string {
@@ -134,12 +147,14 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			continue
 		}
 		var id string
-		var isUp bool
+		var isUp, goose bool
 		switch {
 		case strings.HasSuffix(name, upSuffix):
 			id, isUp = strings.TrimSuffix(name, upSuffix), true
 		case strings.HasSuffix(name, downSuffix):
 			id = strings.TrimSuffix(name, downSuffix)
+		case isGooseFile(fsys, name):
+			id, isUp, goose = strings.TrimSuffix(name, gooseSuffix), true, true
 		default:
 			set.Ignored = append(set.Ignored, name)
 			if w := nearMiss(name); w != "" {
@@ -161,7 +176,7 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			pairs[id] = p
 		}
 		if isUp {
-			p.up = name
+			p.up, p.goose = name, goose
 		} else {
 			p.down = name
 		}
@@ -263,8 +278,11 @@ func nearMiss(name string) string {
 }
 
 func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
+	if p.goose {
+		return loadGoose(fsys, id, p, shown)
+	}
 	num, name, _ := projector.ParseID(id)
-	m := Migration{ID: id, Number: num, Name: name, UpFile: p.up}
+	m := Migration{ID: id, Number: num, Name: name, Up: Script{File: shown(p.up)}}
 	var errs []*FileError
 	var warns []string
 
@@ -274,16 +292,10 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 	} else {
 		a, ferrs := analyze(shown(p.up), up, false)
 		errs = append(errs, ferrs...)
-		if a.empty {
-			errs = append(errs, &FileError{
-				File: shown(p.up),
-				Msg:  "the up file holds no SQL statement (only blank lines and comments): it would be recorded as applied without changing anything",
-				Hint: "write the migration's SQL, or delete the file",
-			})
+		m.Up, m.Checksum, m.Compatible = a.script, a.script.Checksum, a.compatible
+		if m.Up.Empty() && len(ferrs) == 0 {
+			warns = append(warns, fmt.Sprintf("%s holds no SQL statement (only blank lines and comments): %s will be recorded as applied without changing anything", shown(p.up), id))
 		}
-		m.Up, m.Checksum = string(up), a.checksum
-		m.Compatible, m.NoTransaction = a.compatible, a.noTx
-		m.UpBody, m.UpWrapped, m.UpStatements = a.body, a.wrapped, a.stmts
 	}
 
 	if p.down == "" {
@@ -296,26 +308,14 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 	}
 	a, ferrs := analyze(shown(p.down), down, true)
 	errs = append(errs, ferrs...)
-	if a.empty {
-		// An empty down would "revert" by doing nothing and record it.
-		warns = append(warns, fmt.Sprintf("%s is empty (only blank lines and comments): treated as no down file, so %s cannot be reverted with it; write the down SQL or delete the file", shown(p.down), id))
-		return m, errs, warns
-	}
-	m.DownFile, m.Down, m.DownChecksum = p.down, string(down), a.checksum
-	m.DownNoTransaction = a.noTx
-	m.DownBody, m.DownWrapped, m.DownStatements = a.body, a.wrapped, a.stmts
+	m.Down = &a.script
 	return m, errs, warns
 }
 
 // analysis is what one file says.
 type analysis struct {
-	checksum   string
+	script     Script
 	compatible string
-	noTx       bool
-	body       string
-	wrapped    bool
-	stmts      []Statement
-	empty      bool // no statement at all
 }
 
 const noTxHint = `put "-- ledger:no-transaction" in the file header, ideally in a migration of its own: its statements then run one by one, each on its own`
@@ -324,7 +324,7 @@ const noTxHint = `put "-- ledger:no-transaction" in the file header, ideally in 
 // statements. file is the name used in errors.
 func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 	sum := sha256.Sum256(data)
-	a := analysis{checksum: hex.EncodeToString(sum[:])}
+	a := analysis{script: Script{File: file, Text: string(data), Checksum: hex.EncodeToString(sum[:])}}
 	var errs []*FileError
 	fail := func(line int, hint, format string, args ...any) {
 		errs = append(errs, &FileError{File: file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
@@ -370,31 +370,35 @@ func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 
 	raw := splitTokens(text, lx.toks)
 	body := raw
-	a.body = text
+	sc := &a.script
+	sc.Body = text
 	if n := len(raw); n >= 2 &&
 		classifyTx(words(text, raw[0].toks)) == txBeginPlain &&
 		classifyTx(words(text, raw[n-1].toks)) == txCommitPlain {
-		a.wrapped = true
+		sc.Wrapped = true
 		body = raw[1 : n-1]
-		a.body = strings.Trim(text[raw[0].after:raw[n-1].start], pgSpace)
-		if a.noTx {
+		inner := text[raw[0].after:raw[n-1].start]
+		sc.Body = strings.Trim(inner, pgSpace)
+		sc.bodyOffset = raw[0].after + strings.Index(inner, sc.Body)
+		if sc.NoTransaction {
 			fail(raw[0].line, `remove "-- ledger:no-transaction" to run the file in one transaction, or remove the BEGIN and COMMIT to run its statements one by one`,
 				"the file is wrapped in %s … %s but its header says -- ledger:no-transaction: it cannot be both",
 				text[raw[0].start:raw[0].end], text[raw[n-1].start:raw[n-1].end])
 		}
 	}
-	a.stmts = make([]Statement, len(body))
-	for i, r := range body {
-		a.stmts[i] = Statement{Text: text[r.start:r.end], Line: r.line}
+	if len(body) > 0 {
+		sc.Statements = make([]Statement, len(body))
+		for i, r := range body {
+			sc.Statements[i] = Statement{Text: text[r.start:r.end], Line: r.line, Offset: r.start}
+		}
 	}
-	a.empty = len(body) == 0
 
 	for i, r := range body {
 		w := words(text, r.toks)
 		stmt := text[r.start:r.end]
 		if kind := classifyTx(w); kind != txNone {
-			first, last := !a.wrapped && i == 0, !a.wrapped && i == len(body)-1
-			if msg, hint := txControlProblem(kind, stmt, a.noTx, first, last); msg != "" {
+			first, last := !sc.Wrapped && i == 0, !sc.Wrapped && i == len(body)-1
+			if msg, hint := txControlProblem(kind, stmt, sc.NoTransaction, first, last); msg != "" {
 				fail(r.line, hint, "%s", msg)
 			}
 			continue
@@ -403,10 +407,10 @@ func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 			fail(r.line, "load the rows with INSERT … VALUES, or COPY them from a file on the database server",
 				"COPY … FROM STDIN reads rows the client sends, and a migration has no client to send them")
 		}
-		if !a.noTx {
+		if !sc.NoTransaction {
 			if what := outsideTxOnly(w); what != "" {
 				hint := noTxHint
-				if a.wrapped {
+				if sc.Wrapped {
 					hint = "remove the BEGIN; and COMMIT; around the file and " + noTxHint
 				}
 				fail(r.line, hint, "%s cannot run inside a transaction block, and this migration runs in one", what)
@@ -500,6 +504,10 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 		line := i + 1
 		headerEnd = line
 		c := strings.Trim(strings.TrimPrefix(t, "--"), pgSpace)
+		if noTxSynonym(c) {
+			a.script.NoTransaction = true
+			continue
+		}
 		rest, ok := strings.CutPrefix(c, "ledger:")
 		if !ok {
 			continue
@@ -535,7 +543,7 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 				fail(line, `write the directive alone: "-- ledger:no-transaction"`,
 					"-- ledger:no-transaction takes no argument, found %q", args)
 			}
-			a.noTx = true
+			a.script.NoTransaction = true
 		default:
 			fail(line, "check the spelling, or remove the line",
 				"unknown directive %q: the known directives are %s", "ledger:"+word, "ledger:"+strings.Join(knownDirectives, ", ledger:"))

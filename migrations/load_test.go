@@ -44,40 +44,40 @@ func checkGolangMigrate(t *testing.T, set *Set, err error) {
 	if got, want := set.Ignored, []string{"README.md", "old/", "seed.sql"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Ignored = %q, want %q", got, want)
 	}
-	if len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0], "0010_1.9.0_schema.down.sql is empty") {
-		t.Errorf("Warnings = %q, want one about the empty down file", set.Warnings)
+	if len(set.Warnings) != 0 { // a comment-only down file is an explicit no-op down, not a problem
+		t.Errorf("Warnings = %q, want none", set.Warnings)
 	}
 
 	init, ok := set.Lookup("1_init")
 	if !ok {
 		t.Fatal("Lookup(1_init) found nothing")
 	}
-	if init.Number != "1" || init.Name != "init" || init.UpFile != "1_init.up.sql" || init.DownFile != "1_init.down.sql" {
+	if init.Number != "1" || init.Name != "init" || filepath.Base(init.Up.File) != "1_init.up.sql" || init.Down == nil || filepath.Base(init.Down.File) != "1_init.down.sql" {
 		t.Errorf("1_init = %+v", init)
 	}
-	if !init.UpWrapped || !init.DownWrapped || !init.Transactional() || init.Checksum != sum(init.Up) || init.DownChecksum != sum(init.Down) {
-		t.Errorf("1_init: wrapped %v/%v transactional %v checksum %s", init.UpWrapped, init.DownWrapped, init.Transactional(), init.Checksum)
+	if !init.Up.Wrapped || !init.Down.Wrapped || !init.Transactional() || init.Checksum != sum(init.Up.Text) || init.Up.Checksum != init.Checksum || init.Down.Checksum != sum(init.Down.Text) {
+		t.Errorf("1_init: wrapped %v/%v transactional %v checksum %s", init.Up.Wrapped, init.Down.Wrapped, init.Transactional(), init.Checksum)
 	}
-	if strings.Contains(init.UpBody, "BEGIN;") || strings.Contains(init.UpBody, "COMMIT") || !strings.HasPrefix(init.UpBody, "CREATE TABLE users") || !strings.HasSuffix(init.UpBody, "$$;") {
-		t.Errorf("1_init body = %q", init.UpBody)
+	if strings.Contains(init.Up.Body, "BEGIN;") || strings.Contains(init.Up.Body, "COMMIT") || !strings.HasPrefix(init.Up.Body, "CREATE TABLE users") || !strings.HasSuffix(init.Up.Body, "$$;") {
+		t.Errorf("1_init body = %q", init.Up.Body)
 	}
-	if len(init.UpStatements) != 2 || init.UpStatements[0].Line != 3 || init.UpStatements[1].Line != 8 {
-		t.Errorf("1_init statements = %+v, want 2 on lines 3 and 8", init.UpStatements)
+	if len(init.Up.Statements) != 2 || init.Up.Statements[0].Line != 3 || init.Up.Statements[1].Line != 8 {
+		t.Errorf("1_init statements = %+v, want 2 on lines 3 and 8", init.Up.Statements)
 	}
-	if got := init.DownStatements; len(got) != 2 || got[0] != (Statement{"DROP FUNCTION touch()", 2}) {
+	if got := init.Down.Statements; len(got) != 2 || got[0].Text != "DROP FUNCTION touch()" || got[0].Line != 2 || init.Down.Text[got[0].Offset:][:len(got[0].Text)] != got[0].Text {
 		t.Errorf("1_init down statements = %+v", got)
 	}
 
 	orders, _ := set.Lookup("0002_orders")
-	if orders.Compatible != ">=1.2.0 <2.0.0" || orders.UpWrapped || orders.UpBody != orders.Up {
+	if orders.Compatible != ">=1.2.0 <2.0.0" || orders.Up.Wrapped || orders.Up.Body != orders.Up.Text {
 		t.Errorf("0002_orders = %+v", orders)
 	}
 	idx, _ := set.Lookup("3_orders_index")
-	if !idx.NoTransaction || idx.Transactional() || !idx.DownNoTransaction || len(idx.UpStatements) != 2 || idx.UpStatements[1].Line != 3 {
+	if !idx.Up.NoTransaction || idx.Transactional() || !idx.Down.NoTransaction || len(idx.Up.Statements) != 2 || idx.Up.Statements[1].Line != 3 {
 		t.Errorf("3_orders_index = %+v", idx)
 	}
 	schema, _ := set.Lookup("0010_1.9.0_schema")
-	if schema.Number != "0010" || schema.Name != "1.9.0_schema" || schema.DownFile != "" || schema.Down != "" || schema.DownChecksum != "" {
+	if schema.Number != "0010" || schema.Name != "1.9.0_schema" || schema.Down == nil || !schema.Down.Empty() { // its down holds only a comment: an explicit no-op
 		t.Errorf("0010_1.9.0_schema = %+v", schema)
 	}
 	if _, ok := set.Lookup("0003_orders_index"); ok {
@@ -127,7 +127,6 @@ func TestLoadReportsEverything(t *testing.T) {
 		"testdata/broken/0003_meta.up.sql:1: psql meta-commands",
 		"testdata/broken/0003_meta.up.sql:2: \"-- ledger:no-transaction\": directives belong in the header",
 		"testdata/broken/0004_gone.down.sql: down file without an up file: there is no 0004_gone.up.sql",
-		"testdata/broken/0005_empty.up.sql: the up file holds no SQL statement",
 		`testdata/broken/x_bad.up.sql: file name does not hold a migration id: migration id "x_bad"`,
 	} {
 		if !strings.Contains(msg, want) {
@@ -142,8 +141,8 @@ func TestLoadReportsEverything(t *testing.T) {
 		}
 		n++
 	}
-	if n != 9 {
-		t.Errorf("%d problems, want 9:\n%s", n, msg)
+	if n != 8 {
+		t.Errorf("%d problems, want 8:\n%s", n, msg)
 	}
 
 	// Through an embed.FS the files are named by their path in the fs.
@@ -231,14 +230,23 @@ func TestLoadRules(t *testing.T) {
 			errs: []string{"1_a.up.sql:1: the file starts with a UTF-8 byte order mark"}},
 
 		// Empty files.
-		{name: "empty up", files: map[string]string{"1_a.up.sql": "-- nothing\n\n/* yet */\n"},
-			errs: []string{"1_a.up.sql: the up file holds no SQL statement (only blank lines and comments)"}},
-		{name: "wrapped empty up", files: map[string]string{"1_a.up.sql": "BEGIN;\n-- nothing\nCOMMIT;\n"},
-			errs: []string{"1_a.up.sql: the up file holds no SQL statement"}},
-		{name: "empty down is a warning", files: map[string]string{"1_a.up.sql": "SELECT 1;", "1_a.down.sql": "  \n"},
+		{name: "comment-only up is a no-op with a note", files: map[string]string{"1_a.up.sql": "-- replaced by 000096\n\n/* yet */\n"},
 			check: func(t *testing.T, s *Set) {
 				m := s.Migrations[0]
-				if m.DownFile != "" || m.DownChecksum != "" || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "1_a.down.sql is empty") {
+				if !m.Up.Empty() || !m.Transactional() || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "1_a.up.sql holds no SQL statement") {
+					t.Errorf("%+v, warnings %q", m, s.Warnings)
+				}
+			}},
+		{name: "wrapped empty up", files: map[string]string{"1_a.up.sql": "BEGIN;\n-- nothing\nCOMMIT;\n"},
+			check: func(t *testing.T, s *Set) {
+				if m := s.Migrations[0]; !m.Up.Empty() || !m.Up.Wrapped || len(s.Warnings) != 1 {
+					t.Errorf("%+v, warnings %q", m, s.Warnings)
+				}
+			}},
+		{name: "empty down is an explicit no-op down", files: map[string]string{"1_a.up.sql": "SELECT 1;", "1_a.down.sql": "  \n"},
+			check: func(t *testing.T, s *Set) {
+				m := s.Migrations[0]
+				if m.Down == nil || !m.Down.Empty() || m.Down.Checksum != sum("  \n") || len(s.Warnings) != 0 {
 					t.Errorf("%+v, warnings %q", m, s.Warnings)
 				}
 			}},
@@ -250,10 +258,10 @@ func TestLoadRules(t *testing.T) {
 		},
 			check: func(t *testing.T, s *Set) {
 				a, b := s.Migrations[0], s.Migrations[1]
-				if !a.UpWrapped || a.UpBody != "SELECT 1;" || len(a.UpStatements) != 1 || a.UpStatements[0] != (Statement{"SELECT 1", 3}) || a.Checksum != sum(a.Up) {
+				if !a.Up.Wrapped || a.Up.Body != "SELECT 1;" || len(a.Up.Statements) != 1 || a.Up.Statements[0] != (Statement{Text: "SELECT 1", Line: 3, Offset: 29}) || a.Checksum != sum(a.Up.Text) {
 					t.Errorf("1_a = %+v", a)
 				}
-				if !b.UpWrapped || b.UpBody != "SELECT 1;\nSELECT 2;" || len(b.UpStatements) != 2 || b.UpStatements[1].Line != 3 {
+				if !b.Up.Wrapped || b.Up.Body != "SELECT 1;\nSELECT 2;" || len(b.Up.Statements) != 2 || b.Up.Statements[1].Line != 3 {
 					t.Errorf("2_b = %+v", b)
 				}
 			}},
@@ -325,7 +333,7 @@ DROP SUBSCRIPTION s;`},
 			errs: []string{"1_a.up.sql:2: CREATE INDEX CONCURRENTLY cannot run inside a transaction block", "hint: remove the BEGIN; and COMMIT; around the file"}},
 		{name: "no-transaction allows them", files: map[string]string{"1_a.up.sql": "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);\nVACUUM t;"},
 			check: func(t *testing.T, s *Set) {
-				if m := s.Migrations[0]; m.Transactional() || len(m.UpStatements) != 2 || m.UpStatements[1] != (Statement{"VACUUM t", 3}) {
+				if m := s.Migrations[0]; m.Transactional() || len(m.Up.Statements) != 2 || m.Up.Statements[1] != (Statement{Text: "VACUUM t", Line: 3, Offset: 63}) {
 					t.Errorf("%+v", m)
 				}
 			}},

@@ -42,7 +42,9 @@ type Target struct {
 	Policy     policy.Policy
 }
 
-// Step is one migration to apply or revert.
+// Step is one migration to apply or revert: the script that runs, where it
+// came from, and (through its methods) what it records. Steps have no
+// direction-specific paths: the executor runs any step the same way.
 type Step struct {
 	ID        string
 	Direction Direction
@@ -51,10 +53,20 @@ type Step struct {
 	Migration *Migration
 	// Recorded is the ledger's record of an applied migration (down only).
 	Recorded *projector.Migration
+	// Script is what runs: the up file, the down file, or the down SQL
+	// recorded in the ledger — nil in a plan until the runner has read that
+	// from the ledger under its lock.
+	Script *Script
+	// Source (down only): projector.DownFromFile or DownFromRecorded.
+	Source string
+	// Attempt is the attempt a failure of this step is recorded as.
+	Attempt int
 }
 
 // UsesRecorded reports whether the step runs the down SQL recorded in the ledger.
-func (s Step) UsesRecorded() bool { return s.Direction == DirDown && s.Migration == nil }
+func (s Step) UsesRecorded() bool {
+	return s.Direction == DirDown && s.Source == projector.DownFromRecorded
+}
 
 // Plan is the ordered steps to reach a target, computed without a database.
 type Plan struct {
@@ -120,7 +132,7 @@ func (set *Set) planUp(state projector.State, t Target) (Plan, error) {
 			break
 		}
 		m, _ := set.Lookup(id)
-		p.Steps = append(p.Steps, Step{ID: id, Direction: DirUp, Migration: &m})
+		p.Steps = append(p.Steps, Step{ID: id, Direction: DirUp, Migration: &m, Script: &m.Up, Attempt: state.Failed[id].Attempt + 1})
 	}
 	return p, nil
 }
@@ -157,19 +169,19 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 			break
 		}
 		rec := rec
-		step := Step{ID: rec.ID, Direction: DirDown, Recorded: &rec}
+		step := Step{ID: rec.ID, Direction: DirDown, Recorded: &rec, Source: projector.DownFromRecorded, Attempt: 1}
 		if m, ok := set.Lookup(rec.ID); ok {
 			switch {
 			case m.Checksum != rec.Checksum:
 				reasons = append(reasons, fmt.Sprintf("migration %s: the up file's checksum %s differs from the one recorded when it was applied (%s): this set's down file may not undo what ran", rec.ID, short(m.Checksum), short(rec.Checksum)))
-			case m.DownFile == "":
+			case m.Down == nil:
 				hint := ""
 				if rec.DownChecksum != "" {
 					hint = " (its down SQL was recorded when it was applied, but this set has no down file for it)"
 				}
 				reasons = append(reasons, fmt.Sprintf("migration %s has no down file%s", rec.ID, hint))
 			}
-			step.Migration = &m
+			step.Migration, step.Script, step.Source = &m, m.Down, projector.DownFromFile
 		} else {
 			unknown = append(unknown, rec.ID)
 			if t.UseRecorded && rec.DownChecksum == "" {

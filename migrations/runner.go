@@ -3,8 +3,6 @@ package migrations
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,6 +24,7 @@ import (
 // recording every step in the ledger.
 type Runner struct {
 	pool  *pgxpool.Pool
+	db    ledger.DB // what the store reads through
 	set   *Set
 	store *ledger.Store
 	cfg   config
@@ -50,7 +50,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{pool: pool, set: set, store: store, cfg: cfg}, nil
+	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
 }
 
 // Store is the runner's event store.
@@ -101,33 +101,35 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, 0, false)
+	if err := r.refuseForeign(ctx); err != nil {
+		return Report{}, err
+	}
 	if !o.DryRun && !o.Rehearse {
 		if _, err := r.store.Init(ctx); err != nil {
 			return Report{}, err
 		}
 	}
-	return r.run(ctx, target, o.DryRun, o.Rehearse, func(s *session, step Step) (string, error) {
-		return "", s.apply(ctx, *step.Migration)
-	})
+	return r.run(ctx, target, o.DryRun, o.Rehearse)
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
-// its migration.reverted event in one transaction.
+// its migration.reverted event in one transaction (or, for a no-transaction
+// down, statement by statement between migration.started and
+// migration.reverted).
 func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
-	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false, func(s *session, step Step) (string, error) {
-		return s.revert(ctx, step)
-	})
+	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false)
 }
 
 // run plans toward target and runs each step under the migration lock; a
-// dry run or a rehearsal plans from the ledger as it is, without the lock.
-// At the end of a run that changed anything it records the schema's
+// dry run plans from the ledger as it is, without the lock; a rehearsal
+// takes the lock (so it never races a real run) and records nothing. At
+// the end of a run that changed anything it records the schema's
 // fingerprint.
-func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, do func(*session, Step) (string, error)) (Report, error) {
+func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) (Report, error) {
 	start := time.Now()
 	rep := Report{DryRun: dryRun}
 	dir := target.Direction
-	if dryRun || rehearse {
+	if dryRun {
 		state, head, err := r.readState(ctx) // a missing ledger: all pending
 		if err != nil {
 			return rep, err
@@ -135,15 +137,24 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
-		if err != nil || dryRun {
-			return rep, err
-		}
-		err = r.rehearse(ctx, plan, &rep)
+		rep.Elapsed = time.Since(start)
+		return rep, err
+	}
+	if rehearse {
+		err := r.locked(ctx, true, func(s *session) error {
+			rep.Head = s.app.Head()
+			plan, err := r.set.Plan(s.app.State(), target)
+			rep.Plan, rep.Planned = plan, plan.IDs()
+			if err != nil {
+				return err
+			}
+			return r.rehearse(ctx, s.conn, plan, &rep)
+		})
 		rep.Elapsed = time.Since(start)
 		return rep, err
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
-	err := r.locked(ctx, func(s *session) error {
+	err := r.locked(ctx, false, func(s *session) error {
 		schema, err := s.beforeRun(ctx)
 		rep.Schema = schema.report
 		if err != nil {
@@ -154,7 +165,15 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 		if err != nil {
 			return err
 		}
-		s.dir = dir
+		// Down SQL recorded in the ledger is read now, while the
+		// connection is free, so that every step carries its script.
+		for i := range plan.Steps {
+			if st := &plan.Steps[i]; st.Script == nil && st.UsesRecorded() {
+				if st.Script, err = recordedDown(ctx, s.store, st.ID); err != nil {
+					return err
+				}
+			}
+		}
 		defer s.settle(ctx)
 		for i, step := range plan.Steps {
 			// Stopped (Ctrl-C): a step not begun is not begun — but one
@@ -169,16 +188,19 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool, 
 			}
 			r.progress(dir, step.ID, i, len(plan.Steps), false, start)
 			t0 := time.Now()
-			var source string
-			if source, err = do(s, step); err != nil {
+			if err = s.exec(ctx, step); err != nil {
 				break
 			}
 			d := time.Since(t0)
+			source := ""
+			if dir == DirDown {
+				source = step.Source
+			}
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
 		}
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !s.conn.IsClosed() {
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
 		}
@@ -201,18 +223,9 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("resolve %s: give a reason (--reason TEXT): it is recorded for the auditors", id)
 	}
-	return r.locked(ctx, func(s *session) error {
-		state := s.app.State()
-		if _, ok := state.InDoubt[id]; !ok {
-			var doubt []string
-			for d := range state.InDoubt {
-				doubt = append(doubt, d)
-			}
-			projector.SortIDs(doubt)
-			if len(doubt) == 0 {
-				return fmt.Errorf("resolve %s: no migration is in doubt", id)
-			}
-			return fmt.Errorf("resolve %s: it is not in doubt; in doubt: %s", id, strings.Join(doubt, ", "))
+	return r.locked(ctx, false, func(s *session) error {
+		if _, err := inDoubt(s.app.State(), id); err != nil {
+			return err
 		}
 		ev, err := projector.NewEvent(projector.TypeMigrationResolved, projector.Resolved{ID: id, Decision: decision, Reason: reason})
 		if err != nil {
@@ -220,6 +233,84 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 		}
 		return s.record(ctx, ev)
 	})
+}
+
+// inDoubt returns the migration in doubt id, or an error naming those that are.
+func inDoubt(state projector.State, id string) (projector.InDoubt, error) {
+	if d, ok := state.InDoubt[id]; ok {
+		return d, nil
+	}
+	var doubt []string
+	for d := range state.InDoubt {
+		doubt = append(doubt, d)
+	}
+	projector.SortIDs(doubt)
+	if len(doubt) == 0 {
+		return projector.InDoubt{}, fmt.Errorf("resolve %s: no migration is in doubt", id)
+	}
+	return projector.InDoubt{}, fmt.Errorf("resolve %s: it is not in doubt; in doubt: %s", id, strings.Join(doubt, ", "))
+}
+
+// Resume goes on with a no-transaction migration in doubt from the statement
+// after the last one recorded as done (projector.InDoubt.StatementsDone),
+// in the direction it was going, and records it applied (or reverted). The
+// operator first makes sure that what the failing statement left behind is
+// gone (an invalid index dropped): the statement runs again. It takes the
+// migration lock and records the schema's fingerprint.
+func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
+	start := time.Now()
+	var rep Report
+	err := r.locked(ctx, false, func(s *session) error {
+		state := s.app.State()
+		d, err := inDoubt(state, id)
+		if err != nil {
+			return err
+		}
+		step := Step{ID: id, Direction: DirUp, Attempt: state.Failed[id].Attempt + 1}
+		m, known := r.set.Lookup(id)
+		if state.Reverting(id) {
+			rec := state.Applied[id]
+			step.Direction, step.Recorded = DirDown, &rec
+			switch {
+			case known && m.Down != nil && m.Checksum == d.Checksum:
+				step.Migration, step.Script, step.Source = &m, m.Down, projector.DownFromFile
+			default:
+				step.Source = projector.DownFromRecorded
+				if step.Script, err = recordedDown(ctx, s.store, id); err != nil {
+					return fmt.Errorf("resume the revert of %s: %w", id, err)
+				}
+			}
+		} else {
+			if !known {
+				return fmt.Errorf("resume %s: it is not a migration of this set", id)
+			}
+			if m.Checksum != d.Checksum {
+				return fmt.Errorf("resume %s: its up file's checksum %s differs from the one it started with (%s): the statements done may not be those of this file", id, short(m.Checksum), short(d.Checksum))
+			}
+			step.Migration, step.Script = &m, &m.Up
+		}
+		if !step.Script.NoTransaction {
+			return fmt.Errorf("resume %s: %s is not a no-transaction script", id, step.Script.File)
+		}
+		if d.StatementsDone > len(step.Script.Statements) {
+			return fmt.Errorf("resume %s: %d statements are recorded as done, but %s holds %d", id, d.StatementsDone, step.Script.File, len(step.Script.Statements))
+		}
+		rep.Planned = []string{id}
+		t0 := time.Now()
+		if err := s.execNoTx(ctx, step, d.StatementsDone, false); err != nil {
+			return err
+		}
+		rep.Done = append(rep.Done, StepResult{ID: id, Source: step.Source, Duration: time.Since(t0)})
+		var schema schemaCheck
+		err = s.afterRun(ctx, &schema, true)
+		rep.Schema = schema.report
+		return err
+	})
+	rep.Elapsed = time.Since(start)
+	if h, herr := r.store.Head(ctx); herr == nil {
+		rep.Head = h
+	}
+	return rep, err
 }
 
 func (r *Runner) target(dir Direction, id string, steps int, useRecorded bool) Target {
@@ -244,7 +335,9 @@ func (r *Runner) progress(dir Direction, id string, i, total int, done bool, sta
 // locked runs f on a connection holding the ledger's migration lock (a
 // session advisory lock keyed by the schema), waiting at most the lock
 // timeout. The lock goes when f returns, or with the connection if it dies.
-func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
+//
+// readOnly (a rehearsal): a database without a ledger is the empty state.
+func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) error) error {
 	pc, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -257,11 +350,15 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 		return err
 	}
 	defer func() {
-		// A connection whose unlock failed may still hold the lock: close it
-		// rather than hand it back to the pool.
+		// The connection goes back to the caller's pool carrying nothing a
+		// migration set. One whose reset or unlock failed may still hold
+		// the lock: close it rather than hand it back.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+		release := strings.Join(cleanSession, "; ") + "; DISCARD TEMP; DISCARD SEQUENCES; SELECT pg_advisory_unlock(" + strconv.FormatInt(key, 10) + ")"
+		if conn.IsClosed() || conn.PgConn().TxStatus() != 'I' {
+			_ = conn.Close(cctx)
+		} else if _, err := conn.PgConn().Exec(cctx, release).ReadAll(); err != nil {
 			_ = conn.Close(cctx)
 		}
 		pc.Release()
@@ -271,6 +368,9 @@ func (r *Runner) locked(ctx context.Context, f func(*session) error) error {
 	// a pool of one connection is enough.
 	store := r.store.On(conn)
 	state, head, err := store.State(ctx)
+	if readOnly && errors.Is(err, ledger.ErrNotInitialized) {
+		state, head, err = projector.NewState(), ledger.Head{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -353,36 +453,30 @@ func (r *Runner) ddlLockTimeoutSQL(local bool) string {
 	return scope + "lock_timeout = '" + strconv.FormatInt(r.cfg.ddlLockTimeout.Milliseconds(), 10) + "ms'"
 }
 
-func downChecksum(m Migration) string {
-	if m.DownChecksum != "" {
-		return m.DownChecksum
-	}
-	sum := sha256.Sum256([]byte(m.UpBody))
-	return hex.EncodeToString(sum[:])
-}
-
 // recordedDown reads the down SQL recorded when id was applied (in its
 // migration.applied event, or the migration.started of a no-transaction one)
-// and makes a migration of it.
-func recordedDown(ctx context.Context, store *ledger.Store, id string) (Migration, error) {
+// and makes a script of it.
+func recordedDown(ctx context.Context, store *ledger.Store, id string) (*Script, error) {
 	filter := ledger.Filter{MigrationID: id, Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationStarted}, Newest: true}
 	for e, err := range store.Events(ctx, filter) {
 		if err != nil {
-			return Migration{}, err
+			return nil, err
 		}
 		var p struct {
-			DownSQL string `json:"down_sql"`
+			DownSQL      string `json:"down_sql"`
+			DownChecksum string `json:"down_checksum"`
+			Direction    string `json:"direction"`
 		}
 		if err := json.Unmarshal(e.Payload, &p); err != nil {
-			return Migration{}, fmt.Errorf("recorded down of %s (seq %d): %w", id, e.Seq, err)
+			return nil, fmt.Errorf("recorded down of %s (seq %d): %w", id, e.Seq, err)
 		}
-		if p.DownSQL == "" {
+		if p.Direction != projector.DirectionUp || p.DownChecksum == "" && p.DownSQL == "" {
 			continue
 		}
 		name := fmt.Sprintf("%s.down.sql (recorded at seq %d)", id, e.Seq)
-		return recordedMigration(id, name, p.DownSQL)
+		return recordedScript(name, p.DownSQL)
 	}
-	return Migration{}, fmt.Errorf("migration %s: no down SQL was recorded when it was applied", id)
+	return nil, fmt.Errorf("migration %s: no down SQL was recorded when it was applied", id)
 }
 
 // statementFailure is an error from running a migration's SQL, with the
@@ -391,6 +485,11 @@ type statementFailure struct {
 	err   error
 	index int
 	known bool
+	// posBase is how many characters of the query came before the
+	// migration's SQL (the body of a transactional script, or the one
+	// statement run): a server error position is mapped through it to the
+	// file. -1: the error is not in the migration's SQL.
+	posBase int
 }
 
 // execBody runs a migration body in one round trip (simple protocol,
@@ -401,7 +500,11 @@ func (r *Runner) execBody(ctx context.Context, conn *pgx.Conn, body string, stmt
 		sql, offset = prefix+";\n"+body, 1
 	}
 	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
-	return failureOf(results, err, offset, stmts)
+	f := failureOf(results, err, offset, stmts)
+	if f != nil {
+		f.posBase = utf8.RuneCountInString(sql) - utf8.RuneCountInString(body)
+	}
+	return f
 }
 
 // failureOf finds whether a multi-statement query failed and, from how many
@@ -424,53 +527,102 @@ func failureOf(results []*pgconn.Result, err error, offset int, stmts []Statemen
 	return f
 }
 
-func (r *Runner) migrationError(m Migration, dir Direction, f *statementFailure) *MigrationError {
-	e := &MigrationError{ID: m.ID, Direction: dir, File: m.UpFile, Err: f.err}
+func (r *Runner) migrationError(step Step, f *statementFailure) *MigrationError {
+	sc := step.Script
+	e := &MigrationError{ID: step.ID, Direction: step.Direction, File: sc.File, Err: f.err}
 	if f.known {
-		e.Statement, e.Line = m.UpStatements[f.index].Text, m.UpStatements[f.index].Line
+		st := sc.Statements[f.index]
+		e.Statement, e.Line = st.Text, st.Line
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(f.err, &pgErr) {
-		e.SQLState = pgErr.Code
-		if pgErr.Code == "55P03" && r.cfg.ddlLockTimeout > 0 {
-			e.Hint = fmt.Sprintf("a lock it needs was held by other sessions for longer than the DDL lock timeout (%s); retry when traffic is lower, or raise --ddl-lock-timeout", r.cfg.ddlLockTimeout)
+	if !errors.As(f.err, &pgErr) {
+		return e
+	}
+	e.SQLState = pgErr.Code
+	if pgErr.Position > 0 && f.posBase >= 0 {
+		// Where in the file the server's error position points: a syntax
+		// error fails the whole query before anything runs, so this is
+		// also how its statement is found.
+		text, base := sc.Body, sc.bodyOffset
+		if sc.NoTransaction && f.known {
+			text, base = e.Statement, sc.Statements[f.index].Offset
 		}
+		if off, ok := runeOffset(text, int(pgErr.Position)-1-f.posBase); ok {
+			off += base
+			e.Line, e.Column, e.LineText = lineAt(sc.Text, off)
+			if !f.known {
+				for _, st := range sc.Statements {
+					if st.Offset <= off {
+						e.Statement = st.Text
+					}
+				}
+			}
+		}
+	}
+	if pgErr.Code == "55P03" && r.cfg.ddlLockTimeout > 0 {
+		e.Hint = fmt.Sprintf("a lock it needs was held by other sessions for longer than the DDL lock timeout (%s); retry when traffic is lower, or raise --ddl-lock-timeout", r.cfg.ddlLockTimeout)
 	}
 	return e
 }
 
-// recordedMigration checks recorded down SQL as it would a down file and
-// shapes it as a migration to run.
-func recordedMigration(id, name, sql string) (Migration, error) {
+// runeOffset is the byte offset of the n-th (0-based) character of s.
+func runeOffset(s string, n int) (int, bool) {
+	if n < 0 {
+		return 0, false
+	}
+	for i := range s {
+		if n == 0 {
+			return i, true
+		}
+		n--
+	}
+	return 0, false
+}
+
+// lineAt gives the 1-based line and column (in characters) of byte offset
+// off in text, and that line's text.
+func lineAt(text string, off int) (line, col int, lineText string) {
+	start := strings.LastIndexByte(text[:off], '\n') + 1
+	end := strings.IndexByte(text[off:], '\n')
+	if end < 0 {
+		end = len(text)
+	} else {
+		end += off
+	}
+	return 1 + strings.Count(text[:off], "\n"), utf8.RuneCountInString(text[start:off]) + 1, strings.TrimRight(text[start:end], "\r")
+}
+
+// recordedScript checks recorded down SQL as it would a down file and
+// shapes it as a script to run.
+func recordedScript(name, sql string) (*Script, error) {
 	a, errs := analyze(name, []byte(sql), true)
 	if len(errs) > 0 {
 		all := make([]error, len(errs))
 		for i, e := range errs {
 			all[i] = e
 		}
-		return Migration{}, errors.Join(all...)
+		return nil, errors.Join(all...)
 	}
-	return Migration{ID: id, UpFile: name, UpBody: a.body, UpStatements: a.stmts, NoTransaction: a.noTx, DownChecksum: a.checksum}, nil
+	return &a.script, nil
 }
 
-// rehearse runs the plan's transactional migrations in one transaction and
-// rolls it back: proof that they apply to this very database, recording
-// nothing. It stops before the first no-transaction migration, which cannot
-// be rehearsed, and reports it and those after it.
-func (r *Runner) rehearse(ctx context.Context, plan Plan, rep *Report) error {
-	tx, err := r.pool.Begin(ctx)
+// rehearse runs the plan's transactional migrations in one transaction on
+// conn and rolls it back: proof that they apply to this very database,
+// recording nothing. It stops before the first no-transaction migration,
+// which cannot be rehearsed, and reports it and those after it.
+func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *Report) error {
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the point is to roll back
 	for i, step := range plan.Steps {
-		m := *step.Migration
-		if !m.Transactional() {
+		if step.Script.NoTransaction {
 			rep.NotRehearsed = plan.IDs()[i:]
 			return nil
 		}
-		if f := r.execBody(ctx, tx.Conn(), m.UpBody, m.UpStatements, r.ddlLockTimeoutSQL(true)); f != nil {
-			merr := r.migrationError(m, DirUp, f)
+		if f := r.execBody(ctx, conn, step.Script.Body, step.Script.Statements, r.ddlLockTimeoutSQL(true)); f != nil {
+			merr := r.migrationError(step, f)
 			merr.Rehearsal = true
 			return merr
 		}

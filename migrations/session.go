@@ -14,37 +14,53 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-// session is one run under the migration lock: the connection holding the
-// lock, and an Appender holding the ledger's state, so each migration costs
-// one round trip — BEGIN, its SQL, the ledger's record and COMMIT in one
-// simple query — and the next transactional migration's query is sent
-// before the answer to the current one is read, so the server never waits
-// for the client in between.
+// session is the executor: one run under the migration lock, on the
+// connection holding the lock, with an Appender holding the ledger's state.
+// It runs any step — up or down, transactional or not — and records its
+// success, failure or doubt the same way whatever the direction.
+//
+// A transactional step costs one round trip — BEGIN, its SQL, the ledger's
+// record and COMMIT in one simple query — and the next transactional step's
+// query is sent before the answer to the current one is read, so the server
+// never waits for the client in between.
+//
+// Every step starts from the same clean session state (cleanSession), and
+// the ledger's records are written under it: a migration's SET, SET ROLE or
+// search_path never reaches the next migration, the ledger's writes or the
+// fingerprint.
 type session struct {
 	r     *Runner
 	conn  *pgx.Conn
 	store *ledger.Store // the ledger through conn
 	app   *ledger.Appender
-	actor string    // the connection's current_user
-	dir   Direction // of the run
-	next  *Step     // the step after the current one, to send ahead
-	sent  *flight   // next's transaction, sent ahead
+	actor string  // the connection's current_user
+	next  *Step   // the step after the current one, to send ahead
+	sent  *flight // next's transaction, sent ahead
 }
 
-// txStep is what a step runs in one transaction with its event.
-type txStep struct {
-	m       Migration // what runs: a down step carries its down SQL in the Up fields
-	source  string    // down: where that SQL came from
-	applied projector.Applied
-	attempt int // up: the attempt a failure is recorded as
+// cleanSession puts back the session state a migration may have changed
+// (SET without LOCAL, SET ROLE, SET SESSION AUTHORIZATION): the settings the
+// connection started with. It runs in or out of a transaction.
+var cleanSession = []string{"RESET ALL", "RESET ROLE", "RESET SESSION AUTHORIZATION"}
+
+// beginTx opens every transaction of the runner's, whatever the session's
+// defaults say (a migration's SET default_transaction_read_only included).
+const beginTx = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+// recordSettings are what a record of the ledger's own runs under, for its
+// transaction only.
+var recordSettings = []string{
+	"SET LOCAL statement_timeout = 0", "SET LOCAL lock_timeout = 0",
+	"SET LOCAL idle_in_transaction_session_timeout = 0", "SET LOCAL search_path = pg_catalog, pg_temp",
 }
 
 // flight is a transaction sent whose answer is not read yet.
 type flight struct {
-	step   *txStep // nil: a record of the session's own
-	stmts  []Statement
-	body   bool
-	prefix int
+	key     string // the step's stepKey; "" for a record of the session's own
+	stmts   []Statement
+	prefix  int      // statements before the SQL
+	prefixN int      // characters before the SQL (for error positions)
+	tail    []string // what the statements after the SQL do, for errors
 }
 
 // maxAhead bounds the query sent before the last answer is read: one that
@@ -52,9 +68,11 @@ type flight struct {
 // which may be busy sending that answer.
 const maxAhead = 16 << 10
 
+func stepKey(st Step) string { return st.Direction.String() + " " + st.ID }
+
 // record appends events in a transaction of their own, in one round trip.
 func (s *session) record(ctx context.Context, events ...projector.Event) error {
-	fl, err := s.send(ctx, nil, nil, "", 0, events...)
+	fl, err := s.send(ctx, "", nil, "", 0, events...)
 	if err != nil {
 		return err
 	}
@@ -65,11 +83,11 @@ func (s *session) record(ctx context.Context, events ...projector.Event) error {
 	return nil
 }
 
-// recordAfterFailure records the failure of something that was rolled back;
-// it runs even when ctx was cancelled (Ctrl-C), with a bound of its own. A
-// cancelled query can cost the connection — and the migration lock with it —
-// so then it records on a fresh connection through the store's own append,
-// which is safe for any writer.
+// recordAfterFailure records the failure of something that failed; it runs
+// even when ctx was cancelled (Ctrl-C), with a bound of its own. A
+// cancelled query can cost the connection — and the migration lock with it
+// — so then it records on a fresh connection through the store's own
+// append, which is safe for any writer.
 func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -84,6 +102,9 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 		return err
 	}
 	defer conn.Close(rctx)
+	if _, err := conn.Exec(rctx, strings.Join(cleanSession, "; ")); err != nil {
+		return err
+	}
 	return pgx.BeginFunc(rctx, conn, func(tx pgx.Tx) error {
 		_, err := s.r.store.Append(rctx, tx, ev)
 		return err
@@ -99,22 +120,32 @@ func (s *session) rollback(ctx context.Context) {
 	_, _ = s.conn.Exec(rctx, "ROLLBACK")
 }
 
-// send sends one transaction — BEGIN, SQL (a migration's body, made of
-// stmts; or none), the Appender's statement recording events and COMMIT —
-// as one simple query, without waiting for the answer. With SQL, deferred
-// constraints are checked before the record, so once the record is reached
-// nothing but the COMMIT itself can fail, and the server sets the events'
-// duration_ms to how long the transaction ran. A query longer than limit
-// (if not 0) is not sent: nil, nil.
-func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, body string, limit int, events ...projector.Event) (*flight, error) {
+// send sends one transaction — BEGIN, a clean session, SQL (a migration's
+// body, made of stmts; or none), the Appender's statement recording events
+// and COMMIT — as one simple query, without waiting for the answer. With
+// SQL, deferred constraints are checked and the session cleaned again
+// before the record, so once the record is reached nothing but the COMMIT
+// itself can fail, the record runs under the runner's settings, and the
+// server sets the events' duration_ms to how long the transaction ran. A
+// query longer than limit (if not 0) is not sent: nil, nil.
+func (s *session) send(ctx context.Context, key string, stmts []Statement, body string, limit int, events ...projector.Event) (*flight, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	prefix := []string{"BEGIN"}
-	if set := s.r.ddlLockTimeoutSQL(true); set != "" && body != "" {
-		prefix = append(prefix, set)
+	timed := len(stmts) > 0
+	prefix := []string{beginTx}
+	if timed {
+		prefix = append(prefix, cleanSession...)
+		if set := s.r.ddlLockTimeoutSQL(true); set != "" {
+			prefix = append(prefix, set)
+		}
+	} else {
+		// A record of its own may come between the statements of a
+		// no-transaction migration, whose settings must stay for its next
+		// statement: the record overrides them for its transaction only.
+		prefix = append(prefix, recordSettings...)
 	}
-	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: body != ""}, events...)
+	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: timed}, events...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +153,16 @@ func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, bod
 	for _, p := range prefix {
 		sql.WriteString(p + ";\n")
 	}
-	if body != "" {
-		sql.WriteString(body + "\n;\nSET CONSTRAINTS ALL IMMEDIATE;\n")
+	fl := &flight{key: key, stmts: stmts, prefix: len(prefix), prefixN: len([]rune(sql.String()))}
+	if timed {
+		sql.WriteString(body + "\n;\nSET CONSTRAINTS ALL IMMEDIATE;\n" + strings.Join(cleanSession, ";\n") + ";\n")
+		fl.tail = append(fl.tail, "at the end of the transaction (deferred constraints)")
+		for range cleanSession {
+			fl.tail = append(fl.tail, "reset the session before recording")
+		}
 	}
 	sql.WriteString(record + ";\nCOMMIT")
+	fl.tail = append(fl.tail, "record in the ledger", "commit")
 	if limit > 0 && sql.Len() > limit {
 		s.app.Withdraw()
 		return nil, nil
@@ -134,7 +171,7 @@ func (s *session) send(ctx context.Context, step *txStep, stmts []Statement, bod
 		s.app.Withdraw()
 		return nil, err
 	}
-	return &flight{step: step, stmts: stmts, body: body != "", prefix: len(prefix)}, nil
+	return fl, nil
 }
 
 // wait reads the answer to a flight and settles its record with the
@@ -144,20 +181,26 @@ func (s *session) wait(ctx context.Context, fl *flight) *statementFailure {
 	results, err := readQuery(ctx, s.conn.PgConn())
 	if f := failureOf(results, err, fl.prefix, fl.stmts); f != nil {
 		_ = s.app.Done(nil)
-		// After the SQL come [SET CONSTRAINTS,] the record and COMMIT.
-		if k := f.index - len(fl.stmts); k >= 0 {
-			tail := []string{"record in the ledger", "commit"}
-			if fl.body {
-				tail = append([]string{"at the end of the transaction (deferred constraints)"}, tail...)
+		var pgErr *pgconn.PgError
+		switch k := f.index - len(fl.stmts); {
+		case f.index < 0 && errors.As(f.err, &pgErr) && pgErr.Position > 0:
+			// A syntax error fails the whole query before anything runs;
+			// its position says where.
+			f.posBase = fl.prefixN
+		case f.index < 0:
+			f.err, f.posBase = fmt.Errorf("prepare the transaction: %w", f.err), -1
+		case k >= 0:
+			if k < len(fl.tail) {
+				f.err = fmt.Errorf("%s: %w", fl.tail[k], f.err)
 			}
-			if k < len(tail) {
-				f.err = fmt.Errorf("%s: %w", tail[k], f.err)
-			}
+			f.posBase = -1 // not in the migration's SQL
+		default:
+			f.posBase = fl.prefixN
 		}
 		return f
 	}
 	if err := s.app.Done(results[len(results)-2]); err != nil {
-		return &statementFailure{err: fmt.Errorf("committed, but the ledger's answer is unreadable: %w", err), index: -1}
+		return &statementFailure{err: fmt.Errorf("committed, but the ledger's answer is unreadable: %w", err), index: -1, posBase: -1}
 	}
 	return nil
 }
@@ -180,32 +223,60 @@ func (s *session) settle(ctx context.Context) {
 	}
 }
 
-// stepFor is the txStep of a step: the one sent ahead, or a new one.
-func (s *session) stepFor(ctx context.Context, step Step) (*txStep, error) {
-	if s.sent != nil && s.sent.step.m.ID == step.ID {
-		return s.sent.step, nil
+// exec runs one step, whatever its direction, and records it: done
+// (migration.applied or migration.reverted), failed (migration.failed) or,
+// for a no-transaction step that may have left something behind, in doubt.
+func (s *session) exec(ctx context.Context, step Step) error {
+	if step.Script == nil {
+		return fmt.Errorf("%s %s: no script to run", step.Direction, step.ID)
 	}
-	if s.dir == DirDown {
-		return s.downStep(ctx, step)
+	if step.Script.NoTransaction {
+		return s.execNoTx(ctx, step, 0, true)
 	}
-	return s.upStep(*step.Migration), nil
+	f := s.runTx(ctx, step)
+	if f == nil {
+		return nil
+	}
+	merr := s.r.migrationError(step, f)
+	merr.RolledBack = true
+	// The rollback undid the SQL; the failure is a fact worth keeping.
+	s.recordFailure(ctx, step, merr, 0, false)
+	return merr
+}
+
+// recordFailure records a step's failure and notes on merr whether that
+// worked.
+func (s *session) recordFailure(ctx context.Context, step Step, merr *MigrationError, done int, leftBehind bool) {
+	ev, err := projector.NewEvent(projector.TypeMigrationFailed, step.failed(merr, done, leftBehind))
+	if err == nil {
+		err = s.recordAfterFailure(ctx, ev)
+	}
+	if err != nil {
+		merr.RecordErr = err
+		return
+	}
+	merr.Recorded = true
+	s.r.cfg.logger.Error("migration failed", "id", step.ID, "direction", step.Direction.String(), "sqlstate", merr.SQLState, "error", merr.Err)
 }
 
 // runTx runs a transactional step: its transaction, sent ahead or now;
 // then, before reading the answer, the next step's, if it is transactional
 // and small. On failure the transaction is rolled back, and one sent ahead
 // is discarded.
-func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) *statementFailure {
+func (s *session) runTx(ctx context.Context, step Step) *statementFailure {
 	fl := s.sent
 	s.sent = nil
-	if fl == nil || fl.step != ts {
+	if fl == nil || fl.key != stepKey(step) {
 		if fl != nil { // not the step it was sent for: cannot happen, but never run it twice
 			s.discard(ctx)
 			s.rollback(ctx)
 		}
-		var err error
-		if fl, err = s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, 0, event); err != nil {
-			return &statementFailure{err: err, index: -1}
+		ev, err := step.done(0)
+		if err == nil {
+			fl, err = s.send(ctx, stepKey(step), step.Script.Statements, step.Script.Body, 0, ev)
+		}
+		if err != nil {
+			return &statementFailure{err: err, index: -1, posBase: -1}
 		}
 	}
 	s.sendAhead(ctx)
@@ -221,203 +292,156 @@ func (s *session) runTx(ctx context.Context, ts *txStep, event projector.Event) 
 }
 
 // sendAhead sends the next step's transaction, when it has one that fits.
-// Anything in the way (a no-transaction step, an error building it) just
-// leaves the step to run in its turn, where an error surfaces.
+// Anything in the way (a no-transaction step, a recorded down not read yet,
+// an error building it) just leaves the step to run in its turn, where an
+// error surfaces.
 func (s *session) sendAhead(ctx context.Context) {
 	next := s.next
 	s.next = nil
-	if next == nil || ctx.Err() != nil {
+	if next == nil || next.Script == nil || next.Script.NoTransaction || ctx.Err() != nil {
 		return
 	}
-	if s.dir == DirDown && next.Migration == nil {
-		return // its recorded SQL is read through conn, which is busy now
-	}
-	ts, err := s.stepFor(ctx, *next)
 	// A first guess at the length (JSON may double the recorded down SQL),
 	// so a large step is not folded into the Appender only to be withdrawn.
-	if err != nil || !ts.m.Transactional() || len(ts.m.UpBody)+2*len(ts.applied.DownSQL)+2048 > maxAhead {
+	downLen := 0
+	if next.Direction == DirUp && next.Migration != nil && next.Migration.Down != nil {
+		downLen = len(next.Migration.Down.Text)
+	}
+	if len(next.Script.Body)+2*downLen+2048 > maxAhead {
 		return
 	}
-	event, err := ts.event(s.dir)
+	ev, err := next.done(0)
 	if err != nil {
 		return
 	}
-	if fl, err := s.send(ctx, ts, ts.m.UpStatements, ts.m.UpBody, maxAhead, event); err == nil {
+	if fl, err := s.send(ctx, stepKey(*next), next.Script.Statements, next.Script.Body, maxAhead, ev); err == nil {
 		s.sent = fl // nil when too long to send ahead
 	}
 }
 
-// event is the event a step's transaction records; the server fills in
-// its duration.
-func (ts *txStep) event(dir Direction) (projector.Event, error) {
-	if dir == DirDown {
-		return projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{
-			ID: ts.m.ID, Source: ts.source, DownChecksum: downChecksum(ts.m),
-		})
-	}
-	return projector.NewEvent(projector.TypeMigrationApplied, ts.applied)
-}
-
-// upStep is what applying m runs and records.
-func (s *session) upStep(m Migration) *txStep {
-	applied := projector.Applied{
-		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, Transactional: m.Transactional(),
-	}
-	if m.DownFile != "" {
-		applied.DownSQL, applied.DownChecksum = m.Down, m.DownChecksum
-	}
-	return &txStep{m: m, applied: applied, attempt: s.app.State().Failed[m.ID].Attempt + 1}
-}
-
-// downStep is what reverting a step runs and records: its down file, or
-// the down SQL recorded when it was applied.
-func (s *session) downStep(ctx context.Context, step Step) (*txStep, error) {
-	if step.Migration != nil {
-		m := *step.Migration
-		m.UpBody, m.UpStatements, m.UpFile = m.DownBody, m.DownStatements, m.DownFile
-		m.NoTransaction = m.DownNoTransaction
-		return &txStep{m: m, source: projector.DownFromFile}, nil
-	}
-	m, err := recordedDown(ctx, s.store, step.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &txStep{m: m, source: projector.DownFromRecorded}, nil
-}
-
-// apply runs one migration and records it.
-func (s *session) apply(ctx context.Context, m Migration) error {
-	ts, err := s.stepFor(ctx, Step{ID: m.ID, Migration: &m})
-	if err != nil {
-		return err
-	}
-	if !m.Transactional() {
-		return s.applyNoTx(ctx, m, ts.applied, ts.attempt)
-	}
-	ev, err := ts.event(DirUp)
-	if err != nil {
-		return err
-	}
-	failure := s.runTx(ctx, ts, ev)
-	if failure == nil {
-		return nil
-	}
-	merr := s.r.migrationError(m, DirUp, failure)
-	// The rollback undid the SQL; the failure is a fact worth keeping.
-	ev, err = projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
-		ID: m.ID, Checksum: m.Checksum, Error: failure.err.Error(), SQLState: merr.SQLState,
-		Statement: oneLine(merr.Statement, 2000), Attempt: ts.attempt,
-	})
-	if err == nil {
-		err = s.recordAfterFailure(ctx, ev)
-	}
-	if err != nil {
-		return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, err))
-	}
-	s.r.cfg.logger.Error("migration failed", "id", m.ID, "sqlstate", merr.SQLState, "error", failure.err)
-	return merr
-}
-
-// applyNoTx runs a no-transaction migration statement by statement, between
-// migration.started and migration.applied. A crash in between leaves it in doubt.
-func (s *session) applyNoTx(ctx context.Context, m Migration, applied projector.Applied, attempt int) error {
-	started, err := projector.NewEvent(projector.TypeMigrationStarted, projector.Started{
-		ID: m.ID, Checksum: m.Checksum, Compatible: m.Compatible, DownSQL: applied.DownSQL, DownChecksum: applied.DownChecksum,
-	})
-	if err != nil {
-		return err
-	}
-	if err := s.record(ctx, started); err != nil {
-		return err
+// execNoTx runs a no-transaction step statement by statement, from
+// statement from (0: the first); fresh records migration.started first (a
+// resume goes on under the one recorded). Each
+// statement that completes is recorded (migration.progressed), so an
+// interruption leaves the step in doubt knowing how far it got, and a
+// resume goes on from the next statement.
+func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool) error {
+	sc := step.Script
+	if fresh {
+		started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
+		if err != nil {
+			return err
+		}
+		if err := s.record(ctx, started); err != nil {
+			return err
+		}
 	}
 	t0 := time.Now()
-	reset, err := s.sessionLockTimeout(ctx)
-	if err != nil {
-		return err
+	if err := s.cleanSession(ctx, true); err != nil {
+		return s.inDoubt(step, fmt.Errorf("prepare the session: %w", err), from)
 	}
-	defer reset()
-	for i, st := range m.UpStatements {
-		if _, err := s.conn.Exec(ctx, st.Text); err != nil {
-			merr := s.r.migrationError(m, DirUp, &statementFailure{err: err, index: i, known: true})
+	for i := from; i < len(sc.Statements); i++ {
+		st := sc.Statements[i]
+		_, err := s.conn.PgConn().Exec(ctx, st.Text).ReadAll()
+		if err != nil {
+			merr := s.r.migrationError(step, &statementFailure{err: err, index: i, known: true, posBase: 0})
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) {
 				// No answer from the server: whether the statement took
-				// effect is unknown. Leave it in doubt for an operator.
-				merr.InDoubt = true
+				// effect is unknown. It stays in doubt for an operator.
+				merr.InDoubt, merr.StatementsDone = true, i
 				return merr
 			}
-			merr.InDoubt = i > 0
-			failed, ferr := projector.NewEvent(projector.TypeMigrationFailed, projector.Failed{
-				ID: m.ID, Checksum: m.Checksum, Error: err.Error(), SQLState: pgErr.Code,
-				Statement: oneLine(st.Text, 2000), Attempt: attempt, StatementsDone: i,
-			})
-			if ferr == nil {
-				ferr = s.recordAfterFailure(ctx, failed)
+			leftBehind := leavesBehind(st)
+			merr.InDoubt, merr.StatementsDone = i > 0 || leftBehind, i
+			if leftBehind {
+				merr.LeftBehind = true
+				merr.InvalidIndexes = s.invalidIndexes(ctx, st)
 			}
-			if ferr != nil {
-				merr.InDoubt = true
-				return errors.Join(merr, fmt.Errorf("record the failure of %s: %w", m.ID, ferr))
+			_ = s.cleanSession(ctx, false)
+			s.recordFailure(ctx, step, merr, i, leftBehind)
+			if !merr.Recorded {
+				merr.InDoubt = true // migration.started stands alone
 			}
 			return merr
 		}
+		if err := s.progress(ctx, step, i+1); err != nil {
+			return s.inDoubt(step, fmt.Errorf("statement %d ran, but recording it failed: %w", i+1, err), i+1)
+		}
 	}
-	applied.DurationMS = time.Since(t0).Milliseconds()
-	ev, err := projector.NewEvent(projector.TypeMigrationApplied, applied)
+	if err := s.cleanSession(ctx, false); err != nil {
+		return s.inDoubt(step, fmt.Errorf("its statements ran, but resetting the session failed: %w", err), len(sc.Statements))
+	}
+	ev, err := step.done(time.Since(t0).Milliseconds())
+	if err == nil {
+		err = s.record(ctx, ev)
+	}
 	if err != nil {
-		return err
-	}
-	if err := s.record(ctx, ev); err != nil {
-		return &MigrationError{ID: m.ID, Direction: DirUp, File: m.UpFile, Err: fmt.Errorf("its statements ran, but recording migration.applied failed: %w", err), InDoubt: true}
+		return s.inDoubt(step, fmt.Errorf("its statements ran, but recording %s failed: %w", ev.Type, err), len(sc.Statements))
 	}
 	return nil
 }
 
-// sessionLockTimeout sets lock_timeout for statements run outside a
-// transaction, and returns what restores it.
-func (s *session) sessionLockTimeout(ctx context.Context) (func(), error) {
-	set := s.r.ddlLockTimeoutSQL(false)
-	if set == "" {
-		return func() {}, nil
-	}
-	if _, err := s.conn.Exec(ctx, set); err != nil {
-		return nil, err
-	}
-	return func() { _, _ = s.conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }, nil
+func (s *session) inDoubt(step Step, err error, done int) *MigrationError {
+	return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, InDoubt: true, StatementsDone: done}
 }
 
-// revert runs one down step and records it; it returns the down source.
-func (s *session) revert(ctx context.Context, step Step) (string, error) {
-	ts, err := s.stepFor(ctx, step)
+// progress records that done statements of a no-transaction step completed.
+func (s *session) progress(ctx context.Context, step Step, done int) error {
+	ev, err := projector.NewEvent(projector.TypeMigrationProgressed, projector.Progressed{ID: step.ID, StatementsDone: done})
 	if err != nil {
-		return projector.DownFromRecorded, err
+		return err
 	}
-	m := ts.m
-	if m.Transactional() {
-		ev, err := ts.event(DirDown)
-		if err != nil {
-			return ts.source, err
-		}
-		if f := s.runTx(ctx, ts, ev); f != nil {
-			return ts.source, s.r.migrationError(m, DirDown, f)
-		}
-		return ts.source, nil
+	return s.record(ctx, ev)
+}
+
+// cleanSession resets the session outside a transaction and, before a
+// step's statements (ddl), sets the DDL lock timeout.
+func (s *session) cleanSession(ctx context.Context, ddl bool) error {
+	sql := strings.Join(cleanSession, "; ")
+	if set := s.r.ddlLockTimeoutSQL(false); ddl && set != "" {
+		sql += "; " + set
 	}
-	t0 := time.Now()
-	reset, err := s.sessionLockTimeout(ctx)
+	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
+	return err
+}
+
+// invalidIndexes names the invalid indexes on the tables a failed
+// statement touched (or named), as "schema.index on schema.table".
+func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if s.conn.IsClosed() {
+		return nil
+	}
+	rows, err := s.conn.Query(rctx, `
+		SELECT format('%I.%I', n.nspname, ic.relname), format('%I.%I', n.nspname, tc.relname), ic.relname, tc.relname
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = ic.relnamespace
+		WHERE NOT (i.indisvalid AND i.indisready) AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		ORDER BY 1`)
 	if err != nil {
-		return ts.source, err
+		return nil
 	}
-	defer reset()
-	for i, st := range m.UpStatements {
-		if _, err := s.conn.Exec(ctx, st.Text); err != nil {
-			return ts.source, s.r.migrationError(m, DirDown, &statementFailure{err: err, index: i, known: true})
+	words := map[string]bool{}
+	for _, w := range identWords(st.Text) {
+		words[strings.ToLower(w)] = true
+	}
+	var touched, all []string
+	for rows.Next() {
+		var idx, table, idxName, tableName string
+		if rows.Scan(&idx, &table, &idxName, &tableName) != nil {
+			break
+		}
+		all = append(all, idx+" on "+table)
+		if words[strings.ToLower(idxName)] || words[strings.ToLower(tableName)] {
+			touched = append(touched, idx+" on "+table)
 		}
 	}
-	ev, err := projector.NewEvent(projector.TypeMigrationReverted, projector.Reverted{
-		ID: m.ID, Source: ts.source, DownChecksum: downChecksum(m), DurationMS: time.Since(t0).Milliseconds(),
-	})
-	if err != nil {
-		return ts.source, err
+	rows.Close()
+	if len(touched) > 0 {
+		return touched
 	}
-	return ts.source, s.record(ctx, ev)
+	return all
 }

@@ -13,6 +13,8 @@ type Statement struct {
 	Text string
 	// Line is the 1-based line of the file where the statement starts.
 	Line int
+	// Offset is the byte offset in the file where the statement starts.
+	Offset int
 }
 
 // Split splits SQL text into statements on top-level semicolons, the way psql
@@ -31,7 +33,7 @@ func Split(sql string) ([]Statement, error) {
 	raw := splitTokens(sql, lx.toks)
 	out := make([]Statement, len(raw))
 	for i, r := range raw {
-		out[i] = Statement{Text: sql[r.start:r.end], Line: r.line}
+		out[i] = Statement{Text: sql[r.start:r.end], Line: r.line, Offset: r.start}
 	}
 	return out, nil
 }

@@ -15,39 +15,45 @@ func TestSplit(t *testing.T) {
 	}{
 		{"empty", "", nil},
 		{"only comments", "-- a\n/* b */\n  ;\n;", nil},
-		{"two statements", "SELECT 1;\nSELECT 2;", []Statement{{"SELECT 1", 1}, {"SELECT 2", 2}}},
-		{"no final semicolon", "SELECT 1;\n\n  SELECT 2  \n", []Statement{{"SELECT 1", 1}, {"SELECT 2", 3}}},
+		{"two statements", "SELECT 1;\nSELECT 2;", []Statement{{Text: "SELECT 1", Line: 1}, {Text: "SELECT 2", Line: 2}}},
+		{"no final semicolon", "SELECT 1;\n\n  SELECT 2  \n", []Statement{{Text: "SELECT 1", Line: 1}, {Text: "SELECT 2", Line: 3}}},
 		{"leading comments dropped, line after them", "-- header\n/* block\ncomment */\nCREATE TABLE t (id int);",
-			[]Statement{{"CREATE TABLE t (id int)", 4}}},
-		{"trailing comment kept", "SELECT 1 -- one\n;SELECT 2", []Statement{{"SELECT 1 -- one", 1}, {"SELECT 2", 2}}},
-		{"semicolon in line comment", "SELECT 1 -- a;b\n;", []Statement{{"SELECT 1 -- a;b", 1}}},
-		{"nested block comment", "SELECT /* a /* b; */ c; */ 1; SELECT 2", []Statement{{"SELECT /* a /* b; */ c; */ 1", 1}, {"SELECT 2", 1}}},
-		{"string with doubled quote", "SELECT 'a'';b'; SELECT 2", []Statement{{"SELECT 'a'';b'", 1}, {"SELECT 2", 1}}},
-		{"backslash is literal in standard string", `SELECT 'a\'; SELECT 2`, []Statement{{`SELECT 'a\'`, 1}, {"SELECT 2", 1}}},
-		{"E string backslash escape", `SELECT E'a\';b'; SELECT 2`, []Statement{{`SELECT E'a\';b'`, 1}, {"SELECT 2", 1}}},
-		{"lower-case e string", `SELECT e'\\'; SELECT 2`, []Statement{{`SELECT e'\\'`, 1}, {"SELECT 2", 1}}},
-		{"word ending in e before string is no E string", `SELECT some'a\'; SELECT 2`, []Statement{{`SELECT some'a\'`, 1}, {"SELECT 2", 1}}},
-		{"quoted identifier", `CREATE TABLE "a;""b" (x int); SELECT 2`, []Statement{{`CREATE TABLE "a;""b" (x int)`, 1}, {"SELECT 2", 1}}},
-		{"dollar quote", "DO $$ BEGIN PERFORM 1; COMMIT; END $$;\nSELECT 2", []Statement{{"DO $$ BEGIN PERFORM 1; COMMIT; END $$", 1}, {"SELECT 2", 2}}},
+			[]Statement{{Text: "CREATE TABLE t (id int)", Line: 4}}},
+		{"trailing comment kept", "SELECT 1 -- one\n;SELECT 2", []Statement{{Text: "SELECT 1 -- one", Line: 1}, {Text: "SELECT 2", Line: 2}}},
+		{"semicolon in line comment", "SELECT 1 -- a;b\n;", []Statement{{Text: "SELECT 1 -- a;b", Line: 1}}},
+		{"nested block comment", "SELECT /* a /* b; */ c; */ 1; SELECT 2", []Statement{{Text: "SELECT /* a /* b; */ c; */ 1", Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"string with doubled quote", "SELECT 'a'';b'; SELECT 2", []Statement{{Text: "SELECT 'a'';b'", Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"backslash is literal in standard string", `SELECT 'a\'; SELECT 2`, []Statement{{Text: `SELECT 'a\'`, Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"E string backslash escape", `SELECT E'a\';b'; SELECT 2`, []Statement{{Text: `SELECT E'a\';b'`, Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"lower-case e string", `SELECT e'\\'; SELECT 2`, []Statement{{Text: `SELECT e'\\'`, Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"word ending in e before string is no E string", `SELECT some'a\'; SELECT 2`, []Statement{{Text: `SELECT some'a\'`, Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"quoted identifier", `CREATE TABLE "a;""b" (x int); SELECT 2`, []Statement{{Text: `CREATE TABLE "a;""b" (x int)`, Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"dollar quote", "DO $$ BEGIN PERFORM 1; COMMIT; END $$;\nSELECT 2", []Statement{{Text: "DO $$ BEGIN PERFORM 1; COMMIT; END $$", Line: 1}, {Text: "SELECT 2", Line: 2}}},
 		{"tagged dollar quote with inner $$", "CREATE FUNCTION f() RETURNS text AS $fn$ SELECT $$;$$ $fn$ LANGUAGE sql; SELECT 2",
-			[]Statement{{"CREATE FUNCTION f() RETURNS text AS $fn$ SELECT $$;$$ $fn$ LANGUAGE sql", 1}, {"SELECT 2", 1}}},
-		{"parameter is no dollar quote", "PREPARE p AS SELECT $1; SELECT $2", []Statement{{"PREPARE p AS SELECT $1", 1}, {"SELECT $2", 1}}},
-		{"dollar inside identifier is no dollar quote", "SELECT a$b$c; SELECT 2", []Statement{{"SELECT a$b$c", 1}, {"SELECT 2", 1}}},
-		{"tag may not start with a digit", "SELECT $1$; SELECT 2", []Statement{{"SELECT $1$", 1}, {"SELECT 2", 1}}},
+			[]Statement{{Text: "CREATE FUNCTION f() RETURNS text AS $fn$ SELECT $$;$$ $fn$ LANGUAGE sql", Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"parameter is no dollar quote", "PREPARE p AS SELECT $1; SELECT $2", []Statement{{Text: "PREPARE p AS SELECT $1", Line: 1}, {Text: "SELECT $2", Line: 1}}},
+		{"dollar inside identifier is no dollar quote", "SELECT a$b$c; SELECT 2", []Statement{{Text: "SELECT a$b$c", Line: 1}, {Text: "SELECT 2", Line: 1}}},
+		{"tag may not start with a digit", "SELECT $1$; SELECT 2", []Statement{{Text: "SELECT $1$", Line: 1}, {Text: "SELECT 2", Line: 1}}},
 		{"semicolon in parentheses", "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2)); SELECT 2",
-			[]Statement{{"CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2))", 1}, {"SELECT 2", 1}}},
+			[]Statement{{Text: "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2))", Line: 1}, {Text: "SELECT 2", Line: 1}}},
 		{"BEGIN ATOMIC body", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN true THEN 1 END;\n  SELECT 2;\nEND;\nSELECT 3;",
-			[]Statement{{"CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN true THEN 1 END;\n  SELECT 2;\nEND", 1}, {"SELECT 3", 6}}},
-		{"BEGIN outside CREATE FUNCTION splits", "BEGIN; SELECT 1; END;", []Statement{{"BEGIN", 1}, {"SELECT 1", 1}, {"END", 1}}},
-		{"multi-line string counts lines", "SELECT 'a\nb\nc';\nSELECT 2", []Statement{{"SELECT 'a\nb\nc'", 1}, {"SELECT 2", 4}}},
-		{"CRLF", "SELECT 1;\r\nSELECT 2;\r\n", []Statement{{"SELECT 1", 1}, {"SELECT 2", 2}}},
-		{"non-ASCII space is not trimmed", "SELECT 1\u00a0;", []Statement{{"SELECT 1\u00a0", 1}}},
+			[]Statement{{Text: "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN true THEN 1 END;\n  SELECT 2;\nEND", Line: 1}, {Text: "SELECT 3", Line: 6}}},
+		{"BEGIN outside CREATE FUNCTION splits", "BEGIN; SELECT 1; END;", []Statement{{Text: "BEGIN", Line: 1}, {Text: "SELECT 1", Line: 1}, {Text: "END", Line: 1}}},
+		{"multi-line string counts lines", "SELECT 'a\nb\nc';\nSELECT 2", []Statement{{Text: "SELECT 'a\nb\nc'", Line: 1}, {Text: "SELECT 2", Line: 4}}},
+		{"CRLF", "SELECT 1;\r\nSELECT 2;\r\n", []Statement{{Text: "SELECT 1", Line: 1}, {Text: "SELECT 2", Line: 2}}},
+		{"non-ASCII space is not trimmed", "SELECT 1\u00a0;", []Statement{{Text: "SELECT 1\u00a0", Line: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Split(tt.sql)
 			if err != nil {
 				t.Fatalf("Split: %v", err)
+			}
+			for i, st := range got {
+				if end := st.Offset + len(st.Text); end > len(tt.sql) || tt.sql[st.Offset:end] != st.Text {
+					t.Errorf("statement %d: offset %d does not point at %q", i, st.Offset, st.Text)
+				}
+				got[i].Offset = 0 // the table gives text and line
 			}
 			if len(got) == 0 && len(tt.want) == 0 {
 				return

@@ -58,10 +58,13 @@ func (v Verdict) Message() string {
 	for _, d := range v.InDoubt {
 		fmt.Fprintf(&b, "\n  in doubt: %s started %s by app version %s on host %s as %s and never finished",
 			d.ID, when(d.StartedAt), orUnknown(d.AppVersion), orUnknown(d.Host), orUnknown(d.Actor))
-		if d.StatementsDone > 0 {
+		switch {
+		case d.Error != "":
 			fmt.Fprintf(&b, " (failed after %s: %s)", plural(d.StatementsDone, "statement", "statements"), d.Error)
+		case d.StatementsDone > 0:
+			fmt.Fprintf(&b, " (%s done)", plural(d.StatementsDone, "statement", "statements"))
 		}
-		fmt.Fprintf(&b, "\n  to fix: check what %s left in the database, then record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", d.ID, d.ID, d.ID)
+		fmt.Fprintf(&b, "\n  to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", d.ID, d.StatementsDone+1, d.ID, d.ID, d.ID)
 	}
 	v.writeUnknown(&b, refused)
 	if len(v.OutOfOrder) > 0 && v.Has(CodeOutOfOrder) {

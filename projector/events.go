@@ -8,30 +8,36 @@ import (
 // Event types. These names are stored in the ledger; never rename one.
 const (
 	TypeLedgerInitialized   = "ledger.initialized"
+	TypeLedgerUpgraded      = "ledger.upgraded"
 	TypeMigrationApplied    = "migration.applied"
 	TypeMigrationReverted   = "migration.reverted"
 	TypeMigrationFailed     = "migration.failed"
 	TypeMigrationStarted    = "migration.started"
 	TypeMigrationResolved   = "migration.resolved"
+	TypeMigrationProgressed = "migration.progressed"
 	TypeSchemaBaselined     = "schema.baselined"
 	TypeSchemaFingerprinted = "schema.fingerprinted"
 	TypeSchemaDrifted       = "schema.drifted"
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
+	TypeSchemaChanged       = "schema.changed"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
 // event type. A stored event with a newer version is refused (fail closed).
 var payloadVersions = map[string]int{
 	TypeLedgerInitialized:   1,
+	TypeLedgerUpgraded:      1,
 	TypeMigrationApplied:    1,
 	TypeMigrationReverted:   1,
 	TypeMigrationFailed:     1,
 	TypeMigrationStarted:    1,
 	TypeMigrationResolved:   1,
+	TypeMigrationProgressed: 1,
 	TypeSchemaBaselined:     1,
 	TypeSchemaFingerprinted: 1,
 	TypeSchemaDrifted:       1,
 	TypeSchemaDriftAccepted: 1,
+	TypeSchemaChanged:       1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -40,6 +46,7 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
+		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged,
 	}
 }
 
@@ -64,6 +71,26 @@ type Event struct {
 	AppVersion     string          `json:"app_version"`
 	PrevHash       []byte          `json:"prev_hash,omitempty"`
 	Hash           []byte          `json:"hash,omitempty"`
+	// State is what the ledger holds after this event, committed in the
+	// event's hash (ledger format 2 and later; nil for the events of an
+	// older format, which did not record it).
+	State *Committed `json:"state,omitempty"`
+}
+
+// Committed is the state an event leaves behind, stored in the event's own
+// hashed columns: a startup check compares the head with the newest event's
+// Committed, so a forged head or projection row does not pass unless the
+// newest event itself is rewritten (which breaks its hash).
+type Committed struct {
+	Format        int    `json:"format"`
+	Digest        Digest `json:"digest"`
+	InDoubt       int    `json:"in_doubt"`
+	SchemaVersion string `json:"schema_version"`
+}
+
+// Committed is what s commits into the event that produced it.
+func (s State) Committed() Committed {
+	return Committed{Format: s.Format, Digest: s.Digest, InDoubt: len(s.InDoubt), SchemaVersion: s.SchemaVersion}
 }
 
 // NewEvent builds an event of the given type with the payload marshalled at
@@ -85,6 +112,13 @@ type Initialized struct {
 	Schema string `json:"schema"`
 }
 
+// Upgraded is the payload of ledger.upgraded: the ledger's own tables were
+// upgraded in place from one format to the next (one event per step).
+type Upgraded struct {
+	From int `json:"from"`
+	To   int `json:"to"`
+}
+
 // Applied is the payload of migration.applied.
 type Applied struct {
 	ID            string `json:"id"`
@@ -94,6 +128,24 @@ type Applied struct {
 	DownSQL       string `json:"down_sql,omitempty"`
 	DownChecksum  string `json:"down_checksum,omitempty"`
 	DurationMS    int64  `json:"duration_ms"`
+	// Adopted: the migration was not run by ledger but taken over from
+	// another tool's history (adopt) or declared applied (baseline).
+	Adopted *Adoption `json:"adopted,omitempty"`
+}
+
+// Adoption is what another tool's history kept about a migration that
+// ledger adopted, as that tool stored it.
+type Adoption struct {
+	From        string `json:"from"`                   // goose, golang-migrate, tern, flyway, or "baseline"
+	Table       string `json:"table,omitempty"`        // the source's history table, schema-qualified
+	Version     string `json:"version,omitempty"`      // the source's version of this migration (or, for a source keeping one row, its current version)
+	AppliedAt   string `json:"applied_at,omitempty"`   // goose's tstamp, Flyway's installed_on (timestamp without time zone, as text)
+	Rank        *int64 `json:"rank,omitempty"`         // goose's row id, Flyway's installed_rank
+	Checksum    *int32 `json:"checksum,omitempty"`     // Flyway's checksum of its file
+	InstalledBy string `json:"installed_by,omitempty"` // Flyway
+	ExecutionMS *int64 `json:"execution_ms,omitempty"` // Flyway's execution_time
+	Script      string `json:"script,omitempty"`       // Flyway
+	Type        string `json:"type,omitempty"`         // Flyway's row type (SQL, BASELINE, …)
 }
 
 // Down sources for migration.reverted.
@@ -110,10 +162,21 @@ type Reverted struct {
 	DurationMS   int64  `json:"duration_ms"`
 }
 
+// Directions of migration.started and migration.failed: a migration is
+// applied (up, the default) or reverted (down).
+const (
+	DirectionUp   = ""
+	DirectionDown = "down"
+)
+
 // Failed is the payload of migration.failed, recorded in its own transaction
 // after the failed migration was rolled back. StatementsDone counts statements
 // of a no-transaction migration that had committed before the failure: when it
 // is not zero the database holds part of the migration, so it stays in doubt.
+// LeftBehind says the failing statement itself may have left something
+// behind (a failed CREATE INDEX CONCURRENTLY leaves an invalid index): the
+// migration stays in doubt too. A failed revert (Direction "down") leaves
+// the migration applied, or in doubt.
 type Failed struct {
 	ID             string `json:"id"`
 	Checksum       string `json:"checksum"`
@@ -122,17 +185,31 @@ type Failed struct {
 	Statement      string `json:"statement,omitempty"`
 	Attempt        int    `json:"attempt"`
 	StatementsDone int    `json:"statements_done,omitempty"`
+	LeftBehind     bool   `json:"left_behind,omitempty"`
+	Direction      string `json:"direction,omitempty"`
+}
+
+// Progressed is the payload of migration.progressed: a statement of a
+// no-transaction migration in progress completed, so StatementsDone of them
+// have taken effect. An interrupted migration can be resumed from there.
+type Progressed struct {
+	ID             string `json:"id"`
+	StatementsDone int    `json:"statements_done"`
 }
 
 // Started is the payload of migration.started, recorded before a
 // no-transaction migration runs. Until a migration.applied, migration.failed
 // (with no statement done) or migration.resolved follows, it is in doubt.
+// With Direction "down" it starts the revert of an applied migration, which
+// is then in doubt until migration.reverted, migration.failed or
+// migration.resolved.
 type Started struct {
 	ID           string `json:"id"`
 	Checksum     string `json:"checksum"`
 	Compatible   string `json:"compatible,omitempty"`
 	DownSQL      string `json:"down_sql,omitempty"`
 	DownChecksum string `json:"down_checksum,omitempty"`
+	Direction    string `json:"direction,omitempty"`
 }
 
 // Decisions for migration.resolved.
@@ -157,9 +234,19 @@ type BaselineMigration struct {
 
 // Baselined is the payload of schema.baselined: an existing database (or
 // another tool's history) adopted as already holding these migrations.
+//
+// adopt and baseline record it with no Migrations, followed by one
+// migration.applied (with Adopted set) per migration taken over; the
+// fields after Migrations say where the baseline came from.
 type Baselined struct {
 	Source     string              `json:"source"`
 	Migrations []BaselineMigration `json:"migrations"`
+	Table      string              `json:"table,omitempty"`    // the other tool's history table
+	Version    string              `json:"version,omitempty"`  // its current version there
+	To         string              `json:"to,omitempty"`       // baseline --to: the newest migration declared applied
+	Reason     string              `json:"reason,omitempty"`   // the operator's reason
+	Adopted    []string            `json:"adopted,omitempty"`  // ids recorded by the migration.applied events that follow
+	Unmapped   []string            `json:"unmapped,omitempty"` // source rows that map to no migration of the set (recorded with --allow-unmapped)
 }
 
 // Fingerprinted is the payload of schema.fingerprinted: a digest of the
@@ -193,4 +280,20 @@ type DriftAccepted struct {
 	Recorded    string   `json:"recorded,omitempty"` // the snapshot it replaces
 	Reason      string   `json:"reason"`
 	Changes     []string `json:"changes,omitempty"`
+}
+
+// ChangedObject is one object a DDL command created, altered or dropped.
+type ChangedObject struct {
+	ObjectType string `json:"object_type"` // "table", "table column", "index" ...
+	Identity   string `json:"identity"`    // e.g. public.users.sneaky_hotfix
+}
+
+// Changed is the payload of schema.changed, appended by the event trigger
+// of ledger init --capture-ddl for DDL run outside a migration, in the
+// DDL's own transaction: who ran what, when (the event's time).
+type Changed struct {
+	CommandTag      string          `json:"command_tag"` // e.g. ALTER TABLE
+	Objects         []ChangedObject `json:"objects"`
+	User            string          `json:"user"` // the session's user
+	ApplicationName string          `json:"application_name"`
 }

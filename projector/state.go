@@ -24,7 +24,8 @@ type Migration struct {
 
 // InDoubt is a no-transaction migration that started and never finished
 // cleanly: the database may hold part of it. Only an operator's decision
-// (migration.resolved) settles it.
+// (migration.resolved) settles it. One that is also applied is a revert in
+// doubt (State.Reverting).
 type InDoubt struct {
 	ID             string    `json:"id"`
 	Checksum       string    `json:"checksum"`
@@ -165,6 +166,8 @@ func Step(s *State, e Event) (Change, error) {
 	switch e.Type {
 	case TypeLedgerInitialized:
 		c, err = initialized(s, e)
+	case TypeLedgerUpgraded:
+		c, err = upgraded(s, e)
 	case TypeMigrationApplied:
 		c, err = applied(s, e)
 	case TypeMigrationReverted:
@@ -175,6 +178,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = started(s, e)
 	case TypeMigrationResolved:
 		c, err = resolved(s, e)
+	case TypeMigrationProgressed:
+		c, err = progressed(s, e)
 	case TypeSchemaBaselined:
 		c, err = baselined(s, e)
 	case TypeSchemaFingerprinted:
@@ -183,6 +188,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = drifted(s, e)
 	case TypeSchemaDriftAccepted:
 		c, err = driftAccepted(s, e)
+	case TypeSchemaChanged:
+		c, err = changed(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -269,6 +276,20 @@ func initialized(s *State, e Event) (Change, error) {
 	return Change{Format: p.Format}, nil
 }
 
+func upgraded(s *State, e Event) (Change, error) {
+	var p Upgraded
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if s.Format == 0 {
+		return Change{}, invalid(e, "the ledger is not initialized")
+	}
+	if p.From != s.Format || p.To != p.From+1 {
+		return Change{}, invalid(e, "upgrade from format %d to %d: the ledger is in format %d, and each step goes up by one", p.From, p.To, s.Format)
+	}
+	return Change{Format: p.To}, nil
+}
+
 func applied(s *State, e Event) (Change, error) {
 	var p Applied
 	if err := decode(e, &p); err != nil {
@@ -314,7 +335,11 @@ func reverted(s *State, e Event) (Change, error) {
 	if _, ok := s.Applied[p.ID]; !ok {
 		return Change{}, invalid(e, "migration %s is not applied", p.ID)
 	}
-	return Change{DelApplied: []string{p.ID}}, nil
+	c := Change{DelApplied: []string{p.ID}}
+	if _, ok := s.InDoubt[p.ID]; ok { // a no-transaction revert finished
+		c.DelInDoubt = []string{p.ID}
+	}
+	return c, nil
 }
 
 func failed(s *State, e Event) (Change, error) {
@@ -325,30 +350,60 @@ func failed(s *State, e Event) (Change, error) {
 	if err := checkID(e, p.ID); err != nil {
 		return Change{}, err
 	}
-	if _, ok := s.Applied[p.ID]; ok {
-		return Change{}, invalid(e, "migration %s is applied; it cannot fail", p.ID)
-	}
 	if p.StatementsDone < 0 || p.Attempt < 0 {
 		return Change{}, invalid(e, "negative statements_done or attempt")
 	}
-	f := Failure{
-		ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, FailedAt: e.RecordedAt,
-		AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
-		Error: p.Error, SQLState: p.SQLState, Statement: p.Statement, Attempt: p.Attempt,
+	_, isApplied := s.Applied[p.ID]
+	var c Change
+	switch p.Direction {
+	case DirectionUp:
+		if isApplied {
+			return Change{}, invalid(e, "migration %s is applied; it cannot fail", p.ID)
+		}
+		c.PutFailed = []Failure{{
+			ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, FailedAt: e.RecordedAt,
+			AppVersion: e.AppVersion, Actor: e.Actor, Host: e.Host,
+			Error: p.Error, SQLState: p.SQLState, Statement: p.Statement, Attempt: p.Attempt,
+		}}
+	case DirectionDown:
+		if !isApplied {
+			return Change{}, invalid(e, "migration %s is not applied; its revert cannot fail", p.ID)
+		}
+	default:
+		return Change{}, invalid(e, "direction %q: want %q or %q", p.Direction, DirectionUp, DirectionDown)
 	}
-	c := Change{PutFailed: []Failure{f}}
 	if d, ok := s.InDoubt[p.ID]; ok {
-		if p.StatementsDone > 0 {
-			// Part of it committed: the database is neither before nor after it.
+		if p.StatementsDone > 0 || p.LeftBehind {
+			// Part of it took effect: the database is neither before nor after it.
 			d.StatementsDone, d.Error = p.StatementsDone, p.Error
 			c.PutInDoubt = []InDoubt{d}
 		} else {
 			c.DelInDoubt = []string{p.ID}
 		}
-	} else if p.StatementsDone > 0 {
+	} else if p.StatementsDone > 0 || p.LeftBehind {
 		return Change{}, invalid(e, "migration %s failed after %d statements but never started", p.ID, p.StatementsDone)
 	}
 	return c, nil
+}
+
+// progressed records how many statements of a migration in doubt completed.
+func progressed(s *State, e Event) (Change, error) {
+	var p Progressed
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	d, ok := s.InDoubt[p.ID]
+	if !ok {
+		return Change{}, invalid(e, "migration %s is not in progress", p.ID)
+	}
+	if p.StatementsDone < 1 {
+		return Change{}, invalid(e, "statements_done %d: want at least 1", p.StatementsDone)
+	}
+	d.StatementsDone = p.StatementsDone
+	return Change{PutInDoubt: []InDoubt{d}}, nil
 }
 
 func started(s *State, e Event) (Change, error) {
@@ -362,11 +417,19 @@ func started(s *State, e Event) (Change, error) {
 	if p.Checksum == "" {
 		return Change{}, invalid(e, "migration %s has no checksum", p.ID)
 	}
-	if _, ok := s.Applied[p.ID]; ok {
-		return Change{}, invalid(e, "migration %s is already applied", p.ID)
-	}
 	if d, ok := s.InDoubt[p.ID]; ok {
 		return Change{}, invalid(e, "migration %s is in doubt since seq %d; resolve it first", p.ID, d.Seq)
+	}
+	m, isApplied := s.Applied[p.ID]
+	switch {
+	case p.Direction == DirectionUp && isApplied:
+		return Change{}, invalid(e, "migration %s is already applied", p.ID)
+	case p.Direction == DirectionDown && !isApplied:
+		return Change{}, invalid(e, "migration %s is not applied; its revert cannot start", p.ID)
+	case p.Direction == DirectionDown && m.Checksum != p.Checksum:
+		return Change{}, invalid(e, "migration %s was applied with checksum %s, its revert started with %s", p.ID, m.Checksum, p.Checksum)
+	case p.Direction != DirectionUp && p.Direction != DirectionDown:
+		return Change{}, invalid(e, "direction %q: want %q or %q", p.Direction, DirectionUp, DirectionDown)
 	}
 	return Change{PutInDoubt: []InDoubt{{
 		ID: p.ID, Checksum: p.Checksum, Seq: e.Seq, StartedAt: e.RecordedAt,
@@ -388,6 +451,17 @@ func resolved(s *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "resolving %s needs a reason", p.ID)
 	}
 	c := Change{DelInDoubt: []string{p.ID}}
+	if _, reverting := s.Applied[p.ID]; reverting {
+		// A revert in doubt: "applied" says the revert took effect.
+		switch p.Decision {
+		case ResolvedApplied:
+			c.DelApplied = []string{p.ID}
+		case ResolvedFailed:
+		default:
+			return Change{}, invalid(e, "decision %q: want %q or %q", p.Decision, ResolvedApplied, ResolvedFailed)
+		}
+		return c, nil
+	}
 	switch p.Decision {
 	case ResolvedApplied:
 		c.PutApplied = []Migration{{
@@ -453,6 +527,14 @@ func fingerprinted(_ *State, e Event) (Change, error) {
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
 }
 
+// Reverting reports whether the migration in doubt id is a revert in doubt
+// (it is still applied) rather than an apply.
+func (s State) Reverting(id string) bool {
+	_, doubt := s.InDoubt[id]
+	_, applied := s.Applied[id]
+	return doubt && applied
+}
+
 // drifted changes no projection: the drift is in the history, and the
 // recorded fingerprint stays until a run or an operator records a new one.
 func drifted(_ *State, e Event) (Change, error) {
@@ -462,6 +544,19 @@ func drifted(_ *State, e Event) (Change, error) {
 	}
 	if p.Fingerprint == "" {
 		return Change{}, invalid(e, "empty fingerprint")
+	}
+	return Change{}, nil
+}
+
+// changed changes no projection: DDL run outside a migration is drift, in
+// the history for verify, up and watch to name.
+func changed(_ *State, e Event) (Change, error) {
+	var p Changed
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if p.CommandTag == "" {
+		return Change{}, invalid(e, "no command tag")
 	}
 	return Change{}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,23 +40,61 @@ type statusView struct {
 	Failed        []projector.Failure   `json:"failed"`
 	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
 	Verdict       policy.Verdict        `json:"verdict"`
+	AsOf          *asOfView             `json:"as_of,omitempty"`
+	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
+}
+
+// asOfView says which moment status --as-of shows.
+type asOfView struct {
+	Requested  string    `json:"requested"`
+	Seq        int64     `json:"seq"`         // the last event folded (0: the ledger did not exist yet)
+	RecordedAt time.Time `json:"recorded_at"` // that event's time
+}
+
+// parseAsOf reads a seq (digits) or a time (as parseTime).
+func parseAsOf(s string, now time.Time) (ledger.AsOf, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 {
+			return ledger.AsOf{}, fmt.Errorf("seq %d: want a positive event seq", n)
+		}
+		return ledger.AsOf{Seq: n}, nil
+	}
+	t, err := parseTime(s, now)
+	if err != nil {
+		return ledger.AsOf{}, fmt.Errorf("%q is neither an event seq nor a time: use a seq (42), RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (36h)", s)
+	}
+	return ledger.AsOf{Time: t}, nil
 }
 
 func cmdStatus() *command {
 	return &command{
-		name: "status", args: "[--manifest FILE] [--json]",
+		name: "status", args: "[--manifest FILE] [--as-of TIME|SEQ] [--json]",
 		short: "applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
-It takes no lock and never waits behind a running migration.`,
+It takes no lock and never waits behind a running migration.
+
+--as-of TIME|SEQ shows the ledger as it was then: the fold of the events up
+to that seq, or up to the last event recorded at or before that time (RFC
+3339, a date, or a duration ago such as 36h) — applied set, schema version,
+in-doubt and failed migrations, and what this release would have been told.`,
 		example: "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.StringVar(&o.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
+			fs.StringVar(&o.asOf, "as-of", "", "show the ledger as it was at this `TIME or SEQ`")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
+			}
+			var moment ledger.AsOf
+			if e.f.asOf != "" {
+				var err error
+				if moment, err = parseAsOf(e.f.asOf, time.Now()); err != nil {
+					return e.usageErr("--as-of: %v", err)
+				}
 			}
 			var release *migrations.Manifest
 			if e.f.manifest != "" {
@@ -73,8 +112,25 @@ It takes no lock and never waits behind a running migration.`,
 			if release != nil {
 				manifest, source = release.Known(), e.f.manifest
 			}
-			state, _, err := p.runner.Store().State(ctx)
+			var state projector.State
+			var at *asOfView
+			var err error
+			if e.f.asOf != "" {
+				at = &asOfView{Requested: e.f.asOf}
+				state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
+				if err == nil && at.Seq > 0 {
+					var ev ledger.Event
+					ev, err = p.runner.Store().Event(ctx, at.Seq)
+					at.RecordedAt = ev.RecordedAt
+				}
+				if err == nil && at.Seq == 0 {
+					err = &ledger.NotInitializedError{Schema: e.g.schema}
+				}
+			} else {
+				state, _, err = p.runner.Store().State(ctx)
+			}
 			initialized := true
+			var foreign []migrations.ForeignHistory
 			var verdict policy.Verdict
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
@@ -82,6 +138,9 @@ It takes no lock and never waits behind a running migration.`,
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					return e.fail(err)
+				}
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -90,7 +149,7 @@ It takes no lock and never waits behind a running migration.`,
 				verdict = policy.Evaluate(manifest, state, p.policy)
 			}
 			v := statusView{
-				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq,
+				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
 				SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
 				// Empty lists are [] in the JSON, never null: scripts iterate them.
 				Applied: []projector.Migration{}, Failed: []projector.Failure{},
@@ -98,6 +157,7 @@ It takes no lock and never waits behind a running migration.`,
 				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
 				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
 				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+				Foreign:    foreign,
 			}
 			if v.Ignored == nil {
 				v.Ignored = []string{}
@@ -124,9 +184,19 @@ It takes no lock and never waits behind a running migration.`,
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
-	if !v.Initialized {
+	switch {
+	case v.AsOf != nil && v.AsOf.Seq == 0:
+		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
+	case v.AsOf != nil:
+		fmt.Fprintf(w, "%s, ledger schema %q as of %s: seq %d (recorded %s), schema version %s\n", v.Database, v.Schema, v.AsOf.Requested, v.Seq, ts(v.AsOf.RecordedAt), orDash(v.SchemaVersion))
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+		for _, f := range v.Foreign {
+			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
+		}
+	case !v.Initialized:
 		fmt.Fprintf(w, "%s: no ledger in schema %q yet (ledger up creates it)\n", v.Database, v.Schema)
-	} else {
+	default:
 		fmt.Fprintf(w, "%s, ledger schema %q: seq %d, schema version %s\n", v.Database, v.Schema, v.Seq, orDash(v.SchemaVersion))
 	}
 	fmt.Fprintf(w, "migrations in %s: %d\n", dir, setSize)
@@ -160,9 +230,13 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		tw.Flush()
 	}
 	if len(v.InDoubt) > 0 {
-		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --applied|--failed --reason TEXT\n", len(v.InDoubt))
+		fmt.Fprintf(w, "\nIn doubt (%d): settle with ledger resolve ID --resume, or --applied|--failed --reason TEXT\n", len(v.InDoubt))
 		for _, d := range v.InDoubt {
-			fmt.Fprintf(w, "  %s  started %s by %s on %s\n", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host)
+			fmt.Fprintf(w, "  %s  started %s by %s on %s; %d statement(s) done", d.ID, ts(d.StartedAt), orDash(d.AppVersion), d.Host, d.StatementsDone)
+			if d.Error != "" {
+				fmt.Fprintf(w, "; failed: %s", oneLine(d.Error, 120))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if len(v.Failed) > 0 {
@@ -187,15 +261,18 @@ func oneLine(s string, max int) string {
 
 func cmdHistory() *command {
 	return &command{
-		name: "history", args: "[--type T] [--migration ID] [--since T] [--until T] [--actor U] [--limit N] [--json]",
+		name: "history", args: "[--type T] [--migration ID] [--release V] [--since T] [--until T] [--actor U] [--limit N] [--json | --format text|json|csv]",
 		short: "the audit trail: who changed the schema, when, from which host and release",
 		long: `Lists ledger events in order. Filters combine. --since and --until take
 RFC 3339 times (2026-11-25T10:00:00Z), dates (2026-11-25) or a duration ago
-(36h). --limit N shows the newest N. --json writes one event per line.
+(36h). --limit N shows the newest N. --release V shows what release V
+recorded. --json (or --format json) writes one event per line; --format
+csv writes a header line, then one row per event (for a spreadsheet).
 
 Event types: ` + strings.Join(projector.Types(), ", "),
 		example: `  ledger history --migration 0004_drop_accounts_nickname
-  ledger history --type migration.failed --since 24h --json | jq .payload.error`,
+  ledger history --type migration.failed --since 24h --json | jq .payload.error
+  ledger history --release 1.3.0 --format csv > release-1.3.0.csv`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.Var(&o.types, "type", "only events of this `type` (repeat or comma-separate)")
 			fs.StringVar(&o.migration, "migration", "", "only events about this migration `ID`")
@@ -203,12 +280,25 @@ Event types: ` + strings.Join(projector.Types(), ", "),
 			fs.StringVar(&o.until, "until", "", "only events before `TIME`")
 			fs.StringVar(&o.actor, "actor", "", "only events recorded by this database `user`")
 			fs.IntVar(&o.limit, "limit", 0, "only the newest `N` events (0: all)")
+			fs.StringVar(&o.release, "release", "", "only events recorded by this release (app `version`)")
+			fs.StringVar(&o.format, "format", "", "output `format`: text, json (one event per line, as --json) or csv (a header line, then one row per event)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
-			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor}
+			switch e.f.format {
+			case "", "text":
+			case "json":
+				e.g.json = true
+			case "csv":
+				if e.g.json {
+					return e.usageErr("--json and --format csv do not go together")
+				}
+			default:
+				return e.usageErr("--format %q: want text, json or csv", e.f.format)
+			}
+			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor, AppVersion: e.f.release}
 			for _, t := range f.Types {
 				if !projector.KnownType(t) {
 					return e.usageErr("--type %q: unknown event type; known: %s", t, strings.Join(projector.Types(), ", "))
@@ -231,6 +321,9 @@ Event types: ` + strings.Join(projector.Types(), ", "),
 			p, c := e.prepare(ctx, false)
 			if c != 0 {
 				return c
+			}
+			if e.f.format == "csv" {
+				return e.historyCSV(ctx, p.runner.Store(), f)
 			}
 			var events []ledger.Event
 			for ev, err := range p.runner.Store().Events(ctx, f) {
@@ -342,6 +435,14 @@ func detail(ev ledger.Event) string {
 	case projector.TypeSchemaDrifted:
 		n, _ := p["changes"].([]any)
 		return fmt.Sprintf("%.12s, %d object(s) changed outside the migrations", str("fingerprint"), len(n))
+	case projector.TypeSchemaChanged:
+		var c projector.Changed
+		_ = json.Unmarshal(ev.Payload, &c)
+		ids := make([]string, len(c.Objects))
+		for i, o := range c.Objects {
+			ids[i] = o.Identity
+		}
+		return oneLine(fmt.Sprintf("%s %s (%s)", c.CommandTag, strings.Join(ids, ", "), orDash(c.ApplicationName)), 100)
 	case projector.TypeSchemaDriftAccepted:
 		return oneLine(fmt.Sprintf("%.12s: %s", str("fingerprint"), str("reason")), 100)
 	case projector.TypeLedgerInitialized:
@@ -399,7 +500,7 @@ what, starting with the first broken seq); 1 error.`,
 			if serr == nil {
 				for _, m := range state.Sorted() {
 					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.UpFile, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
+						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 					}
 				}
 				st, err := p.runner.SchemaStatus(ctx)

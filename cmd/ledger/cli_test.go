@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":  cmdExitCode,
 			"sql":       cmdSQL,
+			"forge":     cmdForge,
 			"snapshot":  cmdSnapshot,
 			"unchanged": cmdUnchanged,
 			"jsonfield": cmdJSONField,
@@ -147,6 +148,24 @@ func connect(ts *testscript.TestScript) (*pgx.Conn, context.Context, context.Can
 
 // sql QUERY runs QUERY against DATABASE_URL and prints each row's columns,
 // separated by |, one row a line. With !, the query must fail.
+// forge QUERY runs QUERY as a superuser past the ledger's triggers
+// (session_replication_role = replica), as an attacker with those rights would.
+func cmdForge(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: forge QUERY")
+	}
+	conn, ctx, cancel := connect(ts)
+	defer cancel()
+	defer conn.Close(ctx)
+	_, err := conn.Exec(ctx, "SET session_replication_role = replica; "+args[0])
+	if err != nil && !neg {
+		ts.Fatalf("forge: %v", err)
+	}
+	if err == nil && neg {
+		ts.Fatalf("forge: unexpected success")
+	}
+}
+
 func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: sql QUERY")

@@ -76,12 +76,23 @@ func (e *env) printJSON(v any) int {
 
 func cmdInit() *command {
 	return &command{
-		name: "init", args: "[--schema NAME]",
+		name: "init", args: "[--schema NAME] [--capture-ddl]",
 		short: "create the ledger schema (idempotent; up does it too)",
 		long: `Creates the ledger's schema, tables and triggers and records ledger.initialized.
 Running it again changes nothing. A ledger in a newer format than this binary
-understands is refused and left untouched.`,
-		example: "  ledger init --db postgres://app@localhost/app",
+understands is refused and left untouched. A ledger in an older format is
+verified and upgraded in place, in one transaction recorded as
+ledger.upgraded (older releases then refuse it); one that does not verify
+is refused and left untouched (exit 5).
+
+--capture-ddl also installs an event trigger that records DDL run outside a
+migration (a hand-run ALTER TABLE) as a schema.changed event: command,
+objects, database user, application_name and time. It needs a superuser;
+without one init says so and carries on without it.`,
+		example: "  ledger init --db postgres://app@localhost/app\n  ledger init --capture-ddl",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.BoolVar(&o.captureDDL, "capture-ddl", false, "record DDL run outside migrations as schema.changed events (needs a superuser)")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
@@ -90,16 +101,22 @@ understands is refused and left untouched.`,
 			if c != 0 {
 				return c
 			}
-			created, err := p.runner.Store().Init(ctx)
+			res, err := p.runner.Store().Setup(ctx)
 			if err != nil {
 				return e.fail(err)
 			}
-			if e.g.json {
-				return e.printJSON(map[string]any{"schema": e.g.schema, "created": created, "format": ledger.Format})
+			if e.f.captureDDL {
+				e.captureDDL(ctx, p.runner.Store())
 			}
-			if created {
+			if e.g.json {
+				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
+			}
+			switch {
+			case res.Created:
 				fmt.Fprintf(e.stdout, "created ledger schema %q (format %d) in %s\n", e.g.schema, ledger.Format, e.where())
-			} else {
+			case res.UpgradedFrom > 0:
+				fmt.Fprintf(e.stdout, "upgraded ledger schema %q from format %d to %d in %s (recorded as ledger.upgraded)\n", e.g.schema, res.UpgradedFrom, res.Format, e.where())
+			default:
 				fmt.Fprintf(e.stdout, "ledger schema %q already exists in %s; nothing to do\n", e.g.schema, e.where())
 			}
 			return exitOK
@@ -332,7 +349,10 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if errors.As(err, &perr) && perr.Verdict != nil {
 		return verdictCode(*perr.Verdict)
 	}
-	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) {
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
+	if derr := (*migrations.DriftError)(nil); errors.As(err, &derr) || isIntegrityError(err) {
 		return exitIntegrity
 	}
 	return exitError
@@ -399,26 +419,42 @@ exactly its own schema.`,
 
 func cmdResolve() *command {
 	return &command{
-		name: "resolve", args: "ID (--applied | --failed) --reason TEXT",
-		short: "record an operator's decision about a migration in doubt",
-		long: `A no-transaction migration that started and never finished is in doubt:
-the database may hold part of it, and every up and check refuses until an
-operator looks and decides. --applied: it took effect (it joins the applied
-set). --failed: it did not (the next up runs it again). The reason is
-recorded for the auditors.`,
-		example: `  ledger resolve 0007_orders_idx --applied --reason "index exists, indisvalid = true"`,
+		name: "resolve", args: "ID (--resume | (--applied | --failed) --reason TEXT)",
+		short: "settle a migration in doubt: go on with it, or record an operator's decision",
+		long: `A no-transaction migration (or revert) that started and never finished
+is in doubt: the database may hold part of it, and every up and check
+refuses until an operator looks and decides. Each statement that completed
+is recorded, and status shows how many did.
+
+--resume: go on from the statement after the last one recorded as done, in
+the direction it was going (first remove what a failed statement left
+behind, such as an invalid index: that statement runs again).
+--applied: it took effect (an up joins the applied set; a revert removes
+it). --failed: it did not (the next up runs it again from its first
+statement; a revert leaves it applied). The reason is recorded for the
+auditors.`,
+		example: `  ledger resolve 0007_orders_idx --resume
+  ledger resolve 0007_orders_idx --applied --reason "index exists, indisvalid = true"`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.BoolVar(&o.resume, "resume", false, "go on from the statement after the last one done")
 			fs.BoolVar(&o.applied, "applied", false, "the migration took effect")
 			fs.BoolVar(&o.failed, "failed", false, "the migration did not take effect")
 			fs.StringVar(&o.reason, "reason", "", "why you decided so (`TEXT`, recorded)")
 			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for a running migrator")
+			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "with --resume: lock_timeout for the statements (0: the server's)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if len(args) != 1 {
 				return e.usageErr("want exactly one migration ID, got %d arguments", len(args))
 			}
+			if e.f.resume {
+				if e.f.applied || e.f.failed {
+					return e.usageErr("give --resume, or one of --applied or --failed, not both")
+				}
+				return resume(ctx, e, args[0])
+			}
 			if e.f.applied == e.f.failed {
-				return e.usageErr("give exactly one of --applied or --failed")
+				return e.usageErr("give exactly one of --applied or --failed (or --resume)")
 			}
 			if strings.TrimSpace(e.f.reason) == "" {
 				return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
@@ -441,6 +477,26 @@ recorded for the auditors.`,
 			return exitOK
 		},
 	}
+}
+
+// resume goes on with a migration in doubt from its next statement.
+func resume(ctx context.Context, e *env, id string) int {
+	if e.f.lockTimeout <= 0 || e.f.ddlLockTimeout < 0 {
+		return e.usageErr("--lock-timeout must be positive and --ddl-lock-timeout zero or positive")
+	}
+	p, c := e.prepare(ctx, true, migrations.WithLockTimeout(e.f.lockTimeout), migrations.WithDDLLockTimeout(e.f.ddlLockTimeout))
+	if c != 0 {
+		return c
+	}
+	rep, err := p.runner.Resume(ctx, id)
+	if err != nil {
+		return e.fail(err)
+	}
+	if e.g.json {
+		return e.printJSON(map[string]any{"id": id, "decision": "resumed", "done": rep.Done, "head": rep.Head})
+	}
+	fmt.Fprintf(e.stdout, "resumed: %s finished (ledger seq %d)\n", id, rep.Head.Seq)
+	return exitOK
 }
 
 // ---- version

@@ -7,11 +7,24 @@ import (
 	"io"
 	"strings"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/projector"
 )
 
 // ---- drift: diff, accept-drift, up/down --refuse-drift
+
+// captureDDL installs DDL capture for init --capture-ddl; without the
+// privilege it says what is missing and init carries on.
+func (e *env) captureDDL(ctx context.Context, st *ledger.Store) {
+	if err := st.InstallDDLCapture(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "warning: %v\n", err)
+		return
+	}
+	if !e.g.json {
+		fmt.Fprintln(e.stdout, "DDL capture on: DDL run outside a migration is recorded as schema.changed")
+	}
+}
 
 func refuseDriftFlag(fs *flag.FlagSet, o *cmdFlags) {
 	fs.BoolVar(&o.refuseDrift, "refuse-drift", false, "exit 5 before migrating when the schema changed outside the migrations (the drift is recorded either way)")

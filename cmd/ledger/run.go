@@ -45,13 +45,15 @@ type command struct {
 type cmdFlags struct {
 	to, migration, actor, since, until, reason string
 	manifest, output, verifyManifest           string
+	asOf, release, format                      string
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
-	applied, failed                            bool
-	refuseDrift                                bool
+	applied, failed, resume                    bool
+	refuseDrift, captureDDL                    bool
 	watch                                      watchFlags
 	lockTimeout, ddlLockTimeout                time.Duration
+	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 }
 
 type stringList []string
@@ -383,6 +385,12 @@ func redactErr(err error, dsn string) string {
 // fail prints an error with what to do, and returns the exit code.
 func (e *env) fail(err error) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
+	if isIntegrityError(err) {
+		return exitIntegrity
+	}
+	if errors.Is(err, migrations.ErrForeignHistory) {
+		return exitRefused
+	}
 	return exitError
 }
 
@@ -457,5 +465,6 @@ func commands() []*command {
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
 		cmdDiff(), cmdAcceptDrift(), cmdWatch(),
+		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(),
 	}
 }

@@ -157,4 +157,3 @@ func (e *env) release() (policy.Manifest, policy.Policy, int) {
 	}
 	return set.Manifest(e.g.appVersion), p, 0
 }
-

@@ -1,0 +1,456 @@
+// Package adopt takes over a database that another migration tool (goose,
+// golang-migrate, tern, Flyway) has been migrating, or one built by hand or
+// restored from a dump (baseline): it records, in the ledger, one
+// schema.baselined event followed by one migration.applied per migration
+// taken over, marked as adopted with what the source kept about it. It
+// never changes the other tool's table, and adopting twice records nothing
+// new.
+//
+// It imports ledger, migrations, projector and pgx; nothing imports it but
+// the CLI.
+package adopt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/internal/foreign"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// Sources are the tools adopt reads, by the names --from takes.
+var Sources = []string{string(foreign.Goose), string(foreign.GolangMigrate), string(foreign.Tern), string(foreign.Flyway)}
+
+// FromBaseline is the Adoption.From and schema.baselined source of a baseline.
+const FromBaseline = "baseline"
+
+// Options say where the ledger is and how to record.
+type Options struct {
+	Schema      string        // ledger schema ("" : ledger.DefaultSchema)
+	AppVersion  string        // recorded with the events
+	Host        string        // recorded with the events ("" : os.Hostname)
+	LockTimeout time.Duration // wait at most this for the migration lock (0 : migrations.DefaultLockTimeout)
+	DryRun      bool          // read and map; record nothing
+}
+
+// Adopted is one migration taken over.
+type Adopted struct {
+	ID            string `json:"id"`
+	SourceVersion string `json:"source_version,omitempty"`
+	AppliedAt     string `json:"source_applied_at,omitempty"`
+}
+
+// Unmapped is a source row no migration of the set matches.
+type Unmapped struct {
+	Version string `json:"version"`
+	Script  string `json:"script,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// Report is what an adopt or baseline did (or, dry run, would do).
+type Report struct {
+	From            string      `json:"from"`
+	Table           string      `json:"table,omitempty"`
+	SourceVersion   string      `json:"source_version,omitempty"`
+	Adopted         []Adopted   `json:"adopted"`          // recorded now
+	AlreadyRecorded []string    `json:"already_recorded"` // in the ledger before: not recorded again
+	Unmapped        []Unmapped  `json:"unmapped"`
+	Ignored         []string    `json:"ignored"` // source rows that do not say a migration is applied
+	Pending         []string    `json:"pending"` // migrations of the set that are not applied: ledger up runs them
+	DryRun          bool        `json:"dry_run,omitempty"`
+	Head            ledger.Head `json:"head"`
+}
+
+// Recorded reports whether the run recorded (or would record) anything.
+func (r Report) Recorded() bool { return len(r.Adopted) > 0 }
+
+// UnmappedError: the source holds rows that no migration of the set
+// matches, so adopting would leave the ledger blind to them. Nothing was
+// recorded; Report lists every such row.
+type UnmappedError struct{ Report Report }
+
+func (e *UnmappedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s history %s holds %d row(s) that map to no migration of the set (by number); nothing was recorded:", e.Report.From, e.Report.Table, len(e.Report.Unmapped))
+	for _, u := range e.Report.Unmapped {
+		fmt.Fprintf(&b, "\n  version %s", orDash(u.Version))
+		if u.Script != "" {
+			fmt.Fprintf(&b, " (%s)", u.Script)
+		}
+		fmt.Fprintf(&b, ": %s", u.Reason)
+	}
+	return b.String()
+}
+
+// AdoptOptions say which history to adopt.
+type AdoptOptions struct {
+	Options
+	From          string // goose, golang-migrate (or migrate), tern, flyway
+	Table         string // its history table, optionally schema-qualified ("": found by its columns)
+	AllowUnmapped bool   // record even though some source rows map to no migration (they are listed in the schema.baselined event)
+}
+
+// Adopt reads the history of o.From and records it in the ledger: every
+// migration of set that the source says is applied, mapped by number.
+// A source in a bad state (*foreign.StateError, via errors.As on
+// *SourceStateError) or with rows that map to nothing (*UnmappedError,
+// unless AllowUnmapped) is refused and nothing is recorded.
+func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o AdoptOptions) (Report, error) {
+	tool, err := foreign.ParseTool(o.From)
+	if err != nil {
+		return Report{}, err
+	}
+	store, err := newStore(pool, o.Options)
+	if err != nil {
+		return Report{}, err
+	}
+	table, err := foreign.Find(ctx, pool, tool, o.Table, store.Schema())
+	if err != nil {
+		return Report{}, err
+	}
+	hist, err := foreign.Read(ctx, pool, table)
+	if err != nil {
+		var se *foreign.StateError
+		if errors.As(err, &se) {
+			return Report{From: string(tool), Table: table.String()}, &SourceStateError{Tool: string(tool), Table: table.String(), Problem: se.Problem, Fix: se.Fix}
+		}
+		return Report{}, err
+	}
+	m := mapHistory(set, hist)
+	build := func(state projector.State) (Report, []projector.Event, error) {
+		rep := m.report(set, state)
+		rep.From, rep.Table, rep.SourceVersion, rep.DryRun = string(tool), table.String(), hist.Version, o.DryRun
+		if len(rep.Unmapped) > 0 && !o.AllowUnmapped {
+			return rep, nil, &UnmappedError{Report: rep}
+		}
+		if err := inDoubt(state, rep.Adopted); err != nil {
+			return rep, nil, err
+		}
+		if len(rep.Adopted) == 0 {
+			return rep, nil, nil
+		}
+		base := projector.Baselined{Source: string(tool), Migrations: []projector.BaselineMigration{}, Table: table.String(), Version: hist.Version}
+		for _, u := range rep.Unmapped {
+			base.Unmapped = append(base.Unmapped, u.Version+" "+u.Script)
+		}
+		events, err := m.events(set, base, rep.Adopted, func(id string) projector.Adoption {
+			a := m.facts[id]
+			a.From, a.Table = string(tool), table.String()
+			return a
+		})
+		return rep, events, err
+	}
+	return record(ctx, pool, store, o.Options, build)
+}
+
+// SourceStateError: the other tool's history is in a state that must be
+// fixed with that tool first (golang-migrate dirty, a failed Flyway row).
+type SourceStateError struct {
+	Tool, Table  string
+	Problem, Fix string
+}
+
+func (e *SourceStateError) Error() string {
+	return fmt.Sprintf("%s history %s cannot be adopted: %s\n  fix it first: %s", e.Tool, e.Table, e.Problem, e.Fix)
+}
+
+// BaselineOptions say how far a baseline goes and why.
+type BaselineOptions struct {
+	Options
+	To     string // the newest migration the database already holds
+	Reason string // recorded
+}
+
+// Baseline records every migration of set up to and including o.To as
+// already applied (a database built by hand or restored from a dump).
+func Baseline(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o BaselineOptions) (Report, error) {
+	if strings.TrimSpace(o.Reason) == "" {
+		return Report{}, errors.New("baseline: give a reason: it is recorded for the auditors")
+	}
+	if _, ok := set.Lookup(o.To); !ok {
+		return Report{}, fmt.Errorf("baseline --to %s: no such migration in the set (%d migrations)", o.To, len(set.Migrations))
+	}
+	store, err := newStore(pool, o.Options)
+	if err != nil {
+		return Report{}, err
+	}
+	m := mapping{facts: map[string]projector.Adoption{}}
+	for _, mig := range set.Migrations {
+		if projector.CompareIDs(mig.ID, o.To) > 0 {
+			break
+		}
+		m.ids = append(m.ids, mig.ID)
+		m.facts[mig.ID] = projector.Adoption{From: FromBaseline}
+	}
+	build := func(state projector.State) (Report, []projector.Event, error) {
+		rep := m.report(set, state)
+		rep.From, rep.DryRun = FromBaseline, o.DryRun
+		if err := inDoubt(state, rep.Adopted); err != nil {
+			return rep, nil, err
+		}
+		if len(rep.Adopted) == 0 {
+			return rep, nil, nil
+		}
+		base := projector.Baselined{Source: FromBaseline, Migrations: []projector.BaselineMigration{}, To: o.To, Reason: o.Reason}
+		events, err := m.events(set, base, rep.Adopted, func(id string) projector.Adoption { return m.facts[id] })
+		return rep, events, err
+	}
+	return record(ctx, pool, store, o.Options, build)
+}
+
+func inDoubt(state projector.State, adopted []Adopted) error {
+	for _, a := range adopted {
+		if d, ok := state.InDoubt[a.ID]; ok {
+			return fmt.Errorf("migration %s is in doubt in the ledger (started at seq %d): resolve it first", a.ID, d.Seq)
+		}
+	}
+	return nil
+}
+
+func newStore(pool *pgxpool.Pool, o Options) (*ledger.Store, error) {
+	schema := o.Schema
+	if schema == "" {
+		schema = ledger.DefaultSchema
+	}
+	opts := []ledger.Option{ledger.WithSchema(schema), ledger.WithAppVersion(o.AppVersion)}
+	if o.Host != "" {
+		opts = append(opts, ledger.WithHost(o.Host))
+	}
+	return ledger.New(pool, opts...)
+}
+
+// record reads the ledger under the migration lock (so no migrator runs
+// meanwhile, and a second adopt sees the first one's events), builds the
+// events from what it finds, creates the ledger if needed and appends them
+// in one transaction. A dry run
+// reads without the lock and records nothing.
+func record(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Options, build func(projector.State) (Report, []projector.Event, error)) (Report, error) {
+	if o.DryRun {
+		state, head, err := store.State(ctx)
+		if errors.Is(err, ledger.ErrNotInitialized) {
+			state, err = projector.NewState(), nil
+		}
+		if err != nil {
+			return Report{}, err
+		}
+		rep, _, err := build(state)
+		rep.Head = head
+		return rep, err
+	}
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	timeout := o.LockTimeout
+	if timeout <= 0 {
+		timeout = migrations.DefaultLockTimeout
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(timeout.Milliseconds(), 10)+"ms"); err != nil {
+		return Report{}, err
+	}
+	_, err = conn.Exec(ctx, "SELECT pg_advisory_lock($1)", store.LockKey())
+	_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+			return Report{}, &migrations.LockTimeoutError{Schema: store.Schema(), Waited: timeout}
+		}
+		return Report{}, fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", store.LockKey()); err != nil {
+			_ = conn.Close(cctx) // the lock goes with the connection
+		}
+	}()
+	on := store.On(conn)
+	state, head, err := on.State(ctx)
+	if errors.Is(err, ledger.ErrNotInitialized) {
+		// The ledger is created only once there is something to record: a
+		// refused adopt must leave the database as it found it, or up would
+		// no longer see the other tool's history.
+		state, err = projector.NewState(), nil
+	}
+	if err != nil {
+		return Report{}, err
+	}
+	rep, events, err := build(state)
+	rep.Head = head
+	if err != nil || len(events) == 0 {
+		return rep, err
+	}
+	if _, err := on.Init(ctx); err != nil {
+		return rep, err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		h, err := on.Append(ctx, tx, events...)
+		rep.Head = h
+		return err
+	})
+	if err != nil {
+		return rep, fmt.Errorf("record the adoption: %w", err)
+	}
+	return rep, nil
+}
+
+// mapping is a source's history mapped onto a set: the ids it says are
+// applied (in the set's order), what the source kept about each, and the
+// rows that map to nothing.
+type mapping struct {
+	ids      []string
+	facts    map[string]projector.Adoption
+	unmapped []Unmapped
+	ignored  []string
+}
+
+// mapHistory maps the source's rows onto the set's migrations by number:
+// a row for version N is the migration numbered N; a row saying
+// "everything up to N" (golang-migrate, tern, a Flyway BASELINE) is every
+// migration numbered N or less.
+func mapHistory(set *migrations.Set, h foreign.History) mapping {
+	m := mapping{facts: map[string]projector.Adoption{}}
+	byNumber := map[string]migrations.Migration{}
+	for _, mig := range set.Migrations {
+		byNumber[strings.TrimLeft(mig.Number, "0")] = mig
+	}
+	for _, r := range h.Ignored {
+		m.ignored = append(m.ignored, describeRow(r))
+	}
+	adopt := func(id string, r foreign.Row) {
+		if _, ok := m.facts[id]; ok {
+			return
+		}
+		a := projector.Adoption{Version: r.Version, AppliedAt: r.AppliedAt, Rank: r.Rank, Checksum: r.Checksum,
+			InstalledBy: r.InstalledBy, ExecutionMS: r.ExecutionMS, Script: r.Script, Type: r.Type}
+		m.facts[id] = a
+		m.ids = append(m.ids, id)
+	}
+	for _, r := range h.Rows {
+		if r.Number == "" {
+			reason := fmt.Sprintf("version %q is not a whole number; ledger maps versions to migration ids by number", r.Version)
+			if r.Version == "" {
+				reason = "a repeatable migration (no version); ledger has no repeatable migrations"
+			}
+			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script, Reason: reason})
+			continue
+		}
+		n := strings.TrimLeft(r.Number, "0")
+		exact, ok := byNumber[n]
+		if !ok && (!r.UpTo || r.Type != "BASELINE") {
+			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script,
+				Reason: fmt.Sprintf("no migration numbered %s in the set", r.Number)})
+			continue
+		}
+		if !r.UpTo {
+			adopt(exact.ID, r)
+			continue
+		}
+		for _, mig := range set.Migrations {
+			if compareDecimal(strings.TrimLeft(mig.Number, "0"), n) > 0 {
+				break
+			}
+			adopt(mig.ID, r)
+		}
+	}
+	projector.SortIDs(m.ids)
+	return m
+}
+
+// report splits the mapping by what the ledger already holds.
+func (m mapping) report(set *migrations.Set, state projector.State) Report {
+	rep := Report{Adopted: []Adopted{}, AlreadyRecorded: []string{}, Unmapped: m.unmapped, Ignored: m.ignored, Pending: []string{}}
+	if rep.Unmapped == nil {
+		rep.Unmapped = []Unmapped{}
+	}
+	if rep.Ignored == nil {
+		rep.Ignored = []string{}
+	}
+	for _, id := range m.ids {
+		if _, ok := state.Applied[id]; ok {
+			rep.AlreadyRecorded = append(rep.AlreadyRecorded, id)
+			continue
+		}
+		f := m.facts[id]
+		rep.Adopted = append(rep.Adopted, Adopted{ID: id, SourceVersion: f.Version, AppliedAt: f.AppliedAt})
+	}
+	for _, mig := range set.Migrations {
+		if _, ok := m.facts[mig.ID]; ok {
+			continue
+		}
+		if _, ok := state.Applied[mig.ID]; !ok {
+			rep.Pending = append(rep.Pending, mig.ID)
+		}
+	}
+	return rep
+}
+
+// events are the schema.baselined event and one migration.applied per
+// adopted migration, marked as adopted.
+func (m mapping) events(set *migrations.Set, base projector.Baselined, adopted []Adopted, facts func(string) projector.Adoption) ([]projector.Event, error) {
+	for _, a := range adopted {
+		base.Adopted = append(base.Adopted, a.ID)
+	}
+	ev, err := projector.NewEvent(projector.TypeSchemaBaselined, base)
+	if err != nil {
+		return nil, err
+	}
+	events := []projector.Event{ev}
+	for _, a := range adopted {
+		mig, ok := set.Lookup(a.ID)
+		if !ok {
+			return nil, fmt.Errorf("adopt: %s is not in the set", a.ID)
+		}
+		f := facts(a.ID)
+		p := projector.Applied{ID: mig.ID, Checksum: mig.Checksum, Compatible: mig.Compatible, Transactional: mig.Transactional(), Adopted: &f}
+		if mig.Down != nil {
+			p.DownSQL, p.DownChecksum = mig.Down.Text, mig.Down.Checksum
+		}
+		ev, err := projector.NewEvent(projector.TypeMigrationApplied, p)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+func describeRow(r foreign.Row) string {
+	s := "version " + orDash(r.Version)
+	if r.Script != "" {
+		s += " (" + r.Script + ")"
+	}
+	if r.Type != "" {
+		s += ": " + r.Type
+	}
+	return s
+}
+
+func compareDecimal(a, b string) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package foreign
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Tool is another migration tool whose history this package reads.
+type Tool string
+
+// The tools, as named on ledger's command line.
+const (
+	Goose         Tool = "goose"
+	GolangMigrate Tool = "golang-migrate"
+	Tern          Tool = "tern"
+	Flyway        Tool = "flyway"
+)
+
+// Tools lists every tool, in a stable order.
+func Tools() []Tool { return []Tool{Goose, GolangMigrate, Tern, Flyway} }
+
+// ParseTool accepts a tool's name (and "migrate" for golang-migrate).
+func ParseTool(s string) (Tool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "goose":
+		return Goose, nil
+	case "golang-migrate", "migrate":
+		return GolangMigrate, nil
+	case "tern":
+		return Tern, nil
+	case "flyway":
+		return Flyway, nil
+	}
+	return "", fmt.Errorf("unknown tool %q: want goose, golang-migrate, tern or flyway", s)
+}
+
+// DefaultTable is the history table the tool uses unless configured otherwise.
+func (t Tool) DefaultTable() string {
+	switch t {
+	case Goose:
+		return "goose_db_version"
+	case GolangMigrate:
+		return "schema_migrations"
+	case Tern:
+		return "schema_version"
+	case Flyway:
+		return "flyway_schema_history"
+	}
+	return ""
+}
+
+// Table is one history table found in a database.
+type Table struct {
+	Tool   Tool   `json:"tool"`
+	Schema string `json:"schema"`
+	Name   string `json:"table"`
+}
+
+// String is the table's qualified name as an operator types it.
+func (t Table) String() string { return t.Schema + "." + t.Name }
+
+// ident is the table's qualified name quoted for SQL text.
+func (t Table) ident() string { return pgx.Identifier{t.Schema, t.Name}.Sanitize() }
+
+// Querier is what reading needs: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// tablesSQL lists every ordinary table outside the system schemas with a
+// column a history table has, with its columns and their types.
+const tablesSQL = `
+SELECT n.nspname::text, c.relname::text,
+       array_agg(a.attname::text ORDER BY a.attnum),
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+  AND EXISTS (SELECT 1 FROM pg_attribute x
+              WHERE x.attrelid = c.oid AND x.attnum > 0 AND NOT x.attisdropped
+                AND x.attname IN ('version', 'version_id', 'installed_rank'))
+GROUP BY n.nspname, c.relname
+ORDER BY n.nspname, c.relname`
+
+// Detect finds the history tables of the tools in the database, by their
+// columns (any table name: every tool lets its table be renamed). It never
+// reports a table in the schemas listed in skip (the ledger's own).
+func Detect(ctx context.Context, q Querier, skip ...string) ([]Table, error) {
+	rows, err := q.Query(ctx, tablesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
+	}
+	defer rows.Close()
+	var found []Table
+	for rows.Next() {
+		var schema, name string
+		var cols, types []string
+		if err := rows.Scan(&schema, &name, &cols, &types); err != nil {
+			return nil, err
+		}
+		if slices.Contains(skip, schema) {
+			continue
+		}
+		if tool, ok := identify(name, cols, types); ok {
+			found = append(found, Table{Tool: tool, Schema: schema, Name: name})
+		}
+	}
+	return found, rows.Err()
+}
+
+// identify decides by the columns which tool's history a table is. Extra
+// columns are allowed (some projects' migrations add one to the tool's
+// table: Harbor's to golang-migrate's schema_migrations).
+func identify(name string, cols, types []string) (Tool, bool) {
+	typ := map[string]string{}
+	for i, c := range cols {
+		typ[c] = types[i]
+	}
+	has := func(c string, want ...string) bool {
+		t, ok := typ[c]
+		return ok && (len(want) == 0 || slices.Contains(want, t))
+	}
+	switch {
+	case has("installed_rank") && has("version") && has("script") && has("success") && has("checksum"):
+		return Flyway, true
+	case has("version_id", "bigint", "integer") && has("is_applied", "boolean"):
+		return Goose, true
+	case has("version", "bigint", "integer") && has("dirty", "boolean"):
+		return GolangMigrate, true
+	case len(cols) == 1 && has("version", "integer") && name == Tern.DefaultTable():
+		// tern's table has one int4 column; any other name is too common a
+		// shape to claim without being told (adopt --from tern --table …).
+		return Tern, true
+	}
+	return "", false
+}
+
+// Find returns the history table of tool: the one named (schema-qualified
+// or not), else the one Detect finds for that tool. An unqualified name is
+// looked up on the search path.
+func Find(ctx context.Context, q Querier, tool Tool, name string, skip ...string) (Table, error) {
+	if name == "" {
+		all, err := Detect(ctx, q, skip...)
+		if err != nil {
+			return Table{}, err
+		}
+		var mine []Table
+		for _, t := range all {
+			if t.Tool == tool {
+				mine = append(mine, t)
+			}
+		}
+		switch len(mine) {
+		case 1:
+			return mine[0], nil
+		case 0:
+			return Table{}, &NotFoundError{Tool: tool, Table: tool.DefaultTable(), Others: all}
+		default:
+			var names []string
+			for _, t := range mine {
+				names = append(names, t.String())
+			}
+			return Table{}, fmt.Errorf("%d tables look like %s's history (%s): name one with --table", len(mine), tool, strings.Join(names, ", "))
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT n.nspname::text, c.relname::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = to_regclass($1)`, name)
+	if err != nil {
+		return Table{}, fmt.Errorf("look up table %s: %w", name, err)
+	}
+	t := Table{Tool: tool}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Table, error) {
+		return t, r.Scan(&t.Schema, &t.Name)
+	})
+	if err != nil {
+		return Table{}, fmt.Errorf("look up table %s: %w", name, err)
+	}
+	if len(found) == 0 {
+		return Table{}, &NotFoundError{Tool: tool, Table: name}
+	}
+	return found[0], nil
+}
+
+// NotFoundError: the tool's history table is not in the database.
+type NotFoundError struct {
+	Tool   Tool
+	Table  string
+	Others []Table // the history tables there are
+}
+
+func (e *NotFoundError) Error() string {
+	msg := fmt.Sprintf("no %s history table %s in this database", e.Tool, e.Table)
+	if len(e.Others) > 0 {
+		var names []string
+		for _, t := range e.Others {
+			names = append(names, fmt.Sprintf("%s (%s)", t, t.Tool))
+		}
+		msg += "; found " + strings.Join(names, ", ")
+	}
+	return msg
+}
+
+// normalise writes a decimal version without leading zeros ("" for one
+// that is not a non-negative integer).
+func normalise(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return ""
+		}
+	}
+	v = strings.TrimLeft(v, "0")
+	if v == "" {
+		return "0"
+	}
+	return v
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

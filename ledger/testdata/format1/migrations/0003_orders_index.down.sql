@@ -1,0 +1,2 @@
+-- ledger:no-transaction
+DROP INDEX CONCURRENTLY orders_account;

@@ -1,0 +1,2 @@
+-- ledger:no-transaction
+CREATE INDEX CONCURRENTLY orders_account ON orders (account_id);

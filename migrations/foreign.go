@@ -1,0 +1,127 @@
+package migrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/schema-ledger/ledger/internal/foreign"
+	"github.com/schema-ledger/ledger/ledger"
+)
+
+// ErrForeignHistory: the database holds another migration tool's history
+// and no ledger; running this set would re-run migrations that tool applied.
+var ErrForeignHistory = errors.New("the database is managed by another migration tool")
+
+// ForeignHistory is another migration tool's history table found in a
+// database without a ledger.
+type ForeignHistory struct {
+	Tool    string `json:"tool"`    // goose, golang-migrate, tern or flyway
+	Table   string `json:"table"`   // schema-qualified
+	Version string `json:"version"` // the tool's current version there ("" none, "?" unreadable)
+	Rows    int    `json:"rows"`    // rows saying migrations are applied
+	Problem string `json:"problem,omitempty"`
+	Command string `json:"command"` // the ledger command that adopts it
+}
+
+// ForeignHistoryError is returned by Check, Checker.Check and Runner.Up on
+// a database that another tool has been migrating and that has no ledger:
+// nothing was run. It names each tool, its version there and the command
+// that adopts its history.
+type ForeignHistoryError struct {
+	Schema    string // the ledger schema that does not exist
+	Histories []ForeignHistory
+}
+
+func (e *ForeignHistoryError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "this database has no ledger (schema %q) but holds the history of another migration tool, so nothing was run (it would re-run migrations already applied):", e.Schema)
+	for _, h := range e.Histories {
+		fmt.Fprintf(&b, "\n  %s: table %s, version %s", h.Tool, h.Table, orDash(h.Version))
+		if h.Problem != "" {
+			fmt.Fprintf(&b, " (%s)", h.Problem)
+		}
+		fmt.Fprintf(&b, "\n    to take it over: %s", h.Command)
+	}
+	return b.String()
+}
+
+func (e *ForeignHistoryError) Unwrap() error { return ErrForeignHistory }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ForeignHistories looks for other migration tools' history tables that say
+// migrations are applied (or that cannot be read). Only a database without a
+// ledger is looked at: once adopted, a tool's table is history, left as it was.
+func (r *Runner) ForeignHistories(ctx context.Context) ([]ForeignHistory, error) {
+	_, err := r.store.Head(ctx)
+	if !errors.Is(err, ledger.ErrNotInitialized) {
+		return nil, nil // a ledger, or an error the caller's own read reports
+	}
+	return foreignHistories(ctx, r.db, r.store.Schema())
+}
+
+func foreignHistories(ctx context.Context, db ledger.DB, schema string) ([]ForeignHistory, error) {
+	tables, err := foreign.Detect(ctx, db, schema)
+	if err != nil || len(tables) == 0 {
+		return nil, err
+	}
+	var out []ForeignHistory
+	for _, t := range tables {
+		fh := ForeignHistory{Tool: string(t.Tool), Table: t.String(), Command: adoptCommand(t, schema)}
+		h, err := foreign.Read(ctx, db, t)
+		var se *foreign.StateError
+		switch {
+		case errors.As(err, &se):
+			fh.Version, fh.Problem = "?", se.Problem
+		case err != nil:
+			fh.Version, fh.Problem = "?", err.Error()
+		case len(h.Rows) == 0:
+			continue // it says nothing is applied: nothing to re-run
+		default:
+			fh.Version, fh.Rows = h.Version, len(h.Rows)
+		}
+		out = append(out, fh)
+	}
+	return out, nil
+}
+
+// adoptCommand is the ledger command that adopts the history in t into the
+// ledger in schema.
+func adoptCommand(t foreign.Table, schema string) string {
+	cmd := "ledger adopt --from " + string(t.Tool)
+	if t.Name != t.Tool.DefaultTable() || t.Schema != "public" {
+		cmd += " --table " + t.String()
+	}
+	if schema != ledger.DefaultSchema {
+		cmd += " --schema " + schema
+	}
+	return cmd
+}
+
+// refuseForeign fails with a *ForeignHistoryError when the database has no
+// ledger and holds another tool's history.
+func (r *Runner) refuseForeign(ctx context.Context) error {
+	if _, err := r.store.Head(ctx); !errors.Is(err, ledger.ErrNotInitialized) {
+		return nil
+	}
+	return r.foreignError(ctx)
+}
+
+// foreignError is refuseForeign for a caller that knows there is no ledger.
+func (r *Runner) foreignError(ctx context.Context) error {
+	hs, err := foreignHistories(ctx, r.db, r.store.Schema())
+	if err != nil {
+		return err
+	}
+	if len(hs) > 0 {
+		return &ForeignHistoryError{Schema: r.store.Schema(), Histories: hs}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package migrations_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/migrations"
+)
+
+// Each tool's history table, built by hand from the tool's own schema (see
+// internal/foreign), makes Check and Up refuse on a database without a
+// ledger, naming the tool, its version there and the adopt command; and they
+// run nothing.
+func TestForeignHistoryDetected(t *testing.T) {
+	cases := []struct {
+		tool, setup, version, command string
+	}{
+		{"goose", `CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL default now(), PRIMARY KEY(id));
+			INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true)`,
+			"2", "ledger adopt --from goose"},
+		{"golang-migrate", `CREATE TABLE app.migrations_log (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+			INSERT INTO app.migrations_log VALUES (1, false)`,
+			"1", "ledger adopt --from golang-migrate --table app.migrations_log"},
+		{"tern", `CREATE TABLE public.schema_version (version int4 NOT NULL); INSERT INTO schema_version VALUES (2)`,
+			"2", "ledger adopt --from tern"},
+		{"flyway", `CREATE TABLE flyway_schema_history (installed_rank int NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+			type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL,
+			installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL);
+			INSERT INTO flyway_schema_history VALUES (1, '1', 'users', 'SQL', 'V1__users.sql', 12345, 'app', now(), 4, true)`,
+			"1", "ledger adopt --from flyway"},
+	}
+	fsys := fstest.MapFS{
+		"0001_users.up.sql":  {Data: []byte("CREATE TABLE users (id int);\n")},
+		"0002_orders.up.sql": {Data: []byte("CREATE TABLE orders (id int);\n")},
+	}
+	for _, c := range cases {
+		t.Run(c.tool, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool, _ := pgtest.NewPool(t, 2)
+			if _, err := pool.Exec(ctx, "CREATE SCHEMA app;\n"+c.setup); err != nil {
+				t.Fatal(err)
+			}
+			_, err := migrations.Check(ctx, pool, fsys)
+			var fe *migrations.ForeignHistoryError
+			if !errors.As(err, &fe) || !errors.Is(err, migrations.ErrForeignHistory) {
+				t.Fatalf("Check: got %v, want a *ForeignHistoryError", err)
+			}
+			if len(fe.Histories) != 1 || fe.Histories[0].Tool != c.tool || fe.Histories[0].Version != c.version || fe.Histories[0].Command != c.command {
+				t.Errorf("histories = %+v, want %s at version %s, %q", fe.Histories, c.tool, c.version, c.command)
+			}
+			if !strings.Contains(err.Error(), c.command) {
+				t.Errorf("message does not name the command:\n%s", err)
+			}
+			set, err := migrations.Load(fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := migrations.NewRunner(pool, set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Up(ctx, migrations.UpOptions{}); !errors.As(err, &fe) {
+				t.Fatalf("Up: got %v, want a *ForeignHistoryError", err)
+			}
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'orders') OR schemaname = 'ledger'`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("Up ran something: %d tables (%v)", n, err)
+			}
+		})
+	}
+}
+
+// A tool's table that says nothing is applied (goose's fresh table holds
+// only its version 0 row) is no reason to refuse.
+func TestForeignHistoryEmptyIsNoReason(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	if _, err := pool.Exec(ctx, `CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL default now(), PRIMARY KEY(id));
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true)`); err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"0001_users.up.sql": {Data: []byte("CREATE TABLE users (id int);\n")}}
+	if _, err := migrations.Check(ctx, pool, fsys); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
