@@ -104,6 +104,19 @@ func (g *Guard) noteDrift(ev projector.Event) {
 		// Seq is the snapshot compared with, as for a drift found by polling:
 		// the same drift gets the same Nats-Msg-Id whichever way it is seen.
 		g.drift = &Alert{Kind: KindDrift, Seq: p.RecordedSeq, At: ev.RecordedAt, Actor: ev.Actor, Changes: p.Changes, Fingerprint: p.Fingerprint, Message: msg}
+	case projector.TypeSchemaChanged:
+		// DDL captured as it ran (init --capture-ddl): drift, seen at once
+		// and attributed. Each command is its own change.
+		var p projector.Changed
+		if json.Unmarshal(ev.Payload, &p) != nil {
+			return
+		}
+		objs := make([]string, len(p.Objects))
+		for i, o := range p.Objects {
+			objs[i] = o.ObjectType + " " + o.Identity
+		}
+		msg := fmt.Sprintf("%s run outside the migrations by %s (%s) from %s: %s", p.CommandTag, orDash(p.User), orDash(p.ApplicationName), orDash(ev.Host), strings.Join(objs, ", "))
+		g.drift = &Alert{Kind: KindDrift, Seq: ev.Seq, At: ev.RecordedAt, Actor: p.User, Changes: objs, Fingerprint: "ddl", Message: msg}
 	case projector.TypeSchemaFingerprinted, projector.TypeSchemaDriftAccepted:
 		g.drift = nil
 	}

@@ -64,6 +64,8 @@ func TestGuardAlertsOncePerChange(t *testing.T) {
 		{s.ev(projector.TypeSchemaDrifted, projector.Drifted{Fingerprint: "f3", Objects: 5, Recorded: "f2", RecordedSeq: 5, Changes: []string{"+ column public.users.x integer null"}}, "1.3.0"),
 			[]string{"schema-drift"}, "+ column public.users.x integer null"},
 		{s.ev(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: "f3", Objects: 5}, "1.3.0"), nil, ""},
+		{s.ev(projector.TypeSchemaChanged, projector.Changed{CommandTag: "ALTER TABLE", Objects: []projector.ChangedObject{{ObjectType: "table", Identity: "public.users"}}, User: "alice", ApplicationName: "psql"}, ""),
+			[]string{"schema-drift"}, "ALTER TABLE run outside the migrations by alice (psql)"},
 		{s.ev(projector.TypeMigrationResolved, projector.Resolved{ID: "0004_idx", Decision: "failed", Reason: "dropped it"}, "1.3.0"), []string{"recovered"}, ""},
 	}
 	for i, st := range steps {

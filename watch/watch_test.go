@@ -433,3 +433,30 @@ func unknownIDs(v policy.Verdict) []string {
 	}
 	return out
 }
+
+// Test 2 with --capture-ddl: the hand-run ALTER TABLE is in the stream
+// itself (schema.changed), so the watcher alerts at once, with no database
+// of its own, naming the command, the table and who ran it.
+func TestSchemaDriftAlertedFromCapturedDDL(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.store.InstallDDLCapture(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runner(v120, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.watcher(v120, "1.2.0")
+	e.caughtUp(w)
+	if as := e.alerts(); len(as) != 0 {
+		t.Fatalf("alerts for migrations run by the runner: %v", alertKinds(as))
+	}
+	if _, err := e.pool.Exec(ctx, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer"); err != nil {
+		t.Fatal(err)
+	}
+	as := e.waitAlerts(1)
+	if len(as) != 1 || as[0].Kind != watch.KindDrift || as[0].Actor != "postgres" ||
+		!slices.Equal(as[0].Changes, []string{"table public.users"}) || !strings.Contains(as[0].Message, "ALTER TABLE run outside the migrations by postgres") {
+		t.Fatalf("alerts %+v", as)
+	}
+}

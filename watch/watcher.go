@@ -20,6 +20,7 @@ import (
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
 )
 
 // Option configures a Watcher.
@@ -98,6 +99,7 @@ type Watcher struct {
 	pool     *pgxpool.Pool
 	store    *ledger.Store
 	interval time.Duration
+	poke     chan struct{} // read the schema now: the stream says DDL ran
 
 	mu       sync.Mutex // guards guard, caughtUp, outMu's writes
 	guard    *Guard
@@ -114,7 +116,7 @@ const DuplicateWindow = 24 * time.Hour
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
 	w := &Watcher{js: js, guard: NewGuard(known, p), log: slog.New(slog.DiscardHandler), out: io.Discard,
-		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{})}
+		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1)}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -234,6 +236,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
 		}
 		w.emit(ctx, alerts)
+		if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
+			select { // the diff lines (which column ...) come from the catalog
+			case w.poke <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -395,6 +403,7 @@ func (w *Watcher) pollSchema(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.poke:
 		}
 	}
 }
