@@ -33,6 +33,11 @@ type Guard struct {
 	driftSeen map[string]bool
 	at        time.Time // when the last event folded was recorded
 	moved     int64     // the last event that may have changed the schema through a migration
+	// readsCatalog: the watcher reads the schema itself (SchemaFound), so
+	// captured DDL (ddl) attributes the drift it finds instead of being an
+	// alert of its own.
+	readsCatalog bool
+	ddl          *Alert
 	// failures are the seqs of migration.failed events: a failure an
 	// operator recorded with resolve --failed is a decision, not an alert.
 	failures map[int64]bool
@@ -116,9 +121,16 @@ func (g *Guard) noteDrift(ev projector.Event) {
 			objs[i] = o.ObjectType + " " + o.Identity
 		}
 		msg := fmt.Sprintf("%s run outside the migrations by %s (%s) from %s: %s", p.CommandTag, orDash(p.User), orDash(p.ApplicationName), orDash(ev.Host), strings.Join(objs, ", "))
-		g.drift = &Alert{Kind: KindDrift, Seq: ev.Seq, At: ev.RecordedAt, Actor: p.User, Changes: objs, Fingerprint: "ddl", Message: msg}
+		a := &Alert{Kind: KindDrift, Seq: ev.Seq, At: ev.RecordedAt, Actor: p.User, Changes: objs, Fingerprint: "ddl", Message: msg}
+		if g.readsCatalog {
+			// The catalog diff (SchemaFound) names what changed, column by
+			// column; this says who did it.
+			g.ddl = a
+			return
+		}
+		g.drift = a
 	case projector.TypeSchemaFingerprinted, projector.TypeSchemaDriftAccepted:
-		g.drift = nil
+		g.drift, g.ddl = nil, nil
 	}
 }
 
@@ -252,6 +264,11 @@ func oneLine(s string) string {
 	return s
 }
 
+// ReadsCatalog tells the guard that SchemaFound will report the catalog:
+// DDL captured in the stream then attributes the drift found there rather
+// than raising an alert of its own.
+func (g *Guard) ReadsCatalog() { g.readsCatalog = true }
+
 // SchemaFound reports the catalog's fingerprint read from the database
 // (polling): when it differs from the last recorded snapshot and no
 // migration ran after that snapshot, it is drift, alerted once per
@@ -264,6 +281,10 @@ func (g *Guard) SchemaFound(fingerprint string, changes []string, at time.Time) 
 	a := Alert{Kind: KindDrift, Seq: fp.Seq, At: at, Changes: changes, Fingerprint: fingerprint,
 		Message: fmt.Sprintf("the schema changed outside the migrations since the snapshot at seq %d: %s", fp.Seq, changesSummary(changes, "")),
 		Release: g.known.AppVersion, Policy: g.policy.String(), Decision: g.Verdict().Decision.String()}
+	if g.ddl != nil {
+		a.Actor = g.ddl.Actor
+		a.Message += " (last DDL: " + g.ddl.Message + ")"
+	}
 	if g.driftSeen[a.MsgID()] {
 		return nil
 	}

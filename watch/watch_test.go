@@ -460,3 +460,28 @@ func TestSchemaDriftAlertedFromCapturedDDL(t *testing.T) {
 		t.Fatalf("alerts %+v", as)
 	}
 }
+
+// With --capture-ddl and --db: one alert for the change, with the catalog's
+// diff line (the column) and who ran the DDL.
+func TestCapturedDDLWithPollingIsOneAlert(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.store.InstallDDLCapture(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runner(v120, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.watcher(v120, "1.2.0", watch.WithSchemaPolling(e.pool, e.store, time.Hour))
+	e.caughtUp(w)
+	if _, err := e.pool.Exec(ctx, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer"); err != nil {
+		t.Fatal(err)
+	}
+	as := e.waitAlerts(1)
+	time.Sleep(300 * time.Millisecond)
+	as = e.alerts()
+	if len(as) != 1 || !slices.Equal(as[0].Changes, []string{"+ column public.users.sneaky_hotfix integer null"}) ||
+		as[0].Actor != "postgres" || !strings.Contains(as[0].Message, "ALTER TABLE run outside the migrations by postgres") {
+		t.Fatalf("alerts %+v, want one naming the column and who ran the DDL", as)
+	}
+}

@@ -125,6 +125,9 @@ func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ..
 	if w.names.Stream == "" {
 		return nil, errors.New("watch: name the ledger's stream (WithNames)")
 	}
+	if w.pool != nil {
+		w.guard.ReadsCatalog()
+	}
 	if w.alertStream == "" {
 		w.alertStream = w.names.Stream + "_ALERTS"
 	}
