@@ -16,18 +16,18 @@ import (
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
 
-type lockedBuffer struct {
+type watchBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *watchBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *watchBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -67,7 +67,7 @@ func TestWatchCommand(t *testing.T) {
 	go func() { relayDone <- relay.Run(rctx) }()
 	defer func() { stopRelay(); <-relayDone }()
 
-	var out, errOut lockedBuffer
+	var out, errOut watchBuffer
 	wctx, stopWatch := context.WithCancel(ctx)
 	code := make(chan int, 1)
 	go func() {
