@@ -101,7 +101,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 	publishChurn(b, js, names, n)
 	known := policy.Manifest{AppVersion: "1.0.0", Migrations: []policy.Known{{ID: "0001_churn", Checksum: "c"}}}
 	for b.Loop() {
-		w, err := watch.New(js, known, policy.Strict, watch.WithNames(names), watch.WithAlertStream(fmt.Sprintf("BENCH_ALERTS_%d", time.Now().UnixNano())))
+		w, err := watch.New(js, known, policy.Strict, watch.WithNames(names))
 		if err != nil {
 			b.Fatal(err)
 		}

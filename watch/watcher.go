@@ -106,6 +106,8 @@ type Watcher struct {
 	caughtUp bool
 	alerts   int64
 	seqCh    chan struct{} // closed and replaced at every folded event
+	ended    chan struct{} // closed when Run returns
+	runErr   error
 }
 
 // DuplicateWindow is how long the alerts stream remembers a Nats-Msg-Id:
@@ -116,7 +118,7 @@ const DuplicateWindow = 24 * time.Hour
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
 	w := &Watcher{js: js, guard: NewGuard(known, p), log: slog.New(slog.DiscardHandler), out: io.Discard,
-		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1)}
+		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -166,6 +168,13 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-w.ended:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.guard.Seq() >= seq && w.caughtUp {
+				return nil
+			}
+			return fmt.Errorf("the watcher stopped at seq %d: %v", w.guard.Seq(), w.runErr)
 		}
 	}
 }
@@ -173,7 +182,13 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 // Run follows the stream from its first event until ctx ends (then it
 // returns nil). NATS going away is waited out: the ordered consumer
 // resumes after the last event folded.
-func (w *Watcher) Run(ctx context.Context) error {
+func (w *Watcher) Run(ctx context.Context) (err error) {
+	defer func() {
+		w.mu.Lock()
+		w.runErr = err
+		w.mu.Unlock()
+		close(w.ended)
+	}()
 	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
 		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
 	}
