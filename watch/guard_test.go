@@ -164,3 +164,32 @@ func TestGuardSchemaFound(t *testing.T) {
 		t.Fatalf("stale snapshot alerted as drift: %v", as)
 	}
 }
+
+// BenchmarkGuardFold100k is the CPU side of a catch-up: folding 100,000
+// events (a migration applied and reverted in turn) and judging once, with
+// no NATS in the way (BenchmarkCatchUp100k measures the whole).
+func BenchmarkGuardFold100k(b *testing.B) {
+	s := &stream{at: time.Now()}
+	s.t = &testing.T{}
+	events := make([]projector.Event, 0, 100_000)
+	events = append(events, s.ev(projector.TypeLedgerInitialized, projector.Initialized{Format: 1, Schema: "ledger"}, "1.0.0"))
+	for len(events) < 100_000 {
+		if len(events)%2 == 1 {
+			events = append(events, s.ev(projector.TypeMigrationApplied, projector.Applied{ID: "0001_churn", Checksum: "c", Transactional: true}, "1.0.0"))
+		} else {
+			events = append(events, s.ev(projector.TypeMigrationReverted, projector.Reverted{ID: "0001_churn", Source: "file"}, "1.0.0"))
+		}
+	}
+	known := policy.Manifest{AppVersion: "1.0.0", Migrations: []policy.Known{{ID: "0001_churn", Checksum: "c"}}}
+	for b.Loop() {
+		g := watch.NewGuard(known, policy.Strict)
+		for _, e := range events {
+			if err := g.Fold(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if as := g.Judge(); len(as) != 0 || g.Verdict().Decision != policy.Run {
+			b.Fatalf("%v %v", as, g.Verdict().Decision)
+		}
+	}
+}
