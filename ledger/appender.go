@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,10 +9,6 @@ import (
 
 	"github.com/schema-ledger/ledger/projector"
 )
-
-// ErrHeadMoved: another writer appended after the Appender last saw the
-// head. The transaction fails (SQLSTATE 40001) and nothing is recorded.
-var ErrHeadMoved = errors.New("ledger head moved: another writer appended")
 
 // Appender records events for a writer that keeps the ledger's state in
 // memory — a migrator holding the migration lock — so recording needs no
@@ -148,10 +143,4 @@ func (a *Appender) Done(res *pgconn.Result) error {
 	}
 	a.head = h
 	return nil
-}
-
-// IsHeadMoved reports whether err is the failure of an Appender's head lock.
-func IsHeadMoved(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.Is(err, ErrHeadMoved) || errors.As(err, &pgErr) && pgErr.Code == "40001" && pgErr.Hint == "read the ledger again and retry"
 }

@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,9 +24,6 @@ type Head struct {
 	InDoubt       int                    `json:"in_doubt"`
 	Fingerprint   *projector.Fingerprint `json:"fingerprint,omitempty"`
 }
-
-// HashHex is the head hash in hex.
-func (h Head) HashHex() string { return hex.EncodeToString(h.Hash) }
 
 // headRow is the head as scanned, before it is checked.
 type headRow struct {
@@ -156,6 +152,9 @@ func (s *Store) check(r *headRow) (Head, error) {
 	}
 	if !bytes.Equal(r.lastHash, r.Hash) {
 		return corrupt("head hash differs from the hash of event %d", last)
+	}
+	if r.fpSeq != nil && *r.fpSeq > r.Seq {
+		return corrupt("the schema fingerprint was recorded at seq %d, after the head's seq %d", *r.fpSeq, r.Seq)
 	}
 	l := &r.last
 	c, err := l.committed()

@@ -21,6 +21,10 @@ type VerifyReport struct {
 	State       string   `json:"state,omitempty"`        // the first event whose committed state is not the fold's
 	Head        string   `json:"head,omitempty"`         // the head row does not match the events
 	Projection  []string `json:"projection,omitempty"`   // projection tables vs. the fold
+	// Fold is the state the events fold to, read in the same snapshot as
+	// the chain (empty if the fold failed): what the ledger says, whatever
+	// the projection tables hold.
+	Fold projector.State `json:"-"`
 }
 
 // OK reports whether the chain, the fold, the head and the projection all check out.
@@ -163,6 +167,9 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 		return rep, s.mapErr(err)
 	}
 	fold := foldState
+	if rep.FoldError == "" {
+		rep.Fold = fold
+	}
 
 	// The projection tables and the head as stored, each field compared
 	// with the fold — including the head's in-doubt count — and the head

@@ -41,22 +41,49 @@ func Check(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, opts ...Option) 
 	return c.Check(ctx)
 }
 
-// Checker checks one loaded set repeatedly (a watcher, a health endpoint).
+// Checker checks one set repeatedly (a watcher, a health endpoint): a small
+// type over the event store, which it only reads. It is safe for
+// concurrent use when db is a pool.
 type Checker struct {
-	runner   *Runner
+	store    *ledger.Store
+	db       ledger.DB
+	cfg      config
+	set      *Set    // the files, when checked from them (NewChecker)
+	migrate  *Runner // with WithAutoMigrate: what runs up on a Migrate verdict
 	manifest policy.Manifest
 	digest   projector.Digest
 	run      policy.Verdict // the verdict when the ledger holds exactly this set
 	release  *releaseSource // the release's manifest, when checked from one
+	checkIns checkInState
 }
 
 // NewChecker prepares the checks of set; it does not touch the database.
 func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) {
-	r, err := NewRunner(pool, set, opts...)
+	c, err := newReader(pool, opts)
 	if err != nil {
 		return nil, err
 	}
-	return newChecker(r, set.Manifest(r.cfg.appVersion).Migrations), nil
+	if c.cfg.autoMigrate {
+		if c.migrate, err = NewRunner(pool, set, opts...); err != nil {
+			return nil, err
+		}
+	}
+	c.set = set
+	return c.expect(set.Manifest(c.cfg.appVersion).Migrations), nil
+}
+
+// newReader is a Checker that reads the ledger through db and has yet to
+// learn what it expects.
+func newReader(db ledger.DB, opts []Option) (*Checker, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	store, err := newStore(db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Checker{store: store, db: db, cfg: cfg, set: &Set{}}, nil
 }
 
 // NewManifestChecker prepares the checks of a set known only by its ids and
@@ -64,18 +91,22 @@ func NewChecker(pool *pgxpool.Pool, set *Set, opts ...Option) (*Checker, error) 
 // db is a pool, or a single connection (*pgx.Conn) for a process that
 // checks once: it reads through it, one read at a time.
 func NewManifestChecker(db ledger.DB, known []policy.Known, opts ...Option) (*Checker, error) {
-	r, err := newRunner(nil, db, &Set{}, opts)
+	c, err := newReader(db, opts)
 	if err != nil {
 		return nil, err
 	}
-	if r.cfg.autoMigrate {
-		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+	if c.cfg.autoMigrate {
+		return nil, ErrAutoMigrateNeedsFiles
 	}
-	return newChecker(r, known), nil
+	if c.cfg.checkIn != nil {
+		return nil, fmt.Errorf("WithCheckIn records the release's manifest: use NewReleaseChecker or NewChecker with a loaded set")
+	}
+	return c.expect(known), nil
 }
 
-func newChecker(r *Runner, known []policy.Known) *Checker {
-	c := &Checker{runner: r, manifest: policy.Manifest{AppVersion: r.cfg.appVersion, Migrations: known}}
+// expect makes c check for the known set.
+func (c *Checker) expect(known []policy.Known) *Checker {
+	c.manifest = policy.Manifest{AppVersion: c.cfg.appVersion, Migrations: known}
 	c.digest = c.manifest.Digest()
 	// What Evaluate says of a ledger holding exactly this set: Run, or a
 	// refusal of the manifest itself (an invalid app version, say).
@@ -83,25 +114,34 @@ func newChecker(r *Runner, known []policy.Known) *Checker {
 	for _, m := range known {
 		exact.Applied[m.ID] = projector.Migration{ID: m.ID, Checksum: m.Checksum}
 	}
-	c.run = policy.Evaluate(c.manifest, exact, r.cfg.policy)
+	c.run = policy.Evaluate(c.manifest, exact, c.cfg.policy)
 	return c
 }
 
 // Check returns the verdict for the database as it is now.
 func (c *Checker) Check(ctx context.Context) (policy.Verdict, error) {
-	v, err := c.check(ctx)
-	if err != nil || v.Decision != policy.Migrate || !c.runner.cfg.autoMigrate {
+	v, err := c.checkAndCheckIn(ctx)
+	if err != nil || v.Decision != policy.Migrate || c.migrate == nil {
 		return v, err
 	}
-	if _, err := c.runner.Up(ctx, UpOptions{}); err != nil {
-		return v, err
+	if _, err := c.migrate.Up(ctx, UpOptions{}); err != nil {
+		// Another release may have migrated between the read and the
+		// lock: the plan, made under the lock, refused. That refusal is
+		// the verdict now — not an error beside a stale one.
+		var perr *PlanError
+		if errors.As(err, &perr) && perr.Verdict != nil {
+			return *perr.Verdict, nil
+		}
+		return policy.Verdict{}, err
 	}
-	return c.check(ctx)
+	return c.checkAndCheckIn(ctx)
 }
 
-func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
-	store := c.runner.store
-	head, err := store.Head(ctx)
+// check decides; with rec (WithCheckIn) its head read also records the
+// sighting when the fast path answers.
+func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict, error) {
+	store := c.store
+	head, err := c.readHead(ctx, rec)
 	if err == nil && head.Digest == c.digest && head.InDoubt == 0 {
 		v := c.run
 		v.Pending, v.Reasons = slices.Clone(v.Pending), slices.Clone(v.Reasons)
@@ -116,28 +156,31 @@ func (c *Checker) check(ctx context.Context) (policy.Verdict, error) {
 	)
 	switch {
 	case errors.Is(err, ledger.ErrNotInitialized):
-		if err := c.runner.foreignError(ctx); err != nil {
+		if err := foreignError(ctx, c.db, c.store.Schema()); err != nil {
 			return policy.Verdict{}, err
 		}
-		return policy.Evaluate(c.manifest, projector.NewState(), c.runner.cfg.policy), nil
+		return policy.Evaluate(c.manifest, projector.NewState(), c.cfg.policy), nil
 	case errors.As(err, &format), errors.As(err, &corrupt):
-		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil
+		return policy.Unverifiable(c.manifest, c.cfg.policy, err), nil
 	case err != nil:
 		return policy.Verdict{}, err
 	}
 	state, _, err := store.State(ctx)
 	switch {
 	case errors.As(err, &format), errors.As(err, &corrupt):
-		return policy.Unverifiable(c.manifest, c.runner.cfg.policy, err), nil
+		return policy.Unverifiable(c.manifest, c.cfg.policy, err), nil
 	case err != nil:
 		return policy.Verdict{}, err
 	}
-	return policy.Evaluate(c.manifest, state, c.runner.cfg.policy), nil
+	return policy.Evaluate(c.manifest, state, c.cfg.policy), nil
 }
 
 // State reads the ledger's projection without a lock; a database without a
 // ledger is the empty state.
 func (c *Checker) State(ctx context.Context) (projector.State, error) {
-	state, _, err := c.runner.readState(ctx)
+	state, _, err := c.store.State(ctx)
+	if errors.Is(err, ledger.ErrNotInitialized) {
+		return projector.NewState(), nil
+	}
 	return state, err
 }

@@ -1,8 +1,6 @@
 package migrations
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -49,8 +47,7 @@ func Checksums(fsys fs.FS) ([]policy.Known, error) {
 		if !strings.HasSuffix(files[i], upSuffix) && !hasGooseUp(data) {
 			return // not a migration: Load ignores it too
 		}
-		sum := sha256.Sum256(data)
-		known[i].Checksum = hex.EncodeToString(sum[:])
+		known[i].Checksum = checksum(fsys, files[i], data)
 	})
 	for _, err := range errs {
 		if err != nil {

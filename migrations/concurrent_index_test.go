@@ -45,7 +45,7 @@ func TestConcurrentUpWithCreateIndexConcurrently(t *testing.T) {
 	ctx := context.Background()
 	src := map[string]string{
 		"0001_big": fmt.Sprintf("CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, b text NOT NULL);\n"+
-			"INSERT INTO big SELECT g, (g * 7919) %% 100003, md5(g::text) FROM generate_series(1, %d) g;", rows),
+			"INSERT INTO big SELECT g, (g::bigint * 7919) %% 100003, md5(g::text) FROM generate_series(1, %d) g;", rows),
 	}
 	var indexes []string
 	for round := range rounds {

@@ -57,6 +57,11 @@ func (e *DirError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrNoDirectory) true.
 func (e *DirError) Is(target error) bool { return target == ErrNoDirectory }
 
+// ErrAutoMigrateNeedsFiles: WithAutoMigrate was given to a checker that
+// knows the set only by ids and checksums (a manifest); running up needs the
+// files — use NewChecker with a loaded set.
+var ErrAutoMigrateNeedsFiles = errors.New("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+
 // ErrLockTimeout: another migrator held the ledger's migration lock for
 // longer than the lock timeout.
 var ErrLockTimeout = errors.New("timed out waiting for the migration lock")
@@ -67,6 +72,12 @@ type PlanError struct {
 	Verdict   *policy.Verdict // up: the policy's refusal
 	Reasons   []string
 	Unknown   []string // down: migrations to revert that the set does not know
+	// BadTarget: the target is neither applied nor a migration of the set
+	// (bad input, not a state the plan refuses).
+	BadTarget bool
+	// Integrity: a reason is about the ledger's integrity (a migration in
+	// doubt, a checksum mismatch), not about what this release knows.
+	Integrity bool
 }
 
 func (e *PlanError) Error() string {

@@ -337,3 +337,83 @@ func TestSyntaxErrorsCarryTheirLine(t *testing.T) {
 		}
 	}
 }
+
+// A transactional migration whose connection is terminated is reported and
+// recorded with the server's SQLSTATE, once, and what the message says was
+// recorded was recorded.
+func TestTerminatedConnectionIsSaidOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	r := runner(t, pool, load(t, map[string]string{"0001_slow": "CREATE TABLE s (id int);\nSELECT pg_sleep(60);"}))
+	done := make(chan error, 1)
+	go func() { _, err := r.Up(ctx, migrations.UpOptions{}); done <- err }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if scalar[bool](t, pool, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE '%SELECT pg_sleep(60)%' AND pid <> pg_backend_pid() AND datname = current_database()") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow migration never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := <-done
+	var merr *migrations.MigrationError
+	if !errors.As(err, &merr) || merr.SQLState != "57P01" || !merr.Recorded || merr.RecordErr != nil {
+		t.Fatalf("Up: %v, want 57P01, recorded", err)
+	}
+	msg := err.Error()
+	if strings.Count(msg, "57P01") != 1 || !strings.Contains(msg, "it was rolled back and recorded as migration.failed") || strings.Contains(msg, "record the failure") {
+		t.Errorf("message:\n%s", msg)
+	}
+	if f := state(t, r.Store()).Failed["0001_slow"]; f.SQLState != "57P01" {
+		t.Fatalf("recorded failure: %+v", f)
+	}
+	if got := tables(t, pool); len(got) != 0 {
+		t.Fatalf("tables: %v", got)
+	}
+}
+
+// What a failure's message says was recorded matches what was.
+func TestMigrationErrorSaysWhatWasRecorded(t *testing.T) {
+	base := func() *migrations.MigrationError {
+		return &migrations.MigrationError{ID: "0001_a", File: "0001_a.up.sql", Line: 2, Err: errors.New("ERROR: boom (SQLSTATE XX000)"), SQLState: "XX000"}
+	}
+	for _, tc := range []struct {
+		name    string
+		set     func(*migrations.MigrationError)
+		want    []string
+		notWant []string
+	}{
+		{"rolled back, recorded", func(e *migrations.MigrationError) { e.RolledBack, e.Recorded = true, true },
+			[]string{"it was rolled back and recorded as migration.failed"}, []string{"nothing was recorded"}},
+		{"rolled back, not recorded", func(e *migrations.MigrationError) {
+			e.RolledBack, e.RecordErr = true, errors.New("ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)")
+		}, []string{"it was rolled back, but recording the failure failed, so nothing was recorded: ERROR: cannot execute INSERT"}, []string{"recorded as migration.failed"}},
+		{"in doubt, not recorded", func(e *migrations.MigrationError) {
+			e.InDoubt, e.StatementsDone, e.RecordErr = true, 1, errors.New("no space left on device")
+		}, []string{"it is now in doubt", "recording the failure failed too", "no space left on device"}, []string{"recorded as migration.failed"}},
+		{"down, recorded", func(e *migrations.MigrationError) {
+			e.Direction, e.RolledBack, e.Recorded = migrations.DirDown, true, true
+		},
+			[]string{"revert 0001_a failed", "the migration stays applied"}, []string{"run up again"}},
+	} {
+		e := base()
+		tc.set(e)
+		msg := e.Error()
+		if strings.Count(msg, "XX000") != 1 {
+			t.Errorf("%s: SQLSTATE said %d times:\n%s", tc.name, strings.Count(msg, "XX000"), msg)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: lacks %q:\n%s", tc.name, w, msg)
+			}
+		}
+		for _, w := range tc.notWant {
+			if strings.Contains(msg, w) {
+				t.Errorf("%s: says %q:\n%s", tc.name, w, msg)
+			}
+		}
+	}
+}

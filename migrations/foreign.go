@@ -111,17 +111,17 @@ func (r *Runner) refuseForeign(ctx context.Context) error {
 	if _, err := r.store.Head(ctx); !errors.Is(err, ledger.ErrNotInitialized) {
 		return nil
 	}
-	return r.foreignError(ctx)
+	return foreignError(ctx, r.db, r.store.Schema())
 }
 
 // foreignError is refuseForeign for a caller that knows there is no ledger.
-func (r *Runner) foreignError(ctx context.Context) error {
-	hs, err := foreignHistories(ctx, r.db, r.store.Schema())
+func foreignError(ctx context.Context, db ledger.DB, schema string) error {
+	hs, err := foreignHistories(ctx, db, schema)
 	if err != nil {
 		return err
 	}
 	if len(hs) > 0 {
-		return &ForeignHistoryError{Schema: r.store.Schema(), Histories: hs}
+		return &ForeignHistoryError{Schema: schema, Histories: hs}
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 	if err != nil {
 		errs = append(errs, &FileError{File: shown(p.up), Msg: fmt.Sprintf("cannot read: %v", err)})
 	} else {
-		a, ferrs := analyze(shown(p.up), up, false)
+		a, ferrs := analyzeSum(shown(p.up), up, false, checksum(fsys, p.up, up))
 		errs = append(errs, ferrs...)
 		m.Up, m.Checksum, m.Compatible = a.script, a.script.Checksum, a.compatible
 		if m.Up.Empty() && len(ferrs) == 0 {
@@ -306,7 +306,7 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 		errs = append(errs, &FileError{File: shown(p.down), Msg: fmt.Sprintf("cannot read: %v", err)})
 		return m, errs, warns
 	}
-	a, ferrs := analyze(shown(p.down), down, true)
+	a, ferrs := analyzeSum(shown(p.down), down, true, checksum(fsys, p.down, down))
 	errs = append(errs, ferrs...)
 	m.Down = &a.script
 	return m, errs, warns
@@ -324,7 +324,12 @@ const noTxHint = `put "-- ledger:no-transaction" in the file header, ideally in 
 // statements. file is the name used in errors.
 func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 	sum := sha256.Sum256(data)
-	a := analysis{script: Script{File: file, Text: string(data), Checksum: hex.EncodeToString(sum[:])}}
+	return analyzeSum(file, data, isDown, hex.EncodeToString(sum[:]))
+}
+
+// analyzeSum is analyze of data whose checksum is known.
+func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []*FileError) {
+	a := analysis{script: Script{File: file, Text: string(data), Checksum: sum}}
 	var errs []*FileError
 	fail := func(line int, hint, format string, args ...any) {
 		errs = append(errs, &FileError{File: file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})

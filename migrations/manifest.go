@@ -65,13 +65,19 @@ func NewManifest(set *Set, appVersion string, p policy.Policy) (Manifest, error)
 	if _, err := policy.ParseAppVersion(appVersion); err != nil {
 		return Manifest{}, err
 	}
+	return buildManifest(set, appVersion, p), nil
+}
+
+// buildManifest is NewManifest without its check of the app version (a
+// check-in records whatever release checked in).
+func buildManifest(set *Set, appVersion string, p policy.Policy) Manifest {
 	m := Manifest{Format: ManifestFormat, AppVersion: appVersion, Policy: p.String(), Migrations: make([]ManifestMigration, len(set.Migrations))}
 	for i, mig := range set.Migrations {
 		m.Migrations[i] = ManifestMigration{ID: mig.ID, Checksum: mig.Checksum, Transactional: mig.Transactional(), Compatible: mig.Compatible}
 	}
 	m.SetDigest, m.Count = set.Digest(), len(m.Migrations)
 	m.Digest = m.computeDigest()
-	return m, nil
+	return m
 }
 
 // computeDigest is sha256 over the manifest as Marshal writes it with
@@ -164,6 +170,7 @@ type ManifestHeader struct {
 	Policy     string           `json:"policy"`
 	SetDigest  projector.Digest `json:"set_digest"`
 	Count      int              `json:"migration_count"`
+	Digest     string           `json:"-"` // the manifest's digest (it ends the manifest)
 }
 
 // readHeader checks the digest over all of data, then decodes the fields
@@ -221,9 +228,11 @@ func readHeader(data []byte, source string) (ManifestHeader, error) {
 	case h.Format < 1:
 		return bad("manifest_format %d: want %d", h.Format, ManifestFormat)
 	}
-	if claimed, ok := verifyDigest(data); !ok {
+	claimed, ok := verifyDigest(data)
+	if !ok {
 		return bad("digest %q does not match its content: the manifest was edited, reformatted or truncated; regenerate it with ledger manifest", claimed)
 	}
+	h.Digest = claimed
 	if _, err := policy.ParseAppVersion(h.AppVersion); err != nil {
 		return bad("%v", err)
 	}
@@ -343,20 +352,20 @@ func NewReleaseChecker(db ledger.DB, data []byte, opts ...Option) (*Checker, err
 	}
 	p, _ := policy.Parse(h.Policy)
 	base := []Option{WithAppVersion(h.AppVersion), WithPolicy(p)}
-	r, err := newRunner(nil, db, &Set{}, append(base, opts...))
+	c, err := newReader(db, append(base, opts...))
 	if err != nil {
 		return nil, err
 	}
-	if r.cfg.autoMigrate {
-		return nil, fmt.Errorf("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
+	if c.cfg.autoMigrate {
+		return nil, ErrAutoMigrateNeedsFiles
 	}
-	c := &Checker{runner: r, manifest: policy.Manifest{AppVersion: r.cfg.appVersion}, digest: h.SetDigest}
+	c.manifest, c.digest = policy.Manifest{AppVersion: c.cfg.appVersion}, h.SetDigest
 	c.release = &releaseSource{data: data, header: h}
 	// What Evaluate says of a ledger holding exactly the release's
 	// migrations: what it says of an empty release on an empty ledger, with
 	// the migrations counted (the manifest's own validity was checked when
 	// it was written, and is checked again whenever the list is decoded).
-	c.run = policy.Evaluate(c.manifest, projector.NewState(), r.cfg.policy)
+	c.run = policy.Evaluate(c.manifest, projector.NewState(), c.cfg.policy)
 	c.run.Applied = h.Count
 	return c, nil
 }

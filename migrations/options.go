@@ -14,17 +14,21 @@ import (
 type Option func(*config) error
 
 type config struct {
-	schema          string
-	appVersion      string
-	host            string
-	policy          policy.Policy
-	logger          *slog.Logger
-	lockTimeout     time.Duration
-	ddlLockTimeout  time.Duration
-	progress        func(Progress)
-	autoMigrate     bool
-	allowOutOfOrder bool
-	refuseDrift     bool
+	schema         string
+	appVersion     string
+	host           string
+	policy         policy.Policy
+	logger         *slog.Logger
+	lockTimeout    time.Duration
+	ddlLockTimeout time.Duration
+	progress       func(Progress)
+	autoMigrate    bool
+	refuseDrift    bool
+	// Releases over time (checkin.go, guard.go).
+	checkIn       *CheckIn
+	clock         func() time.Time // nil: the database server's clock
+	fleetWindow   time.Duration
+	allowBreaking bool
 }
 
 // DefaultLockTimeout is how long a migrator waits for the migration lock.
@@ -36,13 +40,13 @@ func newConfig(opts []Option) (config, error) {
 		policy:      policy.Strict,
 		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		lockTimeout: DefaultLockTimeout,
+		fleetWindow: DefaultFleetWindow,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return c, err
 		}
 	}
-	c.policy.AllowOutOfOrder = c.policy.AllowOutOfOrder || c.allowOutOfOrder
 	return c, nil
 }
 
@@ -84,11 +88,6 @@ func WithPolicy(p policy.Policy) Option {
 		c.policy = p
 		return nil
 	}
-}
-
-// WithAllowOutOfOrder lets pending migrations ordered before an applied one run.
-func WithAllowOutOfOrder() Option {
-	return func(c *config) error { c.allowOutOfOrder = true; return nil }
 }
 
 // WithLogger receives one record per migration applied, reverted or failed.

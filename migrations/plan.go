@@ -61,6 +61,9 @@ type Step struct {
 	Source string
 	// Attempt is the attempt a failure of this step is recorded as.
 	Attempt int
+	// AllowedBreaking (up only): the running releases this migration makes
+	// refuse, recorded in its event when the run allows breaking them.
+	AllowedBreaking []projector.BrokenRelease
 }
 
 // UsesRecorded reports whether the step runs the down SQL recorded in the ledger.
@@ -120,7 +123,7 @@ func (set *Set) planUp(state projector.State, t Target) (Plan, error) {
 	p := Plan{Direction: DirUp}
 	if t.ID != "" {
 		if _, ok := set.Lookup(t.ID); !ok {
-			return p, &PlanError{Direction: DirUp, Reasons: []string{fmt.Sprintf("target %s is not a migration of this set (%s)", t.ID, set.describe())}}
+			return p, &PlanError{Direction: DirUp, BadTarget: true, Reasons: []string{fmt.Sprintf("target %s is not a migration of this set (%s)", t.ID, set.describe())}}
 		}
 	}
 	p.Verdict = policy.Evaluate(set.Manifest(t.AppVersion), state, t.Policy)
@@ -152,9 +155,10 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		_, applied := state.Applied[t.ID]
 		_, known := set.Lookup(t.ID)
 		if !applied && !known {
-			return p, &PlanError{Direction: DirDown, Reasons: []string{fmt.Sprintf("target %s is neither applied nor a migration of this set", t.ID)}}
+			return p, &PlanError{Direction: DirDown, BadTarget: true, Reasons: []string{fmt.Sprintf("target %s is neither applied nor a migration of this set", t.ID)}}
 		}
 	}
+	integrity := len(state.InDoubt) > 0
 	for _, d := range sortedDoubt(state) {
 		reasons = append(reasons, fmt.Sprintf("migration %s is in doubt (started %s by %s, never finished): settle it first with `ledger resolve %s --applied|--failed --reason TEXT`", d.ID, d.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), orUnknown(d.AppVersion), d.ID))
 	}
@@ -173,6 +177,7 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		if m, ok := set.Lookup(rec.ID); ok {
 			switch {
 			case m.Checksum != rec.Checksum:
+				integrity = true
 				reasons = append(reasons, fmt.Sprintf("migration %s: the up file's checksum %s differs from the one recorded when it was applied (%s): this set's down file may not undo what ran", rec.ID, short(m.Checksum), short(rec.Checksum)))
 			case m.Down == nil:
 				hint := ""
@@ -194,7 +199,7 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		reasons = append(reasons, fmt.Sprintf("%d migration(s) to revert are not in this set: %s; revert them with the binary that ships them, or with --use-recorded to run the down SQL recorded when they were applied", len(unknown), strings.Join(unknown, ", ")))
 	}
 	if len(reasons) > 0 {
-		return p, &PlanError{Direction: DirDown, Reasons: reasons, Unknown: unknown}
+		return p, &PlanError{Direction: DirDown, Reasons: reasons, Unknown: unknown, Integrity: integrity}
 	}
 	return p, nil
 }

@@ -35,22 +35,27 @@ func NewRunner(pool *pgxpool.Pool, set *Set, opts ...Option) (*Runner, error) {
 	return newRunner(pool, pool, set, opts)
 }
 
-// newRunner reads the ledger through db; pool (which may be nil for a
-// runner that only reads) is for what needs connections of its own.
+// newRunner reads the ledger through db; pool is for what needs
+// connections of its own.
 func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runner, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
-	if cfg.host != "" {
-		sopts = append(sopts, ledger.WithHost(cfg.host))
-	}
-	store, err := ledger.New(db, sopts...)
+	store, err := newStore(db, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Runner{pool: pool, db: db, set: set, store: store, cfg: cfg}, nil
+}
+
+// newStore is the event store the options describe, read through db.
+func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
+	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
+	if cfg.host != "" {
+		sopts = append(sopts, ledger.WithHost(cfg.host))
+	}
+	return ledger.New(db, sopts...)
 }
 
 // Store is the runner's event store.
@@ -92,6 +97,9 @@ type Report struct {
 	Head         ledger.Head   `json:"head"`
 	Elapsed      time.Duration `json:"elapsed_ns"`
 	Schema       SchemaReport  `json:"schema"` // drift found before migrating, snapshot recorded after
+	// Breaking: running releases (seen within the fleet window) the plan
+	// makes refuse — the reason an up is refused, or what it was allowed to break.
+	Breaking []Broken `json:"breaking,omitempty"`
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -136,6 +144,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		}
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
+		if err == nil {
+			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		rep.Elapsed = time.Since(start)
 		return rep, err
@@ -163,6 +174,10 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		plan, err := r.set.Plan(s.app.State(), target)
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
+			return err
+		}
+		// Would the plan make a release that is still running refuse?
+		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
 			return err
 		}
 		// Down SQL recorded in the ledger is read now, while the

@@ -374,7 +374,7 @@ func TestNoTransactionMigrationAndCrashInDoubt(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var killed bool
-		err := pool.QueryRow(ctx, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND pid <> pg_backend_pid()").Scan(&killed)
+		err := pool.QueryRow(ctx, "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND pid <> pg_backend_pid() AND datname = current_database()").Scan(&killed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -576,7 +576,7 @@ func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
 			var n int
-			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()").Scan(&n)
+			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid() AND datname = current_database()").Scan(&n)
 			if n > 0 {
 				break
 			}
@@ -593,7 +593,7 @@ func TestCancelledUpLeavesTheLedgerConsistent(t *testing.T) {
 	// The server was asked to cancel the statement: nothing keeps running
 	// toward the transaction's COMMIT after Up returned.
 	var running int
-	if err := pool.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&running); err != nil || running != 0 {
+	if err := pool.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid() AND datname = current_database()").Scan(&running); err != nil || running != 0 {
 		t.Fatalf("after the cancel, %d backends still run the migration (%v)", running, err)
 	}
 	state, _, err := r.Store().State(bg)

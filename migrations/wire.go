@@ -85,6 +85,11 @@ func readQuery(ctx context.Context, pc *pgconn.PgConn) ([]*pgconn.Result, error)
 		msg, err := pc.ReceiveMessage(context.Background())
 		if err != nil {
 			closeConn(pc)
+			if failed != nil {
+				// The server said why before it closed the connection
+				// (57P01 terminated, 57P03 shutting down…): that is the error.
+				return results, failed
+			}
 			return results, err
 		}
 		switch msg := msg.(type) {

@@ -66,7 +66,7 @@ func Parse(name string) (Policy, error) {
 			return Policy{Rule: Rule(r), AllowOutOfOrder: ooo}, nil
 		}
 	}
-	return Policy{}, fmt.Errorf("%w %q: want one of %s", ErrUnknownPolicy, name, strings.Join(ruleNames[:], ", "))
+	return Policy{}, fmt.Errorf("%w %q: want one of %s, each optionally followed by %s (e.g. strict%s) to allow pending migrations ordered before an applied one", ErrUnknownPolicy, name, strings.Join(ruleNames[:], ", "), outOfOrderSuffix, outOfOrderSuffix)
 }
 
 // String is the policy's name as Parse accepts it.

@@ -20,6 +20,7 @@ const (
 	TypeSchemaDrifted       = "schema.drifted"
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
 	TypeSchemaChanged       = "schema.changed"
+	TypeMigrationAccepted   = "migration.accepted"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -38,6 +39,7 @@ var payloadVersions = map[string]int{
 	TypeSchemaDrifted:       1,
 	TypeSchemaDriftAccepted: 1,
 	TypeSchemaChanged:       1,
+	TypeMigrationAccepted:   1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -46,15 +48,12 @@ func Types() []string {
 		TypeLedgerInitialized, TypeMigrationApplied, TypeMigrationReverted,
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
-		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged,
+		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged, TypeMigrationAccepted,
 	}
 }
 
 // KnownType reports whether t is an event type this package can fold.
 func KnownType(t string) bool { _, ok := payloadVersions[t]; return ok }
-
-// CurrentPayloadVersion is the payload version new events of type t are written with.
-func CurrentPayloadVersion(t string) int { return payloadVersions[t] }
 
 // Event is the envelope of one ledger event, as stored. The event store fills
 // Seq, ID, RecordedAt, Actor, PrevHash and Hash when it appends; a producer sets
@@ -131,6 +130,19 @@ type Applied struct {
 	// Adopted: the migration was not run by ledger but taken over from
 	// another tool's history (adopt) or declared applied (baseline).
 	Adopted *Adoption `json:"adopted,omitempty"`
+	// AllowedBreaking: the releases still running (seen within the fleet
+	// window) that this migration made refuse, applied anyway because the
+	// operator allowed it (up --allow-breaking).
+	AllowedBreaking []BrokenRelease `json:"allowed_breaking,omitempty"`
+}
+
+// BrokenRelease is a running release a migration was allowed to break.
+type BrokenRelease struct {
+	Release   string    `json:"release"` // its app version
+	Policy    string    `json:"policy"`
+	Instances int       `json:"instances"`
+	LastSeen  time.Time `json:"last_seen"`
+	LastHost  string    `json:"last_host"`
 }
 
 // Adoption is what another tool's history kept about a migration that
@@ -146,6 +158,17 @@ type Adoption struct {
 	ExecutionMS *int64 `json:"execution_ms,omitempty"` // Flyway's execution_time
 	Script      string `json:"script,omitempty"`       // Flyway
 	Type        string `json:"type,omitempty"`         // Flyway's row type (SQL, BASELINE, …)
+}
+
+// Accepted is the payload of migration.accepted: an operator accepted an
+// intentional change to an applied migration's file (line endings
+// normalised, a comment fixed) — Flyway's repair, audited. The applied
+// migration's checksum becomes Checksum; Previous is the one it replaces.
+type Accepted struct {
+	ID       string `json:"id"`
+	Previous string `json:"previous_checksum"`
+	Checksum string `json:"checksum"`
+	Reason   string `json:"reason"`
 }
 
 // Down sources for migration.reverted.

@@ -190,6 +190,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = driftAccepted(s, e)
 	case TypeSchemaChanged:
 		c, err = changed(s, e)
+	case TypeMigrationAccepted:
+		c, err = accepted(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -573,6 +575,31 @@ func driftAccepted(_ *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "accepted drift without a reason")
 	}
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
+}
+
+// accepted replaces an applied migration's checksum; everything else
+// recorded when it was applied (seq, time, release, actor) stays.
+func accepted(s *State, e Event) (Change, error) {
+	var p Accepted
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	m, ok := s.Applied[p.ID]
+	switch {
+	case !ok:
+		return Change{}, invalid(e, "migration %s is not applied", p.ID)
+	case p.Reason == "":
+		return Change{}, invalid(e, "accepting a change to %s needs a reason", p.ID)
+	case p.Checksum == "" || p.Checksum == p.Previous:
+		return Change{}, invalid(e, "migration %s: the accepted checksum must be new and not empty", p.ID)
+	case m.Checksum != p.Previous:
+		return Change{}, invalid(e, "migration %s has checksum %s, not %s", p.ID, m.Checksum, p.Previous)
+	}
+	m.Checksum = p.Checksum
+	return Change{DelApplied: []string{p.ID}, PutApplied: []Migration{m}}, nil
 }
 
 // Sorted returns the applied migrations ordered by id (CompareIDs).

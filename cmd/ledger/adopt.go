@@ -147,6 +147,8 @@ func (e *env) adoptReport(rep adopt.Report, err error) int {
 		src = fmt.Sprintf("%s (table %s, version %s)", rep.From, rep.Table, orDash(rep.SourceVersion))
 	}
 	switch {
+	case len(rep.Adopted) == 0 && len(rep.AlreadyRecorded) > 0 && rep.From == adopt.FromBaseline:
+		fmt.Fprintf(w, "nothing to record: the %d migration(s) up to %s are in the ledger already\n", len(rep.AlreadyRecorded), e.f.to)
 	case len(rep.Adopted) == 0 && len(rep.AlreadyRecorded) > 0:
 		fmt.Fprintf(w, "nothing to record: the %d migration(s) %s says are applied are in the ledger already\n", len(rep.AlreadyRecorded), src)
 	case len(rep.Adopted) == 0:

@@ -58,7 +58,7 @@ func peerToolsDir() (string, error) {
 			}
 			args = append(args, t.pkg+"@"+t.version)
 			cmd := exec.Command("go", args...)
-			cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod")
+			cmd.Env = append(os.Environ(), "GOBIN="+dir)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				peerErr = fmt.Errorf("cannot install %s %s for the adopt tests (go %s): %v\n%s\n"+
 					"install it by hand into %s (GOBIN=%s go %s), or set LEDGER_PEER_TOOLS to a directory holding goose and migrate at these versions",

@@ -70,7 +70,7 @@ func parseAsOf(s string, now time.Time) (ledger.AsOf, error) {
 func cmdStatus() *command {
 	return &command{
 		name: "status", args: "[--manifest FILE] [--as-of TIME|SEQ] [--json]",
-		short: "applied (who, when, which release), pending and unknown migrations",
+		short: "the schema version, then applied (who, when, which release), pending and unknown migrations",
 		long: `Shows every migration the ledger says is applied — when, by which release,
 database user and host — the migrations of this release still pending, those
 applied that this release does not know, and anything in doubt or failed.
@@ -184,6 +184,14 @@ in-doubt and failed migrations, and what this release would have been told.`,
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
+	// The schema version first: what goose version and migrate version users look for.
+	switch {
+	case v.AsOf != nil:
+	case !v.Initialized && len(v.Foreign) > 0:
+		fmt.Fprintf(w, "schema version: - in the ledger (%s says %s)\n", v.Foreign[0].Tool, orDash(v.Foreign[0].Version))
+	default:
+		fmt.Fprintf(w, "schema version: %s\n", orDash(v.SchemaVersion))
+	}
 	switch {
 	case v.AsOf != nil && v.AsOf.Seq == 0:
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
@@ -417,6 +425,12 @@ func detail(ev ledger.Event) string {
 	switch ev.Type {
 	case projector.TypeMigrationApplied:
 		d := fmt.Sprintf("%vms", p["duration_ms"])
+		if a, ok := p["adopted"].(map[string]any); ok {
+			d = fmt.Sprintf("adopted from %v", a["from"])
+			if v, ok := a["version"]; ok {
+				d += fmt.Sprintf(" version %v", v)
+			}
+		}
 		if c := str("compatible"); c != "" {
 			d += ", compatible " + c
 		}
@@ -449,6 +463,8 @@ func detail(ev ledger.Event) string {
 		return fmt.Sprintf("format %v, schema %s", p["format"], str("schema"))
 	case projector.TypeSchemaBaselined:
 		return "from " + str("source")
+	case projector.TypeMigrationAccepted:
+		return oneLine(fmt.Sprintf("checksum %.12s -> %.12s: %s", str("previous_checksum"), str("checksum"), str("reason")), 100)
 	}
 	return ""
 }
@@ -466,8 +482,13 @@ projection tables. Then it checks that each applied migration's file in
 catalog fingerprint still equals the one recorded at the end of the last run
 (a difference is a change made outside the ledger).
 
-Exit codes: 0 everything verifies; 5 something does not (the report says
-what, starting with the first broken seq); 1 error.`,
+Every field of the head and the projection tables (applied, in doubt,
+failed, the head's in-doubt count) is compared with the fold, and each
+event's committed state with the fold up to it; each difference is listed.
+
+Exit codes: 0 everything verifies; 5 something does not, or a migration is
+in doubt (the report says what, starting with the first broken seq); 1
+error (including output that could not be written).`,
 		example: "  ledger verify --dir ./migrations",
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -491,34 +512,55 @@ what, starting with the first broken seq); 1 error.`,
 				return e.fail(err)
 			}
 			out := struct {
-				Chain  ledger.VerifyReport      `json:"chain"`
-				Files  []string                 `json:"files,omitempty"`
-				Schema *migrations.SchemaStatus `json:"schema,omitempty"`
-				OK     bool                     `json:"ok"`
+				Chain   ledger.VerifyReport      `json:"chain"`
+				Files   []string                 `json:"files,omitempty"`
+				InDoubt []string                 `json:"in_doubt,omitempty"`
+				Schema  *migrations.SchemaStatus `json:"schema,omitempty"`
+				// SchemaError: the schema could not be compared, because
+				// the ledger does not check out.
+				SchemaError string `json:"schema_error,omitempty"`
+				OK          bool   `json:"ok"`
 			}{Chain: rep}
-			state, _, serr := store.State(ctx)
-			if serr == nil {
-				for _, m := range state.Sorted() {
-					if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-						out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
-					}
+			// The files and the migrations in doubt are checked against
+			// the fold of the events, read in the chain's own snapshot: no
+			// second read that could fail, or disagree, after the chain
+			// checked out.
+			for _, m := range rep.Fold.Sorted() {
+				if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
+					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 				}
-				st, err := p.runner.SchemaStatus(ctx)
-				if err != nil {
-					return e.fail(err)
-				}
-				out.Schema = &st
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && (out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
+			for _, d := range sortedInDoubt(rep.Fold.InDoubt) {
+				out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
+			}
+			st, err := p.runner.SchemaStatus(ctx)
+			switch {
+			case err == nil:
+				out.Schema = &st
+			case isIntegrityError(err):
+				out.SchemaError = err.Error()
+			default:
+				return e.fail(err)
+			}
+			out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" &&
+				(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
-				e.printJSON(out)
+				if c := e.printJSON(out); c != exitOK {
+					return c
+				}
 			} else {
 				fmt.Fprintln(e.stdout, rep.String())
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}
+				for _, d := range out.InDoubt {
+					fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --applied|--failed --reason TEXT\n", d)
+				}
 				if out.Schema != nil {
 					printSchemaStatus(e.stdout, *out.Schema)
+				}
+				if out.SchemaError != "" {
+					fmt.Fprintf(e.stdout, "schema not compared: %s\n", out.SchemaError)
 				}
 			}
 			if !out.OK {

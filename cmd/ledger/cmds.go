@@ -6,13 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -43,7 +42,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 			return p, e.fail(err)
 		}
 	}
-	if _, err := pgx.ParseConfig(e.g.db); err != nil {
+	if _, err := pgxpool.ParseConfig(e.g.db); err != nil { // pool_max_conns and the like too
 		return p, e.usageErr("%v", e.dsnError(err))
 	}
 	pool, err := e.connect(ctx)
@@ -128,7 +127,7 @@ without one init says so and carries on without it.`,
 
 func cmdCheck() *command {
 	return &command{
-		name: "check", args: "[--app-version V] [--policy P] [--manifest FILE] [--json]",
+		name: "check", args: "[--app-version V] [--policy P] [--manifest FILE] [--check-in [--instance ID]] [--json]",
 		short: "may this release run against this database? (the startup gate)",
 		long: `Compares this release's migrations (--dir) with the ledger and prints the
 verdict. It takes no lock, writes nothing and never waits behind a running
@@ -149,13 +148,21 @@ Exit codes:
   ledger check --manifest release.json || exit 1`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.StringVar(&o.manifest, "manifest", "", "check the release described by manifest `FILE` (ledger manifest) instead of --dir; its app version and policy are the release's")
+			fs.BoolVar(&o.checkIn, "check-in", false, "record a sighting of this release (see ledger fleet); a failure to record it is a warning and never changes the verdict")
+			fs.StringVar(&o.instance, "instance", "", "with --check-in: this instance's `ID` (default: the host name)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
+			if e.f.instance != "" && !e.f.checkIn {
+				return e.usageErr("--instance goes with --check-in")
+			}
 			if e.f.manifest != "" {
 				return e.checkRelease(ctx)
+			}
+			if e.f.checkIn {
+				return e.checkInFromDir(ctx)
 			}
 			// Fast path: only the up files' checksums, then one row read,
 			// on one connection made while the files are read. Anything
@@ -169,12 +176,17 @@ Exit codes:
 			if err != nil {
 				return e.usageErr("%v", err)
 			}
-			known, err := migrations.Checksums(os.DirFS(e.g.dir))
+			// Each file is read and hashed once: the whole set, if the
+			// verdict needs it, is parsed from what the fast path read.
+			dir, err := migrations.ReadDir(e.g.dir)
 			conn, cerr := wait()
 			if cerr == nil {
 				defer conn.Close(context.WithoutCancel(ctx))
 			}
-			if err != nil {
+			var known []policy.Known
+			if err == nil {
+				known = dir.Known()
+			} else {
 				full, c := e.prepare(ctx, true) // reports what is wrong with the directory
 				if c != 0 {
 					return c
@@ -192,10 +204,12 @@ Exit codes:
 			if err != nil {
 				return e.fail(err)
 			}
-			if v.Decision != policy.Run {
-				if _, err := e.loadSet(); err != nil {
+			if v.Decision != policy.Run && dir != nil {
+				set, err := dir.Load()
+				if err != nil {
 					return e.fail(err)
 				}
+				e.reportSet(set)
 			}
 			return e.printVerdict(v)
 		},
@@ -221,14 +235,22 @@ func verdictCode(v policy.Verdict) int {
 
 func cmdUp() *command {
 	return &command{
-		name: "up", args: "[--to ID] [--dry-run] [--rehearse] [--lock-timeout D] [--ddl-lock-timeout D]",
+		name: "up", args: "[--to ID] [--dry-run] [--rehearse] [--lock-timeout D] [--ddl-lock-timeout D] [--fleet-window D] [--allow-breaking]",
 		short: "apply pending migrations, each in one transaction with its ledger event",
 		long: `Creates the ledger if needed, takes the migration lock (any number of
 migrators may start at once: each migration is applied exactly once), and
 applies the pending migrations in order. A failing migration is rolled back
 and recorded as migration.failed; the next up retries it.
 
---dry-run prints the plan and changes nothing. --rehearse runs the pending
+Before it applies anything, up judges every release that checked in within
+--fleet-window (ledger check --check-in, migrations.WithCheckIn) under the
+policy it checked in with, against the state after the plan: if one would
+refuse, up refuses (exit 4), naming the release, its instances and the
+migrations that break it. --allow-breaking goes ahead and records the
+releases broken in each such migration's event. With no check-ins it says
+nothing.
+
+--dry-run prints the plan (and the same analysis) and changes nothing. --rehearse runs the pending
 transactional migrations in one transaction and rolls it back: proof that
 they apply to this very database, recording nothing.`,
 		example: `  ledger up --dir ./migrations --app-version 1.3.0
@@ -242,10 +264,14 @@ they apply to this very database, recording nothing.`,
 			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the migrations' own statements (0: the server's); fails fast instead of queueing behind traffic")
 
 			refuseDriftFlag(fs, o)
+			fleetGuardFlags(fs, o)
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
+			}
+			if e.f.window <= 0 {
+				return e.usageErr("--fleet-window %s: want a positive duration", e.f.window)
 			}
 			if e.f.dryRun && e.f.rehearse {
 				return e.usageErr("--dry-run and --rehearse do not go together: a rehearsal already changes nothing")
@@ -253,7 +279,7 @@ they apply to this very database, recording nothing.`,
 			if e.f.lockTimeout <= 0 || e.f.ddlLockTimeout < 0 {
 				return e.usageErr("--lock-timeout must be positive and --ddl-lock-timeout zero or positive")
 			}
-			p, c := e.prepare(ctx, true, e.runOptions()...)
+			p, c := e.prepare(ctx, true, append(e.runOptions(), e.guardOptions()...)...)
 			if c != 0 {
 				return c
 			}
@@ -307,6 +333,7 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 		e.printJSON(out)
 	} else {
 		e.warnDrift(rep.Schema)
+		e.warnBreaking(rep, err)
 	}
 	if !e.g.json && err == nil {
 		switch {
@@ -345,9 +372,21 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if !e.g.json {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 	}
+	if c, ok := e.breakingCode(err); ok {
+		return c
+	}
 	var perr *migrations.PlanError
-	if errors.As(err, &perr) && perr.Verdict != nil {
-		return verdictCode(*perr.Verdict)
+	if errors.As(err, &perr) {
+		switch {
+		case perr.Verdict != nil:
+			return verdictCode(*perr.Verdict)
+		case perr.BadTarget:
+			return exitUsage
+		case perr.Integrity:
+			return exitIntegrity
+		default: // a refused down, as a refused up
+			return exitRefused
+		}
 	}
 	if errors.Is(err, migrations.ErrForeignHistory) {
 		return exitRefused

@@ -175,7 +175,11 @@ func (e *env) checkRelease(ctx context.Context) int {
 	if cerr != nil {
 		return e.fail(cerr)
 	}
-	checker, err := migrations.NewReleaseChecker(conn, data, migrations.WithSchema(e.g.schema))
+	opts := []migrations.Option{migrations.WithSchema(e.g.schema)}
+	if e.f.checkIn {
+		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: e.f.instance}))
+	}
+	checker, err := migrations.NewReleaseChecker(conn, data, opts...)
 	if err != nil {
 		return e.fail(e.manifestErr(err))
 	}
@@ -187,7 +191,36 @@ func (e *env) checkRelease(ctx context.Context) int {
 	if err != nil {
 		return e.fail(e.manifestErr(err))
 	}
+	e.warnCheckIn(checker)
 	return e.printVerdict(v)
+}
+
+// checkInFromDir is check --check-in with --dir: the whole directory is
+// loaded, since the sighting records the release's manifest (a manifest,
+// --manifest, is cheaper).
+func (e *env) checkInFromDir(ctx context.Context) int {
+	p, c := e.prepare(ctx, true)
+	if c != 0 {
+		return c
+	}
+	opts := append(p.opts, migrations.WithCheckIn(migrations.CheckIn{Instance: e.f.instance}))
+	checker, err := migrations.NewChecker(e.pool, p.set, opts...)
+	if err != nil {
+		return e.usageErr("%v", err)
+	}
+	v, err := checker.Check(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	e.warnCheckIn(checker)
+	return e.printVerdict(v)
+}
+
+// warnCheckIn reports a check-in that was not recorded; the verdict stands.
+func (e *env) warnCheckIn(c *migrations.Checker) {
+	if err := c.CheckInError(); err != nil {
+		fmt.Fprintf(e.stderr, "ledger %s: warning: %v\n  the verdict below stands; to record check-ins, run ledger up (or init) once with this binary and grant the role what the README's \"Check-ins\" section lists\n", e.name, err)
+	}
 }
 
 // manifestErr names the --manifest file in a manifest's error.

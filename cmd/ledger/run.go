@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -46,6 +47,9 @@ type cmdFlags struct {
 	to, migration, actor, since, until, reason string
 	manifest, output, verifyManifest           string
 	asOf, release, format                      string
+	instance                                   string
+	checkIn, allowBreaking                     bool
+	window                                     time.Duration
 	types                                      stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
@@ -79,7 +83,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.dir, "dir", g.dir, "migrations `directory` [LEDGER_DIR]")
 	fs.StringVar(&g.schema, "schema", g.schema, "ledger `schema` [LEDGER_SCHEMA]")
 	fs.StringVar(&g.appVersion, "app-version", g.appVersion, "this release's `version`, e.g. 1.2.0 [LEDGER_APP_VERSION]")
-	fs.StringVar(&g.policy, "policy", g.policy, "`policy` for migrations this release does not know: strict, compatible or same-major [LEDGER_POLICY]")
+	fs.StringVar(&g.policy, "policy", g.policy, "`policy` for migrations this release does not know: strict, compatible or same-major; +out-of-order (e.g. strict+out-of-order) also applies pending migrations ordered before an applied one [LEDGER_POLICY]")
 	fs.StringVar(&g.nats, "nats", g.nats, "NATS server `URL` [NATS_URL]")
 	fs.BoolVar(&g.json, "json", g.json, "write JSON for scripts")
 }
@@ -326,7 +330,16 @@ func (e *env) tune(cfg *pgx.ConnConfig) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "ledger " + e.name
 	}
+	// A server that accepts the connection and never answers must not hang
+	// a container's entrypoint forever: connect_timeout in --db (or
+	// PGCONNECT_TIMEOUT) says how long to wait, else defaultConnectTimeout.
+	if cfg.ConnectTimeout == 0 && !strings.Contains(e.g.db, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
 }
+
+// defaultConnectTimeout bounds a connection attempt when --db does not.
+const defaultConnectTimeout = 10 * time.Second
 
 // dsnError says that --db / DATABASE_URL does not parse, without its password.
 func (e *env) dsnError(err error) error {
@@ -396,7 +409,11 @@ func (e *env) fail(err error) int {
 
 // explain adds advice to errors a user can act on.
 func (e *env) explain(err error) string {
-	if !isConnectError(err) {
+	// A migration that failed (a connection lost mid-run, a failed attempt
+	// to record it on a new one) says what happened itself: it is no
+	// advice about --db.
+	var merr *migrations.MigrationError
+	if !isConnectError(err) || errors.As(err, &merr) {
 		return err.Error()
 	}
 	var pgErr *pgconn.PgError
@@ -410,9 +427,27 @@ func (e *env) explain(err error) string {
 		case "53300":
 			advice = "the server has no free connection slot; retry later or raise max_connections"
 		}
-		return fmt.Sprintf("PostgreSQL at %s refused the connection: %s (SQLSTATE %s)\n  %s", e.where(), redactErr(pgErr, e.g.db), pgErr.Code, advice)
+		msg := redactErr(pgErr, e.g.db)
+		if !strings.Contains(msg, pgErr.Code) {
+			msg += " (SQLSTATE " + pgErr.Code + ")"
+		}
+		return fmt.Sprintf("PostgreSQL at %s refused the connection: %s\n  %s", e.where(), msg, advice)
+	}
+	if timedOut(err) {
+		wait := "the connect timeout"
+		if cfg, perr := pgx.ParseConfig(e.g.db); perr == nil {
+			e.tune(cfg)
+			wait = cfg.ConnectTimeout.String()
+		}
+		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer within %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db", e.where(), wait, redactErr(err, e.g.db))
 	}
 	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.g.db))
+}
+
+// timedOut reports whether a connection attempt ran out of time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 func isConnectError(err error) bool {
@@ -426,13 +461,18 @@ func (e *env) loadSet() (*migrations.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.reportSet(set)
+	return set, nil
+}
+
+// reportSet prints a loaded set's warnings and the files it ignored.
+func (e *env) reportSet(set *migrations.Set) {
 	for _, w := range set.Warnings {
 		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
 	}
 	for _, name := range set.Ignored {
 		fmt.Fprintf(e.stderr, "ledger %s: note: %s in %s is not a migration (want <id>.up.sql or <id>.down.sql); ignored\n", e.name, name, e.g.dir)
 	}
-	return set, nil
 }
 
 // options turns the global flags into library options, validating them.
@@ -463,8 +503,8 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(),
+		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(), cmdWatch(),
-		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(),
+		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}
 }

@@ -14,6 +14,10 @@ CREATE TABLE IF NOT EXISTS {{schema}}.releases (
     manifest    jsonb       NOT NULL,
     first_seen  timestamptz NOT NULL DEFAULT now()
 );
+-- The release's migrations as arrays (in the manifest's order), read by
+-- ledger fleet and by up's guard: cheaper to decode than the manifest.
+ALTER TABLE {{schema}}.releases ADD COLUMN IF NOT EXISTS migration_ids text[] NOT NULL DEFAULT '{}';
+ALTER TABLE {{schema}}.releases ADD COLUMN IF NOT EXISTS checksums     text[] NOT NULL DEFAULT '{}';
 
 -- One row per instance, upserted by each check-in.
 CREATE TABLE IF NOT EXISTS {{schema}}.sightings (
@@ -29,7 +33,11 @@ CREATE TABLE IF NOT EXISTS {{schema}}.sightings (
     last_seen   timestamptz NOT NULL,
     checks      bigint      NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS sightings_last_seen ON {{schema}}.sightings (last_seen);
+-- No index but the key: each check-in updates its row in place (a HOT
+-- update, room left on the page), and ledger fleet and up's guard read
+-- every row anyway (one per instance).
+DROP INDEX IF EXISTS {{schema}}.sightings_last_seen;
+ALTER TABLE {{schema}}.sightings SET (fillfactor = 50);
 
 -- Every event in readable columns, for auditors in psql or a BI tool.
 CREATE OR REPLACE VIEW {{schema}}.timeline AS
@@ -58,4 +66,4 @@ SELECT s.app_version AS release, s.policy, s.instance, s.host, s.decision,
        s.db_user, s.first_seen, s.last_seen, s.checks, s.release AS manifest_digest
   FROM {{schema}}.sightings s;
 
-COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v1';
+COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v2';

@@ -1,0 +1,3 @@
+// Package layering holds only a test: the one that keeps the packages'
+// dependencies pointing inward (DESIGN.md, "Packages"). It imports nothing.
+package layering

@@ -1,0 +1,157 @@
+package migrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// WithFleetWindow sets how recent a release's sighting must be for up's
+// guard to count it as running (default DefaultFleetWindow, 15 minutes).
+func WithFleetWindow(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("fleet window %s: want a positive duration", d)
+		}
+		c.fleetWindow = d
+		return nil
+	}
+}
+
+// WithAllowBreaking lets up apply migrations that make a release still
+// running refuse; each such migration's event records the releases it
+// broke.
+func WithAllowBreaking() Option {
+	return func(c *config) error { c.allowBreaking = true; return nil }
+}
+
+// Broken is a running release that a plan would make refuse.
+type Broken struct {
+	AppVersion string    `json:"release"`
+	Policy     string    `json:"policy"`
+	Instances  int       `json:"instances"`
+	Hosts      []string  `json:"hosts"`
+	LastSeen   time.Time `json:"last_seen"`
+	LastHost   string    `json:"last_host"`
+	// Migrations are the plan's migrations that make it refuse: unknown to
+	// it, and not allowed by the policy it checked in with.
+	Migrations []string `json:"migrations"`
+	// Verdict is what it would be told once the plan is applied.
+	Verdict policy.Verdict `json:"verdict_after"`
+}
+
+// BreakingError is an up refused because it would make releases that are
+// still running refuse (up exits 4). Allow it with WithAllowBreaking.
+type BreakingError struct {
+	Window   time.Duration
+	Now      time.Time // when the releases were last seen is told relative to it
+	Releases []Broken
+	Deploy   string // the app version of the release that is migrating ("" if none)
+}
+
+func (e *BreakingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "this up would make %d release(s) seen within the last %s refuse:", len(e.Releases), e.Window)
+	deploy := "a release that ships them"
+	if e.Deploy != "" {
+		deploy = e.Deploy
+	}
+	for _, r := range e.Releases {
+		hosts := "on " + r.LastHost
+		fmt.Fprintf(&b, "\n  %s would make release %s refuse (%d instance(s), last seen %s ago %s)",
+			strings.Join(r.Migrations, ", "), r.AppVersion, r.Instances, e.Now.Sub(r.LastSeen).Round(time.Second), hosts)
+		fmt.Fprintf(&b, ": deploy %s everywhere first, or mark the migration -- ledger:compatible >=%s if %s can run with it, or allow breaking it",
+			deploy, r.AppVersion, r.AppVersion)
+	}
+	return b.String()
+}
+
+// guard checks a plan against the releases seen within the fleet window,
+// each under the policy it checked in with: a plan that makes one refuse
+// is a *BreakingError, unless breaking is allowed — then each step carries
+// the releases it breaks into its event. With no sightings it says nothing.
+// It returns what it found, for the report.
+func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector.State, plan *Plan) ([]Broken, error) {
+	if plan.Direction != DirUp || len(plan.Steps) == 0 {
+		return nil, nil
+	}
+	var at time.Time
+	if r.cfg.clock != nil {
+		at = r.cfg.clock()
+	}
+	seen, err := store.ReleasesSeen(ctx, r.cfg.fleetWindow, at)
+	if errors.Is(err, ledger.ErrNotInitialized) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the releases seen within %s: %w", r.cfg.fleetWindow, err)
+	}
+	if len(seen) == 0 {
+		return nil, nil
+	}
+	after := state.Clone()
+	inPlan := make(map[string]bool, len(plan.Steps))
+	for _, st := range plan.Steps {
+		m := projector.Migration{ID: st.ID, Checksum: st.checksum(), AppVersion: r.cfg.appVersion, Transactional: true}
+		if st.Migration != nil {
+			m.Compatible, m.Transactional = st.Migration.Compatible, st.Migration.Transactional()
+		}
+		after.Applied[st.ID] = m
+		inPlan[st.ID] = true
+	}
+	var broken []Broken
+	for _, rs := range seen {
+		if !rs.Stored {
+			continue // its manifest was never stored: it cannot be judged
+		}
+		v := judge(rs.Release, after)
+		if v.Decision != policy.Refuse {
+			continue
+		}
+		var ids []string
+		for _, u := range v.Unknown {
+			if inPlan[u.ID] && !u.Allowed {
+				ids = append(ids, u.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue // it refuses already, whatever this plan does
+		}
+		slices.SortFunc(ids, projector.CompareIDs)
+		broken = append(broken, Broken{
+			AppVersion: rs.AppVersion, Policy: rs.Policy, Instances: rs.Instances, Hosts: rs.Hosts,
+			LastSeen: rs.LastSeen, LastHost: rs.LastHost, Migrations: ids, Verdict: v,
+		})
+	}
+	if len(broken) == 0 {
+		return nil, nil
+	}
+	if !r.cfg.allowBreaking {
+		now := at
+		if now.IsZero() {
+			now = time.Now()
+		}
+		return broken, &BreakingError{Window: r.cfg.fleetWindow, Now: now, Releases: broken, Deploy: r.cfg.appVersion}
+	}
+	for i := range plan.Steps {
+		st := &plan.Steps[i]
+		for _, b := range broken {
+			if slices.Contains(b.Migrations, st.ID) {
+				st.AllowedBreaking = append(st.AllowedBreaking, projector.BrokenRelease{
+					Release: b.AppVersion, Policy: b.Policy, Instances: b.Instances, LastSeen: b.LastSeen.UTC(), LastHost: b.LastHost,
+				})
+			}
+		}
+	}
+	for _, b := range broken {
+		r.cfg.logger.Warn("applying migrations that make a running release refuse (allowed)", "release", b.AppVersion, "instances", b.Instances, "migrations", b.Migrations)
+	}
+	return broken, nil
+}
