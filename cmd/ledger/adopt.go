@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/schema-ledger/ledger/adopt"
@@ -15,6 +16,30 @@ import (
 type adoptFlags struct {
 	from, table                  string
 	allowUnmapped, noTransaction bool
+}
+
+// adoptHints completes the adopt commands that a database without a ledger
+// but with another tool's history makes up, check and status print, with
+// the --dir this command was given: they are run as printed.
+func (e *env) adoptHints(hs []migrations.ForeignHistory) {
+	if filepath.Clean(e.g.dir) == "migrations" {
+		return
+	}
+	for i := range hs {
+		if !strings.Contains(hs[i].Command, " --dir ") {
+			hs[i].Command += " --dir " + shellWord(e.g.dir)
+		}
+	}
+}
+
+// shellWord quotes s for a POSIX shell if it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (e *env) adoptOptions(dryRun bool) adopt.Options {

@@ -141,6 +141,7 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
 					return e.fail(err)
 				}
+				e.adoptHints(foreign)
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:

@@ -20,13 +20,18 @@ import (
 
 func cmdDemo() *command {
 	return &command{
-		name: "demo", args: "[--db URL] [--keep]",
+		name: "demo", args: "[--db URL] [--nats URL] [--keep]",
 		short: "the whole story on a scratch database, in one command",
 		long: `Creates a scratch database on the server --db points at (or DATABASE_URL,
 or the PG* defaults), tells the ledger's story step by step — releases
 1.2.0, 1.2.3 and 1.3.0 migrating, checking, refusing, rolling back — and
 drops the database at the end (--keep keeps it, to look around with status,
-history and verify).`,
+history and verify).
+
+Beside the story, an embedded nats-server (JetStream in a temporary
+directory) runs with a relay of the scratch ledger, and a subscriber prints
+each event as it arrives. With --nats URL (or NATS_URL) the demo uses that
+server instead, and deletes its stream at the end unless --keep.`,
 		example: "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.BoolVar(&o.keep, "keep", false, "keep the scratch database")
@@ -34,6 +39,9 @@ history and verify).`,
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
+			}
+			if _, err := e.natsURL(); err != nil {
+				return e.usageErr("%v", err)
 			}
 			if err := e.demo(ctx); err != nil {
 				return e.fail(err)
@@ -82,12 +90,25 @@ func (e *env) demo(ctx context.Context) error {
 	}
 	pcfg.ConnConfig = cfg.Copy()
 	pcfg.ConnConfig.Database = name
-	pcfg.MaxConns = 4
+	pcfg.MaxConns = 6 // the story's migrator and checks, and the relay (one to LISTEN, one to read)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	store, err := ledger.New(pool)
+	if err != nil {
+		return err
+	}
+	// The relay starts with the ledger (up would create it too).
+	if _, err := store.Init(ctx); err != nil {
+		return err
+	}
+	bus, err := e.startDemoBus(ctx, pool, store, name)
+	if err != nil {
+		return err
+	}
+	defer bus.close(context.WithoutCancel(ctx), keep)
 
 	releases := map[string]*demoRelease{
 		"1.2.0": {version: "1.2.0", host: "web-1", dir: "1.2.0"},
@@ -143,7 +164,12 @@ func (e *env) demo(ctx context.Context) error {
 		}
 		return nil
 	}
+	var busErr error
 	step := func(n int, title, text string) {
+		// What the subscriber received during the previous step.
+		if busErr == nil {
+			busErr = bus.flush(ctx, store)
+		}
 		fmt.Fprintf(w, "\n%d. %s\n", n, title)
 		if text = strings.TrimSpace(text); text != "" {
 			fmt.Fprint(w, indent(text, "   "))
@@ -151,6 +177,7 @@ func (e *env) demo(ctx context.Context) error {
 	}
 
 	fmt.Fprintf(w, "ledger demo: a scratch database %s on %s\n", name, e.where())
+	fmt.Fprintf(w, "NATS: a relay publishes every ledger event to stream %s on %s;\na subscriber prints each one as it arrives ([nats] lines).\n", bus.names.Stream, bus.where)
 	r120, r123, r130 := releases["1.2.0"], releases["1.2.3"], releases["1.3.0"]
 
 	step(1, "Release 1.2.0 meets a fresh database.", `Its startup check finds its two migrations pending; it migrates, and the
@@ -193,10 +220,6 @@ the destructive 0004 still refuses.`)
 	}
 
 	step(5, "Who did what: the audit trail.", "\n  $ ledger history")
-	store, err := ledger.New(pool)
-	if err != nil {
-		return err
-	}
 	var events []ledger.Event
 	for ev, err := range store.Events(ctx, ledger.Filter{}) {
 		if err != nil {
@@ -245,6 +268,17 @@ the destructive 0004 still refuses.`)
 	if !vr.OK() {
 		return fmt.Errorf("demo: the ledger does not verify")
 	}
+	if busErr == nil {
+		busErr = bus.flush(ctx, store)
+	}
+	if busErr != nil {
+		return busErr
+	}
+	sum, err := bus.summary(ctx, store)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n  NATS: %s\n", sum)
 	if keep {
 		fmt.Fprintf(w, "\nkept the scratch database; look around with:\n  export DATABASE_URL=%s\n  ledger status --dir examples/release-1.2.0 --app-version 1.2.0\n  ledger history\n", demoURL(cfg, name))
 	} else {

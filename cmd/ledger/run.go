@@ -58,6 +58,7 @@ type cmdFlags struct {
 	watch                                      watchFlags
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
+	relay                                      relayFlags // relay, demo (relay.go)
 }
 
 type stringList []string
@@ -409,6 +410,9 @@ func (e *env) fail(err error) int {
 
 // explain adds advice to errors a user can act on.
 func (e *env) explain(err error) string {
+	if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
+		e.adoptHints(fe.Histories)
+	}
 	// A migration that failed (a connection lost mid-run, a failed attempt
 	// to record it on a new one) says what happened itself: it is no
 	// advice about --db.
@@ -503,7 +507,7 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
+		cmdVerify(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(), cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}

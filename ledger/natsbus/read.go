@@ -1,0 +1,68 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/schema-ledger/ledger/ledger"
+)
+
+// ReadEvents yields the events the ledger's stream holds after seq after,
+// in order, up to the stream's last sequence when it is called — what
+// `verify --nats` compares with the chain. Each message is checked as
+// Decode checks it (headers agree with the body, stream sequence = event
+// seq). A stream that does not exist yields an error wrapping
+// jetstream.ErrStreamNotFound. It reads with an ordered consumer, so no
+// state is left on the server.
+func ReadEvents(ctx context.Context, js jetstream.JetStream, n Names, after int64) iter.Seq2[ledger.Event, error] {
+	return func(yield func(ledger.Event, error) bool) {
+		s, err := js.Stream(ctx, n.Stream)
+		if err != nil {
+			yield(ledger.Event{}, fmt.Errorf("stream %s: %w", n.Stream, err))
+			return
+		}
+		last := int64(s.CachedInfo().State.LastSeq)
+		if last <= after {
+			return
+		}
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{n.EventsFilter()}}
+		if after > 0 {
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = uint64(after + 1)
+		}
+		cons, err := js.OrderedConsumer(ctx, n.Stream, cfg)
+		if err != nil {
+			yield(ledger.Event{}, fmt.Errorf("read stream %s: %w", n.Stream, err))
+			return
+		}
+		it, err := cons.Messages()
+		if err != nil {
+			yield(ledger.Event{}, fmt.Errorf("read stream %s: %w", n.Stream, err))
+			return
+		}
+		defer it.Stop()
+		stop := context.AfterFunc(ctx, it.Stop)
+		defer stop()
+		for want := after + 1; want <= last; want++ {
+			m, err := it.Next()
+			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
+				yield(ledger.Event{}, fmt.Errorf("read stream %s at seq %d: %w", n.Stream, want, err))
+				return
+			}
+			ev, err := Decode(m)
+			if err == nil && ev.Seq != want {
+				// A gap: messages were deleted from the stream.
+				err = &MalformedMessageError{Subject: m.Subject(), Seq: uint64(ev.Seq), Reason: fmt.Sprintf("stream seq %d is missing (deleted?)", want)}
+			}
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
