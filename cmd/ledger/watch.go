@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/schema-ledger/ledger/ledger"
@@ -19,16 +18,16 @@ import (
 	"github.com/schema-ledger/ledger/watch"
 )
 
-// watchFlags are ledger watch's own flags.
+// watchFlags are ledger watch's own flags (the NATS ones are relay's).
 type watchFlags struct {
-	name, webhook string
-	interval      time.Duration
-	attempts      int
+	webhook  string
+	interval time.Duration
+	attempts int
 }
 
 func cmdWatch() *command {
 	return &command{
-		name: "watch", args: "(--dir DIR | --manifest FILE) --app-version V [--policy P] [--nats URL] [--name NAME] [--db URL [--interval D]] [--webhook URL] [--json]",
+		name: "watch", args: "(--dir DIR | --manifest FILE) --app-version V [--policy P] [--nats URL] [--nats-creds FILE] [--name N | --stream S --subject-prefix P] [--db URL [--interval D]] [--webhook URL] [--json]",
 		short: "guard one release: alert when the database drifts away from it (from the NATS stream)",
 		long: `Follows the ledger's JetStream stream (published by ledger relay) from its
 first event and folds it with the projector itself — no database is needed
@@ -45,14 +44,20 @@ alerts what holds now, once — not the history.
 With --db (or DATABASE_URL) it also reads the schema every --interval and
 alerts schema drift against the last snapshot the ledger recorded.
 
-The ledger's name in NATS defaults to <database>_<schema> (as ledger relay's).
+The ledger's name in NATS defaults to <database>_<schema>, as ledger relay's
+(the database named by --db / DATABASE_URL); --name, --stream and
+--subject-prefix as for ledger relay. Alerts are kept in the stream
+<stream>_ALERTS (subjects <prefix>.alerts.>, created if missing).
 Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 		example: `  ledger watch --dir ./migrations --app-version 1.2.0 --nats nats://nats:4222
   ledger watch --manifest release-1.2.0.json --db "$DATABASE_URL" --interval 10s --json
   ledger watch --dir ./migrations --app-version 1.2.0 --webhook https://hooks.example.com/ledger`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.StringVar(&o.manifest, "manifest", "", "guard the release described by manifest `FILE` (ledger manifest) instead of --dir")
-			fs.StringVar(&o.watch.name, "name", "", "the ledger's `NAME` in NATS (stream LEDGER_<name>, subjects ledger.<name>.>; default <database>_<schema>)")
+			registerNATSFlags(fs, &o.relay)
+			fs.StringVar(&o.relay.name, "name", "", "ledger `name` in NATS: stream LEDGER_<name>, subjects ledger.<name>.> (default: <database>_<schema>)")
+			fs.StringVar(&o.relay.stream, "stream", "", "the ledger's JetStream stream `name` (default LEDGER_<name>)")
+			fs.StringVar(&o.relay.prefix, "subject-prefix", "", "subject `prefix` of the ledger's events and alerts (default ledger.<name>)")
 			fs.DurationVar(&o.watch.interval, "interval", 30*time.Second, "with --db: read the schema every `duration` for drift")
 			fs.StringVar(&o.watch.webhook, "webhook", "", "also POST each alert as JSON to `URL`")
 			fs.IntVar(&o.watch.attempts, "webhook-attempts", 5, "give up on a webhook delivery after `N` attempts")
@@ -74,17 +79,13 @@ Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 			if c != 0 {
 				return c
 			}
-			name := wf.name
-			if name == "" {
-				cfg, err := pgx.ParseConfig(e.g.db)
-				if err != nil {
-					return e.usageErr("%v", e.dsnError(err))
-				}
-				name = natsbus.DefaultName(cfg.Database, e.g.schema)
+			names, err := e.watchNames()
+			if err != nil {
+				return e.usageErr("%v", err)
 			}
-			names := natsbus.NamesFor(name)
-			if err := names.Validate(); err != nil {
-				return e.usageErr("--name: %v", err)
+			natsURL, err := e.natsURL()
+			if err != nil {
+				return e.usageErr("%v", err)
 			}
 			logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			opts := []watch.Option{watch.WithNames(names), watch.WithOutput(e.stdout, e.g.json), watch.WithLogger(logger)}
@@ -105,13 +106,9 @@ Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 				}
 				opts = append(opts, watch.WithSchemaPolling(pool, store, wf.interval))
 			}
-			natsURL := e.g.nats
-			if natsURL == "" {
-				natsURL = nats.DefaultURL
-			}
-			nc, err := nats.Connect(natsURL, nats.Name("ledger watch"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second))
+			nc, err := e.natsConnect(natsURL, logger)
 			if err != nil {
-				return e.fail(fmt.Errorf("connect to NATS at %s: %w (set --nats or NATS_URL)", natsbus.RedactURL(natsURL), err))
+				return e.fail(err)
 			}
 			defer nc.Close()
 			js, err := jetstream.New(nc)
@@ -123,7 +120,7 @@ Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 				return e.usageErr("%v", err)
 			}
 			if !e.g.json {
-				fmt.Fprintf(e.stderr, "watching %s (stream %s) for release %s, policy %s; alerts on %s.alerts.>\n", name, names.Stream, orDash(known.AppVersion), pol, names.Prefix)
+				fmt.Fprintf(e.stderr, "watching stream %s on %s for release %s, policy %s; alerts on %s.alerts.>\n", names.Stream, natsbus.RedactURL(natsURL), orDash(known.AppVersion), pol, names.Prefix)
 			}
 			if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				return e.fail(err)
@@ -156,4 +153,30 @@ func (e *env) release() (policy.Manifest, policy.Policy, int) {
 		return policy.Manifest{}, policy.Policy{}, e.fail(err)
 	}
 	return set.Manifest(e.g.appVersion), p, 0
+}
+
+// watchNames are the ledger's stream and subject prefix: --name, --stream
+// and --subject-prefix as for relay, defaulting to the name relay gives the
+// database of --db / DATABASE_URL.
+func (e *env) watchNames() (natsbus.Names, error) {
+	f := e.f.relay
+	if f.name == "" && (f.stream == "") != (f.prefix == "") {
+		return natsbus.Names{}, errors.New("--stream and --subject-prefix go together (or give --name, which sets both)")
+	}
+	name := f.name
+	if name == "" {
+		cfg, err := pgx.ParseConfig(e.g.db)
+		if err != nil {
+			return natsbus.Names{}, e.dsnError(err)
+		}
+		name = natsbus.DefaultName(cfg.Database, e.g.schema)
+	}
+	n := natsbus.NamesFor(name)
+	if f.stream != "" {
+		n.Stream = f.stream
+	}
+	if f.prefix != "" {
+		n.Prefix = f.prefix
+	}
+	return n, n.Validate()
 }

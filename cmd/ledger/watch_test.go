@@ -111,7 +111,7 @@ func TestWatchCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watch did not stop within 10s")
 	}
-	if !strings.Contains(errOut.String(), "watching "+names.Prefix[len("ledger."):]) {
+	if !strings.Contains(errOut.String(), "watching stream "+names.Stream+" on nats://") {
 		t.Errorf("stderr does not say what it watches:\n%s", errOut.String())
 	}
 }
