@@ -207,7 +207,7 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	ctx := context.Background()
 	pool, _ := pgtest.NewPool(t, 1)
 	src := map[string]string{
-		"0001_set":  "SET statement_timeout = '10ms';\nSET search_path = pg_catalog;\nCREATE TABLE public.t1 (id int);",
+		"0001_set":  "CREATE TABLE public.t1 (id int);\nSET statement_timeout = '10ms';\nSET search_path = pg_catalog;",
 		"0002_slow": "SELECT pg_sleep(0.05);\nCREATE TABLE t2 (id int);",
 		"0003_notx": "-- ledger:no-transaction\nSET statement_timeout = '10ms';\nSET search_path = pg_catalog;\nSET lock_timeout = '1ms';",
 		"0004_slow": "SELECT pg_sleep(0.05);\nCREATE TABLE t4 (id int);",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/schema-ledger/ledger/internal/sqllex"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -346,10 +347,10 @@ func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []
 	}
 	errs = append(errs, directiveErrs...)
 
-	lx, err := lex(text)
+	lx, err := sqllex.Lex(text)
 	if err != nil {
 		var fe *FileError
-		if errors.As(err, &fe) {
+		if errors.As(fileError(err), &fe) {
 			fe.File = file
 			errs = append(errs, fe)
 		} else {
@@ -358,67 +359,67 @@ func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []
 		// Meta-commands found before the error still deserve their report;
 		// an unbalanced quote in one is often the cause of the error.
 		if lx != nil {
-			errs = append(errs, metaErrors(file, lx.metaLines)...)
+			errs = append(errs, metaErrors(file, lx.MetaLines)...)
 		}
 		return a, errs
 	}
-	for _, t := range lx.toks {
-		if t.kind != tokLineComment || t.line <= headerEnd {
+	for _, t := range lx.Tokens {
+		if t.Kind != sqllex.LineComment || t.Line <= headerEnd {
 			continue
 		}
-		if c := strings.Trim(text[t.start+2:t.end], pgSpace); strings.HasPrefix(c, "ledger:") {
-			fail(t.line, "move it up into the header: the leading lines of the file that are blank or -- comments, before any SQL or /* comment */",
-				"%q: directives belong in the header, this one would be ignored here", "--"+text[t.start+2:t.end])
+		if c := strings.Trim(text[t.Start+2:t.End], sqllex.Space); strings.HasPrefix(c, "ledger:") {
+			fail(t.Line, "move it up into the header: the leading lines of the file that are blank or -- comments, before any SQL or /* comment */",
+				"%q: directives belong in the header, this one would be ignored here", "--"+text[t.Start+2:t.End])
 		}
 	}
-	errs = append(errs, metaErrors(file, lx.metaLines)...)
+	errs = append(errs, metaErrors(file, lx.MetaLines)...)
 
-	raw := splitTokens(text, lx.toks)
+	raw := sqllex.SplitTokens(text, lx.Tokens)
 	body := raw
 	sc := &a.script
 	sc.Body = text
 	if n := len(raw); n >= 2 &&
-		classifyTx(words(text, raw[0].toks)) == txBeginPlain &&
-		classifyTx(words(text, raw[n-1].toks)) == txCommitPlain {
+		sqllex.ClassifyTx(sqllex.Words(text, raw[0].Tokens)) == sqllex.TxBeginPlain &&
+		sqllex.ClassifyTx(sqllex.Words(text, raw[n-1].Tokens)) == sqllex.TxCommitPlain {
 		sc.Wrapped = true
 		body = raw[1 : n-1]
-		inner := text[raw[0].after:raw[n-1].start]
-		sc.Body = strings.Trim(inner, pgSpace)
-		sc.bodyOffset = raw[0].after + strings.Index(inner, sc.Body)
+		inner := text[raw[0].After:raw[n-1].Start]
+		sc.Body = strings.Trim(inner, sqllex.Space)
+		sc.bodyOffset = raw[0].After + strings.Index(inner, sc.Body)
 		if sc.NoTransaction {
-			fail(raw[0].line, `remove "-- ledger:no-transaction" to run the file in one transaction, or remove the BEGIN and COMMIT to run its statements one by one`,
+			fail(raw[0].Line, `remove "-- ledger:no-transaction" to run the file in one transaction, or remove the BEGIN and COMMIT to run its statements one by one`,
 				"the file is wrapped in %s … %s but its header says -- ledger:no-transaction: it cannot be both",
-				text[raw[0].start:raw[0].end], text[raw[n-1].start:raw[n-1].end])
+				text[raw[0].Start:raw[0].End], text[raw[n-1].Start:raw[n-1].End])
 		}
 	}
 	if len(body) > 0 {
 		sc.Statements = make([]Statement, len(body))
 		for i, r := range body {
-			sc.Statements[i] = Statement{Text: text[r.start:r.end], Line: r.line, Offset: r.start}
+			sc.Statements[i] = Statement{Text: text[r.Start:r.End], Line: r.Line, Offset: r.Start}
 		}
 	}
 
 	for i, r := range body {
-		w := words(text, r.toks)
-		stmt := text[r.start:r.end]
-		if kind := classifyTx(w); kind != txNone {
+		w := sqllex.Words(text, r.Tokens)
+		stmt := text[r.Start:r.End]
+		if kind := sqllex.ClassifyTx(w); kind != sqllex.TxNone {
 			first, last := !sc.Wrapped && i == 0, !sc.Wrapped && i == len(body)-1
 			if msg, hint := txControlProblem(kind, stmt, sc.NoTransaction, first, last); msg != "" {
-				fail(r.line, hint, "%s", msg)
+				fail(r.Line, hint, "%s", msg)
 			}
 			continue
 		}
-		if copyFromClient(w) {
-			fail(r.line, "load the rows with INSERT … VALUES, or COPY them from a file on the database server",
+		if sqllex.CopyFromClient(w) {
+			fail(r.Line, "load the rows with INSERT … VALUES, or COPY them from a file on the database server",
 				"COPY … FROM STDIN reads rows the client sends, and a migration has no client to send them")
 		}
 		if !sc.NoTransaction {
-			if what := outsideTxOnly(w); what != "" {
+			if what := sqllex.OutsideTxOnly(w); what != "" {
 				hint := noTxHint
 				if sc.Wrapped {
 					hint = "remove the BEGIN; and COMMIT; around the file and " + noTxHint
 				}
-				fail(r.line, hint, "%s cannot run inside a transaction block, and this migration runs in one", what)
+				fail(r.Line, hint, "%s cannot run inside a transaction block, and this migration runs in one", what)
 			}
 		}
 	}
@@ -439,10 +440,10 @@ func metaErrors(file string, lines []int) []*FileError {
 
 // txControlProblem explains why a transaction control statement is refused;
 // "" if it is fine (savepoints inside a transaction).
-func txControlProblem(kind txKind, stmt string, noTx, first, last bool) (msg, hint string) {
+func txControlProblem(kind sqllex.TxKind, stmt string, noTx, first, last bool) (msg, hint string) {
 	shown := firstLine(stmt)
 	if noTx {
-		if kind == txSavepoint {
+		if kind == sqllex.TxSavepoint {
 			return fmt.Sprintf("%s in a no-transaction migration: its statements run one by one outside any transaction block, where savepoints do not exist", shown),
 				`remove it, or remove "-- ledger:no-transaction" so that the file runs in one transaction`
 		}
@@ -453,31 +454,31 @@ func txControlProblem(kind txKind, stmt string, noTx, first, last bool) (msg, hi
 	const ownTx = `statements that must not run in a transaction belong in a migration of their own with "-- ledger:no-transaction" in its header`
 	wrapHint := "remove it: the runner opens the transaction itself, and accepts BEGIN; only as the very first statement with COMMIT; as the very last; " + ownTx
 	switch kind {
-	case txSavepoint:
+	case sqllex.TxSavepoint:
 		return "", ""
-	case txBeginPlain:
+	case sqllex.TxBeginPlain:
 		if first {
 			return fmt.Sprintf("%s %s; a file wrapped in BEGIN; … COMMIT; must end with COMMIT;, but its last statement is not one", shown, intro),
 				"end the file with COMMIT;, or remove the BEGIN;"
 		}
 		return fmt.Sprintf("%s %s, and a nested BEGIN would make a later COMMIT end that transaction early", shown, intro), wrapHint
-	case txBeginOpts:
+	case sqllex.TxBeginOpts:
 		return fmt.Sprintf("%s %s; only a plain BEGIN; … COMMIT; around the whole file is accepted, transaction options are not", shown, intro),
 			"remove the BEGIN and COMMIT: the runner opens and commits the transaction itself; " + ownTx
-	case txCommitPlain, txCommitOther:
-		if last && kind == txCommitPlain {
+	case sqllex.TxCommitPlain, sqllex.TxCommitOther:
+		if last && kind == sqllex.TxCommitPlain {
 			return fmt.Sprintf("%s in a transactional migration would commit the runner's transaction early, leaving DDL without its ledger event; a file may end with COMMIT; only if it starts with BEGIN;", shown),
 				"start the file with BEGIN;, or remove the COMMIT"
 		}
 		return fmt.Sprintf("%s in a transactional migration would commit the runner's transaction early, leaving DDL without its ledger event", shown),
 			"remove the COMMIT: the runner commits the migration itself; " + ownTx
-	case txRollback:
+	case sqllex.TxRollback:
 		return fmt.Sprintf("%s in a transactional migration would roll back the runner's transaction, discarding the migration and its ledger event, and run the rest of the file outside any transaction", shown),
 			"remove it: a failing statement already rolls the whole migration back; to undo a migration, write a down file"
-	case txPrepare:
+	case sqllex.TxPrepare:
 		return fmt.Sprintf("%s in a transactional migration would hand the runner's transaction to two-phase commit, where the ledger cannot finish it", shown),
 			"remove it"
-	case txPrepared:
+	case sqllex.TxPrepared:
 		return fmt.Sprintf("%s cannot run inside a transaction block, and this migration runs in one", shown),
 			`put "-- ledger:no-transaction" in the file header, or run it outside the migration`
 	}
@@ -502,13 +503,13 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 	}
 	headerEnd, compatLine := 0, 0
 	for i, ln := range strings.Split(text, "\n") {
-		t := strings.Trim(ln, pgSpace)
+		t := strings.Trim(ln, sqllex.Space)
 		if t != "" && !strings.HasPrefix(t, "--") {
 			break
 		}
 		line := i + 1
 		headerEnd = line
-		c := strings.Trim(strings.TrimPrefix(t, "--"), pgSpace)
+		c := strings.Trim(strings.TrimPrefix(t, "--"), sqllex.Space)
 		if noTxSynonym(c) {
 			a.script.NoTransaction = true
 			continue
@@ -517,10 +518,10 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 		if !ok {
 			continue
 		}
-		rest = strings.Trim(rest, pgSpace)
+		rest = strings.Trim(rest, sqllex.Space)
 		word, args := rest, ""
-		if j := strings.IndexAny(rest, pgSpace); j >= 0 {
-			word, args = rest[:j], strings.Trim(rest[j:], pgSpace)
+		if j := strings.IndexAny(rest, sqllex.Space); j >= 0 {
+			word, args = rest[:j], strings.Trim(rest[j:], sqllex.Space)
 		}
 		switch word {
 		case "compatible":

@@ -123,7 +123,7 @@ func (s *session) rollback(ctx context.Context) {
 // send sends one transaction — BEGIN, a clean session, SQL (a migration's
 // body, made of stmts; or none), the Appender's statement recording events
 // and COMMIT — as one simple query, without waiting for the answer. With
-// SQL, deferred constraints are checked and the session cleaned again
+// SQL, the session is cleaned again and deferred constraints are checked
 // before the record, so once the record is reached nothing but the COMMIT
 // itself can fail, the record runs under the runner's settings, and the
 // server sets the events' duration_ms to how long the transaction ran. A
@@ -155,11 +155,11 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 	}
 	fl := &flight{key: key, stmts: stmts, prefix: len(prefix), prefixN: len([]rune(sql.String()))}
 	if timed {
-		sql.WriteString(body + "\n;\nSET CONSTRAINTS ALL IMMEDIATE;\n" + strings.Join(cleanSession, ";\n") + ";\n")
-		fl.tail = append(fl.tail, "at the end of the transaction (deferred constraints)")
+		sql.WriteString(body + "\n;\n" + strings.Join(cleanSession, ";\n") + ";\nSET CONSTRAINTS ALL IMMEDIATE;\n")
 		for range cleanSession {
 			fl.tail = append(fl.tail, "reset the session before recording")
 		}
+		fl.tail = append(fl.tail, "at the end of the transaction (deferred constraints)")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
 	fl.tail = append(fl.tail, "record in the ledger", "commit")

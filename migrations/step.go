@@ -3,6 +3,7 @@ package migrations
 import (
 	"strings"
 
+	"github.com/schema-ledger/ledger/internal/sqllex"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -78,14 +79,14 @@ func (st Step) failed(merr *MigrationError, done int, leftBehind bool) projector
 // ALTER TABLE … DETACH PARTITION … CONCURRENTLY (a pending detach).
 func leavesBehind(s Statement) bool {
 	w := identWords(s.Text)
-	if !contains(w, "concurrently") {
+	if !sqllex.Contains(w, "concurrently") {
 		return false
 	}
-	switch at(w, 0) {
+	switch sqllex.At(w, 0) {
 	case "create", "reindex", "drop":
-		return contains(w, "index") || at(w, 0) == "reindex"
+		return sqllex.Contains(w, "index") || sqllex.At(w, 0) == "reindex"
 	case "alter":
-		return contains(w, "detach")
+		return sqllex.Contains(w, "detach")
 	}
 	return false
 }
@@ -93,17 +94,17 @@ func leavesBehind(s Statement) bool {
 // identWords lists the bare words of SQL text, lower-cased, with quoted
 // identifiers unquoted; comments, strings and punctuation left out.
 func identWords(sql string) []string {
-	lx, err := lex(sql)
+	lx, err := sqllex.Lex(sql)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, t := range lx.toks {
-		switch t.kind {
-		case tokWord:
-			out = append(out, strings.ToLower(sql[t.start:t.end]))
-		case tokQuotedIdent:
-			out = append(out, strings.ReplaceAll(sql[t.start+1:t.end-1], `""`, `"`))
+	for _, t := range lx.Tokens {
+		switch t.Kind {
+		case sqllex.Word:
+			out = append(out, strings.ToLower(sql[t.Start:t.End]))
+		case sqllex.QuotedIdent:
+			out = append(out, strings.ReplaceAll(sql[t.Start+1:t.End-1], `""`, `"`))
 		}
 	}
 	return out

@@ -34,6 +34,7 @@ func TestLayering(t *testing.T) {
 		{module + "/projector", pure},
 		{module + "/policy", pure},
 		{module + "/ledger", []string{module + "/migrations", module + "/cmd/ledger", module + "/adopt"}},
+		{module + "/internal/sqllex", append(pure, module+"/projector", module+"/policy")},
 	}
 	for _, r := range rules {
 		have := map[string]bool{}

@@ -1,4 +1,4 @@
-package migrations
+package sqllex
 
 import (
 	"errors"
@@ -81,9 +81,9 @@ func TestSplitErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Split(tt.sql)
-			var fe *FileError
+			var fe *Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("Split(%q) = %v, want a *FileError", tt.sql, err)
+				t.Fatalf("Split(%q) = %v, want a *Error", tt.sql, err)
 			}
 			if fe.Line != tt.line || !strings.Contains(fe.Msg, tt.msg) {
 				t.Errorf("got line %d %q, want line %d containing %q", fe.Line, fe.Msg, tt.line, tt.msg)
@@ -96,33 +96,33 @@ func TestSplitErrors(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	tx := map[string]txKind{
-		"BEGIN":                              txBeginPlain,
-		"begin work":                         txBeginPlain,
-		"Begin Transaction":                  txBeginPlain,
-		"START TRANSACTION":                  txBeginPlain,
-		"BEGIN ISOLATION LEVEL SERIALIZABLE": txBeginOpts,
-		"START TRANSACTION READ ONLY":        txBeginOpts,
-		"COMMIT":                             txCommitPlain,
-		"END TRANSACTION":                    txCommitPlain,
-		"COMMIT AND CHAIN":                   txCommitOther,
-		"ROLLBACK":                           txRollback,
-		"ABORT":                              txRollback,
-		"ROLLBACK TO SAVEPOINT s":            txSavepoint,
-		"ROLLBACK WORK TO s":                 txSavepoint,
-		"SAVEPOINT s":                        txSavepoint,
-		"PREPARE TRANSACTION 'x'":            txPrepare,
-		"COMMIT PREPARED 'x'":                txPrepared,
-		"ROLLBACK PREPARED 'x'":              txPrepared,
-		"PREPARE p AS SELECT 1":              txNone,
-		`SELECT "COMMIT"`:                    txNone,
-		"/* COMMIT */ SELECT 1":              txNone,
-		"DO $$ BEGIN END $$":                 txNone,
-		"CREATE FUNCTION f() AS 'BEGIN; COMMIT;' x": txNone,
+	tx := map[string]TxKind{
+		"BEGIN":                              TxBeginPlain,
+		"begin work":                         TxBeginPlain,
+		"Begin Transaction":                  TxBeginPlain,
+		"START TRANSACTION":                  TxBeginPlain,
+		"BEGIN ISOLATION LEVEL SERIALIZABLE": TxBeginOpts,
+		"START TRANSACTION READ ONLY":        TxBeginOpts,
+		"COMMIT":                             TxCommitPlain,
+		"END TRANSACTION":                    TxCommitPlain,
+		"COMMIT AND CHAIN":                   TxCommitOther,
+		"ROLLBACK":                           TxRollback,
+		"ABORT":                              TxRollback,
+		"ROLLBACK TO SAVEPOINT s":            TxSavepoint,
+		"ROLLBACK WORK TO s":                 TxSavepoint,
+		"SAVEPOINT s":                        TxSavepoint,
+		"PREPARE TRANSACTION 'x'":            TxPrepare,
+		"COMMIT PREPARED 'x'":                TxPrepared,
+		"ROLLBACK PREPARED 'x'":              TxPrepared,
+		"PREPARE p AS SELECT 1":              TxNone,
+		`SELECT "COMMIT"`:                    TxNone,
+		"/* COMMIT */ SELECT 1":              TxNone,
+		"DO $$ BEGIN END $$":                 TxNone,
+		"CREATE FUNCTION f() AS 'BEGIN; COMMIT;' x": TxNone,
 	}
 	for sql, want := range tx {
 		st := mustRaw(t, sql)
-		if got := classifyTx(words(sql, st.toks)); got != want {
+		if got := ClassifyTx(Words(sql, st.Tokens)); got != want {
 			t.Errorf("classifyTx(%q) = %d, want %d", sql, got, want)
 		}
 	}
@@ -155,19 +155,19 @@ func TestClassify(t *testing.T) {
 	}
 	for sql, want := range outside {
 		st := mustRaw(t, sql)
-		if got := outsideTxOnly(words(sql, st.toks)); got != want {
+		if got := OutsideTxOnly(Words(sql, st.Tokens)); got != want {
 			t.Errorf("outsideTxOnly(%q) = %q, want %q", sql, got, want)
 		}
 	}
 }
 
-func mustRaw(t *testing.T, sql string) rawStatement {
+func mustRaw(t *testing.T, sql string) Raw {
 	t.Helper()
-	lx, err := lex(sql)
+	lx, err := Lex(sql)
 	if err != nil {
 		t.Fatalf("lex(%q): %v", sql, err)
 	}
-	raw := splitTokens(sql, lx.toks)
+	raw := SplitTokens(sql, lx.Tokens)
 	if len(raw) == 0 {
 		t.Fatalf("no statement in %q", sql)
 	}
@@ -203,7 +203,7 @@ func FuzzSplit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sql string) {
 		stmts, err := Split(sql)
 		if err != nil {
-			var fe *FileError
+			var fe *Error
 			if !errors.As(err, &fe) || fe.Line < 1 {
 				t.Fatalf("Split(%q): error %v without a line", sql, err)
 			}
@@ -213,13 +213,13 @@ func FuzzSplit(f *testing.F) {
 			t.Fatalf("Split(%q): %d statements from %d semicolons", sql, len(stmts), n-1)
 		}
 		for _, s := range stmts {
-			if strings.Trim(s.Text, pgSpace) == "" || s.Text != strings.Trim(s.Text, pgSpace) {
+			if strings.Trim(s.Text, Space) == "" || s.Text != strings.Trim(s.Text, Space) {
 				t.Fatalf("Split(%q): statement %q is empty or not trimmed", sql, s.Text)
 			}
 			if s.Line < 1 || s.Line > strings.Count(sql, "\n")+1 {
 				t.Fatalf("Split(%q): statement %q has line %d", sql, s.Text, s.Line)
 			}
-			text := strings.Trim(strings.TrimSuffix(s.Text, ";"), pgSpace)
+			text := strings.Trim(strings.TrimSuffix(s.Text, ";"), Space)
 			again, err := Split(text)
 			if err != nil {
 				t.Fatalf("Split(%q): statement %q does not split again: %v", sql, s.Text, err)

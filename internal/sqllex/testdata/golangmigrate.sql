@@ -1,0 +1,4 @@
+-- real-world golang-migrate style: a placeholder up file
+-- replaced by 000096
+
+;;
