@@ -168,7 +168,7 @@ func (e *env) demo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer guard.close() //nolint:errcheck // an error of Run shows in flush
+	defer guard.close(context.WithoutCancel(ctx), bus, keep)
 	var busErr error
 	step := func(n int, title, text string) {
 		// What the subscriber received during the previous step, and the

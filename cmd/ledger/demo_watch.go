@@ -67,7 +67,12 @@ func (d *demoWatch) flush(ctx context.Context, out interface{ Write([]byte) (int
 	return nil
 }
 
-func (d *demoWatch) close() error {
+// close stops the watcher and, on an outside NATS server, deletes its
+// alerts stream unless keep (as the bus does with the events stream).
+func (d *demoWatch) close(ctx context.Context, bus *demoBus, keep bool) {
 	d.stop()
-	return <-d.done
+	<-d.done
+	if bus.embedded == nil && !keep {
+		_ = bus.js.DeleteStream(ctx, d.w.AlertStreamConfig().Name)
+	}
 }
