@@ -463,6 +463,8 @@ func advise(msg string, fixes []migrations.Fix) string {
 			msg += "; pass --dir or set LEDGER_DIR"
 		case migrations.FixWaitForLock:
 			msg += "\n  to fix: wait for it to finish, or raise --lock-timeout"
+		case migrations.FixUseRecorded:
+			msg += "\n  to fix: run this down with --use-recorded to use the down SQL recorded when they were applied"
 		case migrations.FixDDLLockTimeout:
 			msg += "\n  to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
 		case migrations.FixSettle:
