@@ -218,12 +218,14 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 		"0002_slow": "SELECT pg_sleep(0.05);\nCREATE TABLE t2 (id int);",
 		"0003_notx": "-- ledger:no-transaction\nSET statement_timeout = '10ms';\nSET search_path = pg_catalog;\nSET lock_timeout = '1ms';",
 		"0004_slow": "SELECT pg_sleep(0.05);\nCREATE TABLE t4 (id int);",
+		"0005_do":   "DO $$ BEGIN PERFORM set_config('search_path', 'pg_catalog', false); END $$;",
+		"0006_t6":   "CREATE TABLE t6 (id int);",
 	}
 	r := runner(t, pool, load(t, src))
 	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	if got := tables(t, pool); strings.Join(got, ",") != "t1,t2,t4" {
+	if got := tables(t, pool); strings.Join(got, ",") != "t1,t2,t4,t6" {
 		t.Fatalf("tables: %v", got)
 	}
 	if v := scalar[string](t, pool, "SHOW statement_timeout"); v != "0" {
@@ -240,7 +242,7 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 		t.Fatalf("recorded fingerprint %+v, live %s: drift straight after up", s.Fingerprint, snap.Fingerprint)
 	}
 	// A failure after a SET is still recorded (the record does not time out).
-	src["0005_fail"] = "-- ledger:no-transaction\nSET statement_timeout = '1ms';\nSELECT pg_sleep(0.05);"
+	src["0007_fail"] = "-- ledger:no-transaction\nSET statement_timeout = '1ms';\nSELECT pg_sleep(0.05);"
 	_, err = runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{})
 	var merr *migrations.MigrationError
 	if !errors.As(err, &merr) || merr.SQLState != "57014" || !merr.Recorded {

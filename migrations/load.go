@@ -35,6 +35,11 @@ type Script struct {
 	Checksum      string // lower-case hex sha256 of the file's bytes
 
 	bodyOffset int // byte offset of Body in Text
+	// changesSession: a statement may change the session's state beyond
+	// its transaction (SET without LOCAL, RESET, set_config, or SQL hidden
+	// in a string or dollar quote, such as a DO block): the runner resets
+	// the session after it. Decided conservatively at load.
+	changesSession bool
 }
 
 // Empty reports whether the script holds no statement (only blank lines and
@@ -402,6 +407,7 @@ func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []
 	for i, r := range body {
 		w := sqllex.Words(text, r.Tokens)
 		stmt := text[r.Start:r.End]
+		sc.changesSession = sc.changesSession || changesSession(w)
 		if kind := sqllex.ClassifyTx(w); kind != sqllex.TxNone {
 			first, last := !sc.Wrapped && i == 0, !sc.Wrapped && i == len(body)-1
 			if msg, hint := txControlProblem(kind, stmt, sc.NoTransaction, first, last); msg != "" {
@@ -424,6 +430,33 @@ func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []
 		}
 	}
 	return a, errs
+}
+
+// changesSession reports whether a statement (its words, see sqllex.Words)
+// may change the session's state beyond its transaction. It errs on the
+// side of yes: any string or dollar quote that mentions SET does.
+func changesSession(w []string) bool {
+	switch sqllex.At(w, 0) {
+	case "SET":
+		switch sqllex.At(w, 1) {
+		case "LOCAL", "CONSTRAINTS", "TRANSACTION":
+			return false
+		}
+		return true
+	case "RESET", "DISCARD":
+		return true
+	}
+	for _, x := range w {
+		if x == "SET_CONFIG" {
+			return true
+		}
+		if len(x) > 0 && (x[0] == '\'' || x[0] == '$' || x[0] == 'E' || x[0] == 'e') {
+			if l := strings.ToLower(x); strings.Contains(l, "set") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func metaErrors(file string, lines []int) []*FileError {

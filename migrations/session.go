@@ -72,7 +72,7 @@ func stepKey(st Step) string { return st.Direction.String() + " " + st.ID }
 
 // record appends events in a transaction of their own, in one round trip.
 func (s *session) record(ctx context.Context, events ...projector.Event) error {
-	fl, err := s.send(ctx, "", nil, "", 0, events...)
+	fl, err := s.send(ctx, "", nil, "", false, 0, events...)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *session) rollback(ctx context.Context) {
 // itself can fail, the record runs under the runner's settings, and the
 // server sets the events' duration_ms to how long the transaction ran. A
 // query longer than limit (if not 0) is not sent: nil, nil.
-func (s *session) send(ctx context.Context, key string, stmts []Statement, body string, limit int, events ...projector.Event) (*flight, error) {
+func (s *session) send(ctx context.Context, key string, stmts []Statement, body string, reset bool, limit int, events ...projector.Event) (*flight, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -157,10 +157,14 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 	}
 	fl := &flight{key: key, stmts: stmts, prefix: len(prefix), prefixN: len([]rune(sql.String()))}
 	if timed {
-		sql.WriteString(body + "\n;\n" + strings.Join(cleanSession, ";\n") + ";\nSET CONSTRAINTS ALL IMMEDIATE;\n")
-		for range cleanSession {
-			fl.tail = append(fl.tail, "reset the session before recording")
+		sql.WriteString(body + "\n;\n")
+		if reset { // the body may have changed the session's state (Script.changesSession)
+			sql.WriteString(strings.Join(cleanSession, ";\n") + ";\n")
+			for range cleanSession {
+				fl.tail = append(fl.tail, "reset the session before recording")
+			}
 		}
+		sql.WriteString("SET CONSTRAINTS ALL IMMEDIATE;\n")
 		fl.tail = append(fl.tail, "at the end of the transaction (deferred constraints)")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
@@ -275,7 +279,7 @@ func (s *session) runTx(ctx context.Context, step Step) *statementFailure {
 		}
 		ev, err := step.done(0)
 		if err == nil {
-			fl, err = s.send(ctx, stepKey(step), step.Script.Statements, step.Script.Body, 0, ev)
+			fl, err = s.send(ctx, stepKey(step), step.Script.Statements, step.Script.Body, step.Script.changesSession, 0, ev)
 		}
 		if err != nil {
 			return &statementFailure{err: err, index: -1, posBase: -1}
@@ -316,7 +320,7 @@ func (s *session) sendAhead(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if fl, err := s.send(ctx, stepKey(*next), next.Script.Statements, next.Script.Body, maxAhead, ev); err == nil {
+	if fl, err := s.send(ctx, stepKey(*next), next.Script.Statements, next.Script.Body, next.Script.changesSession, maxAhead, ev); err == nil {
 		s.sent = fl // nil when too long to send ahead
 	}
 }
