@@ -132,13 +132,17 @@ func (s *Store) check(r *headRow) (Head, error) {
 		return corrupt("seq %d", r.Seq)
 	case r.InDoubt < 0:
 		return corrupt("in_doubt %d", r.InDoubt)
-	case r.Format < Format && !r.upgrading:
-		// The tables are format 2's (the read found their columns), the
-		// head says otherwise: only a hand can have written that.
-		return corrupt("head says format %d, but its tables are format %d's", r.Format, Format)
+	}
+	// An older ledger whose head checks out is not corrupt: it needs the
+	// upgrade (Init), which this binary does not do on a read.
+	older := func() (Head, error) {
+		if r.Format < Format && !r.upgrading {
+			return r.Head, &FormatError{Schema: s.schema, Found: r.Format, Supported: Format}
+		}
+		return r.Head, nil
 	}
 	if !r.lastLoaded {
-		return r.Head, nil
+		return older()
 	}
 	var last int64
 	if r.lastSeq != nil {
@@ -148,7 +152,7 @@ func (s *Store) check(r *headRow) (Head, error) {
 		return corrupt("head says seq %d, the newest event is seq %d", r.Seq, last)
 	}
 	if last == 0 {
-		return r.Head, nil
+		return older()
 	}
 	if !bytes.Equal(r.lastHash, r.Hash) {
 		return corrupt("head hash differs from the hash of event %d", last)
@@ -203,7 +207,7 @@ func (s *Store) check(r *headRow) (Head, error) {
 	if len(diffs) > 0 {
 		return corrupt("it differs from the state event %d committed: %s", last, strings.Join(diffs, "; "))
 	}
-	return r.Head, nil
+	return older()
 }
 
 // Head reads the head row and checks it against the newest event: one row

@@ -280,3 +280,86 @@ func TestForgedStateIsCaught(t *testing.T) {
 		})
 	}
 }
+
+// rechain rewrites every event's prev_hash and hash from seq `from` on, and
+// the head's hash, with the ledger's own event_hash — what a superuser who
+// edited history would do to make the chain verify again.
+const rechain = `DO $$
+DECLARE r record; prev bytea;
+BEGIN
+    SELECT coalesce((SELECT hash FROM ledger.events WHERE seq = 0), decode(repeat('00', 32), 'hex')) INTO prev;
+    FOR r IN SELECT * FROM ledger.events ORDER BY seq LOOP
+        UPDATE ledger.events SET prev_hash = prev,
+            hash = ledger.event_hash(prev, r.seq, r.id, r.type, r.payload_version, r.payload, r.recorded_at, r.actor, r.host, r.app_version,
+                                     r.state_format, r.state_digest, r.state_in_doubt, r.state_schema_version)
+        WHERE seq = r.seq RETURNING hash INTO prev;
+    END LOOP;
+    UPDATE ledger.head SET hash = prev;
+END $$`
+
+// A history rewritten inside the database and re-chained, or a cut tail
+// with the head rewritten to match, passes every check inside the
+// database; only an anchor kept outside it catches them.
+func TestAnchorCatchesRechainedHistoryAndCutTail(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("re-chained", func(t *testing.T) {
+		t.Parallel()
+		st, pool := newStore(t, 2)
+		appendTx(t, st, pool, applied(t, "1_a"))
+		anchor, _, err := st.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendTx(t, st, pool, applied(t, "2_b"))
+		if rep, err := st.VerifyWith(ctx, ledger.VerifyOptions{Expect: []ledger.Anchor{anchor}}); err != nil || !rep.OK() {
+			t.Fatalf("verify with the anchor of an intact ledger: %v %v", rep, err)
+		}
+		forge(t, pool, `UPDATE ledger.events SET host = 'elsewhere' WHERE seq = 1`)
+		forge(t, pool, rechain)
+		if _, err := st.Head(ctx); err != nil {
+			t.Fatalf("Head of the re-chained ledger: %v (it cannot see it)", err)
+		}
+		if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {
+			t.Fatalf("verify without an anchor: %v %v (it cannot see it)", rep, err)
+		}
+		rep, err := st.VerifyWith(ctx, ledger.VerifyOptions{Expect: []ledger.Anchor{anchor}})
+		if err != nil || rep.OK() || len(rep.Anchors) != 1 || !strings.Contains(rep.Anchors[0], "rewritten or re-chained") {
+			t.Fatalf("verify with the anchor: %+v %v", rep, err)
+		}
+	})
+	t.Run("cut tail", func(t *testing.T) {
+		t.Parallel()
+		st, pool := newStore(t, 2)
+		appendTx(t, st, pool, applied(t, "1_a"))
+		appendTx(t, st, pool, event(t, projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: "f", Objects: 1}))
+		anchor, _, err := st.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forge(t, pool, `DELETE FROM ledger.events WHERE seq = 3;
+			UPDATE ledger.head SET seq = 2, hash = (SELECT hash FROM ledger.events WHERE seq = 2),
+				fingerprint = NULL, fingerprint_objects = NULL, fingerprint_seq = NULL`)
+		if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {
+			t.Fatalf("verify without an anchor: %v %v (it cannot see it)", rep, err)
+		}
+		rep, err := st.VerifyWith(ctx, ledger.VerifyOptions{Expect: []ledger.Anchor{anchor}})
+		if err != nil || rep.OK() || len(rep.Anchors) != 1 || !strings.Contains(rep.Anchors[0], "ends at seq 2") {
+			t.Fatalf("verify with the anchor: %+v %v", rep, err)
+		}
+	})
+}
+
+func TestParseAnchor(t *testing.T) {
+	t.Parallel()
+	h := strings.Repeat("ab", 32)
+	a, err := ledger.ParseAnchor(" 42:" + h + "\n")
+	if err != nil || a.Seq != 42 || a.String() != "42:"+h {
+		t.Fatalf("ParseAnchor: %v %v", a, err)
+	}
+	for _, bad := range []string{"", "42", "x:" + h, "0:" + h, "42:abc", "42:" + h + "00"} {
+		if _, err := ledger.ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted", bad)
+		}
+	}
+}

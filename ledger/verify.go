@@ -21,6 +21,7 @@ type VerifyReport struct {
 	State       string   `json:"state,omitempty"`        // the first event whose committed state is not the fold's
 	Head        string   `json:"head,omitempty"`         // the head row does not match the events
 	Projection  []string `json:"projection,omitempty"`   // projection tables vs. the fold
+	Anchors     []string `json:"anchors,omitempty"`      // expected anchors (checkpoints) the chain does not hold
 	// Fold is the state the events fold to, read in the same snapshot as
 	// the chain (empty if the fold failed): what the ledger says, whatever
 	// the projection tables hold.
@@ -29,7 +30,7 @@ type VerifyReport struct {
 
 // OK reports whether the chain, the fold, the head and the projection all check out.
 func (r VerifyReport) OK() bool {
-	return r.FirstBroken == 0 && r.FoldError == "" && r.State == "" && r.Head == "" && len(r.Projection) == 0
+	return r.FirstBroken == 0 && r.FoldError == "" && r.State == "" && r.Head == "" && len(r.Projection) == 0 && len(r.Anchors) == 0
 }
 
 // String summarises the report in a few lines.
@@ -54,6 +55,9 @@ func (r VerifyReport) String() string {
 	for _, p := range r.Projection {
 		fmt.Fprintf(&b, "  projection: %s\n", p)
 	}
+	for _, a := range r.Anchors {
+		fmt.Fprintf(&b, "  %s\n", a)
+	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
@@ -64,12 +68,27 @@ func (r VerifyReport) String() string {
 // tables and the head. Problems are in the report; the error is for failing
 // to read at all. progress, if not nil, is called every 10,000 events.
 func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (VerifyReport, error) {
+	return s.VerifyWith(ctx, VerifyOptions{Progress: progress})
+}
+
+// VerifyOptions tune VerifyWith.
+type VerifyOptions struct {
+	Progress func(walked int64) // called every 10,000 events
+	// Expect are anchors kept outside the database (ledger checkpoint):
+	// the chain must hold each one exactly, or the report lists it.
+	Expect []Anchor
+}
+
+// VerifyWith is Verify, also checking the chain against anchors kept
+// outside the database.
+func (s *Store) VerifyWith(ctx context.Context, o VerifyOptions) (VerifyReport, error) {
+	progress := o.Progress
 	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return VerifyReport{}, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	rep, err := s.verifyIn(ctx, tx, progress, false)
+	rep, err := s.verifyIn(ctx, tx, progress, false, o.Expect...)
 	if err != nil {
 		return rep, err
 	}
@@ -78,8 +97,9 @@ func (s *Store) Verify(ctx context.Context, progress func(walked int64)) (Verify
 
 // verifyIn is Verify in tx; upgrading: the ledger is being upgraded in tx,
 // so no event commits its state yet.
-func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked int64), upgrading bool) (VerifyReport, error) {
+func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked int64), upgrading bool, expect ...Anchor) (VerifyReport, error) {
 	var rep VerifyReport
+	anchors := newAnchorCheck(expect)
 	var foldState projector.State
 	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq")
 	if err != nil {
@@ -142,6 +162,9 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 		case e.State == nil && committedSince > 0:
 			broken(e.Seq, "it commits no state, though every event since seq %d does", committedSince)
 		}
+		if p := anchors.see(e.Seq, e.Hash); p != "" {
+			rep.Anchors = append(rep.Anchors, p)
+		}
 		if e.State != nil && committedSince == 0 {
 			committedSince = e.Seq
 		}
@@ -160,6 +183,7 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 	rows.Close()
 	<-foldDone
 	rep.Events = walked
+	rep.Anchors = append(rep.Anchors, anchors.missing(walked)...)
 	if scanErr != nil {
 		return rep, scanErr
 	}

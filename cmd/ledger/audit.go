@@ -474,7 +474,7 @@ func detail(ev ledger.Event) string {
 
 func cmdVerify() *command {
 	return &command{
-		name: "verify", args: "[--json]",
+		name: "verify", args: "[--expect-head SEQ:HASH] [--json]",
 		short: "check the hash chain, the projection, the files' checksums and the schema fingerprint",
 		long: `Walks every event in order (streaming; constant memory), recomputes each
 hash and the fold of all events, and compares them with the head and the
@@ -487,13 +487,30 @@ Every field of the head and the projection tables (applied, in doubt,
 failed, the head's in-doubt count) is compared with the fold, and each
 event's committed state with the fold up to it; each difference is listed.
 
+--expect-head SEQ:HASH (from ledger checkpoint, kept outside the database;
+repeatable) proves the ledger still holds exactly that history: the event
+at SEQ must have that hash, and the chain up to it must verify. A history
+re-chained by a superuser or a cut tail cannot pass it, though it can pass
+every check inside the database.
+
 Exit codes: 0 everything verifies; 5 something does not, or a migration is
 in doubt (the report says what, starting with the first broken seq); 1
 error (including output that could not be written).`,
-		example: "  ledger verify --dir ./migrations",
+		example: "  ledger verify --dir ./migrations\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.Var(&o.expectHead, "expect-head", "the ledger must still hold this checkpoint (`SEQ:HASH`, from ledger checkpoint); repeatable")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
+			}
+			var anchors []ledger.Anchor
+			for _, a := range e.f.expectHead {
+				anchor, err := ledger.ParseAnchor(a)
+				if err != nil {
+					return e.usageErr("--expect-head: %v", err)
+				}
+				anchors = append(anchors, anchor)
 			}
 			p, c := e.prepare(ctx, true)
 			if c != 0 {
@@ -505,7 +522,7 @@ error (including output that could not be written).`,
 					fmt.Fprintf(e.stderr, "\r\033[Kverified %d events…", n)
 				}
 			}
-			rep, err := store.Verify(ctx, progress)
+			rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Progress: progress, Expect: anchors})
 			if e.isTerminal && !e.g.json {
 				fmt.Fprint(e.stderr, "\r\033[K")
 			}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -234,5 +237,55 @@ func TestVerifyInDoubtExits5(t *testing.T) {
 	mustCLI(t, url, "--dir", dir, "resolve", "0002_backfill", "--failed", "--reason", "checked by hand")
 	if code, out, errOut := ledgerCLI(t, url, "--dir", dir, "verify"); code != 0 {
 		t.Fatalf("verify after resolve: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// checkpoint prints SEQ:HASH; verify --expect-head proves the ledger still
+// holds it, and catches the history a superuser re-chained inside the
+// database, which check, status, up and a plain verify cannot see.
+func TestCheckpointAndExpectHead(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	dir := writeDir(t, tamperSet)
+	mustCLI(t, url, "--dir", dir, "up", "--to", "0002_orders")
+	anchor := strings.TrimSpace(mustCLI(t, url, "checkpoint"))
+	if !regexp.MustCompile(`^[0-9]+:[0-9a-f]{64}$`).MatchString(anchor) {
+		t.Fatalf("checkpoint printed %q, want SEQ:HASH", anchor)
+	}
+	var js struct {
+		Seq        int64  `json:"seq"`
+		Hash       string `json:"hash"`
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "--json", "checkpoint")), &js); err != nil || js.Checkpoint != anchor || fmt.Sprintf("%d:%s", js.Seq, js.Hash) != anchor {
+		t.Fatalf("checkpoint --json: %+v %v, want %s", js, err, anchor)
+	}
+	mustCLI(t, url, "--dir", dir, "up")
+	mustCLI(t, url, "--dir", dir, "verify", "--expect-head", anchor)
+
+	// A superuser edits history and re-chains it with the ledger's own function.
+	forgeSQL(t, url, `UPDATE ledger.events SET host = 'elsewhere' WHERE seq = 1`)
+	forgeSQL(t, url, `DO $$
+		DECLARE r record; prev bytea := decode(repeat('00', 32), 'hex');
+		BEGIN
+			FOR r IN SELECT * FROM ledger.events ORDER BY seq LOOP
+				UPDATE ledger.events SET prev_hash = prev,
+					hash = ledger.event_hash(prev, r.seq, r.id, r.type, r.payload_version, r.payload, r.recorded_at, r.actor, r.host, r.app_version,
+					                         r.state_format, r.state_digest, r.state_in_doubt, r.state_schema_version)
+				WHERE seq = r.seq RETURNING hash INTO prev;
+			END LOOP;
+			UPDATE ledger.head SET hash = prev;
+		END $$`)
+	for _, args := range [][]string{{"check"}, {"status"}, {"verify"}} {
+		if code, out, errOut := ledgerCLI(t, url, append([]string{"--dir", dir}, args...)...); code != 0 {
+			t.Errorf("%v on the re-chained ledger: exit %d (it cannot see it)\n%s%s", args, code, out, errOut)
+		}
+	}
+	code, out, errOut := ledgerCLI(t, url, "--dir", dir, "verify", "--expect-head", anchor)
+	if code != 5 || !strings.Contains(out, "checkpoint "+anchor+": the event at seq") || !strings.Contains(out, "rewritten or re-chained") {
+		t.Fatalf("verify --expect-head on the re-chained ledger: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := ledgerCLI(t, url, "--dir", dir, "verify", "--expect-head", "12:zz"); code != 2 || !strings.Contains(errOut, "--expect-head") {
+		t.Fatalf("verify --expect-head 12:zz: exit %d, %s", code, errOut)
 	}
 }

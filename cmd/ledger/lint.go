@@ -47,10 +47,12 @@ type linter struct {
 	run  func(e *env, r *lintReport) error
 }
 
-func linters() []linter {
-	return []linter{
-		{name: "migrations", run: lintMigrations},
+func linters(e *env) []linter {
+	ls := []linter{{name: "migrations", run: lintMigrations}}
+	if e.f.manifest != "" {
+		ls = append(ls, linter{name: "manifest", run: lintManifest})
 	}
+	return ls
 }
 
 // lintMigrations loads the migration directory as up and check would and
@@ -102,24 +104,28 @@ func fileErrors(err error) []*migrations.FileError {
 
 func cmdLint() *command {
 	return &command{
-		name: "lint", args: "[--dir D] [--json]",
+		name: "lint", args: "[--dir D] [--manifest FILE] [--json]",
 		short: "check the migration files without a database (exit 0 clean, 1 problems)",
 		long: `Loads the migration directory exactly as up and check would — file names,
 numbering, directives, goose annotations, transaction control, statements
 that cannot run in a transaction, psql meta-commands — and reports every
 problem of every file with file:line and a hint, warnings included. It needs
-no database, so CI can gate migration files on any runner.
+no database, so CI can gate migration files on any runner. With --manifest
+FILE it also proves that the release's manifest lists exactly the
+directory's migrations (ids, checksums, transactional flags, constraints).
 
 Exit codes: 0 clean, 1 problems found (or the directory is missing), 2 usage.`,
 		example: `  ledger lint --dir ./migrations
   ledger lint --json | jq '.problems[] | "\(.file):\(.line) \(.message)"'`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {},
+		flags: func(fs *flag.FlagSet, o *cmdFlags) {
+			fs.StringVar(&o.manifest, "manifest", "", "also prove that release manifest `FILE` (ledger manifest) matches the directory")
+		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
 			r := lintReport{Dir: e.g.dir, Problems: []lintProblem{}}
-			for _, l := range linters() {
+			for _, l := range linters(e) {
 				r.Checks = append(r.Checks, l.name)
 				if err := l.run(e, &r); err != nil {
 					return e.fail(err)

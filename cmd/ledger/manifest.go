@@ -259,3 +259,32 @@ func (e *env) printVerdict(v policy.Verdict) int {
 	fmt.Fprintln(e.stdout, v.Message())
 	return code
 }
+
+// lintManifest is lint's check of --manifest against --dir: every
+// difference is a problem of the manifest file. Without --manifest it
+// checks nothing.
+func lintManifest(e *env, r *lintReport) error {
+	if e.f.manifest == "" {
+		return nil
+	}
+	problem := func(msg, hint string) {
+		r.Problems = append(r.Problems, lintProblem{File: e.f.manifest, Severity: "error", Message: msg, Hint: hint})
+	}
+	m, err := migrations.ReadManifestFile(e.f.manifest)
+	if err != nil {
+		problem(err.Error(), "")
+		return nil
+	}
+	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", e.g.dir, m.AppVersion, m.Policy, e.f.manifest)
+	if e.given["app-version"] && e.g.appVersion != m.AppVersion {
+		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, e.g.appVersion), "")
+	}
+	set, err := migrations.LoadDir(e.g.dir)
+	if err != nil {
+		return nil // the migrations check reports the directory's problems
+	}
+	for _, d := range m.Diff(set) {
+		problem(d, regen)
+	}
+	return nil
+}

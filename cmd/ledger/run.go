@@ -50,7 +50,7 @@ type cmdFlags struct {
 	instance                                   string
 	checkIn, allowBreaking                     bool
 	window                                     time.Duration
-	types                                      stringList
+	types, expectHead                          stringList
 	steps, limit                               int
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed, resume                    bool
@@ -506,7 +506,7 @@ func (e *env) usageErr(format string, args ...any) int {
 func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
-		cmdVerify(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
+		cmdVerify(), cmdCheckpoint(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}

@@ -54,13 +54,20 @@ func queryRows(t *testing.T, conn *pgx.Conn, sql string, args ...any) [][]any {
 // The views return the story's rows, and the README's queries run as written.
 func TestAuditViews(t *testing.T) {
 	t.Parallel()
-	url, _, _, _ := seedStory(t)
+	url, r12, _, _ := seedStory(t)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// And a change outside the migrations, which the next up records.
+	if _, err := conn.Exec(ctx, "ALTER TABLE accounts ADD COLUMN sneaky_hotfix int"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := ledgerCLI(t, url, "up", "--dir", r12, "--app-version", "1.2.0"); code != 0 {
+		t.Fatalf("up after drift: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// Every event has its row; the columns say what the payload says.
 	rows := queryRows(t, conn, `SELECT count(*) = (SELECT count(*) FROM ledger.events) FROM ledger.timeline`)
@@ -103,8 +110,8 @@ func TestAuditViews(t *testing.T) {
 	if len(rows) != 1 || rows[0][1] != "0005_orders_customer" || rows[0][5] != "42P01" || !strings.Contains(rows[0][6].(string), "customers") {
 		t.Errorf("failures: %v", rows)
 	}
-	// Changes outside a migration: none recorded in this story.
-	if rows = queryRows(t, conn, qs[2]); len(rows) != 0 {
+	// Changes outside a migration: the one the up found.
+	if rows = queryRows(t, conn, qs[2]); len(rows) != 1 || rows[0][1] != "schema.drifted" || rows[0][4] != "1.2.0" {
 		t.Errorf("drift: %v", rows)
 	}
 }
