@@ -49,7 +49,46 @@ type DirError struct {
 }
 
 func (e *DirError) Error() string {
-	return fmt.Sprintf("migrations directory %s %s; pass --dir or set LEDGER_DIR", e.Dir, e.Msg)
+	return fmt.Sprintf("migrations directory %s %s", e.Dir, e.Msg)
+}
+
+// Fix is what to do about an error, as data: the library says which action
+// and on what; a caller words it for its users (cmd/ledger as ledger
+// commands and flags — a server calling Check should not log shell advice).
+type Fix struct {
+	Action FixAction
+	ID     string   // the migration concerned, if any
+	From   int      // FixSettle: the statement a resume goes on from (1-based)
+	SQL    []string // statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
+}
+
+// FixAction names a fix.
+type FixAction string
+
+// The fixes errors suggest.
+const (
+	FixChooseDir      FixAction = "choose-dir"       // name the migrations directory
+	FixWaitForLock    FixAction = "wait-for-lock"    // another migrator holds the lock: wait for it, or wait longer
+	FixDDLLockTimeout FixAction = "ddl-lock-timeout" // a statement waited too long for its locks: retry when traffic is lower, or wait longer
+	FixSettle         FixAction = "settle"           // a migration in doubt: resume it, or record it as applied or failed
+)
+
+// Fixes lists the fixes err, or an error it wraps, suggests.
+func Fixes(err error) []Fix {
+	var (
+		dir  *DirError
+		lock *LockTimeoutError
+		merr *MigrationError
+	)
+	switch {
+	case errors.As(err, &dir):
+		return []Fix{{Action: FixChooseDir}}
+	case errors.As(err, &lock):
+		return []Fix{{Action: FixWaitForLock}}
+	case errors.As(err, &merr):
+		return merr.Fixes()
+	}
+	return nil
 }
 
 func (e *DirError) Unwrap() error { return e.Err }
@@ -106,7 +145,7 @@ func (e *LockTimeoutError) Error() string {
 	if e.Holders != "" {
 		msg += " (held by " + e.Holders + ")"
 	}
-	return msg + "; wait for it to finish, or raise --lock-timeout"
+	return msg
 }
 
 func (e *LockTimeoutError) Unwrap() error { return ErrLockTimeout }
@@ -128,14 +167,30 @@ type MigrationError struct {
 	// failing statement may have left something behind; it is in doubt
 	// until an operator settles it.
 	InDoubt        bool
-	StatementsDone int      // no-transaction: statements that completed (and are recorded as done)
-	LeftBehind     bool     // the failing statement may have left something behind (an invalid index)
-	InvalidIndexes []string // invalid indexes found after it, "schema.index on schema.table"
-	Recorded       bool     // the failure is recorded as migration.failed
-	RecordErr      error    // why recording the failure failed, if it did
-	RolledBack     bool     // a transactional step: its transaction was rolled back
-	Rehearsal      bool     // it failed in a rehearsal, which records and keeps nothing
-	Hint           string
+	StatementsDone int           // no-transaction: statements that completed (and are recorded as done)
+	LeftBehind     bool          // the failing statement may have left something behind (an invalid index)
+	InvalidIndexes []string      // invalid indexes found after it, "schema.index on schema.table"
+	Recorded       bool          // the failure is recorded as migration.failed
+	RecordErr      error         // why recording the failure failed, if it did
+	RolledBack     bool          // a transactional step: its transaction was rolled back
+	Rehearsal      bool          // it failed in a rehearsal, which records and keeps nothing
+	DDLLockTimeout time.Duration // the statement ran out of the DDL lock timeout (55P03), this one
+}
+
+// Fixes is what to do about the failure, as data (see Fix).
+func (e *MigrationError) Fixes() []Fix {
+	var fixes []Fix
+	if e.DDLLockTimeout > 0 {
+		fixes = append(fixes, Fix{Action: FixDDLLockTimeout, ID: e.ID})
+	}
+	if e.InDoubt && !e.Rehearsal {
+		f := Fix{Action: FixSettle, ID: e.ID, From: e.StatementsDone + 1}
+		for _, ix := range e.InvalidIndexes {
+			f.SQL = append(f.SQL, "DROP INDEX CONCURRENTLY "+strings.SplitN(ix, " on ", 2)[0]+";")
+		}
+		fixes = append(fixes, f)
+	}
+	return fixes
 }
 
 func (e *MigrationError) Error() string {
@@ -179,13 +234,9 @@ func (e *MigrationError) Error() string {
 		b.WriteString("; it is now in doubt")
 		if len(e.InvalidIndexes) > 0 {
 			fmt.Fprintf(&b, "\n  invalid indexes: %s", strings.Join(e.InvalidIndexes, ", "))
-			var drops []string
-			for _, ix := range e.InvalidIndexes {
-				drops = append(drops, "DROP INDEX CONCURRENTLY "+strings.SplitN(ix, " on ", 2)[0]+";")
-			}
-			fmt.Fprintf(&b, "\n  fix: %s then `ledger resolve %s --resume` runs statement %d again, or `ledger resolve %s --failed --reason TEXT` lets the next up run it from its first statement", strings.Join(drops, " "), e.ID, e.StatementsDone+1, e.ID)
+			fmt.Fprintf(&b, "\n  drop them (%s), then settle it: resume it (statement %d runs again), or record it as failed", strings.Join(e.Fixes()[len(e.Fixes())-1].SQL, " "), e.StatementsDone+1)
 		} else {
-			fmt.Fprintf(&b, "\n  check the database, then settle it: `ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", e.ID, e.StatementsDone+1)
+			fmt.Fprintf(&b, "\n  check the database, then settle it: resume it from statement %d, or record it as applied or as failed", e.StatementsDone+1)
 		}
 		if e.RecordErr != nil {
 			fmt.Fprintf(&b, "\n  recording the failure failed too (it stays in doubt as migration.started left it): %v", e.RecordErr)
@@ -197,8 +248,8 @@ func (e *MigrationError) Error() string {
 	case e.Recorded:
 		fmt.Fprintf(&b, "\n  %s and recorded as migration.failed; the migration stays applied", e.undone())
 	}
-	if e.Hint != "" {
-		b.WriteString("\n  hint: " + e.Hint)
+	if e.DDLLockTimeout > 0 {
+		fmt.Fprintf(&b, "\n  a lock it needs was held by other sessions for longer than the DDL lock timeout (%s)", e.DDLLockTimeout)
 	}
 	return b.String()
 }

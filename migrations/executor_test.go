@@ -58,10 +58,17 @@ func TestFailedConcurrentIndexIsInDoubt(t *testing.T) {
 	if strings.Join(merr.InvalidIndexes, ",") != "public.t_x on public.t" {
 		t.Fatalf("invalid indexes named: %q", merr.InvalidIndexes)
 	}
-	for _, want := range []string{"it is now in doubt", "invalid indexes: public.t_x on public.t", "DROP INDEX CONCURRENTLY public.t_x;", "ledger resolve 0002_idx --resume"} {
+	for _, want := range []string{"it is now in doubt", "invalid indexes: public.t_x on public.t", "DROP INDEX CONCURRENTLY public.t_x;", "resume it (statement 1 runs again)"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+	if strings.Contains(err.Error(), "ledger ") || strings.Contains(err.Error(), "--") {
+		t.Errorf("a library error holds CLI advice:\n%v", err)
+	}
+	fixes := migrations.Fixes(err)
+	if len(fixes) != 1 || fixes[0].Action != migrations.FixSettle || fixes[0].ID != "0002_idx" || fixes[0].From != 1 || strings.Join(fixes[0].SQL, " ") != "DROP INDEX CONCURRENTLY public.t_x;" {
+		t.Errorf("fixes: %+v", fixes)
 	}
 	if strings.Contains(err.Error(), "rolled back") || strings.Contains(err.Error(), "took no effect") {
 		t.Errorf("error calls the failure clean:\n%v", err)
@@ -113,7 +120,7 @@ func TestNoTransactionProgressAndResume(t *testing.T) {
 	if !errors.As(err, &merr) || !merr.InDoubt || merr.StatementsDone != 2 || merr.Line != 4 {
 		t.Fatalf("Up: %v, want in doubt after 2 statements, failing on line 4", err)
 	}
-	if !strings.Contains(err.Error(), "2 of its statements completed") || !strings.Contains(err.Error(), "--resume` goes on from statement 3") {
+	if !strings.Contains(err.Error(), "2 of its statements completed") || !strings.Contains(err.Error(), "resume it from statement 3") {
 		t.Errorf("error does not say how far it got:\n%v", err)
 	}
 	if d := state(t, r.Store()).InDoubt["0001_steps"]; d.StatementsDone != 2 {

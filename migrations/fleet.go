@@ -34,7 +34,7 @@ type FleetRelease struct {
 	Now *policy.Verdict `json:"verdict_now"`
 }
 
-// Known is the release as the policy sees it, from a stored manifest.
+// releaseKnown is a stored release as the policy sees it.
 func releaseKnown(r ledger.Release) policy.Manifest {
 	m := policy.Manifest{AppVersion: r.AppVersion, Migrations: make([]policy.Known, len(r.IDs))}
 	for i, id := range r.IDs {

@@ -102,7 +102,7 @@ func TestLoadDirMissing(t *testing.T) {
 	if !errors.Is(err, ErrNoDirectory) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v, want ErrNoDirectory and fs.ErrNotExist", err)
 	}
-	if want := "migrations directory ./no-such-dir does not exist; pass --dir or set LEDGER_DIR"; err == nil || err.Error() != want {
+	if want := "migrations directory ./no-such-dir does not exist"; err == nil || err.Error() != want || len(Fixes(err)) != 1 || Fixes(err)[0].Action != FixChooseDir {
 		t.Errorf("err = %v, want %q", err, want)
 	}
 	_, err = LoadDir("testdata/golangmigrate/README.md")

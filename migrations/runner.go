@@ -575,7 +575,7 @@ func (r *Runner) migrationError(step Step, f *statementFailure) *MigrationError 
 		}
 	}
 	if pgErr.Code == "55P03" && r.cfg.ddlLockTimeout > 0 {
-		e.Hint = fmt.Sprintf("a lock it needs was held by other sessions for longer than the DDL lock timeout (%s); retry when traffic is lower, or raise --ddl-lock-timeout", r.cfg.ddlLockTimeout)
+		e.DDLLockTimeout = r.cfg.ddlLockTimeout
 	}
 	return e
 }

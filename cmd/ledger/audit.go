@@ -474,7 +474,7 @@ func detail(ev ledger.Event) string {
 
 func cmdVerify() *command {
 	return &command{
-		name: "verify", args: "[--expect-head SEQ:HASH] [--json]",
+		name: "verify", args: "[--expect-head SEQ:HASH] [--nats URL [--nats-creds FILE] [--name N]] [--json]",
 		short: "check the hash chain, the projection, the files' checksums and the schema fingerprint",
 		long: `Walks every event in order (streaming; constant memory), recomputes each
 hash and the fold of all events, and compares them with the head and the
@@ -493,12 +493,21 @@ at SEQ must have that hash, and the chain up to it must verify. A history
 re-chained by a superuser or a cut tail cannot pass it, though it can pass
 every check inside the database.
 
+--nats URL (given on the command line; NATS_URL alone does not turn it on)
+also compares the chain with the copy ledger relay published to JetStream
+(stream LEDGER_<name>, --name as for relay): same seq, same hash, same prev
+hash for every event the stream holds, and names the first divergence. Events
+the relay has not published yet are not a divergence; an event the stream
+holds that the database lost is.
+
 Exit codes: 0 everything verifies; 5 something does not, or a migration is
 in doubt (the report says what, starting with the first broken seq); 1
 error (including output that could not be written).`,
 		example: "  ledger verify --dir ./migrations\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.Var(&o.expectHead, "expect-head", "the ledger must still hold this checkpoint (`SEQ:HASH`, from ledger checkpoint); repeatable")
+			registerNATSFlags(fs, &o.relay)
+			fs.StringVar(&o.relay.name, "name", "", "with --nats: the ledger's `name` in NATS, as given to ledger relay (default: <database>_<schema>)")
 		},
 		run: func(ctx context.Context, e *env, args []string) int {
 			if c := noArgs(e, args); c != 0 {
@@ -537,8 +546,17 @@ error (including output that could not be written).`,
 				// SchemaError: the schema could not be compared, because
 				// the ledger does not check out.
 				SchemaError string `json:"schema_error,omitempty"`
-				OK          bool   `json:"ok"`
+				// Stream: with --nats, the chain compared with its copy in JetStream.
+				Stream *streamReport `json:"stream,omitempty"`
+				OK     bool          `json:"ok"`
 			}{Chain: rep}
+			if e.given["nats"] {
+				sr, err := e.verifyNATS(ctx, store)
+				if err != nil {
+					return e.fail(err)
+				}
+				out.Stream = &sr
+			}
 			// The files and the migrations in doubt are checked against
 			// the fold of the events, read in the chain's own snapshot: no
 			// second read that could fail, or disagree, after the chain
@@ -560,7 +578,7 @@ error (including output that could not be written).`,
 			default:
 				return e.fail(err)
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" &&
+			out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" && (out.Stream == nil || out.Stream.OK()) &&
 				(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
 			if e.g.json {
 				if c := e.printJSON(out); c != exitOK {
@@ -568,6 +586,9 @@ error (including output that could not be written).`,
 				}
 			} else {
 				fmt.Fprintln(e.stdout, rep.String())
+				if out.Stream != nil {
+					fmt.Fprintln(e.stdout, out.Stream.String())
+				}
 				for _, f := range out.Files {
 					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 				}

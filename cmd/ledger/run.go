@@ -417,7 +417,7 @@ func (e *env) explain(err error) string {
 	// advice about --db.
 	var merr *migrations.MigrationError
 	if !isConnectError(err) || errors.As(err, &merr) {
-		return err.Error()
+		return advise(err.Error(), migrations.Fixes(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -451,6 +451,28 @@ func (e *env) explain(err error) string {
 func timedOut(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// advise words the library's fixes (structured, so that the library holds
+// no shell advice) as ledger commands and flags.
+func advise(msg string, fixes []migrations.Fix) string {
+	for _, f := range fixes {
+		switch f.Action {
+		case migrations.FixChooseDir:
+			msg += "; pass --dir or set LEDGER_DIR"
+		case migrations.FixWaitForLock:
+			msg += "\n  to fix: wait for it to finish, or raise --lock-timeout"
+		case migrations.FixDDLLockTimeout:
+			msg += "\n  to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
+		case migrations.FixSettle:
+			first := ""
+			if len(f.SQL) > 0 {
+				first = "run " + strings.Join(f.SQL, " ") + " then "
+			}
+			msg += fmt.Sprintf("\n  to fix: %s`ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", first, f.ID, f.From)
+		}
+	}
+	return msg
 }
 
 func isConnectError(err error) bool {
