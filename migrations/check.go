@@ -164,6 +164,11 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 		return policy.Unverifiable(c.manifest, c.cfg.policy, err), nil
 	case err != nil:
 		return policy.Verdict{}, err
+	case neverMigrated(ctx, store, head, nil):
+		// ledger init, or a first up that failed, on a database another tool migrated.
+		if err := foreignError(ctx, c.db, c.store.Schema()); err != nil {
+			return policy.Verdict{}, err
+		}
 	}
 	state, _, err := store.State(ctx)
 	switch {

@@ -2,6 +2,8 @@ package migrations
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/schema-ledger/ledger/ledger"
@@ -68,16 +70,35 @@ func (r *Runner) Fleet(ctx context.Context, window time.Duration) (Fleet, error)
 		return Fleet{}, err
 	}
 	f := Fleet{Window: window, Seq: state.Seq, SchemaVersion: state.SchemaVersion, Releases: make([]FleetRelease, len(seen))}
+	verdicts := judgeAll(seen, state)
 	for i, s := range seen {
 		fr := FleetRelease{
 			AppVersion: s.AppVersion, Policy: s.Policy, ManifestDigest: s.Digest, Instances: s.Instances,
 			Hosts: s.Hosts, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, LastHost: s.LastHost, Reported: s.Decisions,
 		}
 		if s.Stored {
-			v := judge(s.Release, state)
-			fr.Now = &v
+			fr.Now = &verdicts[i]
 		}
 		f.Releases[i] = fr
 	}
 	return f, nil
+}
+
+// judgeAll judges each stored release against s, the releases split among
+// the processors: Evaluate is pure, and s is only read.
+func judgeAll(seen []ledger.ReleaseSeen, s projector.State) []policy.Verdict {
+	out := make([]policy.Verdict, len(seen))
+	workers := min(runtime.GOMAXPROCS(0), len(seen)/8+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(seen); i += workers {
+				if seen[i].Stored {
+					out[i] = judge(seen[i].Release, s)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/schema-ledger/ledger/internal/foreign"
 	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/projector"
 )
 
 // ErrForeignHistory: the database holds another migration tool's history
@@ -57,14 +58,33 @@ func orDash(s string) string {
 }
 
 // ForeignHistories looks for other migration tools' history tables that say
-// migrations are applied (or that cannot be read). Only a database without a
-// ledger is looked at: once adopted, a tool's table is history, left as it was.
+// migrations are applied (or that cannot be read). Only a database whose
+// ledger has never applied or adopted a migration is looked at (no ledger,
+// an empty one from ledger init, or one whose first up failed): once a
+// history is adopted, the tool's table is history, left as it was.
 func (r *Runner) ForeignHistories(ctx context.Context) ([]ForeignHistory, error) {
-	_, err := r.store.Head(ctx)
-	if !errors.Is(err, ledger.ErrNotInitialized) {
-		return nil, nil // a ledger, or an error the caller's own read reports
+	head, err := r.store.Head(ctx)
+	if !neverMigrated(ctx, r.store, head, err) {
+		return nil, nil
 	}
 	return foreignHistories(ctx, r.db, r.store.Schema())
+}
+
+// neverMigrated reports whether the ledger (its head read as head, err)
+// does not exist, or has never recorded a migration applied or adopted.
+// Errors other than a missing ledger are the caller's own read to report.
+func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, err error) bool {
+	switch {
+	case errors.Is(err, ledger.ErrNotInitialized):
+		return true
+	case err != nil || head.SchemaVersion != "":
+		return false
+	}
+	for _, err := range store.Events(ctx, ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeSchemaBaselined}, Limit: 1}) {
+		_ = err // an event (or an error reading one): not a never-migrated ledger we can vouch for
+		return false
+	}
+	return true
 }
 
 func foreignHistories(ctx context.Context, db ledger.DB, schema string) ([]ForeignHistory, error) {
@@ -105,16 +125,18 @@ func adoptCommand(t foreign.Table, schema string) string {
 	return cmd
 }
 
-// refuseForeign fails with a *ForeignHistoryError when the database has no
-// ledger and holds another tool's history.
+// refuseForeign fails with a *ForeignHistoryError when the ledger has never
+// migrated anything (see ForeignHistories) and the database holds another
+// tool's history.
 func (r *Runner) refuseForeign(ctx context.Context) error {
-	if _, err := r.store.Head(ctx); !errors.Is(err, ledger.ErrNotInitialized) {
+	head, err := r.store.Head(ctx)
+	if !neverMigrated(ctx, r.store, head, err) {
 		return nil
 	}
 	return foreignError(ctx, r.db, r.store.Schema())
 }
 
-// foreignError is refuseForeign for a caller that knows there is no ledger.
+// foreignError is refuseForeign for a caller that knows the ledger never migrated.
 func foreignError(ctx context.Context, db ledger.DB, schema string) error {
 	hs, err := foreignHistories(ctx, db, schema)
 	if err != nil {

@@ -89,3 +89,36 @@ func TestForeignHistoryEmptyIsNoReason(t *testing.T) {
 		t.Fatalf("Check: %v", err)
 	}
 }
+
+// ledger init (or a first up that failed) leaves a ledger that never
+// applied anything: that is no answer to another tool's history either.
+// Once a migration is adopted, the other tool's table is history.
+func TestForeignHistoryAfterInit(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+		INSERT INTO schema_migrations VALUES (1, false); CREATE TABLE users (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"0001_users.up.sql": {Data: []byte("CREATE TABLE users (id int);\n")}}
+	set, err := migrations.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := migrations.NewRunner(pool, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Store().Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrations.Check(ctx, pool, fsys); !errors.Is(err, migrations.ErrForeignHistory) {
+		t.Fatalf("Check after init: %v, want ErrForeignHistory", err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{}); !errors.Is(err, migrations.ErrForeignHistory) {
+		t.Fatalf("Up after init: %v, want ErrForeignHistory", err)
+	}
+	if hs, err := r.ForeignHistories(ctx); err != nil || len(hs) != 1 {
+		t.Fatalf("ForeignHistories after init: %v, %v", hs, err)
+	}
+}

@@ -148,6 +148,13 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				return e.fail(err)
 			default:
 				verdict = policy.Evaluate(manifest, state, p.policy)
+				if at == nil && state.SchemaVersion == "" {
+					// An empty ledger (ledger init) on a database another tool migrated.
+					if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+						return e.fail(err)
+					}
+					e.adoptHints(foreign)
+				}
 			}
 			v := statusView{
 				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
@@ -188,7 +195,7 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 	// The schema version first: what goose version and migrate version users look for.
 	switch {
 	case v.AsOf != nil:
-	case !v.Initialized && len(v.Foreign) > 0:
+	case len(v.Foreign) > 0:
 		fmt.Fprintf(w, "schema version: - in the ledger (%s says %s)\n", v.Foreign[0].Tool, orDash(v.Foreign[0].Version))
 	default:
 		fmt.Fprintf(w, "schema version: %s\n", orDash(v.SchemaVersion))
@@ -198,8 +205,8 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: the ledger did not exist yet\n", v.Database, v.Schema, v.AsOf.Requested)
 	case v.AsOf != nil:
 		fmt.Fprintf(w, "%s, ledger schema %q as of %s: seq %d (recorded %s), schema version %s\n", v.Database, v.Schema, v.AsOf.Requested, v.Seq, ts(v.AsOf.RecordedAt), orDash(v.SchemaVersion))
-	case !v.Initialized && len(v.Foreign) > 0:
-		fmt.Fprintf(w, "%s: no ledger in schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
+	case len(v.Foreign) > 0:
+		fmt.Fprintf(w, "%s: no migration in ledger schema %q, but another migration tool has been migrating this database; adopt its history before ledger up:\n", v.Database, v.Schema)
 		for _, f := range v.Foreign {
 			fmt.Fprintf(w, "  %s: table %s, version %s\n    %s\n", f.Tool, f.Table, orDash(f.Version), f.Command)
 		}
