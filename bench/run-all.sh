@@ -5,7 +5,7 @@
 # (block.sh), ledger verify of 1,000,000 events (verify-1m.sh) and the Go benchmarks;
 # finally a table of the targets, measured values and ratios (summary.md).
 #   bench/run-all.sh            (~10-12 min on 2 cores; WORK=/tmp/ledger-bench)
-#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify gobench
+#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify drift gobench
 #   SUMMARY_OF=$WORK/results/all-<stamp> bench/run-all.sh   only rebuild that run's summary.md
 # Results: $WORK/results/all-<stamp>/ (one log per step, CSVs, summary.md).
 set -euo pipefail
@@ -36,6 +36,7 @@ step scale   env CSV="$R/check-scale.csv" "$HERE/check-scale.sh"
 step race    env OUT="$R/race" TOOLS="ledger goose" P=8 "$HERE/race.sh"
 step block   env OUT="$R/block" TOOLS="ledger goose migrate tern" SLEEP=5 "$HERE/block.sh"
 step verify  env OUT="$R/verify" "$HERE/verify-1m.sh"
+step drift   env OUT="$R/drift.log" "$HERE/drift.sh"
 step gobench env LEDGER_TEST_DATABASE_URL="$(db_url postgres)" \
   sh -c "cd '$ROOT' && go test -run '^\$' -bench . -count 1 ./ledger ./migrations"
 total=$(( $(date +%s) - t_all )); echo "$total" >"$R/total.txt"

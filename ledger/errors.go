@@ -3,6 +3,9 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNotInitialized: the ledger schema or its tables do not exist.
@@ -70,3 +73,24 @@ type UpgradeError struct {
 func (e *UpgradeError) Error() string {
 	return fmt.Sprintf("ledger schema %q (format %d) does not verify, so it was not upgraded to format %d and nothing was changed:\n%s\nrestore the ledger from a backup taken before it broke", e.Schema, e.From, Format, e.Report)
 }
+
+// PermissionError: the database user may not read (or write) the ledger.
+// It names the grants an application role needs; writing the ledger is
+// the migrator's, the role that created and owns it.
+type PermissionError struct {
+	Schema string
+	Err    error
+}
+
+func (e *PermissionError) Error() string {
+	q := e.Schema
+	if strings.ToLower(q) != q {
+		q = pgx.Identifier{e.Schema}.Sanitize()
+	}
+	return fmt.Sprintf("ledger schema %q: %v\n  an application role (check, status, history, check-ins) needs, granted by the ledger's owner:\n"+
+		"    GRANT USAGE ON SCHEMA %s TO <role>;\n    GRANT SELECT ON ALL TABLES IN SCHEMA %s TO <role>;\n"+
+		"    GRANT INSERT, UPDATE ON %s.sightings TO <role>; GRANT INSERT ON %s.releases TO <role>;  -- check-ins only\n"+
+		"  up, down, resolve and init write the ledger: run them as the migrator role that owns it (README: Roles)", e.Schema, e.Err, q, q, q, q)
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }

@@ -136,6 +136,10 @@ func ValidateSchemaName(name string) error {
 		return &SchemaNameError{Name: name, Reason: fmt.Sprintf("longer than %d bytes", maxSchemaName)}
 	case strings.HasPrefix(strings.ToLower(name), "pg_"):
 		return &SchemaNameError{Name: name, Reason: `the prefix "pg_" is reserved for PostgreSQL's own schemas`}
+	case strings.EqualFold(name, "information_schema"):
+		// pg_dump never dumps it: the ledger would silently fall out of
+		// every backup.
+		return &SchemaNameError{Name: name, Reason: "it is a system schema, which pg_dump leaves out of every backup: give the ledger a schema of its own (the default is ledger)"}
 	}
 	for i, c := range name {
 		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
@@ -144,6 +148,17 @@ func ValidateSchemaName(name string) error {
 		}
 	}
 	return nil
+}
+
+// PlacementWarning says what is wrong with putting a ledger in the schema
+// name, though it is allowed, or "" — the schema public holds the
+// application's own tables, beside which the ledger's generic names
+// (events, head, applied, append, …) are easy to confuse and to drop.
+func PlacementWarning(name string) string {
+	if name == "public" {
+		return `the ledger goes into schema "public", beside the application's own tables, with generic names (events, head, applied, in_doubt, failed, append, event_hash, …); give it a schema of its own (the default, ledger)`
+	}
+	return ""
 }
 
 // Schema is the name of the ledger schema.
@@ -298,6 +313,9 @@ func (s *Store) mapErr(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "42883") {
 		return &NotInitializedError{Schema: s.schema}
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" && strings.HasPrefix(pgErr.Message, "permission denied") {
+		return &PermissionError{Schema: s.schema, Err: pgErr}
 	}
 	if errors.As(err, &pgErr) && pgErr.Code == "42703" {
 		// Only format 1's tables lack a column this binary reads.

@@ -71,6 +71,7 @@ const (
 	FixWaitForLock    FixAction = "wait-for-lock"    // another migrator holds the lock: wait for it, or wait longer
 	FixDDLLockTimeout FixAction = "ddl-lock-timeout" // a statement waited too long for its locks: retry when traffic is lower, or wait longer
 	FixSettle         FixAction = "settle"           // a migration in doubt: resume it, or record it as applied or failed
+	FixUseRecorded    FixAction = "use-recorded"     // revert migrations the set does not know with their recorded down SQL
 )
 
 // Fixes lists the fixes err, or an error it wraps, suggests.
@@ -79,8 +80,11 @@ func Fixes(err error) []Fix {
 		dir  *DirError
 		lock *LockTimeoutError
 		merr *MigrationError
+		perr *PlanError
 	)
 	switch {
+	case errors.As(err, &perr):
+		return perr.Fixes
 	case errors.As(err, &dir):
 		return []Fix{{Action: FixChooseDir}}
 	case errors.As(err, &lock):
@@ -117,6 +121,7 @@ type PlanError struct {
 	// Integrity: a reason is about the ledger's integrity (a migration in
 	// doubt, a checksum mismatch), not about what this release knows.
 	Integrity bool
+	Fixes     []Fix // what to do about the reasons
 }
 
 func (e *PlanError) Error() string {

@@ -149,7 +149,7 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 	case t.Steps > 0 && t.ID != "":
 		return p, &PlanError{Direction: DirDown, Reasons: []string{"give a target id or a number of steps, not both"}}
 	case t.Steps == 0 && t.ID == "":
-		return p, &PlanError{Direction: DirDown, Reasons: []string{"give a target id (--to ID, or --to 0 for everything) or a number of steps (--steps N)"}}
+		return p, &PlanError{Direction: DirDown, BadTarget: true, Reasons: []string{"give a target id (\"0\" for everything) or a number of steps"}}
 	}
 	if t.ID != "" && t.ID != "0" {
 		_, applied := state.Applied[t.ID]
@@ -159,8 +159,10 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		}
 	}
 	integrity := len(state.InDoubt) > 0
+	var fixes []Fix
 	for _, d := range sortedDoubt(state) {
-		reasons = append(reasons, fmt.Sprintf("migration %s is in doubt (started %s by %s, never finished): settle it first with `ledger resolve %s --applied|--failed --reason TEXT`", d.ID, d.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), orUnknown(d.AppVersion), d.ID))
+		reasons = append(reasons, fmt.Sprintf("migration %s is in doubt (started %s by %s, never finished): settle it first", d.ID, d.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), orUnknown(d.AppVersion)))
+		fixes = append(fixes, Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1})
 	}
 	applied := state.Sorted()
 	slices.Reverse(applied) // newest first
@@ -196,10 +198,11 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		p.Steps = append(p.Steps, step)
 	}
 	if len(unknown) > 0 && !t.UseRecorded {
-		reasons = append(reasons, fmt.Sprintf("%d migration(s) to revert are not in this set: %s; revert them with the binary that ships them, or with --use-recorded to run the down SQL recorded when they were applied", len(unknown), strings.Join(unknown, ", ")))
+		reasons = append(reasons, fmt.Sprintf("%d migration(s) to revert are not in this set: %s; revert them with the binary that ships them, or with the down SQL recorded when they were applied", len(unknown), strings.Join(unknown, ", ")))
+		fixes = append(fixes, Fix{Action: FixUseRecorded})
 	}
 	if len(reasons) > 0 {
-		return p, &PlanError{Direction: DirDown, Reasons: reasons, Unknown: unknown, Integrity: integrity}
+		return p, &PlanError{Direction: DirDown, Reasons: reasons, Unknown: unknown, Integrity: integrity, Fixes: fixes}
 	}
 	return p, nil
 }

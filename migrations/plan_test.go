@@ -387,11 +387,11 @@ func TestPlanDownRefuses(t *testing.T) {
 		mentions []string
 	}{
 		{"both a target and steps", nil, func(h *history) { h.up("1.2.0", three...) }, down("0001_users", 1), nil, []string{"not both"}},
-		{"neither a target nor steps", nil, func(h *history) { h.up("1.2.0", three...) }, down("", 0), nil, []string{"--to ID", "--steps N"}},
+		{"neither a target nor steps", nil, func(h *history) { h.up("1.2.0", three...) }, down("", 0), nil, []string{"a target id", "a number of steps"}},
 		{"negative steps", nil, func(h *history) { h.up("1.2.0", three...) }, down("", -1), nil, []string{"steps -1"}},
 		{"target neither applied nor known", nil, func(h *history) { h.up("1.2.0", three...) }, down("0009_nope", 0), nil, []string{"0009_nope"}},
 		{"unknown migrations", nil, func(h *history) { h.up("1.2.0", three...).up("1.3.0", "0005_drop", "0006_rename") },
-			down("0002_orders", 0), []string{"0006_rename", "0005_drop"}, []string{"0006_rename, 0005_drop", "--use-recorded"}},
+			down("0002_orders", 0), []string{"0006_rename", "0005_drop"}, []string{"0006_rename, 0005_drop", "the down SQL recorded when they were applied"}},
 		{"unknown migrations within the steps only", nil, func(h *history) { h.up("1.2.0", three...).up("1.3.0", "0005_drop", "0006_rename") },
 			down("", 1), []string{"0006_rename"}, []string{"0006_rename"}},
 		{"recorded down missing", nil, func(h *history) {
@@ -410,7 +410,7 @@ func TestPlanDownRefuses(t *testing.T) {
 				h.apply("1.2.0", projector.Applied{ID: "0003_index", Checksum: checksumOf("CREATE INDEX orders_id ON orders (id);"), Transactional: true})
 			}, down("", 1), nil, []string{"0003_index", "checksum"}},
 		{"in doubt", nil, func(h *history) { h.up("1.2.0", three...).started("1.2.0", "0004_email") },
-			down("", 1), nil, []string{"0004_email is in doubt", "ledger resolve 0004_email"}},
+			down("", 1), nil, []string{"0004_email is in doubt", "settle it first"}},
 		{"in doubt, even with recorded down", nil, func(h *history) { h.up("1.2.0", three...).started("1.3.0", "0005_concurrent") },
 			withRecorded(down("0", 0)), nil, []string{"0005_concurrent is in doubt"}},
 	}
@@ -436,6 +436,14 @@ func TestPlanDownRefuses(t *testing.T) {
 			for _, m := range tt.mentions {
 				if !strings.Contains(err.Error(), m) {
 					t.Errorf("error does not mention %q:\n%v", m, err)
+				}
+			}
+			if strings.Contains(err.Error(), "ledger ") || strings.Contains(err.Error(), "--") {
+				t.Errorf("a library error holds CLI advice:\n%v", err)
+			}
+			for _, f := range migrations.Fixes(err) {
+				if f.Action == migrations.FixSettle && f.ID == "" {
+					t.Errorf("a settle fix without its migration: %+v", f)
 				}
 			}
 		})

@@ -423,11 +423,11 @@ func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return "", &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key)}
+			return "", &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key, r.store.Schema())}
 		}
 		if !logged {
 			logged = true
-			r.cfg.logger.Info("waiting for the migration lock", "schema", r.store.Schema(), "held_by", lockHolders(ctx, conn, key), "timeout", r.cfg.lockTimeout)
+			r.cfg.logger.Info("waiting for the migration lock", "schema", r.store.Schema(), "held_by", lockHolders(ctx, conn, key, r.store.Schema()), "timeout", r.cfg.lockTimeout)
 		}
 		sleep := min(wait/2+rand.N(wait/2+1), left)
 		select {
@@ -440,13 +440,24 @@ func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string
 }
 
 // lockHolders describes the sessions holding the migration lock.
-func lockHolders(ctx context.Context, conn *pgx.Conn, key int64) string {
+//
+// Any role may take any advisory lock — PostgreSQL does not guard them by
+// privilege — so a holder whose role may not write the ledger (no INSERT
+// on its events) is named as what it is: not a migrator, stalling every up.
+func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) string {
 	rows, err := conn.Query(ctx, `
-		SELECT format('pid %s, %s@%s, %s, since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'),
-		              coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		SELECT CASE WHEN a.backend_start IS NULL
+		            -- pg_stat_activity hides other roles' sessions from a role without pg_read_all_stats.
+		            THEN format('pid %s, %s (since when and from where is hidden from this role: grant it pg_read_all_stats)', a.pid, a.usename)
+		            ELSE format('pid %s, %s@%s, %s, since %s', a.pid, a.usename, coalesce(host(a.client_addr), 'local'),
+		                        coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+		       END
+		    || CASE WHEN to_regclass($2) IS NULL OR has_table_privilege(a.usesysid, to_regclass($2), 'INSERT') THEN ''
+		       ELSE format(': role %s may not migrate (it has no INSERT on %s), so it is not a migrator and stalls every up; end it with SELECT pg_terminate_backend(%s)',
+		                   a.usename, to_regclass($2), a.pid) END
 		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		  AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1`, key)
+		  AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1`, key, pgx.Identifier{schema}.Sanitize()+".events")
 	if err != nil {
 		return ""
 	}

@@ -164,11 +164,20 @@ func (e *env) demo(ctx context.Context) error {
 		}
 		return nil
 	}
+	guard, err := startDemoWatch(ctx, bus, releases["1.2.0"].set.Manifest("1.2.0"), pool, store)
+	if err != nil {
+		return err
+	}
+	defer guard.close(context.WithoutCancel(ctx), bus, keep)
 	var busErr error
 	step := func(n int, title, text string) {
-		// What the subscriber received during the previous step.
+		// What the subscriber received during the previous step, and the
+		// watcher's alerts.
 		if busErr == nil {
 			busErr = bus.flush(ctx, store)
+		}
+		if busErr == nil {
+			busErr = guard.flush(ctx, w, store)
 		}
 		fmt.Fprintf(w, "\n%d. %s\n", n, title)
 		if text = strings.TrimSpace(text); text != "" {
@@ -177,7 +186,7 @@ func (e *env) demo(ctx context.Context) error {
 	}
 
 	fmt.Fprintf(w, "ledger demo: a scratch database %s on %s\n", name, e.where())
-	fmt.Fprintf(w, "NATS: a relay publishes every ledger event to stream %s on %s;\na subscriber prints each one as it arrives ([nats] lines).\n", bus.names.Stream, bus.where)
+	fmt.Fprintf(w, "NATS: a relay publishes every ledger event to stream %s on %s;\na subscriber prints each one as it arrives ([nats] lines), and `ledger watch`\nguards release 1.2.0, alerting when the database drifts away from it ([watch 1.2.0] lines).\n", bus.names.Stream, bus.where)
 	r120, r123, r130 := releases["1.2.0"], releases["1.2.3"], releases["1.3.0"]
 
 	step(1, "Release 1.2.0 meets a fresh database.", `Its startup check finds its two migrations pending; it migrates, and the
@@ -268,8 +277,37 @@ the destructive 0004 still refuses.`)
 	if !vr.OK() {
 		return fmt.Errorf("demo: the ledger does not verify")
 	}
+
+	step(8, "Someone adds a column by hand, outside any migration: schema drift.", `The ledger's last schema snapshot no longer describes the database: verify
+names the object and exits 5, and the watcher alerts (it reads the schema
+every --interval; here, at once).`)
+	fmt.Fprintln(w, "\n  $ psql -c 'ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer'")
+	if _, err := pool.Exec(ctx, "ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer"); err != nil {
+		return err
+	}
+	if err := guard.w.CheckSchema(ctx); err != nil {
+		return err
+	}
+	run120, err := runner(r120)
+	if err != nil {
+		return err
+	}
+	st, err := run120.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Drifted() {
+		return fmt.Errorf("demo: the hand-made column is not seen as drift")
+	}
+	fmt.Fprintln(w, "\n  $ ledger verify     # exit 5")
+	var sb strings.Builder
+	printSchemaStatus(&sb, st)
+	fmt.Fprint(w, indent(sb.String(), "    "))
 	if busErr == nil {
 		busErr = bus.flush(ctx, store)
+	}
+	if busErr == nil {
+		busErr = guard.flush(ctx, w, store)
 	}
 	if busErr != nil {
 		return busErr

@@ -55,6 +55,7 @@ type cmdFlags struct {
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed, resume                    bool
 	refuseDrift, captureDDL                    bool
+	watch                                      watchFlags
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
 	relay                                      relayFlags // relay, demo (relay.go)
@@ -462,6 +463,8 @@ func advise(msg string, fixes []migrations.Fix) string {
 			msg += "; pass --dir or set LEDGER_DIR"
 		case migrations.FixWaitForLock:
 			msg += "\n  to fix: wait for it to finish, or raise --lock-timeout"
+		case migrations.FixUseRecorded:
+			msg += "\n  to fix: run this down with --use-recorded to use the down SQL recorded when they were applied"
 		case migrations.FixDDLLockTimeout:
 			msg += "\n  to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
 		case migrations.FixSettle:
@@ -506,6 +509,9 @@ func (e *env) options() ([]migrations.Option, error) {
 	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
 		return nil, fmt.Errorf("--schema: %w", err)
 	}
+	if w := ledger.PlacementWarning(e.g.schema); w != "" {
+		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
+	}
 	if e.g.appVersion != "" {
 		if _, err := policy.ParseAppVersion(e.g.appVersion); err != nil {
 			return nil, fmt.Errorf("--app-version: %w", err)
@@ -530,6 +536,7 @@ func commands() []*command {
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdCheckpoint(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
 		cmdDiff(), cmdAcceptDrift(),
+		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}
 }

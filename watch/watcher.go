@@ -1,0 +1,466 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/schema-ledger/ledger/catalog"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/ledger/natsbus"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
+)
+
+// Option configures a Watcher.
+type Option func(*Watcher) error
+
+// WithNames sets the ledger's stream and subject prefix in NATS (required).
+// ledger is the name alerts carry (the <name> of ledger.<name>).
+func WithNames(n natsbus.Names) Option {
+	return func(w *Watcher) error {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		w.names = n
+		return nil
+	}
+}
+
+// WithOutput writes one line per alert to out (one JSON object per line
+// when asJSON).
+func WithOutput(out io.Writer, asJSON bool) Option {
+	return func(w *Watcher) error { w.out, w.json = out, asJSON; return nil }
+}
+
+// WithWebhook POSTs each alert as JSON to url, retrying failures (network
+// errors, 5xx, 429) up to attempts times with doubling waits from first.
+func WithWebhook(url string, attempts int, first time.Duration) Option {
+	return func(w *Watcher) error {
+		if attempts < 1 || first <= 0 {
+			return fmt.Errorf("webhook: want at least one attempt and a positive wait, got %d and %s", attempts, first)
+		}
+		w.webhook, w.hookAttempts, w.hookWait = url, attempts, first
+		return nil
+	}
+}
+
+// WithSchemaPolling reads the schema's catalog through pool every interval
+// and alerts drift from the last snapshot the stream recorded; store is
+// the ledger in that database (its stored snapshots give the diff lines).
+func WithSchemaPolling(pool *pgxpool.Pool, store *ledger.Store, interval time.Duration) Option {
+	return func(w *Watcher) error {
+		if interval <= 0 {
+			return fmt.Errorf("schema polling interval: want a positive duration, got %s", interval)
+		}
+		w.pool, w.store, w.interval = pool, store, interval
+		return nil
+	}
+}
+
+// WithLogger sets where the watcher logs retries and progress.
+func WithLogger(l *slog.Logger) Option {
+	return func(w *Watcher) error { w.log = l; return nil }
+}
+
+// WithAlertStream names the stream alerts are kept in (default: the
+// events stream's name + "_ALERTS", over <prefix>.alerts.>).
+func WithAlertStream(name string) Option {
+	return func(w *Watcher) error { w.alertStream = name; return nil }
+}
+
+// Watcher follows a ledger's stream and guards one release. Its methods are
+// safe for concurrent use; Run runs once.
+type Watcher struct {
+	js          jetstream.JetStream
+	names       natsbus.Names
+	alertStream string
+	log         *slog.Logger
+	out         io.Writer
+	json        bool
+
+	webhook      string
+	hookAttempts int
+	hookWait     time.Duration
+	client       *http.Client
+	hooks        chan Alert
+
+	pool     *pgxpool.Pool
+	store    *ledger.Store
+	interval time.Duration
+	poke     chan struct{} // read the schema now: the stream says DDL ran
+
+	mu       sync.Mutex // guards guard, caughtUp, outMu's writes
+	guard    *Guard
+	caughtUp bool
+	alerts   int64
+	seqCh    chan struct{} // closed and replaced at every folded event
+	ended    chan struct{} // closed when Run returns
+	runErr   error
+}
+
+// DuplicateWindow is how long the alerts stream remembers a Nats-Msg-Id:
+// a watcher started within it after another one raised an alert does not
+// raise it again.
+const DuplicateWindow = 24 * time.Hour
+
+// New returns a watcher over js for the release known under policy p.
+func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
+	w := &Watcher{js: js, guard: NewGuard(known, p), log: slog.New(slog.DiscardHandler), out: io.Discard,
+		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
+	for _, o := range opts {
+		if err := o(w); err != nil {
+			return nil, err
+		}
+	}
+	if w.names.Stream == "" {
+		return nil, errors.New("watch: name the ledger's stream (WithNames)")
+	}
+	if w.pool != nil {
+		w.guard.ReadsCatalog()
+	}
+	if w.alertStream == "" {
+		w.alertStream = w.names.Stream + "_ALERTS"
+	}
+	return w, nil
+}
+
+// AlertStreamConfig is the stream alerts are published to.
+func (w *Watcher) AlertStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        w.alertStream,
+		Description: "alerts of `ledger watch` (one per change, deduplicated by Nats-Msg-Id across watchers)",
+		Subjects:    []string{w.names.Prefix + ".alerts.>"},
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DuplicateWindow,
+	}
+}
+
+// Verdict is the guarded release's verdict after the events folded so far,
+// and the seq of the last of them.
+func (w *Watcher) Verdict() (policy.Verdict, int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.guard.Verdict(), w.guard.Seq()
+}
+
+// WaitSeq blocks until the watcher has folded the event at seq (or ctx ends).
+func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
+	for {
+		w.mu.Lock()
+		done, ch := w.guard.Seq() >= seq && w.caughtUp, w.seqCh
+		w.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.ended:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.guard.Seq() >= seq && w.caughtUp {
+				return nil
+			}
+			return fmt.Errorf("the watcher stopped at seq %d: %v", w.guard.Seq(), w.runErr)
+		}
+	}
+}
+
+// Run follows the stream from its first event until ctx ends (then it
+// returns nil). NATS going away is waited out: the ordered consumer
+// resumes after the last event folded.
+func (w *Watcher) Run(ctx context.Context) (err error) {
+	defer func() {
+		w.mu.Lock()
+		w.runErr = err
+		w.mu.Unlock()
+		close(w.ended)
+	}()
+	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
+		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
+	}
+	stream, err := w.waitStream(ctx)
+	if err != nil || stream == nil {
+		return err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", w.names.Stream, err)
+	}
+	catchUpTo := int64(info.State.LastSeq)
+	w.mu.Lock()
+	if catchUpTo == 0 {
+		w.caughtUp = true
+	}
+	w.mu.Unlock()
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{w.names.EventsFilter()},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", w.names.Stream, err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", w.names.Stream, err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() { // Next blocks; Stop ends it when ctx does
+		defer wg.Done()
+		<-runCtx.Done()
+		msgs.Stop()
+	}()
+	if w.webhook != "" {
+		w.hooks = make(chan Alert, 1024)
+		wg.Add(1)
+		go func() { defer wg.Done(); w.deliverHooks(runCtx) }()
+	}
+	if w.pool != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.pollSchema(runCtx) }()
+	}
+	for {
+		m, err := msgs.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			w.log.Warn("watch: reading the stream", "err", err)
+			continue
+		}
+		ev, err := natsbus.Decode(m)
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		alerts, err := w.fold(ev, catchUpTo)
+		if err != nil {
+			return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
+		}
+		w.emit(ctx, alerts)
+		if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
+			select { // the diff lines (which column ...) come from the catalog
+			case w.poke <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// fold applies one event: folded only while catching up on the stream's
+// history, judged once at its end and after every event from then on.
+func (w *Watcher) fold(ev ledger.Event, catchUpTo int64) ([]Alert, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev.Seq <= w.guard.Seq() {
+		return nil, nil // already folded (redelivered after a reconnect)
+	}
+	defer func() { close(w.seqCh); w.seqCh = make(chan struct{}) }()
+	if !w.caughtUp {
+		if err := w.guard.Fold(ev); err != nil {
+			return nil, err
+		}
+		if ev.Seq < catchUpTo {
+			return nil, nil
+		}
+		w.caughtUp = true
+		return w.guard.Judge(), nil
+	}
+	return w.guard.Apply(ev)
+}
+
+func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
+	wait := 250 * time.Millisecond
+	for {
+		s, err := w.js.Stream(ctx, w.names.Stream)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
+			w.log.Warn("watch: looking for the ledger's stream", "stream", w.names.Stream, "err", err)
+		} else if ctx.Err() == nil {
+			w.log.Info("watch: waiting for `ledger relay` to create the stream", "stream", w.names.Stream)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// emit publishes each alert (once across watchers, by its Nats-Msg-Id),
+// prints it and hands it to the webhook.
+func (w *Watcher) emit(ctx context.Context, alerts []Alert) {
+	for _, a := range alerts {
+		a.Ledger = w.names.Prefix
+		data, err := json.Marshal(a)
+		if err != nil {
+			w.log.Error("watch: encode alert", "err", err)
+			continue
+		}
+		w.publish(ctx, a, data)
+		w.mu.Lock()
+		w.alerts++
+		if w.json {
+			fmt.Fprintf(w.out, "%s\n", data)
+		} else {
+			fmt.Fprintln(w.out, a.Line())
+		}
+		w.mu.Unlock()
+		if w.hooks != nil {
+			select {
+			case w.hooks <- a:
+			default:
+				w.log.Error("watch: webhook queue full; alert not delivered to the webhook", "kind", a.Kind, "seq", a.Seq)
+			}
+		}
+	}
+}
+
+// publish retries until the alert is stored or ctx ends.
+func (w *Watcher) publish(ctx context.Context, a Alert, data []byte) {
+	wait := 100 * time.Millisecond
+	for {
+		_, err := w.js.Publish(ctx, w.names.AlertSubject(string(a.Kind)), data, jetstream.WithMsgID(a.MsgID()))
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("watch: publish alert; retrying", "kind", a.Kind, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func (w *Watcher) deliverHooks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-w.hooks:
+			if err := w.post(ctx, a); err != nil && ctx.Err() == nil {
+				w.log.Error("watch: webhook", "url", w.webhook, "kind", a.Kind, "err", err)
+			}
+		}
+	}
+}
+
+// post sends one alert to the webhook, retrying what may succeed later.
+func (w *Watcher) post(ctx context.Context, a Alert) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	wait := w.hookWait
+	var last error
+	for attempt := 1; attempt <= w.hookAttempts; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.webhook, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", a.MsgID())
+		resp, err := w.client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode < 300:
+				return nil
+			case resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500:
+				return fmt.Errorf("the webhook answered %s (not retried)", resp.Status)
+			}
+			err = fmt.Errorf("the webhook answered %s", resp.Status)
+		}
+		last = err
+		if attempt == w.hookAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait + rand.N(wait/2+1)):
+		}
+		wait *= 2
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", w.hookAttempts, last)
+}
+
+// pollSchema reads the catalog every interval, once the stream is caught
+// up, and alerts a fingerprint that differs from the last snapshot the
+// stream recorded.
+func (w *Watcher) pollSchema(ctx context.Context) {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		if err := w.CheckSchema(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("watch: read the schema", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.poke:
+		}
+	}
+}
+
+// CheckSchema reads the catalog now and alerts drift (what the interval
+// does; exported for a caller that knows the schema just changed).
+func (w *Watcher) CheckSchema(ctx context.Context) error {
+	if w.pool == nil {
+		return errors.New("watch: no database to read the schema from (WithSchemaPolling)")
+	}
+	w.mu.Lock()
+	fp, ready := w.guard.State().Fingerprint, w.caughtUp
+	w.mu.Unlock()
+	if !ready || fp == nil {
+		return nil
+	}
+	snap, err := catalog.Read(ctx, w.pool, w.store.Schema())
+	if err != nil || snap.Fingerprint == fp.Value {
+		return err
+	}
+	// Read after the catalog: a migration that committed before that read
+	// is in the ledger by now, and the watcher must have folded it before
+	// it may call the difference drift.
+	head, err := w.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	var changes []string
+	if old, err := w.store.Snapshot(ctx, fp.Value); err == nil {
+		changes = catalog.Lines(catalog.Diff(old, snap))
+	} else if !errors.Is(err, ledger.ErrNoSnapshot) {
+		return err
+	}
+	w.mu.Lock()
+	var alerts []Alert
+	if w.guard.Seq() >= head.Seq && w.guard.State().Fingerprint.Value == fp.Value {
+		alerts = w.guard.SchemaFound(snap.Fingerprint, changes, time.Now().UTC())
+	}
+	w.mu.Unlock()
+	w.emit(ctx, alerts)
+	return nil
+}
