@@ -378,6 +378,11 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 		}
 		pc.Release()
 	}()
+	// Every step starts from the same clean session state, whatever the
+	// caller's pool left on this connection.
+	if _, err := conn.PgConn().Exec(ctx, strings.Join(cleanSession, "; ")).ReadAll(); err != nil {
+		return fmt.Errorf("reset the session: %w", err)
+	}
 	// Read the ledger only under the lock: what others did before is now
 	// final. The run reads and writes through the lock's connection only, so
 	// a pool of one connection is enough.

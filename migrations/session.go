@@ -135,7 +135,9 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 	timed := len(stmts) > 0
 	prefix := []string{beginTx}
 	if timed {
-		prefix = append(prefix, cleanSession...)
+		// The session is clean here: reset when the lock was taken, and
+		// again by every step before its record (a failed transaction's
+		// SETs roll back with it).
 		if set := s.r.ddlLockTimeoutSQL(true); set != "" {
 			prefix = append(prefix, set)
 		}
