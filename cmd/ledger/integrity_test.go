@@ -54,7 +54,7 @@ func queryInt(t *testing.T, url, sql string) int64 {
 
 // verdicts are the exit codes and the telling line of each reader.
 type verdicts struct {
-	check, status, up, verify int
+	check, status, up, verify, down int
 }
 
 // Every tampering of the issue, one case each, with the exact verdict of
@@ -76,7 +76,7 @@ func TestTamperingVerdictsAgree(t *testing.T) {
 		"0002_orders.up.sql":   tamperSet["0002_orders.up.sql"],
 		"0003_backfill.up.sql": "-- ledger:no-transaction\nINSERT INTO accounts VALUES (1);\nSELECT 1/0;\n",
 	})
-	all5 := verdicts{5, 5, 5, 5}
+	all5 := verdicts{5, 5, 5, 5, 5}
 	for _, c := range []struct {
 		name   string
 		dir    string // the set the readers use (default dir)
@@ -121,13 +121,13 @@ func TestTamperingVerdictsAgree(t *testing.T) {
 			name:  "middle event's payload edited",
 			setup: []string{"up --to 0002_orders"},
 			forge: `UPDATE ledger.events SET payload = jsonb_set(payload, '{checksum}', '"forged"') WHERE seq = 2`,
-			want:  verdicts{3, 0, 0, 5},
+			want:  verdicts{3, 0, 0, 5, 4},
 		},
 		{
 			name:  "middle event deleted",
 			setup: []string{"up --to 0002_orders"},
 			forge: `DELETE FROM ledger.events WHERE seq = 2`,
-			want:  verdicts{3, 0, 0, 5},
+			want:  verdicts{3, 0, 0, 5, 4},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,14 +155,25 @@ func TestTamperingVerdictsAgree(t *testing.T) {
 			upOut := out + errOut
 			got.verify, out, errOut = ledgerCLI(t, url, "--dir", d, "verify")
 			verifyOut := out + errOut
+			// down validates under the lock before it plans: a ledger that
+			// does not check out is refused (5) before "no down file" (4).
+			got.down, out, errOut = ledgerCLI(t, url, "--dir", d, "down", "--steps", "1")
+			downOut := out + errOut
 			if got != c.want {
-				t.Errorf("exit codes (check, status, up, verify) = %+v, want %+v\ncheck: %s\nstatus: %s\nup: %s\nverify: %s", got, c.want, checkOut, statusOut, upOut, verifyOut)
+				t.Errorf("exit codes (check, status, up, verify, down) = %+v, want %+v\ncheck: %s\nstatus: %s\nup: %s\nverify: %s\ndown: %s", got, c.want, checkOut, statusOut, upOut, verifyOut, downOut)
 			}
 			if c.reason != "" {
-				for name, o := range map[string]string{"check": checkOut, "status": statusOut, "up": upOut} {
+				for name, o := range map[string]string{"check": checkOut, "status": statusOut, "up": upOut, "down": downOut} {
 					if !strings.Contains(o, c.reason) || !strings.Contains(o, "ledger verify") {
 						t.Errorf("%s does not say %q and `ledger verify`:\n%s", name, c.reason, o)
 					}
+				}
+			}
+			if c.dir == inDoubtDir {
+				// resolve validates under the lock too.
+				code, out, errOut := ledgerCLI(t, url, "--dir", d, "resolve", "0003_backfill", "--failed", "--reason", "r")
+				if code != 5 || !strings.Contains(out+errOut, c.reason) {
+					t.Errorf("resolve on the tampered ledger: exit %d\n%s%s", code, out, errOut)
 				}
 			}
 			if n := queryInt(t, url, "SELECT count(*) FROM ledger.events"); n != events {

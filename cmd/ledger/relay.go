@@ -52,9 +52,9 @@ Progress and lag (ledger head seq - stream last seq) are logged; --json
 writes them as JSON lines.
 
 The server is --nats or NATS_URL (default nats://127.0.0.1:4222; a comma-
-separated list for a cluster; tls:// for TLS). Credentials: a
-nats://user:password@host URL (the password is never printed), or
---nats-creds with a .creds file (JWT and NKey).`,
+separated list for a cluster; tls:// for TLS, verified against the
+system's roots). Credentials: a nats://user:password@host URL (the password
+is never printed), or --nats-creds with a .creds file (JWT and NKey).`,
 		example: `  ledger relay --nats nats://127.0.0.1:4222
   NATS_URL=tls://nats.internal:4222 ledger relay --nats-creds /etc/ledger/relay.creds --json`,
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
@@ -62,8 +62,8 @@ nats://user:password@host URL (the password is never printed), or
 			fs.StringVar(&o.relay.name, "name", "", "ledger `name` in NATS: stream LEDGER_<name>, subjects ledger.<name>.events.> (default: <database>_<schema>)")
 			fs.StringVar(&o.relay.stream, "stream", "", "JetStream stream `name` (default LEDGER_<name>)")
 			fs.StringVar(&o.relay.prefix, "subject-prefix", "", "subject `prefix`: events go to <prefix>.events.<type> (default ledger.<name>)")
-			fs.DurationVar(&o.relay.poll, "poll", 2*time.Second, "look for new events this `often` even without a notification")
-			fs.DurationVar(&o.relay.progress, "progress", 10*time.Second, "log progress this `often` while a backlog drains")
+			fs.DurationVar(&o.relay.poll, "poll", 2*time.Second, "look for new events every `duration` even without a notification")
+			fs.DurationVar(&o.relay.progress, "progress", 10*time.Second, "log progress every `duration` while a backlog drains")
 			fs.IntVar(&o.relay.batch, "batch", 1000, "events per read of the ledger")
 			fs.IntVar(&o.relay.maxPending, "max-pending", 2048, "publishes awaiting their acknowledgement at most")
 		},
