@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
@@ -389,20 +389,11 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-25T10:00:00Z), a date (2026-11-25) or a duration ago (36h)", s)
 }
 
+// writeEventJSON writes ev as one JSON line: the body the relay publishes
+// to NATS (natsbus.EncodeEvent), so `history --json` and the stream carry
+// one shape.
 func writeEventJSON(w io.Writer, ev ledger.Event) error {
-	out := struct {
-		Seq            int64           `json:"seq"`
-		ID             string          `json:"id"`
-		Type           string          `json:"type"`
-		PayloadVersion int             `json:"payload_version"`
-		Payload        json.RawMessage `json:"payload"`
-		RecordedAt     time.Time       `json:"recorded_at"`
-		Actor          string          `json:"actor"`
-		Host           string          `json:"host"`
-		AppVersion     string          `json:"app_version"`
-		Hash           string          `json:"hash"`
-	}{ev.Seq, ev.ID, ev.Type, ev.PayloadVersion, ev.Payload, ev.RecordedAt.UTC(), ev.Actor, ev.Host, ev.AppVersion, hex.EncodeToString(ev.Hash)}
-	b, err := json.Marshal(out)
+	b, err := natsbus.EncodeEvent(ev)
 	if err != nil {
 		return err
 	}
