@@ -3,8 +3,6 @@ package migrations
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -27,17 +25,12 @@ type Dir struct {
 // An error from a file it cannot make sense of leaves Load to say
 // everything that is wrong with the directory.
 func ReadDir(dir string) (*Dir, error) {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, &DirError{Dir: dir, Msg: "does not exist", Err: err}
-	case err != nil:
-		return nil, fmt.Errorf("migrations directory %s cannot be read: %w", dir, err)
-	case !fi.IsDir():
-		return nil, &DirError{Dir: dir, Msg: "is a file, not a directory"}
+	if err := statDir(dir); err != nil {
+		return nil, err
 	}
 	d := &Dir{path: dir, fsys: &readOnce{FS: os.DirFS(dir), files: map[string]readFile{}}}
-	d.known, err = Checksums(d.fsys)
+	known, err := Checksums(d.fsys)
+	d.known = known
 	return d, err
 }
 

@@ -105,16 +105,24 @@ const (
 // LoadDir loads the migration set in directory dir. Errors name files by
 // their path including dir.
 func LoadDir(dir string) (*Set, error) {
+	if err := statDir(dir); err != nil {
+		return nil, err
+	}
+	return load(os.DirFS(dir), dir)
+}
+
+// statDir says what is wrong with dir as a migrations directory, if anything.
+func statDir(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &DirError{Dir: dir, Msg: "does not exist", Err: err}
+		return &DirError{Dir: dir, Msg: "does not exist", Err: err}
 	case err != nil:
-		return nil, fmt.Errorf("migrations directory %s cannot be read: %w", dir, err)
+		return fmt.Errorf("migrations directory %s cannot be read: %w", dir, err)
 	case !fi.IsDir():
-		return nil, &DirError{Dir: dir, Msg: "is a file, not a directory"}
+		return &DirError{Dir: dir, Msg: "is a file, not a directory"}
 	}
-	return load(os.DirFS(dir), dir)
+	return nil
 }
 
 // Load loads the migration set at the root of fsys (not recursively): an
