@@ -236,7 +236,7 @@ func TestCheckRefusesUnknownMigration(t *testing.T) {
 		t.Errorf("rollback to %q, pending %v", v.RollbackTo, v.Pending)
 	}
 	msg := v.Message()
-	for _, s := range []string{"refuse:", "0009_drop_column", "1.2.8", "web-3", "as " + actor, u.AppliedAt.UTC().Format(time.RFC3339), "ledger down --to 0008_users_locale --use-recorded"} {
+	for _, s := range []string{"refuse:", "0009_drop_column", "1.2.8", "web-3", "as " + actor, u.AppliedAt.UTC().Format(time.RFC3339), "roll the database back to 0008_users_locale with the down SQL recorded"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q:\n%s", s, msg)
 		}
@@ -370,7 +370,7 @@ func TestCheckRefusesIntegrityProblems(t *testing.T) {
 			if !v.Integrity() || len(v.InDoubt) != 1 || v.InDoubt[0].ID != "0004_users_email" || v.InDoubt[0].Host != "web-2" {
 				t.Errorf("%s: integrity %v, in doubt %+v", r.version, v.Integrity(), v.InDoubt)
 			}
-			if !strings.Contains(v.Message(), "ledger resolve 0004_users_email") {
+			if !strings.Contains(v.Message(), "check what 0004_users_email left in the database, then resume it") {
 				t.Errorf("message does not say how to resolve:\n%s", v.Message())
 			}
 		}
@@ -444,7 +444,7 @@ func TestCheckRefusesUnverifiableLedger(t *testing.T) {
 				if !v.Integrity() {
 					t.Error("an unverifiable ledger is not an integrity refusal")
 				}
-				for _, s := range []string{"cannot verify the ledger", tt.mention, "ledger verify"} {
+				for _, s := range []string{"cannot verify the ledger", tt.mention, "to fix: verify the ledger to see what is wrong"} {
 					if !strings.Contains(v.Message(), s) {
 						t.Errorf("%s: message lacks %q:\n%s", r.version, s, v.Message())
 					}

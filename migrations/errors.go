@@ -124,12 +124,16 @@ type PlanError struct {
 	Fixes     []Fix // what to do about the reasons
 }
 
-func (e *PlanError) Error() string {
+func (e *PlanError) Error() string { return e.ErrorWith(policy.LibraryAdvice) }
+
+// ErrorWith is Error with the verdict's fixes worded by advise (see
+// policy.Verdict.MessageWith).
+func (e *PlanError) ErrorWith(advise policy.Advice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s refused", e.Direction)
 	if e.Verdict != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Verdict.Message())
+		b.WriteString(e.Verdict.MessageWith(advise))
 	}
 	for _, r := range e.Reasons {
 		b.WriteString("\n  - ")

@@ -235,7 +235,7 @@ func TestPlanUpRefuses(t *testing.T) {
 		{"in doubt", func(h *history) {
 			h.up("1.2.0", "0001_users", "0002_orders")
 			h.started("1.2.0", "0003_index")
-		}, up("1.2.0", policy.Strict), policy.CodeInDoubt, true, []string{"0003_index", "ledger resolve 0003_index"},
+		}, up("1.2.0", policy.Strict), policy.CodeInDoubt, true, []string{"0003_index", "check what 0003_index left in the database, then resume it"},
 			func(t *testing.T, v policy.Verdict) {
 				if len(v.InDoubt) != 1 || v.InDoubt[0].ID != "0003_index" {
 					t.Errorf("in doubt %+v", v.InDoubt)

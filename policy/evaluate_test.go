@@ -52,7 +52,7 @@ func TestEvaluate(t *testing.T) {
 			binary:  ships("1.2.0", r120...),
 			history: func(*ledger) {},
 			want:    policy.Migrate, codes: []policy.Code{policy.CodePending}, pending: r120,
-			contains: []string{"migrate: this binary (app version 1.2.0, policy strict) has 3 pending migrations", "pending: 0001_init", "ledger up"},
+			contains: []string{"migrate: this binary (app version 1.2.0, policy strict) has 3 pending migrations", "pending: 0001_init", "to apply: apply the pending migrations"},
 		},
 		{
 			name:     "release 1.2.0 after its own up",
@@ -78,7 +78,7 @@ func TestEvaluate(t *testing.T) {
 			binary:  ships("1.2.5", r125...),
 			history: func(l *ledger) { l.up("1.2.5", "", r125...).up("1.2.8", "", "0009_drop_column") },
 			want:    policy.Refuse, codes: []policy.Code{policy.CodeUnknown}, unknown: []string{"0009_drop_column"},
-			contains: []string{"does not know 1 migration applied to this database", "0009_drop_column", "1.2.8", "ledger down --to 0008_users_locale --use-recorded"},
+			contains: []string{"does not know 1 migration applied to this database", "0009_drop_column", "1.2.8", "roll the database back to 0008_users_locale with the down SQL recorded"},
 		},
 		{
 			name:    "compatible: 0009 recorded >=1.2.0, satisfied by 1.2.5",
@@ -120,7 +120,7 @@ func TestEvaluate(t *testing.T) {
 				l.up("1.2.5", "", r125...).up("1.2.8", ">=1.2.0 <2.0.0", "0009_drop_column").up("1.3.0", ">=1.3.0", "0010_orders_archive")
 			},
 			want: policy.Refuse, codes: []policy.Code{policy.CodeIncompatible}, unknown: []string{"0009_drop_column", "0010_orders_archive"},
-			contains: []string{"refuses 1 of them", "unknown: 0009_drop_column", ": allowed,", "unknown: 0010_orders_archive", ": refused,", "ledger down --to 0008_users_locale --use-recorded"},
+			contains: []string{"refuses 1 of them", "unknown: 0009_drop_column", ": allowed,", "unknown: 0010_orders_archive", ": refused,", "roll the database back to 0008_users_locale with the down SQL recorded"},
 		},
 		{
 			name:    "same-major: 1.4.0 with unknown migrations applied by 1.6.0",
@@ -177,7 +177,7 @@ func TestEvaluate(t *testing.T) {
 			binary:  ships("1.2.3", r123...),
 			history: func(l *ledger) { l.up("1.2.0", "", r120...).started("1.2.3", "0004_orders_index") },
 			want:    policy.Refuse, codes: []policy.Code{policy.CodeInDoubt}, pending: []string{"0005_users_email"},
-			contains: []string{"in doubt: 0004_orders_index started at 2026-03-01T10:05:00Z by app version 1.2.3", "ledger resolve 0004_orders_index --applied --reason", "--failed --reason"},
+			contains: []string{"in doubt: 0004_orders_index started at 2026-03-01T10:05:00Z by app version 1.2.3", "check what 0004_orders_index left in the database, then resume it from statement 1", "or record it as applied or as failed"},
 		},
 		{
 			name:    "in doubt: an unknown migration is refused as well",

@@ -42,6 +42,6 @@ func ExampleEvaluate() {
 	// refuse
 	// refuse: this binary (app version 1.2.5, policy strict) does not know 1 migration applied to this database
 	//   unknown: 0003_drop_column applied at 2026-04-02T06:32:00Z by app version 1.2.8 on host web-3 as release-bot, compatible ">=1.2.8": refused, policy strict refuses every migration this binary does not know
-	//   to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `ledger down --to 0002_users --use-recorded` (from this binary or the newer one)
+	//   to fix: deploy a release that ships these migrations, or roll the database back to 0002_users with the down SQL recorded when they were applied (from this binary or the newer one)
 	// refuse incompatible
 }

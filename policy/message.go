@@ -8,8 +8,61 @@ import (
 
 // Message is the verdict for a human: the first line states the decision in
 // plain words, the following lines (indented) name every migration involved
-// and say what to do. A Run verdict is one line.
-func (v Verdict) Message() string {
+// and say what to do, in the library's own words: a server logs it, so it
+// names no shell command (MessageWith lets a caller word the fixes). A Run
+// verdict is one line.
+func (v Verdict) Message() string { return v.MessageWith(LibraryAdvice) }
+
+// Fix is one "to fix" line of a verdict's message, as data: what to do and
+// on what. An Advice words it for the message's reader.
+type Fix struct {
+	Action FixAction
+	ID     string // FixSettle: the migration in doubt
+	From   int    // FixSettle: the statement a resume goes on from (1-based)
+	// FixRollBack: the newest migration this binary knows, to roll back to;
+	// empty when it knows none applied, and then Steps applied migrations
+	// are to be reverted.
+	To    string
+	Steps int
+}
+
+// FixAction names a fix of a verdict.
+type FixAction string
+
+// The fixes a verdict's message suggests.
+const (
+	FixApply    FixAction = "apply"     // pending migrations: apply them
+	FixVerify   FixAction = "verify"    // the ledger cannot be verified: see what is wrong
+	FixSettle   FixAction = "settle"    // a migration in doubt: resume it, or record it as applied or failed
+	FixRollBack FixAction = "roll-back" // unknown migrations refused: deploy a release that ships them, or roll back with their recorded down SQL
+)
+
+// Advice words a Fix as the whole "to fix" line of a message (its text after
+// the indentation).
+type Advice func(Fix) string
+
+// LibraryAdvice is Message's wording: what to do, in terms of the library
+// and the ledger, naming no command of any program.
+func LibraryAdvice(f Fix) string {
+	switch f.Action {
+	case FixApply:
+		return "to apply: apply the pending migrations (the runner's Up, or auto-migrate at startup)"
+	case FixVerify:
+		return "to fix: verify the ledger to see what is wrong; if its format is newer than this binary understands, use a newer ledger release"
+	case FixSettle:
+		return fmt.Sprintf("to fix: check what %s left in the database, then resume it from statement %d, or record it as applied or as failed", f.ID, f.From)
+	case FixRollBack:
+		to := "to before the migrations this binary does not know"
+		if f.To != "" {
+			to = "to " + f.To
+		}
+		return fmt.Sprintf("to fix: deploy a release that ships these migrations, or roll the database back %s with the down SQL recorded when they were applied (from this binary or the newer one)", to)
+	}
+	return "to fix: " + string(f.Action)
+}
+
+// MessageWith is Message with the "to fix" lines worded by advise.
+func (v Verdict) MessageWith(advise Advice) string {
 	var b strings.Builder
 	who := fmt.Sprintf("this binary (app version %s, policy %s)", orNone(v.AppVersion), v.Policy)
 	allowed, refused := 0, 0
@@ -30,8 +83,8 @@ func (v Verdict) Message() string {
 	case Migrate:
 		fmt.Fprintf(&b, "migrate: %s has %s to apply to this database", who, plural(len(v.Pending), "pending migration", "pending migrations"))
 		v.writePending(&b)
-		v.writeUnknown(&b, refused)
-		b.WriteString("\n  to apply: run `ledger up` (or let the library auto-migrate at startup)")
+		v.writeUnknown(&b, refused, advise)
+		b.WriteString("\n  " + advise(Fix{Action: FixApply}))
 		return b.String()
 	case Refuse:
 	default:
@@ -45,7 +98,7 @@ func (v Verdict) Message() string {
 			fmt.Fprintf(&b, "\n  invalid input: %s", r.Message)
 		case CodeUnverifiable:
 			fmt.Fprintf(&b, "\n  %s", r.Message)
-			b.WriteString("\n  to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release")
+			b.WriteString("\n  " + advise(Fix{Action: FixVerify}))
 		}
 	}
 	for _, m := range v.Mismatched {
@@ -64,9 +117,9 @@ func (v Verdict) Message() string {
 		case d.StatementsDone > 0:
 			fmt.Fprintf(&b, " (%s done)", plural(d.StatementsDone, "statement", "statements"))
 		}
-		fmt.Fprintf(&b, "\n  to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", d.ID, d.StatementsDone+1, d.ID, d.ID, d.ID)
+		b.WriteString("\n  " + advise(Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1}))
 	}
-	v.writeUnknown(&b, refused)
+	v.writeUnknown(&b, refused, advise)
 	if len(v.OutOfOrder) > 0 && v.Has(CodeOutOfOrder) {
 		for _, r := range v.Reasons {
 			if r.Code == CodeOutOfOrder {
@@ -146,7 +199,7 @@ func (v Verdict) writePending(b *strings.Builder) {
 
 // writeUnknown lists the unknown migrations and, if any is refused, how to
 // get out of the situation.
-func (v Verdict) writeUnknown(b *strings.Builder, refused int) {
+func (v Verdict) writeUnknown(b *strings.Builder, refused int, advise Advice) {
 	for _, u := range v.Unknown {
 		fmt.Fprintf(b, "\n  unknown: %s applied %s by app version %s on host %s as %s",
 			u.ID, when(u.AppliedAt), orUnknown(u.AppVersion), orUnknown(u.Host), orUnknown(u.Actor))
@@ -162,11 +215,7 @@ func (v Verdict) writeUnknown(b *strings.Builder, refused int) {
 	if refused == 0 {
 		return
 	}
-	down := fmt.Sprintf("ledger down --to %s --use-recorded", v.RollbackTo)
-	if v.RollbackTo == "" {
-		down = fmt.Sprintf("ledger down --steps %d --use-recorded", v.Applied)
-	}
-	fmt.Fprintf(b, "\n  to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `%s` (from this binary or the newer one)", down)
+	b.WriteString("\n  " + advise(Fix{Action: FixRollBack, To: v.RollbackTo, Steps: v.Applied}))
 }
 
 func short(sum string) string {

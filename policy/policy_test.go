@@ -44,7 +44,7 @@ func TestRefuseNamesTheUnknownMigration(t *testing.T) {
 	msg := v.Message()
 	wantMsg := "refuse: this binary (app version 1.2.5, policy strict) does not know 1 migration applied to this database\n" +
 		"  unknown: 0009_drop_column applied at 2026-04-02T06:30:00Z by app version 1.2.8 on host web-3 as release-bot: refused, policy strict refuses every migration this binary does not know\n" +
-		"  to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `ledger down --to 0008_users_locale --use-recorded` (from this binary or the newer one)"
+		"  to fix: deploy a release that ships these migrations, or roll the database back to 0008_users_locale with the down SQL recorded when they were applied (from this binary or the newer one)"
 	if msg != wantMsg {
 		t.Errorf("message:\n%s\nwant:\n%s", msg, wantMsg)
 	}
@@ -54,8 +54,18 @@ func TestRollbackWhenNothingKnownIsApplied(t *testing.T) {
 	l := newLedger(t)
 	l.up("2.0.0", "", "0001_init", "0002_users")
 	v := policy.Evaluate(ships("1.0.0", "0001_bootstrap"), l.state(), policy.Strict)
-	if v.RollbackTo != "" || !strings.Contains(v.Message(), "`ledger down --steps 2 --use-recorded`") {
-		t.Errorf("rollback to %q; message:\n%s", v.RollbackTo, v.Message())
+	var fix policy.Fix
+	msg := v.MessageWith(func(f policy.Fix) string {
+		if f.Action == policy.FixRollBack {
+			fix = f
+		}
+		return "to fix: " + string(f.Action)
+	})
+	if v.RollbackTo != "" || fix.To != "" || fix.Steps != 2 || !strings.Contains(msg, "\n  to fix: roll-back\n") {
+		t.Errorf("rollback to %q, fix %+v; message:\n%s", v.RollbackTo, fix, msg)
+	}
+	if !strings.Contains(v.Message(), "roll the database back to before the migrations this binary does not know") {
+		t.Errorf("library message:\n%s", v.Message())
 	}
 }
 
@@ -225,7 +235,7 @@ func TestUnverifiable(t *testing.T) {
 		t.Errorf("verdict names policy %q, app version %q", v.Policy, v.AppVersion)
 	}
 	msg := v.Message()
-	for _, s := range []string{"refuse: this binary (app version 1.2.0, policy same-major) cannot verify the ledger", cause.Error(), "ledger verify"} {
+	for _, s := range []string{"refuse: this binary (app version 1.2.0, policy same-major) cannot verify the ledger", cause.Error(), "to fix: verify the ledger to see what is wrong"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q:\n%s", s, msg)
 		}

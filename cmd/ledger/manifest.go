@@ -256,7 +256,7 @@ func (e *env) printVerdict(v policy.Verdict) int {
 		}
 		return code
 	}
-	fmt.Fprintln(e.stdout, v.Message())
+	fmt.Fprintln(e.stdout, v.MessageWith(cliAdvice))
 	return code
 }
 

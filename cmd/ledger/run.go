@@ -418,7 +418,11 @@ func (e *env) explain(err error) string {
 	// advice about --db.
 	var merr *migrations.MigrationError
 	if !isConnectError(err) || errors.As(err, &merr) {
-		return advise(err.Error(), migrations.Fixes(err))
+		msg := err.Error()
+		if perr := (*migrations.PlanError)(nil); errors.As(err, &perr) {
+			msg = strings.Replace(msg, perr.Error(), perr.ErrorWith(cliAdvice), 1)
+		}
+		return advise(msg, migrations.Fixes(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -539,4 +543,24 @@ func commands() []*command {
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}
+}
+
+// cliAdvice words a verdict's fixes as ledger commands (the library's own
+// wording, policy.LibraryAdvice, names none).
+func cliAdvice(f policy.Fix) string {
+	switch f.Action {
+	case policy.FixApply:
+		return "to apply: run `ledger up` (or let the library auto-migrate at startup)"
+	case policy.FixVerify:
+		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release"
+	case policy.FixSettle:
+		return fmt.Sprintf("to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, f.From, f.ID, f.ID, f.ID)
+	case policy.FixRollBack:
+		down := fmt.Sprintf("ledger down --to %s --use-recorded", f.To)
+		if f.To == "" {
+			down = fmt.Sprintf("ledger down --steps %d --use-recorded", f.Steps)
+		}
+		return fmt.Sprintf("to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `%s` (from this binary or the newer one)", down)
+	}
+	return policy.LibraryAdvice(f)
 }
