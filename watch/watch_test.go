@@ -1,7 +1,6 @@
 package watch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
@@ -28,24 +28,6 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 	"github.com/schema-ledger/ledger/watch"
 )
-
-// syncBuffer is an io.Writer safe for the watcher's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is one database with a ledger, an embedded NATS server and a relay
 // publishing the ledger to it.
@@ -128,13 +110,13 @@ func (e *env) runner(files map[string]string, version string, opts ...migrations
 
 type running struct {
 	w   *watch.Watcher
-	out *syncBuffer
+	out *syncbuf.Buffer
 }
 
 // watcher starts a watcher guarding the release of files, until the test ends.
 func (e *env) watcher(files map[string]string, version string, opts ...watch.Option) *running {
 	e.t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	w, err := watch.New(e.js, set(e.t, files).Manifest(version), policy.Strict,
 		append([]watch.Option{watch.WithNames(e.names), watch.WithOutput(out, true)}, opts...)...)
 	if err != nil {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +14,13 @@ import (
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the relay's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // ledgerIn runs the CLI in-process and returns its exit code and output.
 func ledgerIn(ctx context.Context, args ...string) (int, string, string) {
-	var out, errOut lockedBuffer
+	var out, errOut syncbuf.Buffer
 	code := runWith(ctx, args, &out, &errOut, func(string) string { return "" })
 	return code, out.String(), errOut.String()
 }
@@ -59,7 +40,7 @@ func TestRelayCommandPublishesAndStopsCleanly(t *testing.T) {
 	}
 
 	rctx, stop := context.WithCancel(ctx)
-	var out, errOut lockedBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runWith(rctx, []string{"relay", "--db", db, "--nats", natsURL, "--json", "--name", "cli", "--poll", "100ms"}, &out, &errOut, func(string) string { return "" })

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,26 +10,10 @@ import (
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
-
-type watchBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *watchBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *watchBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // ledger watch, as an operator runs it: guarding 1.2.0 from the stream a
 // relay publishes, it prints one line when 1.3.0 migrates and one when
@@ -67,7 +49,7 @@ func TestWatchCommand(t *testing.T) {
 	go func() { relayDone <- relay.Run(rctx) }()
 	defer func() { stopRelay(); <-relayDone }()
 
-	var out, errOut watchBuffer
+	var out, errOut syncbuf.Buffer
 	wctx, stopWatch := context.WithCancel(ctx)
 	code := make(chan int, 1)
 	go func() {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/projector"
@@ -116,7 +115,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned, with err set
 	err    error
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 // wait waits up to d for Run to return and reports whether it did.
@@ -142,7 +141,7 @@ func (r *running) stop(t testing.TB) error {
 // startRelay runs a relay of st over js until the test ends or stop.
 func startRelay(t testing.TB, js jetstream.JetStream, st *ledger.Store, pool *pgxpool.Pool, opts ...natsbus.RelayOption) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	opts = append([]natsbus.RelayOption{
 		natsbus.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		natsbus.WithPollInterval(200 * time.Millisecond),
@@ -258,27 +257,4 @@ func checkStream(t testing.TB, js jetstream.JetStream, names natsbus.Names, st *
 	if seq != head.Seq {
 		t.Fatalf("read %d events, head is %d", seq, head.Seq)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (the relay's log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// count counts log lines containing substr.
-func (s *syncBuffer) count(substr string) int {
-	return strings.Count(s.String(), substr)
 }
