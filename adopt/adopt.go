@@ -359,7 +359,7 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 			continue
 		}
 		for _, mig := range set.Migrations {
-			if compareDecimal(strings.TrimLeft(mig.Number, "0"), n) > 0 {
+			if projector.CompareNumbers(strings.TrimLeft(mig.Number, "0"), n) > 0 {
 				break
 			}
 			adopt(mig.ID, r)
@@ -436,16 +436,6 @@ func describeRow(r foreign.Row) string {
 		s += ": " + r.Type
 	}
 	return s
-}
-
-func compareDecimal(a, b string) int {
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
 }
 
 func orDash(s string) string {

@@ -95,7 +95,7 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 		}
 	}
 
-	for _, d := range sortedInDoubt(s.InDoubt) {
+	for _, d := range projector.SortedInDoubt(s.InDoubt) {
 		v.InDoubt = append(v.InDoubt, d)
 		inDoubt = append(inDoubt, Reason{CodeInDoubt, fmt.Sprintf(
 			"migration %s started at %s (app version %s) and never finished: the database may hold part of it", d.ID, when(d.StartedAt), orUnknown(d.AppVersion))})
@@ -216,13 +216,4 @@ func Unverifiable(known Manifest, p Policy, err error) Verdict {
 		Policy:     p.String(),
 		Reasons:    []Reason{{CodeUnverifiable, msg}},
 	}
-}
-
-func sortedInDoubt(m map[string]projector.InDoubt) []projector.InDoubt {
-	out := make([]projector.InDoubt, 0, len(m))
-	for _, d := range m {
-		out = append(out, d)
-	}
-	slices.SortFunc(out, func(a, b projector.InDoubt) int { return projector.CompareIDs(a.ID, b.ID) })
-	return out
 }

@@ -51,7 +51,7 @@ func (a idKey) compare(b idKey) int {
 	case b.bad:
 		return -1
 	}
-	if c := compareDecimal(a.number, b.number); c != 0 {
+	if c := CompareNumbers(a.number, b.number); c != 0 {
 		return c
 	}
 	if c := strings.Compare(a.name, b.name); c != 0 {
@@ -60,9 +60,10 @@ func (a idKey) compare(b idKey) int {
 	return strings.Compare(a.id, b.id)
 }
 
-// compareDecimal compares two strings of decimal digits without leading
-// zeros by value.
-func compareDecimal(a, b string) int {
+// CompareNumbers compares two strings of decimal digits without leading
+// zeros by value, however many digits they have (migration numbers, other
+// tools' versions).
+func CompareNumbers(a, b string) int {
 	if len(a) != len(b) {
 		if len(a) < len(b) {
 			return -1

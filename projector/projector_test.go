@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,19 @@ func TestDriftEventsAreValidated(t *testing.T) {
 		if _, err := projector.Apply(s.Clone(), bad); !errors.Is(err, projector.ErrInvalidEvent) {
 			t.Errorf("%s %s: %v, want ErrInvalidEvent", bad.Type, bad.Payload, err)
 		}
+	}
+}
+
+// SortedInDoubt lists in id order: by number numerically, then name.
+func TestSortedInDoubt(t *testing.T) {
+	m := map[string]projector.InDoubt{
+		"10_c": {ID: "10_c"}, "9_b": {ID: "9_b"}, "0009_a": {ID: "0009_a"}, "100_d": {ID: "100_d"},
+	}
+	var got []string
+	for _, d := range projector.SortedInDoubt(m) {
+		got = append(got, d.ID)
+	}
+	if want := []string{"0009_a", "9_b", "10_c", "100_d"}; !slices.Equal(got, want) {
+		t.Errorf("SortedInDoubt: %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,21 @@ func sortMigrations(ms []Migration) {
 	copy(ms, sorted)
 }
 
+// SortedInDoubt lists the migrations in doubt of m (a State's InDoubt) in
+// id order (CompareIDs).
+func SortedInDoubt(m map[string]InDoubt) []InDoubt {
+	out := make([]InDoubt, 0, len(m))
+	for _, d := range m {
+		out = append(out, d)
+	}
+	order := sortedOrder(len(out), func(i int) string { return out[i].ID })
+	sorted := make([]InDoubt, len(out))
+	for i, j := range order {
+		sorted[i] = out[j]
+	}
+	return sorted
+}
+
 // SortIDs orders migration ids in place (CompareIDs).
 func SortIDs(ids []string) {
 	order := sortedOrder(len(ids), func(i int) string { return ids[i] })

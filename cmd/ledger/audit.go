@@ -564,7 +564,7 @@ error (including output that could not be written).`,
 					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 				}
 			}
-			for _, d := range sortedInDoubt(rep.Fold.InDoubt) {
+			for _, d := range projector.SortedInDoubt(rep.Fold.InDoubt) {
 				out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
 			}
 			st, err := p.runner.SchemaStatus(ctx)
