@@ -89,7 +89,7 @@ func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 		return c, nil
 	}
 	c.report.Drifted = true
-	drifted := projector.Drifted{Fingerprint: snap.Fingerprint, Objects: len(snap.Objects), Recorded: fp.Value, RecordedSeq: fp.Seq, Refused: s.r.cfg.refuseDrift}
+	drifted := projector.Drifted{Fingerprint: snap.Fingerprint, Objects: len(snap.Objects), Recorded: fp.Value, RecordedSeq: fp.Seq, Refused: s.set.refuseDrift}
 	if old, err := s.store.Snapshot(ctx, fp.Value); err == nil {
 		drifted.Changes = catalog.Lines(catalog.Diff(old, snap))
 	} else if errors.Is(err, ledger.ErrNoSnapshot) {
@@ -98,7 +98,7 @@ func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 		return c, err
 	}
 	c.report.Drift = drifted.Changes
-	s.r.cfg.logger.Warn("the schema changed outside the migrations", "recorded", fp.Value, "found", snap.Fingerprint, "changes", len(drifted.Changes))
+	s.set.logger.Warn("the schema changed outside the migrations", "recorded", fp.Value, "found", snap.Fingerprint, "changes", len(drifted.Changes))
 	if since.LastDrift != snap.Fingerprint {
 		if err := s.store.PutSnapshot(ctx, snap); err != nil {
 			return c, err
@@ -112,7 +112,7 @@ func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 		}
 		c.report.DriftRecorded = true
 	}
-	if s.r.cfg.refuseDrift {
+	if s.set.refuseDrift {
 		return c, &DriftError{Recorded: fp.Value, Found: snap.Fingerprint, Changes: drifted.Changes}
 	}
 	return c, nil

@@ -189,24 +189,10 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 				}
 			}
 		}
-		defer s.settle(ctx)
-		for i, step := range plan.Steps {
-			// Stopped (Ctrl-C): a step not begun is not begun — but one
-			// already sent ahead runs its course (or is cancelled) in its turn.
-			if err = ctx.Err(); err != nil && s.sent == nil {
-				break
-			}
-			err = nil
-			s.next = nil
-			if i+1 < len(plan.Steps) {
-				s.next = &plan.Steps[i+1]
-			}
-			r.progress(dir, step.ID, i, len(plan.Steps), false, start)
-			t0 := time.Now()
-			if err = s.exec(ctx, step); err != nil {
-				break
-			}
-			d := time.Since(t0)
+		err = s.steps(ctx, plan.Steps, func(i int) {
+			r.progress(dir, plan.Steps[i].ID, i, len(plan.Steps), false, start)
+		}, func(i int, d time.Duration) {
+			step := plan.Steps[i]
 			source := ""
 			if dir == DirDown {
 				source = step.Source
@@ -214,7 +200,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
-		}
+		})
 		if ctx.Err() == nil && !s.conn.IsClosed() {
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
@@ -394,7 +380,8 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 	if err != nil {
 		return err
 	}
-	return f(&session{r: r, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
+	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, reconnect: r.pool.Config().ConnConfig}
+	return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 }
 
 // Lock polling: the first retry after lockPollMin, doubling up to
@@ -473,15 +460,17 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 	return strings.Join(holders, "; ")
 }
 
-func (r *Runner) ddlLockTimeoutSQL(local bool) string {
-	if r.cfg.ddlLockTimeout <= 0 {
+// lockTimeoutSQL sets lock_timeout to d for a migration's statements (SET
+// LOCAL: for its transaction only); "" when d is not positive.
+func lockTimeoutSQL(d time.Duration, local bool) string {
+	if d <= 0 {
 		return ""
 	}
 	scope := "SET "
 	if local {
 		scope = "SET LOCAL "
 	}
-	return scope + "lock_timeout = '" + strconv.FormatInt(r.cfg.ddlLockTimeout.Milliseconds(), 10) + "ms'"
+	return scope + "lock_timeout = '" + strconv.FormatInt(d.Milliseconds(), 10) + "ms'"
 }
 
 // recordedDown reads the down SQL recorded when id was applied (in its
@@ -525,7 +514,7 @@ type statementFailure struct {
 
 // execBody runs a migration body in one round trip (simple protocol,
 // several statements) inside the open transaction on conn.
-func (r *Runner) execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
+func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
 	sql, offset := body, 0
 	if prefix != "" {
 		sql, offset = prefix+";\n"+body, 1
@@ -558,7 +547,10 @@ func failureOf(results []*pgconn.Result, err error, offset int, stmts []Statemen
 	return f
 }
 
-func (r *Runner) migrationError(step Step, f *statementFailure) *MigrationError {
+// newMigrationError describes a step's failure: its file, statement, line
+// and column, the server's SQLSTATE, and (for 55P03 under a DDL lock
+// timeout) the timeout that was exceeded.
+func newMigrationError(step Step, f *statementFailure, ddlLockTimeout time.Duration) *MigrationError {
 	sc := step.Script
 	e := &MigrationError{ID: step.ID, Direction: step.Direction, File: sc.File, Err: f.err}
 	if f.known {
@@ -590,8 +582,8 @@ func (r *Runner) migrationError(step Step, f *statementFailure) *MigrationError 
 			}
 		}
 	}
-	if pgErr.Code == "55P03" && r.cfg.ddlLockTimeout > 0 {
-		e.DDLLockTimeout = r.cfg.ddlLockTimeout
+	if pgErr.Code == "55P03" && ddlLockTimeout > 0 {
+		e.DDLLockTimeout = ddlLockTimeout
 	}
 	return e
 }
@@ -652,8 +644,8 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 			rep.NotRehearsed = plan.IDs()[i:]
 			return nil
 		}
-		if f := r.execBody(ctx, conn, step.Script.Body, step.Script.Statements, r.ddlLockTimeoutSQL(true)); f != nil {
-			merr := r.migrationError(step, f)
+		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
+			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
 			merr.Rehearsal = true
 			return merr
 		}

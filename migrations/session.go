@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -29,13 +30,25 @@ import (
 // search_path never reaches the next migration, the ledger's writes or the
 // fingerprint.
 type session struct {
-	r     *Runner
+	set   sessionSettings
 	conn  *pgx.Conn
 	store *ledger.Store // the ledger through conn
 	app   *ledger.Appender
 	actor string  // the connection's current_user
 	next  *Step   // the step after the current one, to send ahead
 	sent  *flight // next's transaction, sent ahead
+}
+
+// sessionSettings are what a session takes from its runner's configuration,
+// copied when the lock is taken: a session never reaches back into the
+// Runner.
+type sessionSettings struct {
+	logger         *slog.Logger
+	refuseDrift    bool
+	ddlLockTimeout time.Duration
+	// reconnect configures a connection of the session's own, to record a
+	// failure on when the lock's connection died.
+	reconnect *pgx.ConnConfig
 }
 
 // cleanSession puts back the session state a migration may have changed
@@ -97,7 +110,7 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 	_ = s.app.Done(nil)
 	// A connection of its own, not one from the pool, which may have
 	// none to spare while this run still holds the dead one.
-	conn, err := pgx.ConnectConfig(rctx, s.r.pool.Config().ConnConfig.Copy())
+	conn, err := pgx.ConnectConfig(rctx, s.set.reconnect.Copy())
 	if err != nil {
 		return err
 	}
@@ -106,7 +119,7 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 		return err
 	}
 	return pgx.BeginFunc(rctx, conn, func(tx pgx.Tx) error {
-		_, err := s.r.store.Append(rctx, tx, ev)
+		_, err := s.store.Append(rctx, tx, ev)
 		return err
 	})
 }
@@ -138,7 +151,7 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 		// The session is clean here: reset when the lock was taken, and
 		// again by every step before its record (a failed transaction's
 		// SETs roll back with it).
-		if set := s.r.ddlLockTimeoutSQL(true); set != "" {
+		if set := lockTimeoutSQL(s.set.ddlLockTimeout, true); set != "" {
 			prefix = append(prefix, set)
 		}
 	} else {
@@ -220,6 +233,31 @@ func (s *session) discard(ctx context.Context) {
 	_ = s.app.Done(nil)
 }
 
+// steps runs steps in order, each sent ahead of the previous step's answer
+// where it can be, until one fails. Stopped (ctx cancelled), a step not
+// begun is not begun — but one already sent ahead runs its course (or is
+// cancelled) in its turn. begin is called before each step, done after each
+// step that was done, with how long it took.
+func (s *session) steps(ctx context.Context, steps []Step, begin func(i int), done func(i int, d time.Duration)) error {
+	defer s.settle(ctx)
+	for i, step := range steps {
+		if err := ctx.Err(); err != nil && s.sent == nil {
+			return err
+		}
+		s.next = nil
+		if i+1 < len(steps) {
+			s.next = &steps[i+1]
+		}
+		begin(i)
+		t0 := time.Now()
+		if err := s.exec(ctx, step); err != nil {
+			return err
+		}
+		done(i, time.Since(t0))
+	}
+	return nil
+}
+
 // settle discards a transaction still sent ahead when a run ends early.
 func (s *session) settle(ctx context.Context) {
 	if s.sent != nil {
@@ -243,7 +281,7 @@ func (s *session) exec(ctx context.Context, step Step) error {
 	if f == nil {
 		return nil
 	}
-	merr := s.r.migrationError(step, f)
+	merr := newMigrationError(step, f, s.set.ddlLockTimeout)
 	merr.RolledBack = true
 	// The rollback undid the SQL; the failure is a fact worth keeping.
 	s.recordFailure(ctx, step, merr, 0, false)
@@ -262,7 +300,7 @@ func (s *session) recordFailure(ctx context.Context, step Step, merr *MigrationE
 		return
 	}
 	merr.Recorded = true
-	s.r.cfg.logger.Error("migration failed", "id", step.ID, "direction", step.Direction.String(), "sqlstate", merr.SQLState, "error", merr.Err)
+	s.set.logger.Error("migration failed", "id", step.ID, "direction", step.Direction.String(), "sqlstate", merr.SQLState, "error", merr.Err)
 }
 
 // runTx runs a transactional step: its transaction, sent ahead or now;
@@ -350,7 +388,7 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 		st := sc.Statements[i]
 		_, err := s.conn.PgConn().Exec(ctx, st.Text).ReadAll()
 		if err != nil {
-			merr := s.r.migrationError(step, &statementFailure{err: err, index: i, known: true, posBase: 0})
+			merr := newMigrationError(step, &statementFailure{err: err, index: i, known: true, posBase: 0}, s.set.ddlLockTimeout)
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) {
 				// No answer from the server: whether the statement took
@@ -405,7 +443,7 @@ func (s *session) progress(ctx context.Context, step Step, done int) error {
 // step's statements (ddl), sets the DDL lock timeout.
 func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 	sql := strings.Join(cleanSession, "; ")
-	if set := s.r.ddlLockTimeoutSQL(false); ddl && set != "" {
+	if set := lockTimeoutSQL(s.set.ddlLockTimeout, false); ddl && set != "" {
 		sql += "; " + set
 	}
 	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
