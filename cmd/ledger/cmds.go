@@ -549,9 +549,13 @@ func cmdVersion() *command {
 				v = bi.Main.Version
 			}
 			if e.g.json {
-				return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version()})
+				return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version(), "embedded_nats_server": embeddedNATS})
 			}
-			fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s)\n", v, ledger.Format, runtime.Version())
+			build := ""
+			if !embeddedNATS {
+				build = ", without the demo's embedded nats-server"
+			}
+			fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
 			return exitOK
 		},
 	}

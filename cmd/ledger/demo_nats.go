@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -27,7 +27,7 @@ type demoBus struct {
 	w        io.Writer
 	names    natsbus.Names
 	where    string // the server, as shown
-	embedded *server.Server
+	embedded embeddedServer
 	storeDir string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -43,6 +43,18 @@ type demoBus struct {
 	bad      error // a message that does not decode
 }
 
+// embeddedServer is the demo's embedded nats-server, in a build that has one
+// (demo_embed.go).
+type embeddedServer interface {
+	ClientURL() string
+	Shutdown()
+	WaitForShutdown()
+}
+
+// errNoEmbeddedNATS: the demo needs a NATS server and this build has none
+// of its own.
+var errNoEmbeddedNATS = errors.New("this ledger was built with -tags ledger_nonatsserver, without the demo's embedded nats-server: pass --nats URL (or set NATS_URL) to run the demo against a NATS server with JetStream")
+
 // startDemoBus starts the server (or connects to --nats), the relay and
 // the subscriber for the ledger of store in database dbName.
 func (e *env) startDemoBus(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, dbName string) (*demoBus, error) {
@@ -54,17 +66,12 @@ func (e *env) startDemoBus(ctx context.Context, pool *pgxpool.Pool, store *ledge
 			return nil, err
 		}
 		b.storeDir = dir
-		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+		srv, err := startEmbeddedNATS(dir)
 		if err != nil {
 			b.close(context.Background(), false)
-			return nil, fmt.Errorf("embedded nats-server: %w", err)
+			return nil, err
 		}
-		srv.Start()
 		b.embedded = srv
-		if !srv.ReadyForConnections(10 * time.Second) {
-			b.close(context.Background(), false)
-			return nil, fmt.Errorf("the embedded nats-server did not start within 10s")
-		}
 		url = srv.ClientURL()
 		b.where = "an embedded nats-server at " + url + " (JetStream in a temporary directory)"
 	} else {
