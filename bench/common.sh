@@ -18,12 +18,14 @@ reset_db() { eval "$(reset_db_cmd "$1")"; }
 # Number of benchmark tables (t_NNNNNN) in a database: a tool-agnostic check of the real schema.
 count_tables() { psql "$(db_url "$1")" -XAtc "select count(*) from pg_tables where tablename ~ '^t_[0-9]+$'"; }
 
-# build_ledger: go build the current checkout's CLI (and the bench helpers) into $WORK/bin.
+# build_ledger: go build the current checkout's CLI (and the bench helpers) into $WORK/bin;
+# ledger-lean is the CLI built with -tags ledger_nonatsserver (no embedded nats-server).
 # Once per run: run-all.sh exports LEDGER_BUILT=1 after building.
 build_ledger() {
   [ "${LEDGER_BUILT:-}" = 1 ] && return 0
   mkdir -p "$WORK/bin"
   (cd "$ROOT" && go build -o "$WORK/bin/ledger" ./cmd/ledger &&
+    go build -tags ledger_nonatsserver -o "$WORK/bin/ledger-lean" ./cmd/ledger &&
     go build -o "$WORK/bin/floor" ./bench/floor &&
     go build -o "$WORK/bin/ledger-seed" ./bench/seed) || { echo "build failed" >&2; return 1; }
   export LEDGER_BUILT=1

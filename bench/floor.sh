@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The floor for a CLI status command: process start + connect + SELECT 1, timed side by
-# side with `ledger check` (from the directory and from the release's manifest) and
-# `ledger status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
+# side with `ledger check` (from the directory and from the release's manifest; the
+# default build, and the lean build without the demo's embedded nats-server, -tags
+# ledger_nonatsserver) and `ledger status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
 # ledger check <= 1.2x the floor; target 1c: ledger check --manifest with 1000 <= 1.2x).
 #   ./floor.sh        (RUNS=30 by default; results in $WORK/results/floor-<stamp>.csv)
 set -euo pipefail
@@ -25,6 +26,8 @@ for n in $FLOOR_NS; do
   ledger check --db "$ldb" --manifest "$manifest" >/dev/null   # must exit 0 (run)
   lcmds+=(-n "ledger check ($n applied)" "ledger check --db $ldb --dir $set_dir"
           -n "ledger check --manifest ($n applied)" "ledger check --db $ldb --manifest $manifest"
+          -n "ledger check, lean build ($n applied)" "ledger-lean check --db $ldb --dir $set_dir"
+          -n "ledger check --manifest, lean build ($n applied)" "ledger-lean check --db $ldb --manifest $manifest"
           -n "ledger status ($n applied)" "ledger status --db $ldb --dir $set_dir")
 done
 # -N: no shell in between, so the few-ms commands are timed without shell-correction noise.
@@ -34,6 +37,7 @@ hyperfine -N --runs "$RUNS" --warmup 3 --style basic --export-csv "$csv" \
   -n 'floor -noop: Go+pgx binary start only' "$WORK/bin/floor -noop" \
   -n 'floor: Go start + pgx connect + SELECT 1' "$WORK/bin/floor" \
   -n 'ledger version: ledger binary start only' "ledger version" \
+  -n 'ledger version, lean build: start only' "ledger-lean version" \
   "${lcmds[@]}" >/dev/null
 echo "median wall ms, $RUNS runs each (user+sys ms):"
 awk -F, 'NR > 1 { printf "  %7.2f  (%5.2f)  %s\n", $4 * 1000, ($7 + $8) * 1000, $1 }' "$csv"

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,6 +23,15 @@ func TestLeanBuildHasNoEmbeddedNATS(t *testing.T) {
 		if strings.HasPrefix(pkg, "github.com/nats-io/nats-server/") {
 			t.Errorf("the lean build links %s", pkg)
 		}
+	}
+
+	// The README's install line for this build names this very tag.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "go install -tags ledger_nonatsserver github.com/schema-ledger/ledger/cmd/ledger@") {
+		t.Error("README.md has no install line for the lean build (-tags ledger_nonatsserver)")
 	}
 
 	var stdout, stderr bytes.Buffer
