@@ -552,7 +552,9 @@ func cliAdvice(f policy.Fix) string {
 	case policy.FixApply:
 		return "to apply: run `ledger up` (or let the library auto-migrate at startup)"
 	case policy.FixVerify:
-		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release"
+		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release; if older, run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
+	case policy.FixAppVersion:
+		return "to fix: give this release's version with --app-version or LEDGER_APP_VERSION"
 	case policy.FixSettle:
 		return fmt.Sprintf("to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, f.From, f.ID, f.ID, f.ID)
 	case policy.FixRollBack:
