@@ -178,7 +178,7 @@ func Baseline(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o Ba
 		return Report{}, errors.New("baseline: give a reason: it is recorded for the auditors")
 	}
 	if _, ok := set.Lookup(o.To); !ok {
-		return Report{}, fmt.Errorf("baseline --to %s: no such migration in the set (%d migrations)", o.To, len(set.Migrations))
+		return Report{}, fmt.Errorf("baseline up to %s: no such migration in the set (%d migrations)", o.To, len(set.Migrations))
 	}
 	store, err := newStore(pool, o.Options)
 	if err != nil {

@@ -21,10 +21,17 @@ type CaptureDDLError struct {
 	Err    error
 }
 
+// NeedsSuperuser reports whether capture was refused for want of the
+// privilege: PostgreSQL lets only a superuser create event triggers.
+func (e *CaptureDDLError) NeedsSuperuser() bool {
+	var pgErr *pgconn.PgError
+	return errors.As(e.Err, &pgErr) && pgErr.Code == "42501"
+}
+
 func (e *CaptureDDLError) Error() string {
 	var pgErr *pgconn.PgError
-	if errors.As(e.Err, &pgErr) && pgErr.Code == "42501" {
-		return fmt.Sprintf("capture DDL for ledger %q: creating an event trigger needs a superuser (PostgreSQL: %s); run `ledger init --capture-ddl` once as one, or go without: drift is still found by verify, up and watch --db", e.Schema, pgErr.Message)
+	if e.NeedsSuperuser() && errors.As(e.Err, &pgErr) {
+		return fmt.Sprintf("capture DDL for ledger %q: creating an event trigger needs a superuser (PostgreSQL: %s); install the capture once as one (Store.InstallDDLCapture), or go without: drift is still found by comparing the schema with the snapshot each migration run records", e.Schema, pgErr.Message)
 	}
 	return fmt.Sprintf("capture DDL for ledger %q: %v", e.Schema, e.Err)
 }

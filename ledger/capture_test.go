@@ -147,7 +147,7 @@ func TestCaptureDDLNeedsASuperuser(t *testing.T) {
 	defer conn.Close(ctx)
 	err = st.On(conn).InstallDDLCapture(ctx)
 	var cerr *ledger.CaptureDDLError
-	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "needs a superuser") {
+	if !errors.As(err, &cerr) || !cerr.NeedsSuperuser() || !strings.Contains(err.Error(), "needs a superuser") || strings.Contains(err.Error(), "`ledger ") {
 		t.Fatalf("install as %s: %v, want a CaptureDDLError saying a superuser is needed", role, err)
 	}
 	if on, err := st.DDLCaptured(ctx); err != nil || on {

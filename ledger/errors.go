@@ -14,26 +14,33 @@ var ErrNotInitialized = errors.New("ledger not initialized")
 // ErrNotInTransaction: Append was given a transaction that is not open.
 var ErrNotInTransaction = errors.New("append needs an open transaction")
 
-// NotInitializedError says which schema is missing and what to do.
+// NotInitializedError says which schema is missing and what to do, in the
+// library's words (a caller words the fix for its users: cmd/ledger names
+// its commands).
 type NotInitializedError struct{ Schema string }
 
 func (e *NotInitializedError) Error() string {
-	return fmt.Sprintf("ledger schema %q is not initialized in this database: run `ledger init` (or `ledger up`, which creates it)", e.Schema)
+	return fmt.Sprintf("ledger schema %q is not initialized in this database: initialize it as the migrator (Store.Init; a migration runner's first Up does it too)", e.Schema)
 }
 
 func (e *NotInitializedError) Unwrap() error { return ErrNotInitialized }
 
 // FormatError: the ledger in the database is in a format this binary does
-// not understand (newer), or one it must first upgrade (older). The ledger applies its own rule to itself: refuse, never guess.
+// not understand (newer), or one it must first upgrade (older). The ledger
+// applies its own rule to itself: refuse, never guess.
 type FormatError struct {
 	Schema    string
 	Found     int
 	Supported int
 }
 
+// Older reports whether the ledger is in an older format, which Init
+// upgrades; otherwise it is newer, and only a newer release reads it.
+func (e *FormatError) Older() bool { return e.Found < e.Supported }
+
 func (e *FormatError) Error() string {
-	if e.Found < e.Supported {
-		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes: run `ledger init` (or `ledger up`) once with this release to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it", e.Schema, e.Found, e.Supported)
+	if e.Older() {
+		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes: initialize it once with this release (Store.Init, or a migration runner's Up) to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it", e.Schema, e.Found, e.Supported)
 	}
 	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands: use a newer ledger release (this one changes nothing)", e.Schema, e.Found, e.Supported)
 }
@@ -49,7 +56,7 @@ type CorruptHeadError struct {
 }
 
 func (e *CorruptHeadError) Error() string {
-	return fmt.Sprintf("ledger schema %q cannot be trusted: %s; run `ledger verify` to see every difference, and restore the ledger from a backup", e.Schema, e.Reason)
+	return fmt.Sprintf("ledger schema %q cannot be trusted: %s; verify it (Store.Verify) to see every difference, and restore the ledger from a backup", e.Schema, e.Reason)
 }
 
 // SchemaNameError: an unusable name for the ledger schema.

@@ -77,8 +77,8 @@ func TestUpgradeFromFormat1(t *testing.T) {
 
 	// Before the upgrade, readers say what to do.
 	var fe *ledger.FormatError
-	if _, err := st.Head(ctx); !errors.As(err, &fe) || fe.Found != 1 || !strings.Contains(err.Error(), "ledger init") {
-		t.Fatalf("Head of a format-1 ledger: %v, want a FormatError saying to run ledger init", err)
+	if _, err := st.Head(ctx); !errors.As(err, &fe) || fe.Found != 1 || !fe.Older() || !strings.Contains(err.Error(), "Store.Init") || strings.Contains(err.Error(), "`ledger ") {
+		t.Fatalf("Head of a format-1 ledger: %v, want a FormatError saying to call Store.Init (and no shell command)", err)
 	}
 	if _, _, err := st.State(ctx); !errors.As(err, &fe) {
 		t.Fatalf("State of a format-1 ledger: %v, want a FormatError", err)

@@ -401,7 +401,10 @@ func TestNotInitialized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Head(context.Background()); !errors.Is(err, ledger.ErrNotInitialized) || !strings.Contains(err.Error(), "ledger init") {
+	// The library's words: what to call, no shell command (cmd/ledger
+	// words the fix as one).
+	_, err = st.Head(context.Background())
+	if !errors.Is(err, ledger.ErrNotInitialized) || !strings.Contains(err.Error(), "Store.Init") || strings.Contains(err.Error(), "`ledger ") {
 		t.Fatalf("Head before Init: %v", err)
 	}
 }

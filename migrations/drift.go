@@ -151,7 +151,7 @@ func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) e
 // nothing (accepted is false).
 func (r *Runner) AcceptDrift(ctx context.Context, reason string) (accepted projector.DriftAccepted, err error) {
 	if strings.TrimSpace(reason) == "" {
-		return accepted, errors.New("accept the drift: give a reason (--reason TEXT): it is recorded for the auditors")
+		return accepted, errors.New("accept the drift: give a reason: it is recorded for the auditors")
 	}
 	if _, err := r.store.Init(ctx); err != nil {
 		return accepted, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/policy"
 )
 
@@ -60,6 +61,9 @@ type Fix struct {
 	ID     string   // the migration concerned, if any
 	From   int      // FixSettle: the statement a resume goes on from (1-based)
 	SQL    []string // statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
+	Schema string   // the ledger schema concerned, if any
+	Tool   string   // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
+	Table  string   // FixAdopt: its history table, schema-qualified, when it is not the tool's default
 }
 
 // FixAction names a fix.
@@ -72,15 +76,33 @@ const (
 	FixDDLLockTimeout FixAction = "ddl-lock-timeout" // a statement waited too long for its locks: retry when traffic is lower, or wait longer
 	FixSettle         FixAction = "settle"           // a migration in doubt: resume it, or record it as applied or failed
 	FixUseRecorded    FixAction = "use-recorded"     // revert migrations the set does not know with their recorded down SQL
+
+	// The ledger itself (errors of package ledger).
+	FixInit         FixAction = "init"          // no ledger in the schema yet: initialize it as the migrator (Store.Init; Runner.Up does it too)
+	FixUpgrade      FixAction = "upgrade"       // the ledger is in an older format: initialize it once with this release, which upgrades it in place
+	FixNewerRelease FixAction = "newer-release" // the ledger is in a newer format than this release reads: use a newer release
+	FixVerify       FixAction = "verify"        // the ledger cannot be trusted: verify it to see every difference, then restore it from a backup
+	FixSuperuser    FixAction = "superuser"     // DDL capture needs a superuser: install it once as one, or go without it
+
+	FixAdopt         FixAction = "adopt"          // another tool's history and no ledger: adopt that history (Tool, Table)
+	FixWriteManifest FixAction = "write-manifest" // a manifest that cannot be used: write it again from the release's files
 )
 
-// Fixes lists the fixes err, or an error it wraps, suggests.
+// Fixes lists the fixes err, or an error it wraps, suggests: this
+// package's errors and the ledger's (package ledger holds no fixes of its
+// own, being below this one).
 func Fixes(err error) []Fix {
 	var (
-		dir  *DirError
-		lock *LockTimeoutError
-		merr *MigrationError
-		perr *PlanError
+		dir      *DirError
+		lock     *LockTimeoutError
+		merr     *MigrationError
+		perr     *PlanError
+		foreign  *ForeignHistoryError
+		manifest *ManifestError
+		notInit  *ledger.NotInitializedError
+		format   *ledger.FormatError
+		corrupt  *ledger.CorruptHeadError
+		capture  *ledger.CaptureDDLError
 	)
 	switch {
 	case errors.As(err, &perr):
@@ -91,6 +113,22 @@ func Fixes(err error) []Fix {
 		return []Fix{{Action: FixWaitForLock}}
 	case errors.As(err, &merr):
 		return merr.Fixes()
+	case errors.As(err, &foreign):
+		return foreign.Fixes()
+	case errors.As(err, &manifest):
+		if manifest.Regenerate {
+			return []Fix{{Action: FixWriteManifest}}
+		}
+	case errors.As(err, &notInit):
+		return []Fix{{Action: FixInit, Schema: notInit.Schema}}
+	case errors.As(err, &format) && format.Older():
+		return []Fix{{Action: FixUpgrade, Schema: format.Schema}}
+	case errors.As(err, &format):
+		return []Fix{{Action: FixNewerRelease, Schema: format.Schema}}
+	case errors.As(err, &corrupt):
+		return []Fix{{Action: FixVerify, Schema: corrupt.Schema}}
+	case errors.As(err, &capture) && capture.NeedsSuperuser():
+		return []Fix{{Action: FixSuperuser, Schema: capture.Schema}}
 	}
 	return nil
 }

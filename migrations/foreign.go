@@ -23,19 +23,32 @@ type ForeignHistory struct {
 	Version string `json:"version"` // the tool's current version there ("" none, "?" unreadable)
 	Rows    int    `json:"rows"`    // rows saying migrations are applied
 	Problem string `json:"problem,omitempty"`
-	Command string `json:"command"` // the ledger command that adopts it
+}
+
+// Fix is what takes the history over, as data (FixAdopt): a caller words it
+// (cmd/ledger as its adopt command).
+func (h ForeignHistory) Fix() Fix {
+	f := Fix{Action: FixAdopt, Tool: h.Tool}
+	if tool, err := foreign.ParseTool(h.Tool); err != nil || h.Table != "public."+tool.DefaultTable() {
+		f.Table = h.Table
+	}
+	return f
 }
 
 // ForeignHistoryError is returned by Check, Checker.Check and Runner.Up on
 // a database that another tool has been migrating and that has no ledger:
-// nothing was run. It names each tool, its version there and the command
-// that adopts its history.
+// nothing was run. It names each tool, its version there and how to adopt
+// its history (Fixes: one FixAdopt each).
 type ForeignHistoryError struct {
 	Schema    string // the ledger schema that does not exist
 	Histories []ForeignHistory
 }
 
-func (e *ForeignHistoryError) Error() string {
+func (e *ForeignHistoryError) Error() string { return e.ErrorWith(adoptAdvice) }
+
+// ErrorWith is Error with each history's fix worded by advise as the text
+// after "to take it over: ".
+func (e *ForeignHistoryError) ErrorWith(advise func(Fix) string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "this database has no ledger (schema %q) but holds the history of another migration tool, so nothing was run (it would re-run migrations already applied):", e.Schema)
 	for _, h := range e.Histories {
@@ -43,9 +56,27 @@ func (e *ForeignHistoryError) Error() string {
 		if h.Problem != "" {
 			fmt.Fprintf(&b, " (%s)", h.Problem)
 		}
-		fmt.Fprintf(&b, "\n    to take it over: %s", h.Command)
+		fmt.Fprintf(&b, "\n    to take it over: %s", advise(h.Fix()))
 	}
 	return b.String()
+}
+
+// Fixes is one FixAdopt per history.
+func (e *ForeignHistoryError) Fixes() []Fix {
+	fixes := make([]Fix, len(e.Histories))
+	for i, h := range e.Histories {
+		fixes[i] = h.Fix()
+	}
+	return fixes
+}
+
+// adoptAdvice words a FixAdopt in the library's terms: package adopt.
+func adoptAdvice(f Fix) string {
+	s := fmt.Sprintf("adopt its history into the ledger before the first up (adopt.Adopt, From %q", f.Tool)
+	if f.Table != "" {
+		s += fmt.Sprintf(", Table %q", f.Table)
+	}
+	return s + ")"
 }
 
 func (e *ForeignHistoryError) Unwrap() error { return ErrForeignHistory }
@@ -94,7 +125,7 @@ func foreignHistories(ctx context.Context, db ledger.DB, schema string) ([]Forei
 	}
 	var out []ForeignHistory
 	for _, t := range tables {
-		fh := ForeignHistory{Tool: string(t.Tool), Table: t.String(), Command: adoptCommand(t, schema)}
+		fh := ForeignHistory{Tool: string(t.Tool), Table: t.String()}
 		h, err := foreign.Read(ctx, db, t)
 		var se *foreign.StateError
 		switch {
@@ -110,19 +141,6 @@ func foreignHistories(ctx context.Context, db ledger.DB, schema string) ([]Forei
 		out = append(out, fh)
 	}
 	return out, nil
-}
-
-// adoptCommand is the ledger command that adopts the history in t into the
-// ledger in schema.
-func adoptCommand(t foreign.Table, schema string) string {
-	cmd := "ledger adopt --from " + string(t.Tool)
-	if t.Name != t.Tool.DefaultTable() || t.Schema != "public" {
-		cmd += " --table " + t.String()
-	}
-	if schema != ledger.DefaultSchema {
-		cmd += " --schema " + schema
-	}
-	return cmd
 }
 
 // refuseForeign fails with a *ForeignHistoryError when the ledger has never

@@ -3,6 +3,8 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -13,25 +15,25 @@ import (
 
 // Each tool's history table, built by hand from the tool's own schema (see
 // internal/foreign), makes Check and Up refuse on a database without a
-// ledger, naming the tool, its version there and the adopt command; and they
-// run nothing.
+// ledger, naming the tool, its version there and how to adopt its history
+// (in the library's words, and as a Fix); and they run nothing.
 func TestForeignHistoryDetected(t *testing.T) {
 	cases := []struct {
-		tool, setup, version, command string
+		tool, setup, version, table string // table: the FixAdopt's, "" for the tool's default
 	}{
 		{"goose", `CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL default now(), PRIMARY KEY(id));
 			INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true)`,
-			"2", "ledger adopt --from goose"},
+			"2", ""},
 		{"golang-migrate", `CREATE TABLE app.migrations_log (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
 			INSERT INTO app.migrations_log VALUES (1, false)`,
-			"1", "ledger adopt --from golang-migrate --table app.migrations_log"},
+			"1", "app.migrations_log"},
 		{"tern", `CREATE TABLE public.schema_version (version int4 NOT NULL); INSERT INTO schema_version VALUES (2)`,
-			"2", "ledger adopt --from tern"},
+			"2", ""},
 		{"flyway", `CREATE TABLE flyway_schema_history (installed_rank int NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
 			type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum int, installed_by varchar(100) NOT NULL,
 			installed_on timestamp NOT NULL DEFAULT now(), execution_time int NOT NULL, success boolean NOT NULL);
 			INSERT INTO flyway_schema_history VALUES (1, '1', 'users', 'SQL', 'V1__users.sql', 12345, 'app', now(), 4, true)`,
-			"1", "ledger adopt --from flyway"},
+			"1", ""},
 	}
 	fsys := fstest.MapFS{
 		"0001_users.up.sql":  {Data: []byte("CREATE TABLE users (id int);\n")},
@@ -50,11 +52,15 @@ func TestForeignHistoryDetected(t *testing.T) {
 			if !errors.As(err, &fe) || !errors.Is(err, migrations.ErrForeignHistory) {
 				t.Fatalf("Check: got %v, want a *ForeignHistoryError", err)
 			}
-			if len(fe.Histories) != 1 || fe.Histories[0].Tool != c.tool || fe.Histories[0].Version != c.version || fe.Histories[0].Command != c.command {
-				t.Errorf("histories = %+v, want %s at version %s, %q", fe.Histories, c.tool, c.version, c.command)
+			if len(fe.Histories) != 1 || fe.Histories[0].Tool != c.tool || fe.Histories[0].Version != c.version {
+				t.Errorf("histories = %+v, want %s at version %s", fe.Histories, c.tool, c.version)
 			}
-			if !strings.Contains(err.Error(), c.command) {
-				t.Errorf("message does not name the command:\n%s", err)
+			want := migrations.Fix{Action: migrations.FixAdopt, Tool: c.tool, Table: c.table}
+			if fixes := migrations.Fixes(err); len(fixes) != 1 || !reflect.DeepEqual(fixes[0], want) {
+				t.Errorf("Fixes = %+v, want [%+v]", fixes, want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("adopt.Adopt, From %q", c.tool)) || strings.Contains(msg, "ledger adopt") || strings.Contains(msg, "--from") {
+				t.Errorf("message does not say how to adopt in the library's words:\n%s", msg)
 			}
 			set, err := migrations.Load(fsys)
 			if err != nil {

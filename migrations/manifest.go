@@ -54,6 +54,9 @@ type ManifestMigration struct {
 type ManifestError struct {
 	Source string // the file, or "manifest"
 	Msg    string
+	// Regenerate: the fix is to write the manifest again from the
+	// release's files (NewManifest, Manifest.Marshal); see Fixes.
+	Regenerate bool
 }
 
 func (e *ManifestError) Error() string {
@@ -180,8 +183,11 @@ func readHeader(data []byte, source string) (ManifestHeader, error) {
 	bad := func(format string, args ...any) (ManifestHeader, error) {
 		return h, &ManifestError{Source: source, Msg: fmt.Sprintf(format, args...)}
 	}
+	regenerate := func(format string, args ...any) (ManifestHeader, error) {
+		return h, &ManifestError{Source: source, Msg: fmt.Sprintf(format, args...), Regenerate: true}
+	}
 	notManifest := func(err error) (ManifestHeader, error) {
-		return bad("not a ledger manifest: %v (write one with: ledger manifest --dir DIR --app-version X -o FILE)", err)
+		return regenerate("not a ledger manifest: %v (write one from the release's files: NewManifest, then Manifest.Marshal)", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -230,7 +236,7 @@ func readHeader(data []byte, source string) (ManifestHeader, error) {
 	}
 	claimed, ok := verifyDigest(data)
 	if !ok {
-		return bad("digest %q does not match its content: the manifest was edited, reformatted or truncated; regenerate it with ledger manifest", claimed)
+		return regenerate("digest %q does not match its content: the manifest was edited, reformatted or truncated; write it again from the release's files", claimed)
 	}
 	h.Digest = claimed
 	if _, err := policy.ParseAppVersion(h.AppVersion); err != nil {

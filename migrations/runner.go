@@ -222,7 +222,7 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 		return fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
 	}
 	if strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("resolve %s: give a reason (--reason TEXT): it is recorded for the auditors", id)
+		return fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
 	}
 	return r.locked(ctx, false, func(s *session) error {
 		if _, err := inDoubt(s.app.State(), id); err != nil {

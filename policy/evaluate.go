@@ -122,7 +122,7 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 		}
 	}
 	if needsApp && known.AppVersion == "" {
-		invalidf("this binary has no app version, and policy %s needs one to judge the migrations it does not know; set the app version (--app-version or LEDGER_APP_VERSION)", p.Rule)
+		invalidf(noAppVersion+", and policy %s needs one to judge the migrations it does not know", p.Rule)
 	}
 
 	if i := slices.IndexFunc(v.Unknown, func(u Unknown) bool { return !u.Allowed }); i >= 0 {
@@ -151,6 +151,10 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 	}
 	return v
 }
+
+// noAppVersion begins the invalid-input reason for a missing app version;
+// Verdict.MessageWith follows it with a FixAppVersion.
+const noAppVersion = "this binary has no app version"
 
 // judge decides whether one unknown migration is allowed under rule, for a
 // binary with app version app (nil when missing or invalid; raw as given).

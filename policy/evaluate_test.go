@@ -284,7 +284,7 @@ func TestEvaluate(t *testing.T) {
 			policy:  policy.Compatible,
 			history: func(l *ledger) { l.up("1.2.5", "", r125...).up("1.2.8", ">=1.2.0", "0009_drop_column") },
 			want:    policy.Refuse, codes: []policy.Code{policy.CodeInvalidInput}, unknown: []string{"0009_drop_column"},
-			contains: []string{"app version none", "has no app version", "LEDGER_APP_VERSION"},
+			contains: []string{"app version none", "has no app version", "to fix: give this binary the app version of its release"},
 		},
 		{
 			name:    "no app version under same-major with an unknown migration",

@@ -35,6 +35,9 @@ const (
 	FixVerify   FixAction = "verify"    // the ledger cannot be verified: see what is wrong
 	FixSettle   FixAction = "settle"    // a migration in doubt: resume it, or record it as applied or failed
 	FixRollBack FixAction = "roll-back" // unknown migrations refused: deploy a release that ships them, or roll back with their recorded down SQL
+	// FixAppVersion: the policy needs this binary's app version to judge
+	// the migrations it does not know, and it has none: give it one.
+	FixAppVersion FixAction = "app-version"
 )
 
 // Advice words a Fix as the whole "to fix" line of a message (its text after
@@ -48,7 +51,9 @@ func LibraryAdvice(f Fix) string {
 	case FixApply:
 		return "to apply: apply the pending migrations (the runner's Up, or auto-migrate at startup)"
 	case FixVerify:
-		return "to fix: verify the ledger to see what is wrong; if its format is newer than this binary understands, use a newer ledger release"
+		return "to fix: verify the ledger to see what is wrong; if its format is newer than this binary understands, use a newer ledger release; if older, initialize it once with this release, which upgrades it in place"
+	case FixAppVersion:
+		return "to fix: give this binary the app version of its release (the release's manifest, or the checker's app version option)"
 	case FixSettle:
 		return fmt.Sprintf("to fix: check what %s left in the database, then resume it from statement %d, or record it as applied or as failed", f.ID, f.From)
 	case FixRollBack:
@@ -96,6 +101,9 @@ func (v Verdict) MessageWith(advise Advice) string {
 		switch r.Code {
 		case CodeInvalidInput:
 			fmt.Fprintf(&b, "\n  invalid input: %s", r.Message)
+			if strings.HasPrefix(r.Message, noAppVersion) {
+				b.WriteString("\n  " + advise(Fix{Action: FixAppVersion}))
+			}
 		case CodeUnverifiable:
 			fmt.Fprintf(&b, "\n  %s", r.Message)
 			b.WriteString("\n  " + advise(Fix{Action: FixVerify}))

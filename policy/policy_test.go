@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,34 @@ func TestRollbackWhenNothingKnownIsApplied(t *testing.T) {
 	}
 	if !strings.Contains(v.Message(), "roll the database back to before the migrations this binary does not know") {
 		t.Errorf("library message:\n%s", v.Message())
+	}
+}
+
+// A missing app version the policy needs is a fix of its own, worded by the
+// caller: the library's message names no flag or environment variable.
+func TestNoAppVersionFix(t *testing.T) {
+	l := newLedger(t)
+	l.up("1.2.5", "", r125...).up("1.2.8", ">=1.2.0", "0009_drop_column")
+	v := policy.Evaluate(ships("", r125...), l.state(), policy.Compatible)
+	var fixes []policy.FixAction
+	msg := v.MessageWith(func(f policy.Fix) string {
+		fixes = append(fixes, f.Action)
+		return "to fix: " + string(f.Action)
+	})
+	if !slices.Contains(fixes, policy.FixAppVersion) || !strings.Contains(msg, "has no app version, and policy compatible needs one") {
+		t.Errorf("fixes %v; message:\n%s", fixes, msg)
+	}
+	if lib := v.Message(); strings.Contains(lib, "--") || strings.Contains(lib, "LEDGER_") {
+		t.Errorf("the library's message names a flag or a variable:\n%s", lib)
+	}
+	// Given an app version, the same history asks for none.
+	fixes = nil
+	policy.Evaluate(ships("1.2.5", r125...), l.state(), policy.Compatible).MessageWith(func(f policy.Fix) string {
+		fixes = append(fixes, f.Action)
+		return ""
+	})
+	if slices.Contains(fixes, policy.FixAppVersion) {
+		t.Errorf("fixes %v with an app version", fixes)
 	}
 }
 

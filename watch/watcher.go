@@ -295,7 +295,7 @@ func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 		if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
 			w.log.Warn("watch: looking for the ledger's stream", "stream", w.names.Stream, "err", err)
 		} else if ctx.Err() == nil {
-			w.log.Info("watch: waiting for `ledger relay` to create the stream", "stream", w.names.Stream)
+			w.log.Info("watch: waiting for the relay (natsbus.Relay) to create the stream", "stream", w.names.Stream)
 		}
 		select {
 		case <-ctx.Done():

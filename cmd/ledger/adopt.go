@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/schema-ledger/ledger/adopt"
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 )
 
@@ -18,18 +19,33 @@ type adoptFlags struct {
 	allowUnmapped, noTransaction bool
 }
 
-// adoptHints completes the adopt commands that a database without a ledger
-// but with another tool's history makes up, check and status print, with
-// the --dir this command was given: they are run as printed.
-func (e *env) adoptHints(hs []migrations.ForeignHistory) {
-	if filepath.Clean(e.g.dir) == "migrations" {
-		return
+// adoptCommand words a FixAdopt (a database without a ledger but with
+// another tool's history, which up, check and status report) as the adopt
+// command, with the --schema and --dir this command was given: it is run
+// as printed.
+func (e *env) adoptCommand(f migrations.Fix) string {
+	cmd := "ledger adopt --from " + f.Tool
+	if f.Table != "" {
+		cmd += " --table " + shellWord(f.Table)
 	}
-	for i := range hs {
-		if !strings.Contains(hs[i].Command, " --dir ") {
-			hs[i].Command += " --dir " + shellWord(e.g.dir)
-		}
+	if e.g.schema != ledger.DefaultSchema {
+		cmd += " --schema " + shellWord(e.g.schema)
 	}
+	if filepath.Clean(e.g.dir) != "migrations" {
+		cmd += " --dir " + shellWord(e.g.dir)
+	}
+	return cmd
+}
+
+// foreignHistories is Runner.ForeignHistories with the command that
+// adopts each.
+func (e *env) foreignHistories(ctx context.Context, r *migrations.Runner) ([]foreignView, error) {
+	hs, err := r.ForeignHistories(ctx)
+	var out []foreignView
+	for _, h := range hs {
+		out = append(out, foreignView{ForeignHistory: h, Command: e.adoptCommand(h.Fix())})
+	}
+	return out, err
 }
 
 // shellWord quotes s for a POSIX shell if it needs it.

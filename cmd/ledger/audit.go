@@ -42,7 +42,13 @@ type statusView struct {
 	Verdict       policy.Verdict        `json:"verdict"`
 	AsOf          *asOfView             `json:"as_of,omitempty"`
 	// Foreign: another tool's history in a database without a ledger (adopt it first).
-	Foreign []migrations.ForeignHistory `json:"foreign,omitempty"`
+	Foreign []foreignView `json:"foreign,omitempty"`
+}
+
+// foreignView is another tool's history with the command that adopts it.
+type foreignView struct {
+	migrations.ForeignHistory
+	Command string `json:"command"`
 }
 
 // asOfView says which moment status --as-of shows.
@@ -130,7 +136,7 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				state, _, err = p.runner.Store().State(ctx)
 			}
 			initialized := true
-			var foreign []migrations.ForeignHistory
+			var foreign []foreignView
 			var verdict policy.Verdict
 			var format *ledger.FormatError
 			var corrupt *ledger.CorruptHeadError
@@ -138,10 +144,9 @@ in-doubt and failed migrations, and what this release would have been told.`,
 			case errors.Is(err, ledger.ErrNotInitialized):
 				initialized, state = false, projector.NewState()
 				verdict = policy.Evaluate(manifest, state, p.policy)
-				if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+				if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
 					return e.fail(err)
 				}
-				e.adoptHints(foreign)
 			case errors.As(err, &format), errors.As(err, &corrupt):
 				return e.fail(err)
 			case err != nil:
@@ -150,10 +155,9 @@ in-doubt and failed migrations, and what this release would have been told.`,
 				verdict = policy.Evaluate(manifest, state, p.policy)
 				if at == nil && state.SchemaVersion == "" {
 					// An empty ledger (ledger init) on a database another tool migrated.
-					if foreign, err = p.runner.ForeignHistories(ctx); err != nil {
+					if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
 						return e.fail(err)
 					}
-					e.adoptHints(foreign)
 				}
 			}
 			v := statusView{
@@ -515,7 +519,7 @@ error (including output that could not be written).`,
 			for _, a := range e.f.expectHead {
 				anchor, err := ledger.ParseAnchor(a)
 				if err != nil {
-					return e.usageErr("--expect-head: %v", err)
+					return e.usageErr("--expect-head: %v (the checkpoint as `ledger checkpoint` prints it)", err)
 				}
 				anchors = append(anchors, anchor)
 			}

@@ -18,7 +18,7 @@ import (
 // privilege it says what is missing and init carries on.
 func (e *env) captureDDL(ctx context.Context, st *ledger.Store) {
 	if err := st.InstallDDLCapture(ctx); err != nil {
-		fmt.Fprintf(e.stderr, "warning: %v\n", err)
+		fmt.Fprintf(e.stderr, "warning: %s\n", e.advise(err.Error(), migrations.Fixes(err)))
 		return
 	}
 	if !e.g.json {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -223,6 +224,22 @@ func (e *env) warnCheckIn(c *migrations.Checker) {
 	}
 }
 
+// manifestCommand is the command that writes the manifest this command
+// reads, with what it was given (placeholders for what it was not).
+func (e *env) manifestCommand() string {
+	file, version := e.f.manifest, e.g.appVersion
+	if file == "" {
+		file = e.f.verifyManifest
+	}
+	if file == "" {
+		file = "FILE"
+	}
+	if version == "" {
+		version = "VERSION"
+	}
+	return fmt.Sprintf("ledger manifest --dir %s --app-version %s --policy %s -o %s", shellWord(e.g.dir), shellWord(version), shellWord(e.g.policy), shellWord(file))
+}
+
 // manifestErr names the --manifest file in a manifest's error.
 func (e *env) manifestErr(err error) error {
 	var me *migrations.ManifestError
@@ -272,7 +289,11 @@ func lintManifest(e *env, r *lintReport) error {
 	}
 	m, err := migrations.ReadManifestFile(e.f.manifest)
 	if err != nil {
-		problem(err.Error(), "")
+		hint := ""
+		if slices.ContainsFunc(migrations.Fixes(err), func(f migrations.Fix) bool { return f.Action == migrations.FixWriteManifest }) {
+			hint = "write it again: " + e.manifestCommand()
+		}
+		problem(err.Error(), hint)
 		return nil
 	}
 	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", e.g.dir, m.AppVersion, m.Policy, e.f.manifest)

@@ -408,11 +408,9 @@ func (e *env) fail(err error) int {
 	return exitError
 }
 
-// explain adds advice to errors a user can act on.
+// explain adds advice to errors a user can act on: the library's fixes
+// worded as ledger commands and flags.
 func (e *env) explain(err error) string {
-	if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
-		e.adoptHints(fe.Histories)
-	}
 	// A migration that failed (a connection lost mid-run, a failed attempt
 	// to record it on a new one) says what happened itself: it is no
 	// advice about --db.
@@ -422,7 +420,10 @@ func (e *env) explain(err error) string {
 		if perr := (*migrations.PlanError)(nil); errors.As(err, &perr) {
 			msg = strings.Replace(msg, perr.Error(), perr.ErrorWith(cliAdvice), 1)
 		}
-		return advise(msg, migrations.Fixes(err))
+		if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
+			msg = strings.Replace(msg, fe.Error(), fe.ErrorWith(e.adoptCommand), 1)
+		}
+		return e.advise(msg, migrations.Fixes(err))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -460,9 +461,25 @@ func timedOut(err error) bool {
 
 // advise words the library's fixes (structured, so that the library holds
 // no shell advice) as ledger commands and flags.
-func advise(msg string, fixes []migrations.Fix) string {
+func (e *env) advise(msg string, fixes []migrations.Fix) string {
 	for _, f := range fixes {
 		switch f.Action {
+		case migrations.FixInit:
+			msg += "\n  to fix: run `ledger init` (or `ledger up`, which creates it)"
+		case migrations.FixUpgrade:
+			msg += "\n  to fix: run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
+		case migrations.FixNewerRelease:
+			msg += "\n  to fix: use a newer ledger binary (go install github.com/schema-ledger/ledger/cmd/ledger@latest)"
+		case migrations.FixVerify:
+			if e.name != "verify" {
+				msg += "\n  to fix: run `ledger verify` to see every difference, and restore the ledger from a backup"
+			}
+		case migrations.FixSuperuser:
+			msg += "\n  to fix: run `ledger init --capture-ddl` once with --db as a superuser, or go without: drift is still found by verify, up and watch --db"
+		case migrations.FixWriteManifest:
+			msg += "\n  to fix: write it again: " + e.manifestCommand()
+		case migrations.FixAdopt:
+			// Worded in place, per history (ForeignHistoryError.ErrorWith).
 		case migrations.FixChooseDir:
 			msg += "; pass --dir or set LEDGER_DIR"
 		case migrations.FixWaitForLock:
@@ -552,7 +569,9 @@ func cliAdvice(f policy.Fix) string {
 	case policy.FixApply:
 		return "to apply: run `ledger up` (or let the library auto-migrate at startup)"
 	case policy.FixVerify:
-		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release"
+		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release; if older, run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
+	case policy.FixAppVersion:
+		return "to fix: give this release's version with --app-version or LEDGER_APP_VERSION"
 	case policy.FixSettle:
 		return fmt.Sprintf("to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, f.From, f.ID, f.ID, f.ID)
 	case policy.FixRollBack:

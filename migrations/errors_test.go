@@ -1,0 +1,134 @@
+package migrations_test
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+)
+
+// shellAdvice matches what a library error must not say: a ledger command
+// or a command-line flag. The words are the caller's (cmd/ledger words the
+// fixes as its commands; see its testdata/script/ledger_error_advice.txtar).
+var shellAdvice = regexp.MustCompile("`ledger |(^|[\\s(])--[a-z]")
+
+// The ledger's errors, met on a real database, say what to do in the
+// library's words, and Fixes reads them as data.
+func TestLedgerErrorFixes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	initialized := func(t *testing.T) (*pgxpool.Pool, string, *ledger.Store) {
+		pool, url := pgtest.NewPool(t, 2)
+		st, err := ledger.New(pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return pool, url, st
+	}
+	// forge writes past the ledger's triggers, as a superuser could.
+	forge := func(t *testing.T, pool *pgxpool.Pool, sql string) {
+		if _, err := pool.Exec(ctx, "SET session_replication_role = replica; "+sql+"; RESET session_replication_role"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		err  func(t *testing.T) error
+		want migrations.FixAction
+	}{
+		{"not initialized", func(t *testing.T) error {
+			pool, _ := pgtest.NewPool(t, 2)
+			st, err := ledger.New(pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = st.Head(ctx)
+			return err
+		}, migrations.FixInit},
+		{"older format", func(t *testing.T) error {
+			// A ledger written by the code before format 2 (ledger's own fixture).
+			pool, _ := pgtest.NewPool(t, 2)
+			dump, err := os.ReadFile("../ledger/testdata/format1/dump.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sql strings.Builder
+			for _, line := range strings.SplitAfter(string(dump), "\n") {
+				if !strings.HasPrefix(line, `\`) { // psql's \restrict
+					sql.WriteString(line)
+				}
+			}
+			if _, err := pool.Exec(ctx, sql.String()); err != nil {
+				t.Fatal(err)
+			}
+			pool.Reset() // pg_dump empties search_path for its session
+			st, err := ledger.New(pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = st.Head(ctx)
+			return err
+		}, migrations.FixUpgrade},
+		{"newer format", func(t *testing.T) error {
+			pool, _, st := initialized(t)
+			forge(t, pool, "UPDATE ledger.head SET format = "+strconv.Itoa(ledger.Format+1))
+			_, err := st.Head(ctx)
+			return err
+		}, migrations.FixNewerRelease},
+		{"corrupt head", func(t *testing.T) error {
+			pool, _, st := initialized(t)
+			forge(t, pool, "UPDATE ledger.head SET hash = sha256(hash)")
+			_, err := st.Head(ctx)
+			return err
+		}, migrations.FixVerify},
+		{"DDL capture without a superuser", func(t *testing.T) error {
+			pool, url, st := initialized(t)
+			role := "ledger_fix_" + strings.TrimSuffix(url[strings.LastIndex(url, "_")+1:], "?sslmode=disable")
+			if _, err := pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN; GRANT ALL ON SCHEMA ledger TO "+role); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				pool.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) //nolint:errcheck
+			})
+			cfg, err := pgx.ParseConfig(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.User = role
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close(context.Background()) })
+			return st.On(conn).InstallDDLCapture(ctx)
+		}, migrations.FixSuperuser},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			err := c.err(t)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			want := []migrations.Fix{{Action: c.want, Schema: ledger.DefaultSchema}}
+			if got := migrations.Fixes(err); !reflect.DeepEqual(got, want) {
+				t.Errorf("Fixes(%v) = %+v, want %+v", err, got, want)
+			}
+			if m := shellAdvice.FindString(err.Error()); m != "" {
+				t.Errorf("the library's error names a command or a flag (%q):\n%s", m, err)
+			}
+		})
+	}
+}
