@@ -4,6 +4,12 @@
 // The server is LEDGER_TEST_DATABASE_URL, or postgres@127.0.0.1:5432 by
 // default. An unreachable server fails the test with a message saying how to
 // start one; it never skips.
+//
+// For faults that must not be done to the shared server, a test starts a
+// Cluster of its own (a hot standby, a synchronous standby that never
+// answers) or fills a Tablespace on a tmpfs (a full disk). Those need
+// PostgreSQL's server programs and root; without them they skip, except
+// under CI, where they fail.
 package pgtest
 
 import (
