@@ -220,8 +220,9 @@ func TestFaultFullDisk(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			ts := pgtest.NewTablespace(t, "4m") // before the database: dropped after it
-			pool, _ := pgtest.NewPool(t, 2)
+			c := pgtest.NewCluster(t)   // a full disk's tablespace never lives in the shared server
+			ts := c.NewTablespace("4m") // before the database: dropped after it
+			pool, _ := c.NewPool(2)
 			src := map[string]string{"0001_a": "CREATE TABLE a (id int);"}
 			if _, err := runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{}); err != nil {
 				t.Fatal(err)

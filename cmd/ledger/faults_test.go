@@ -116,8 +116,9 @@ func TestFaultUpRoleMayNotWriteTheLedger(t *testing.T) {
 
 func TestFaultUpFullDisk(t *testing.T) {
 	t.Parallel()
-	ts := pgtest.NewTablespace(t, "4m") // before the database: dropped after it
-	url := pgtest.NewDatabase(t)
+	c := pgtest.NewCluster(t)   // a full disk's tablespace never lives in the shared server
+	ts := c.NewTablespace("4m") // before the database: dropped after it
+	_, url := c.NewPool(1)
 	dir := writeDir(t, map[string]string{"0001_a.up.sql": "CREATE TABLE a (id int);"})
 	mustCLI(t, url, "--dir", dir, "up")
 	dir = writeDir(t, map[string]string{

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // SkipOrFail skips a test that needs what this machine does not allow
@@ -166,6 +167,14 @@ func (c *Cluster) RestartAsStandby() {
 	if err := conn.QueryRow(context.Background(), "SELECT pg_is_in_recovery()").Scan(&standby); err != nil || !standby {
 		c.t.Fatalf("the cluster restarted with standby.signal is not in recovery: %v %v", standby, err)
 	}
+}
+
+// NewPool creates a fresh database on the cluster and a pool of at most
+// maxConns connections to it; the pool is closed and the database dropped
+// when the test ends.
+func (c *Cluster) NewPool(maxConns int32) (*pgxpool.Pool, string) {
+	c.t.Helper()
+	return newPool(c.t, newDatabaseOn(c.t, c.URL("postgres")), maxConns)
 }
 
 // URL is the URL of database db on the cluster, as its superuser postgres.

@@ -15,36 +15,37 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Tablespace is a tablespace of the test server on a tmpfs of its own, a
-// few megabytes large, that a test fills to make PostgreSQL fail with a
-// full disk (53100, "could not extend file …: No space left on device")
-// without touching anything else on the server.
+// Tablespace is a tablespace on a tmpfs of its own, a few megabytes large,
+// that a test fills to make PostgreSQL fail with a full disk (53100, "could
+// not extend file …: No space left on device"). It lives in a throwaway
+// Cluster, never in the shared server: a filesystem taken away under files
+// a server still has (or has yet to fsync) makes that server PANIC.
 //
 // Create it before the database that uses it: cleanups run in reverse
 // order, so the database goes first, then the tablespace, and only once
-// PostgreSQL has dropped it is the tmpfs unmounted. Taking a filesystem
-// away under files the server still has (or has yet to fsync) makes it
-// PANIC, so when the drop fails the mount is left in place and the test
-// fails saying so.
+// PostgreSQL has dropped it is the tmpfs unmounted (when the drop fails the
+// mount is left in place and the test fails saying so); the cluster stops
+// last.
 type Tablespace struct {
 	Name  string // cluster-global, unique to the test
 	t     testing.TB
+	c     *Cluster
 	mount string // the tmpfs
 	fill  string // the file that fills it
 }
 
 // NewTablespace mounts a tmpfs of size (mount's syntax: "4m") and creates
-// a tablespace in it. It needs root (to mount) and a server on this
-// machine, run by the postgres user; without them it skips (and fails
-// under CI).
-func NewTablespace(t testing.TB, size string) *Tablespace {
+// a tablespace of the cluster in it. It needs root (to mount); without it,
+// it skips (and fails under CI).
+func (c *Cluster) NewTablespace(size string) *Tablespace {
+	t := c.t
 	t.Helper()
 	if os.Geteuid() != 0 {
 		SkipOrFail(t, "a full disk needs a tmpfs, and mounting one needs root (uid %d)", os.Geteuid())
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	ts := &Tablespace{Name: "ledger_full_" + hex.EncodeToString(b[:]), t: t}
+	ts := &Tablespace{Name: "ledger_full_" + hex.EncodeToString(b[:]), t: t, c: c}
 	dir, err := os.MkdirTemp("", "ledger-fault-disk-")
 	if err != nil {
 		t.Fatal(err)
@@ -63,18 +64,20 @@ func NewTablespace(t testing.TB, size string) *Tablespace {
 	if err := os.Mkdir(loc, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("chown", "postgres:postgres", loc).CombinedOutput(); err != nil {
-		SkipOrFail(t, "give the tablespace's directory to the server's user postgres: %v: %s", err, out)
+	if c.as != "" {
+		if out, err := exec.Command("chown", c.as+":", loc).CombinedOutput(); err != nil {
+			t.Fatalf("give the tablespace's directory to the cluster's user %s: %v: %s", c.as, err, out)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, ServerURL())
+	admin, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
-		t.Fatalf("cannot reach PostgreSQL at %s: %v\n%s", redact(ServerURL()), err, HowToStart)
+		t.Fatalf("connect to the test's cluster: %v", err)
 	}
 	defer admin.Close(context.Background())
 	if _, err := admin.Exec(ctx, "CREATE TABLESPACE "+ts.Name+" LOCATION '"+loc+"'"); err != nil {
-		SkipOrFail(t, "create a tablespace on a tmpfs (is the test server on this machine, run by postgres?): %v", err)
+		t.Fatalf("create a tablespace on a tmpfs: %v", err)
 	}
 	created = true
 	return ts
@@ -122,7 +125,7 @@ func (ts *Tablespace) cleanup(created bool) {
 	if created {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, ServerURL())
+		c, err := pgx.Connect(ctx, ts.c.URL("postgres"))
 		if err != nil {
 			ts.t.Errorf("drop tablespace %s: %v; its tmpfs stays mounted at %s", ts.Name, err, ts.mount)
 			return
