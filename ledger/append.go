@@ -75,7 +75,7 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Head{}, &CorruptHeadError{Schema: s.schema, Reason: "the head row is missing"}
 		}
-		return Head{}, s.mapErr(err)
+		return Head{}, s.WriteErr(err) // the head's lock is a write's
 	}
 	h, err := s.check(&r)
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []
 	}
 	out := call.queue(w, s.sql.appendFn)
 	if err := tx.SendBatch(ctx, w).Close(); err != nil {
-		return Head{}, fmt.Errorf("append: %w", s.mapErr(err))
+		return Head{}, fmt.Errorf("append: %w", s.WriteErr(err))
 	}
 	out.upgrading = upgrading
 	return s.check(out)

@@ -87,17 +87,32 @@ func (e *UpgradeError) Error() string {
 type PermissionError struct {
 	Schema string
 	Err    error
+	// Write: the role was refused a write of the ledger (an append), which
+	// only the migrator may do; the message then names no application grants.
+	Write bool
 }
 
+// writeAdvice is what a role refused a write of the ledger is told.
+const writeAdvice = "up, down, resolve and init write the ledger: run them as the migrator role that owns it (README: Roles)"
+
 func (e *PermissionError) Error() string {
+	return fmt.Sprintf("ledger schema %q: %v\n  %s", e.Schema, e.Err, e.Advice())
+}
+
+// Advice is what to do about it: for a write, whose role it is; for a
+// read, the grants an application role needs too.
+func (e *PermissionError) Advice() string {
+	if e.Write {
+		return writeAdvice
+	}
 	q := e.Schema
 	if strings.ToLower(q) != q {
 		q = pgx.Identifier{e.Schema}.Sanitize()
 	}
-	return fmt.Sprintf("ledger schema %q: %v\n  an application role (check, status, history, check-ins) needs, granted by the ledger's owner:\n"+
+	return fmt.Sprintf("an application role (check, status, history, check-ins) needs, granted by the ledger's owner:\n"+
 		"    GRANT USAGE ON SCHEMA %s TO <role>;\n    GRANT SELECT ON ALL TABLES IN SCHEMA %s TO <role>;\n"+
 		"    GRANT INSERT, UPDATE ON %s.sightings TO <role>; GRANT INSERT ON %s.releases TO <role>;  -- check-ins only\n"+
-		"  up, down, resolve and init write the ledger: run them as the migrator role that owns it (README: Roles)", e.Schema, e.Err, q, q, q, q)
+		"  %s", q, q, q, q, writeAdvice)
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }

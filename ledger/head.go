@@ -251,6 +251,23 @@ func (s *Store) State(ctx context.Context) (projector.State, Head, error) {
 	return s.finishState(st, r)
 }
 
+// LockedState reads the state in tx, an open READ COMMITTED transaction,
+// under the head's lock: until tx ends no other writer commits an event,
+// so what it reads is the ledger's last word. It is for a writer that lost
+// track of a transaction of its own (its connection died before COMMIT was
+// acknowledged) and must know whether that committed before it records
+// anything: the lost transaction has committed its record by now, or never
+// will.
+func (s *Store) LockedState(ctx context.Context, tx pgx.Tx) (projector.State, Head, error) {
+	b := &pgx.Batch{}
+	b.Queue(s.sql.lockHead)
+	st, r := s.queueState(b) // statements after the lock: their snapshots see what committed before it
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return st, Head{}, s.WriteErr(err)
+	}
+	return s.finishState(st, r)
+}
+
 // queueState queues the reads of the head and the projection tables.
 func (s *Store) queueState(b *pgx.Batch) (projector.State, *headRow) {
 	st := projector.NewState()

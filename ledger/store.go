@@ -324,6 +324,18 @@ func (s *Store) mapErr(err error) error {
 	return err
 }
 
+// WriteErr is an error from a write of the ledger — an Appender's
+// statement, run by the caller — in the store's words: a role refused the
+// write is a *PermissionError (Write) saying whose job writing the ledger
+// is; a missing ledger is a *NotInitializedError.
+func (s *Store) WriteErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" && strings.HasPrefix(pgErr.Message, "permission denied") {
+		return &PermissionError{Schema: s.schema, Err: err, Write: true}
+	}
+	return s.mapErr(err)
+}
+
 // txBeginner adapts DB to pgx.BeginFunc.
 type txBeginner struct{ db DB }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -214,12 +216,20 @@ type MigrationError struct {
 	// failing statement may have left something behind; it is in doubt
 	// until an operator settles it.
 	InDoubt        bool
-	StatementsDone int           // no-transaction: statements that completed (and are recorded as done)
-	LeftBehind     bool          // the failing statement may have left something behind (an invalid index)
-	InvalidIndexes []string      // invalid indexes found after it, "schema.index on schema.table"
-	Recorded       bool          // the failure is recorded as migration.failed
-	RecordErr      error         // why recording the failure failed, if it did
-	RolledBack     bool          // a transactional step: its transaction was rolled back
+	StatementsDone int      // no-transaction: statements that completed (and are recorded as done)
+	LeftBehind     bool     // the failing statement may have left something behind (an invalid index)
+	InvalidIndexes []string // invalid indexes found after it, "schema.index on schema.table"
+	Recorded       bool     // the failure is recorded as migration.failed
+	RecordErr      error    // why recording the failure failed, if it did
+	RolledBack     bool     // a transactional step: its transaction was rolled back
+	// NotRun: none of its SQL ran and nothing of it was recorded — the
+	// server refused to open its transaction (a hot standby), or to record
+	// the migration.started a no-transaction step begins with.
+	NotRun bool
+	// Committed: the connection was lost before the server acknowledged
+	// the transaction's COMMIT, and the ledger shows that it committed:
+	// the step is done and recorded; the run stopped there.
+	Committed      bool
 	Rehearsal      bool          // it failed in a rehearsal, which records and keeps nothing
 	DDLLockTimeout time.Duration // the statement ran out of the DDL lock timeout (55P03), this one
 }
@@ -242,9 +252,14 @@ func (e *MigrationError) Fixes() []Fix {
 
 func (e *MigrationError) Error() string {
 	var b strings.Builder
-	verb := "apply"
+	verb, done := "apply", "applied"
 	if e.Direction == DirDown {
-		verb = "revert"
+		verb, done = "revert", "reverted"
+	}
+	if e.Committed {
+		fmt.Fprintf(&b, "%s %s (%s): the connection was lost before the server acknowledged its COMMIT: %v", verb, e.ID, e.File, e.Err)
+		fmt.Fprintf(&b, "\n  it committed all the same: the ledger records it as %s; the run stopped there", done)
+		return b.String()
 	}
 	fmt.Fprintf(&b, "%s %s failed", verb, e.ID)
 	if e.File != "" {
@@ -269,6 +284,8 @@ func (e *MigrationError) Error() string {
 	switch {
 	case e.Rehearsal:
 		b.WriteString("\n  rehearsal: everything was rolled back and nothing was recorded")
+	case e.NotRun:
+		b.WriteString("\n  none of it ran, and nothing was recorded")
 	case e.InDoubt:
 		what := "migration"
 		if e.Direction == DirDown {
@@ -288,6 +305,11 @@ func (e *MigrationError) Error() string {
 		if e.RecordErr != nil {
 			fmt.Fprintf(&b, "\n  recording the failure failed too (it stays in doubt as migration.started left it): %v", e.RecordErr)
 		}
+	case e.RecordErr != nil && sameFailure(e.Err, e.RecordErr):
+		fmt.Fprintf(&b, "\n  %s, and recording the failure failed the same way, so nothing was recorded", e.undone())
+		if perr := (*ledger.PermissionError)(nil); errors.As(e.RecordErr, &perr) {
+			b.WriteString("\n  " + perr.Advice())
+		}
 	case e.RecordErr != nil:
 		fmt.Fprintf(&b, "\n  %s, but recording the failure failed, so nothing was recorded: %v", e.undone(), e.RecordErr)
 	case e.Recorded && e.Direction == DirUp:
@@ -299,6 +321,13 @@ func (e *MigrationError) Error() string {
 		fmt.Fprintf(&b, "\n  a lock it needs was held by other sessions for longer than the DDL lock timeout (%s)", e.DDLLockTimeout)
 	}
 	return b.String()
+}
+
+// sameFailure reports whether two errors are the server's same error (the
+// record of a failure refused as the step's own record was).
+func sameFailure(a, b error) bool {
+	var pa, pb *pgconn.PgError
+	return errors.As(a, &pa) && errors.As(b, &pb) && pa.Code == pb.Code && pa.Message == pb.Message
 }
 
 func (e *MigrationError) undone() string {

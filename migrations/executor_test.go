@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	pgcatalog "github.com/schema-ledger/ledger/catalog"
@@ -403,6 +404,14 @@ func TestMigrationErrorSaysWhatWasRecorded(t *testing.T) {
 		{"in doubt, not recorded", func(e *migrations.MigrationError) {
 			e.InDoubt, e.StatementsDone, e.RecordErr = true, 1, errors.New("no space left on device")
 		}, []string{"it is now in doubt", "recording the failure failed too", "no space left on device"}, []string{"recorded as migration.failed"}},
+		{"rolled back, recording failed the same way", func(e *migrations.MigrationError) {
+			e.Err = fmt.Errorf("its SQL ran, but recording it in the ledger failed: %w", &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "boom"})
+			e.RolledBack, e.RecordErr = true, &ledger.PermissionError{Schema: "ledger", Write: true, Err: fmt.Errorf("record in the ledger: %w", &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "boom"})}
+		}, []string{"it was rolled back, and recording the failure failed the same way, so nothing was recorded\n  up, down, resolve and init write the ledger"}, []string{"recorded as migration.failed", "GRANT"}},
+		{"not run", func(e *migrations.MigrationError) { e.NotRun = true },
+			[]string{"none of it ran, and nothing was recorded"}, []string{"rolled back", "took no effect", "recorded as"}},
+		{"committed after all", func(e *migrations.MigrationError) { e.Committed = true },
+			[]string{"it committed all the same: the ledger records it as applied"}, []string{"failed", "rolled back", "nothing was recorded"}},
 		{"down, recorded", func(e *migrations.MigrationError) {
 			e.Direction, e.RolledBack, e.Recorded = migrations.DirDown, true, true
 		},

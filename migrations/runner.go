@@ -505,6 +505,9 @@ type statementFailure struct {
 	err   error
 	index int
 	known bool
+	// notRun: the server ran none of it — the query was not sent whole,
+	// or the server refused the transaction before its SQL.
+	notRun bool
 	// posBase is how many characters of the query came before the
 	// migration's SQL (the body of a transactional script, or the one
 	// statement run): a server error position is mapped through it to the

@@ -91,17 +91,29 @@ func (s *session) record(ctx context.Context, events ...projector.Event) error {
 	}
 	if f := s.wait(ctx, fl); f != nil {
 		s.rollback(ctx)
-		return f.err
+		// Its records run as the session's own role, in a clean session:
+		// a permission refused here is the role's, not a migration's.
+		return s.store.WriteErr(f.err)
 	}
 	return nil
 }
+
+// errCommitted: the transaction whose connection was lost committed after
+// all; the ledger records the step as done.
+var errCommitted = errors.New("the ledger records it as done")
 
 // recordAfterFailure records the failure of something that failed; it runs
 // even when ctx was cancelled (Ctrl-C), with a bound of its own. A
 // cancelled query can cost the connection — and the migration lock with it
 // — so then it records on a fresh connection through the store's own
 // append, which is safe for any writer.
-func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) error {
+//
+// A lost connection may also have lost the answer to a COMMIT that took
+// effect (the server committed, then the connection died before it said
+// so): with committed, the ledger is first read under the head's lock,
+// and if committed finds the step recorded as done, errCommitted is
+// returned and nothing is recorded.
+func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event, committed func(projector.State) bool) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if !s.conn.IsClosed() {
@@ -118,7 +130,16 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event) er
 	if _, err := conn.Exec(rctx, strings.Join(cleanSession, "; ")); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(rctx, conn, func(tx pgx.Tx) error {
+	return pgx.BeginTxFunc(rctx, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, func(tx pgx.Tx) error {
+		if committed != nil {
+			state, _, err := s.store.LockedState(rctx, tx)
+			if err != nil {
+				return err
+			}
+			if committed(state) {
+				return errCommitted
+			}
+		}
 		_, err := s.store.Append(rctx, tx, ev)
 		return err
 	})
@@ -181,7 +202,11 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 		fl.tail = append(fl.tail, "at the end of the transaction (deferred constraints)")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
-	fl.tail = append(fl.tail, "record in the ledger", "commit")
+	if timed {
+		fl.tail = append(fl.tail, "its SQL ran, but recording it in the ledger failed", "commit")
+	} else {
+		fl.tail = append(fl.tail, "record in the ledger", "commit")
+	}
 	if limit > 0 && sql.Len() > limit {
 		s.app.Withdraw()
 		return nil, nil
@@ -207,6 +232,10 @@ func (s *session) wait(ctx context.Context, fl *flight) *statementFailure {
 			// its position says where.
 			f.posBase = fl.prefixN
 		case f.index < 0:
+			// The server's answer to BEGIN or a SET before the SQL: none
+			// of it ran. No answer at all (the connection died) says
+			// nothing of the kind: the whole query was sent.
+			f.notRun = errors.As(f.err, &pgErr) && !s.conn.IsClosed()
 			f.err, f.posBase = fmt.Errorf("prepare the transaction: %w", f.err), -1
 		case k >= 0:
 			if k < len(fl.tail) {
@@ -282,6 +311,13 @@ func (s *session) exec(ctx context.Context, step Step) error {
 		return nil
 	}
 	merr := newMigrationError(step, f, s.set.ddlLockTimeout)
+	if f.notRun {
+		// The server refused the transaction before any of it ran (a hot
+		// standby refuses READ WRITE): the migration did not fail, and
+		// there is no failure of it to record.
+		merr.NotRun = true
+		return merr
+	}
 	merr.RolledBack = true
 	// The rollback undid the SQL; the failure is a fact worth keeping.
 	s.recordFailure(ctx, step, merr, 0, false)
@@ -289,11 +325,21 @@ func (s *session) exec(ctx context.Context, step Step) error {
 }
 
 // recordFailure records a step's failure and notes on merr whether that
-// worked.
+// worked — or, for a transactional step whose connection was lost, that
+// the ledger shows its transaction committed after all (then nothing is
+// recorded, and merr says so).
 func (s *session) recordFailure(ctx context.Context, step Step, merr *MigrationError, done int, leftBehind bool) {
+	var committed func(projector.State) bool
+	if merr.RolledBack {
+		committed = step.doneIn
+	}
 	ev, err := projector.NewEvent(projector.TypeMigrationFailed, step.failed(merr, done, leftBehind))
 	if err == nil {
-		err = s.recordAfterFailure(ctx, ev)
+		err = s.recordAfterFailure(ctx, ev, committed)
+	}
+	if errors.Is(err, errCommitted) {
+		merr.RolledBack, merr.Committed = false, true
+		return
 	}
 	if err != nil {
 		merr.RecordErr = err
@@ -320,7 +366,8 @@ func (s *session) runTx(ctx context.Context, step Step) *statementFailure {
 			fl, err = s.send(ctx, stepKey(step), step.Script.Statements, step.Script.Body, step.Script.changesSession, 0, ev)
 		}
 		if err != nil {
-			return &statementFailure{err: err, index: -1, posBase: -1}
+			// Not sent, or not whole: the server ran none of it.
+			return &statementFailure{err: err, index: -1, posBase: -1, notRun: true}
 		}
 	}
 	s.sendAhead(ctx)
@@ -377,7 +424,15 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 			return err
 		}
 		if err := s.record(ctx, started); err != nil {
-			return err
+			merr := &MigrationError{ID: step.ID, Direction: step.Direction, File: sc.File, Err: fmt.Errorf("record %s: %w", started.Type, err)}
+			var pgErr *pgconn.PgError
+			// A server's refusal on a live connection is final; a lost
+			// connection leaves unknown whether the record committed.
+			merr.NotRun = errors.As(err, &pgErr) && !s.conn.IsClosed()
+			if merr.NotRun {
+				merr.SQLState = pgErr.Code
+			}
+			return merr
 		}
 	}
 	t0 := time.Now()

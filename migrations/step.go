@@ -62,6 +62,13 @@ func (st Step) done(durationMS int64) (projector.Event, error) {
 	return projector.NewEvent(projector.TypeMigrationApplied, p)
 }
 
+// doneIn reports whether state records the step as done: an up applied,
+// a down reverted.
+func (st Step) doneIn(state projector.State) bool {
+	_, applied := state.Applied[st.ID]
+	return applied == (st.Direction == DirUp)
+}
+
 // failed is the migration.failed of a step that failed after done of its
 // statements had completed.
 func (st Step) failed(merr *MigrationError, done int, leftBehind bool) projector.Failed {

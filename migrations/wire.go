@@ -3,6 +3,7 @@ package migrations
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -89,6 +90,9 @@ func readQuery(ctx context.Context, pc *pgconn.PgConn) ([]*pgconn.Result, error)
 				// The server said why before it closed the connection
 				// (57P01 terminated, 57P03 shutting down…): that is the error.
 				return results, failed
+			}
+			if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) {
+				return results, pgErr // a FATAL error: the server's words, not the receiver's wrapping
 			}
 			return results, err
 		}

@@ -4,6 +4,12 @@
 // The server is LEDGER_TEST_DATABASE_URL, or postgres@127.0.0.1:5432 by
 // default. An unreachable server fails the test with a message saying how to
 // start one; it never skips.
+//
+// For faults that must not be done to the shared server, a test starts a
+// Cluster of its own (a hot standby, a synchronous standby that never
+// answers) or fills a Tablespace on a tmpfs (a full disk). Those need
+// PostgreSQL's server programs and root; without them they skip, except
+// under CI, where they fail.
 package pgtest
 
 import (
@@ -39,11 +45,18 @@ or point LEDGER_TEST_DATABASE_URL at a server where the user may CREATE DATABASE
 // dropped (with force) when the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabaseOn(t, ServerURL())
+}
+
+// newDatabaseOn creates a fresh database on the server at serverURL, dropped
+// when the test ends, and returns its URL.
+func newDatabaseOn(t testing.TB, serverURL string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, ServerURL())
+	admin, err := pgx.Connect(ctx, serverURL)
 	if err != nil {
-		t.Fatalf("cannot reach PostgreSQL at %s: %v\n%s", redact(ServerURL()), err, HowToStart)
+		t.Fatalf("cannot reach PostgreSQL at %s: %v\n%s", redact(serverURL), err, HowToStart)
 	}
 	defer admin.Close(context.Background())
 
@@ -56,7 +69,7 @@ func NewDatabase(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, ServerURL())
+		c, err := pgx.Connect(ctx, serverURL)
 		if err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 			return
@@ -66,18 +79,24 @@ func NewDatabase(t testing.TB) string {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
-	cfg, err := pgx.ParseConfig(ServerURL())
+	cfg, err := pgx.ParseConfig(serverURL)
 	if err != nil {
-		t.Fatalf("parse LEDGER_TEST_DATABASE_URL: %v", err)
+		t.Fatalf("parse %s: %v", redact(serverURL), err)
 	}
-	return withDatabase(ServerURL(), cfg.Database, name)
+	return withDatabase(serverURL, cfg.Database, name)
 }
 
 // NewPool creates a fresh database and a pool of at most maxConns
 // connections to it, closed when the test ends.
 func NewPool(t testing.TB, maxConns int32) (*pgxpool.Pool, string) {
 	t.Helper()
-	url := NewDatabase(t)
+	return newPool(t, NewDatabase(t), maxConns)
+}
+
+// newPool opens a pool of at most maxConns connections to url, closed when
+// the test ends.
+func newPool(t testing.TB, url string, maxConns int32) (*pgxpool.Pool, string) {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
