@@ -26,8 +26,8 @@ for n in $FLOOR_NS; do
   ledger check --db "$ldb" --manifest "$manifest" >/dev/null   # must exit 0 (run)
   lcmds+=(-n "ledger check ($n applied)" "ledger check --db $ldb --dir $set_dir"
           -n "ledger check --manifest ($n applied)" "ledger check --db $ldb --manifest $manifest"
-          -n "ledger check, lean build ($n applied)" "ledger-lean check --db $ldb --dir $set_dir"
-          -n "ledger check --manifest, lean build ($n applied)" "ledger-lean check --db $ldb --manifest $manifest"
+          -n "ledger-lean check ($n applied)" "ledger-lean check --db $ldb --dir $set_dir"
+          -n "ledger-lean check --manifest ($n applied)" "ledger-lean check --db $ldb --manifest $manifest"
           -n "ledger status ($n applied)" "ledger status --db $ldb --dir $set_dir")
 done
 # -N: no shell in between, so the few-ms commands are timed without shell-correction noise.
@@ -37,10 +37,10 @@ hyperfine -N --runs "$RUNS" --warmup 3 --style basic --export-csv "$csv" \
   -n 'floor -noop: Go+pgx binary start only' "$WORK/bin/floor -noop" \
   -n 'floor: Go start + pgx connect + SELECT 1' "$WORK/bin/floor" \
   -n 'ledger version: ledger binary start only' "ledger version" \
-  -n 'ledger version, lean build: start only' "ledger-lean version" \
+  -n 'ledger-lean version: lean binary start only' "ledger-lean version" \
   "${lcmds[@]}" >/dev/null
 echo "median wall ms, $RUNS runs each (user+sys ms):"
 awk -F, 'NR > 1 { printf "  %7.2f  (%5.2f)  %s\n", $4 * 1000, ($7 + $8) * 1000, $1 }' "$csv"
-awk -F, 'NR > 1 && $1 ~ /^floor: / { f = $4 } NR > 1 && $1 ~ /^ledger check/ { c[$1] = $4 }
+awk -F, 'NR > 1 && $1 ~ /^floor: / { f = $4 } NR > 1 && $1 ~ /^ledger(-lean)? check/ { c[$1] = $4 }
   END { for (k in c) printf "%s / floor = %.2f (target <= 1.2: %s)\n", k, c[k] / f, c[k] / f <= 1.2 ? "met" : "NOT met" }' "$csv" | sort
 "$WORK/bin/floor" -loop 200

@@ -59,7 +59,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" ||
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { if (r == "" || r == "-") print "not measured"; else print (r + 0 <= t + 0) ? "met" : "**NOT met**" }'; }
 floor=$(fcsv "$R/floor.csv" 'floor: Go start + pgx connect + SELECT 1')
 chk10=$(fcsv "$R/floor.csv" 'ledger check (10 applied)'); chk1000=$(fcsv "$R/floor.csv" 'ledger check (1000 applied)')
-lean10=$(fcsv "$R/floor.csv" 'ledger check, lean build (10 applied)'); lean1000=$(fcsv "$R/floor.csv" 'ledger check, lean build (1000 applied)')
+lean10=$(fcsv "$R/floor.csv" 'ledger-lean check (10 applied)'); lean1000=$(fcsv "$R/floor.csv" 'ledger-lean check (1000 applied)')
 s100=$(awk -F, 'NR == 2 { printf "%.2f", $4 * 1000 }' "$R/check-scale.csv" 2>/dev/null)
 s100k=$(awk -F, 'NR == 3 { printf "%.2f", $4 * 1000 }' "$R/check-scale.csv" 2>/dev/null)
 lup=$(col ledger 1000 up_s); gup=$(col goose 1000 up_s)   # up_s of 1000 = ms per migration
