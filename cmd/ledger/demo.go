@@ -256,7 +256,7 @@ the destructive 0004 still refuses.`)
 		if !errors.As(err, &perr) {
 			return err
 		}
-		fmt.Fprint(w, indent(err.Error(), "    "))
+		fmt.Fprint(w, indent(e.explain(err), "    ")) // as ledger down prints it
 	} else {
 		return fmt.Errorf("demo: the 1.2.0 down without --use-recorded was not refused")
 	}
