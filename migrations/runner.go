@@ -189,10 +189,22 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 				}
 			}
 		}
-		err = s.steps(ctx, plan.Steps, func(i int) {
-			r.progress(dir, plan.Steps[i].ID, i, len(plan.Steps), false, start)
-		}, func(i int, d time.Duration) {
-			step := plan.Steps[i]
+		for i, step := range plan.Steps {
+			// Stopped (Ctrl-C): a step not begun is not begun — but one
+			// already sent ahead runs its course (or is cancelled) in its turn.
+			if err = ctx.Err(); err != nil && !s.sentAhead() {
+				break
+			}
+			var next *Step
+			if i+1 < len(plan.Steps) {
+				next = &plan.Steps[i+1]
+			}
+			r.progress(dir, step.ID, i, len(plan.Steps), false, start)
+			t0 := time.Now()
+			if err = s.exec(ctx, step, next); err != nil {
+				break
+			}
+			d := time.Since(t0)
 			source := ""
 			if dir == DirDown {
 				source = step.Source
@@ -200,7 +212,10 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			rep.Done = append(rep.Done, StepResult{ID: step.ID, Source: source, Duration: d})
 			r.cfg.logger.Info(verb, "id", step.ID, "source", source, "duration", d)
 			r.progress(dir, step.ID, i, len(plan.Steps), true, start)
-		})
+		}
+		// What was sent ahead of a step that did not run is discarded
+		// before the schema is read again.
+		s.settle(ctx)
 		if ctx.Err() == nil && !s.conn.IsClosed() {
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report

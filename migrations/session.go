@@ -262,30 +262,9 @@ func (s *session) discard(ctx context.Context) {
 	_ = s.app.Done(nil)
 }
 
-// steps runs steps in order, each sent ahead of the previous step's answer
-// where it can be, until one fails. Stopped (ctx cancelled), a step not
-// begun is not begun — but one already sent ahead runs its course (or is
-// cancelled) in its turn. begin is called before each step, done after each
-// step that was done, with how long it took.
-func (s *session) steps(ctx context.Context, steps []Step, begin func(i int), done func(i int, d time.Duration)) error {
-	defer s.settle(ctx)
-	for i, step := range steps {
-		if err := ctx.Err(); err != nil && s.sent == nil {
-			return err
-		}
-		s.next = nil
-		if i+1 < len(steps) {
-			s.next = &steps[i+1]
-		}
-		begin(i)
-		t0 := time.Now()
-		if err := s.exec(ctx, step); err != nil {
-			return err
-		}
-		done(i, time.Since(t0))
-	}
-	return nil
-}
+// sentAhead reports whether a step's transaction was sent ahead and is
+// still to be answered: stopped, the run lets it run its course in its turn.
+func (s *session) sentAhead() bool { return s.sent != nil }
 
 // settle discards a transaction still sent ahead when a run ends early.
 func (s *session) settle(ctx context.Context) {
@@ -299,7 +278,10 @@ func (s *session) settle(ctx context.Context) {
 // exec runs one step, whatever its direction, and records it: done
 // (migration.applied or migration.reverted), failed (migration.failed) or,
 // for a no-transaction step that may have left something behind, in doubt.
-func (s *session) exec(ctx context.Context, step Step) error {
+// next, if not nil, is the step the run goes on with: its transaction may
+// be sent before this one's answer is read.
+func (s *session) exec(ctx context.Context, step Step, next *Step) error {
+	s.next = next
 	if step.Script == nil {
 		return fmt.Errorf("%s %s: no script to run", step.Direction, step.ID)
 	}
