@@ -125,22 +125,9 @@ func TestCaptureDDLNeedsASuperuser(t *testing.T) {
 	if _, err := st.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	role := "ledger_nosuper_" + strings.ReplaceAll(strings.TrimPrefix(url[strings.LastIndex(url, "/")+1:], "ledger_test_"), "?sslmode=disable", "")
-	for _, sql := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT ALL ON SCHEMA ledger TO " + role} {
-		if _, err := pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		pool.Exec(context.Background(), "DROP OWNED BY "+role) //nolint:errcheck
-		pool.Exec(context.Background(), "DROP ROLE "+role)     //nolint:errcheck
-	})
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User = role
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	role := pgtest.NewRole(t, url, "ledger_nosuper_")
+	pgtest.Exec(t, url, "GRANT ALL ON SCHEMA ledger TO "+role)
+	conn, err := pgx.Connect(ctx, pgtest.AsUser(t, url, role))
 	if err != nil {
 		t.Fatal(err)
 	}

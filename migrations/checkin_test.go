@@ -2,8 +2,6 @@ package migrations_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
@@ -173,36 +170,6 @@ func readmeGrants(t *testing.T, role string) (check, checkIn string) {
 	return check, checkIn
 }
 
-// newRole creates a login role on the test server, dropped after the
-// test's databases.
-func newRole(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, pgtest.ServerURL())
-	if err != nil {
-		t.Fatalf("%v\n%s", err, pgtest.HowToStart)
-	}
-	defer admin.Close(ctx)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	role := "ledger_app_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgtest.ServerURL())
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
-			t.Logf("drop role %s: %v", role, err)
-		}
-	})
-	return role
-}
-
 // warnCounter counts warnings logged.
 type warnCounter struct {
 	slog.Handler
@@ -223,8 +190,8 @@ func (w warnCounter) Handle(ctx context.Context, r slog.Record) error {
 func TestCheckInGrants(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	withGrants, withoutGrants := newRole(t), newRole(t)
-	pool, _ := pgtest.NewPool(t, 2)
+	pool, url := pgtest.NewPool(t, 2)
+	withGrants, withoutGrants := pgtest.NewRole(t, url, "ledger_app_"), pgtest.NewRole(t, url, "ledger_app_")
 	r120, r123 := newRelease("1.2.0", ids120...), newRelease("1.2.3", ids123...)
 	r120.up(t, pool, "web-1")
 	for role, checkIn := range map[string]bool{withGrants: true, withoutGrants: false} {

@@ -95,20 +95,10 @@ func TestLedgerErrorFixes(t *testing.T) {
 			return err
 		}, migrations.FixVerify},
 		{"DDL capture without a superuser", func(t *testing.T) error {
-			pool, url, st := initialized(t)
-			role := "ledger_fix_" + strings.TrimSuffix(url[strings.LastIndex(url, "_")+1:], "?sslmode=disable")
-			if _, err := pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN; GRANT ALL ON SCHEMA ledger TO "+role); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				pool.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) //nolint:errcheck
-			})
-			cfg, err := pgx.ParseConfig(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.User = role
-			conn, err := pgx.ConnectConfig(ctx, cfg)
+			_, url, st := initialized(t)
+			role := pgtest.NewRole(t, url, "ledger_fix_")
+			pgtest.Exec(t, url, "GRANT ALL ON SCHEMA ledger TO "+role)
+			conn, err := pgx.Connect(ctx, pgtest.AsUser(t, url, role))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -126,13 +126,12 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			pool, _ := pgtest.NewPool(t, 2)
+			pool, url := pgtest.NewPool(t, 2)
 			src := map[string]string{"0001_a": "CREATE TABLE a (id int);"}
 			if _, err := runner(t, pool, load(t, src)).Up(ctx, migrations.UpOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			role := newRole(t)
-			t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP OWNED BY "+role) })
+			role := pgtest.NewRole(t, url, "ledger_nowrite_")
 			exec(t, pool, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role)
 			if tc.createSQL {
 				exec(t, pool, "GRANT CREATE ON SCHEMA public TO "+role)

@@ -7,16 +7,11 @@ package main
 // to what was recorded.
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
 )
@@ -24,30 +19,9 @@ import (
 // ledgerEvents lists the ledger's events as "type id".
 func ledgerEvents(t *testing.T, url string) string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var s string
-	if err := conn.QueryRow(ctx, "SELECT string_agg(type || coalesce(' ' || (payload::jsonb->>'id'), ''), ', ' ORDER BY seq) FROM ledger.events").Scan(&s); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.QueryRow(t, url, "SELECT string_agg(type || coalesce(' ' || (payload::jsonb->>'id'), ''), ', ' ORDER BY seq) FROM ledger.events", &s)
 	return s
-}
-
-func execOn(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
 }
 
 // upFault is one run of `ledger up` under a fault: the exit code, stderr
@@ -88,26 +62,11 @@ func TestFaultUpRoleMayNotWriteTheLedger(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	dir := writeDir(t, map[string]string{"0001_a.up.sql": "CREATE TABLE a (id int);"})
 	mustCLI(t, url, "--dir", dir, "up")
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	role := "ledger_nowrite_" + hex.EncodeToString(b[:]) // roles are the server's: one of the test's own
-	execOn(t, url, "CREATE ROLE "+role+" LOGIN; GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role+"; GRANT CREATE ON SCHEMA public TO "+role)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if c, err := pgx.Connect(ctx, url); err == nil {
-			_, _ = c.Exec(ctx, "DROP OWNED BY "+role)
-			c.Close(ctx)
-		}
-		if c, err := pgx.Connect(ctx, pgtest.ServerURL()); err == nil {
-			if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+role); err != nil {
-				t.Errorf("drop role %s: %v", role, err)
-			}
-			c.Close(ctx)
-		}
-	})
+	role := pgtest.NewRole(t, url, "ledger_nowrite_")
+	pgtest.Exec(t, url, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role+"; GRANT CREATE ON SCHEMA public TO "+role)
 	dir = writeDir(t, map[string]string{"0001_a.up.sql": "CREATE TABLE a (id int);", "0002_b.up.sql": "CREATE TABLE b (id int);"})
 	before := ledgerEvents(t, url)
-	code, out, errOut := ledgerCLI(t, withUser(url, role), "--dir", dir, "up")
+	code, out, errOut := ledgerCLI(t, pgtest.AsUser(t, url, role), "--dir", dir, "up")
 	upFault{code: exitError, gained: "", stderr: whole(`ledger up: apply 0002_b failed (0002_b.up.sql): its SQL ran, but recording it in the ledger failed: ERROR: permission denied for table head (SQLSTATE 42501)
   it was rolled back, and recording the failure failed the same way, so nothing was recorded
   up, down, resolve and init write the ledger: run them as the migrator role that owns it (README: Roles)
@@ -198,16 +157,16 @@ func TestFaultUpCommitAnswerLost(t *testing.T) {
 	mustCLI(t, url, "--dir", dir, "up")
 	dir = writeDir(t, map[string]string{"0001_a.up.sql": "CREATE TABLE a (id int);", "0002_b.up.sql": "CREATE TABLE b (id int);"})
 	before := ledgerEvents(t, url)
-	execOn(t, url, "ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
-	execOn(t, url, "SELECT pg_reload_conf()")
+	pgtest.Exec(t, url, "ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+	pgtest.Exec(t, url, "SELECT pg_reload_conf()")
 	done := make(chan cliRun, 1)
 	go func() {
 		code, out, errOut := ledgerCLI(t, url, "--dir", dir, "up")
 		done <- cliRun{code, out, errOut}
 	}()
 	terminateWhen(t, url, "wait_event = 'SyncRep' AND query LIKE '%CREATE TABLE b%'")
-	execOn(t, url, "ALTER SYSTEM RESET synchronous_standby_names")
-	execOn(t, url, "SELECT pg_reload_conf()")
+	pgtest.Exec(t, url, "ALTER SYSTEM RESET synchronous_standby_names")
+	pgtest.Exec(t, url, "SELECT pg_reload_conf()")
 	r := <-done
 	upFault{code: exitError, gained: "migration.applied 0002_b", stderr: whole(`ledger up: apply 0002_b (0002_b.up.sql): the connection was lost before the server acknowledged its COMMIT: commit: {any}
   it committed all the same: the ledger records it as applied; the run stopped there

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/migrations"
 )
@@ -26,29 +24,13 @@ var tamperSet = map[string]string{
 // (session_replication_role = replica), as an attacker with those rights would.
 func forgeSQL(t *testing.T, url, sql string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "SET session_replication_role = replica; "+sql); err != nil {
-		t.Fatalf("forge %q: %v", sql, err)
-	}
+	pgtest.Exec(t, url, "SET session_replication_role = replica; "+sql)
 }
 
 func queryInt(t *testing.T, url, sql string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var n int64
-	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.QueryRow(t, url, sql, &n)
 	return n
 }
 

@@ -31,10 +31,6 @@ func readmeSQL(t *testing.T, name string) string {
 	return string(m[1])
 }
 
-func withUser(url, user string) string {
-	return strings.Replace(url, "postgres://postgres@", "postgres://"+user+"@", 1)
-}
-
 // The README's grants, run as written (with this test's role and database
 // names): the migrator migrates; the application role runs check, status,
 // history and a check-in, and cannot write the ledger; a role with no grant
@@ -59,31 +55,13 @@ func TestRolesFromTheREADME(t *testing.T) {
 	defer admin.Close(ctx)
 	rename := strings.NewReplacer("ledger_migrator", mig, "ledger_app", app, "DATABASE app", "DATABASE "+cfg.Database)
 	// Roles are the server's, not the database's: drop what they own or
-	// were granted in the test database, then them (before pgtest drops
-	// the database).
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if c, err := pgx.Connect(ctx, url); err == nil {
-			for _, r := range []string{app, none, mig} {
-				_, _ = c.Exec(ctx, "REASSIGN OWNED BY "+r+" TO CURRENT_USER")
-				_, _ = c.Exec(ctx, "DROP OWNED BY "+r)
-			}
-			c.Close(ctx)
-		}
-		if c, err := pgx.Connect(ctx, pgtest.ServerURL()); err == nil {
-			for _, r := range []string{app, none, mig} {
-				if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+r); err != nil {
-					t.Errorf("drop role %s: %v", r, err)
-				}
-			}
-			c.Close(ctx)
-		}
-	})
+	// were granted in the test database, then them.
+	pgtest.DropRolesAtEnd(t, url, app, none, mig)
 	if _, err := admin.Exec(ctx, rename.Replace(readmeSQL(t, "grants-migrator"))+"; CREATE ROLE "+none+" LOGIN"); err != nil {
 		t.Fatalf("the README's migrator grants: %v", err)
 	}
 	dir := writeDir(t, tamperSet)
-	migURL, appURL, noneURL := withUser(url, mig), withUser(url, app), withUser(url, none)
+	migURL, appURL, noneURL := pgtest.AsUser(t, url, mig), pgtest.AsUser(t, url, app), pgtest.AsUser(t, url, none)
 	mustCLI(t, migURL, "--dir", dir, "up", "--to", "0002_orders")
 
 	// No grant at all: the message names the grants.
