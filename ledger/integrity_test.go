@@ -3,7 +3,6 @@ package ledger_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -21,21 +20,7 @@ import (
 func restoreFormat1(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t, 2)
-	dump, err := os.ReadFile("testdata/format1/dump.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sql strings.Builder
-	for _, line := range strings.SplitAfter(string(dump), "\n") {
-		if !strings.HasPrefix(line, `\`) { // psql's \restrict
-			sql.WriteString(line)
-		}
-	}
-	if _, err := pool.Exec(context.Background(), sql.String()); err != nil {
-		t.Fatalf("restore the format-1 dump: %v", err)
-	}
-	// pg_dump empties search_path for its session; the pool's connection keeps it.
-	pool.Reset()
+	pgtest.RestoreDump(t, pool, "testdata/format1/dump.sql")
 	return pool
 }
 

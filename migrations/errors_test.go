@@ -2,11 +2,9 @@ package migrations_test
 
 import (
 	"context"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -61,20 +59,7 @@ func TestLedgerErrorFixes(t *testing.T) {
 		{"older format", func(t *testing.T) error {
 			// A ledger written by the code before format 2 (ledger's own fixture).
 			pool, _ := pgtest.NewPool(t, 2)
-			dump, err := os.ReadFile("../ledger/testdata/format1/dump.sql")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sql strings.Builder
-			for _, line := range strings.SplitAfter(string(dump), "\n") {
-				if !strings.HasPrefix(line, `\`) { // psql's \restrict
-					sql.WriteString(line)
-				}
-			}
-			if _, err := pool.Exec(ctx, sql.String()); err != nil {
-				t.Fatal(err)
-			}
-			pool.Reset() // pg_dump empties search_path for its session
+			pgtest.RestoreDump(t, pool, "../ledger/testdata/format1/dump.sql")
 			st, err := ledger.New(pool)
 			if err != nil {
 				t.Fatal(err)

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // NewRole creates a login role of the test's own, named prefix plus a
@@ -95,4 +98,25 @@ func QueryRow(t testing.TB, dbURL, sql string, dest ...any) {
 	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// RestoreDump runs a plain pg_dump file (psql's backslash lines, such as
+// \restrict, left out) on pool, then resets the pool: the dump empties
+// search_path for its session, which its connection must not keep.
+func RestoreDump(t testing.TB, pool *pgxpool.Pool, path string) {
+	t.Helper()
+	dump, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sql strings.Builder
+	for _, line := range strings.SplitAfter(string(dump), "\n") {
+		if !strings.HasPrefix(line, `\`) {
+			sql.WriteString(line)
+		}
+	}
+	if _, err := pool.Exec(context.Background(), sql.String()); err != nil {
+		t.Fatalf("restore %s: %v", path, err)
+	}
+	pool.Reset()
 }
