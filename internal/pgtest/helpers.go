@@ -74,13 +74,9 @@ func AsUser(t testing.TB, dbURL, user string) string {
 // dbURL, failing the test on an error.
 func Exec(t testing.TB, dbURL, sql string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
+	conn := connect(t, dbURL)
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
@@ -89,15 +85,20 @@ func Exec(t testing.TB, dbURL, sql string) {
 // dbURL, into dest, failing the test on an error.
 func QueryRow(t testing.TB, dbURL, sql string, dest ...any) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
+	conn := connect(t, dbURL)
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), sql).Scan(dest...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+func connect(t testing.TB, dbURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", redact(dbURL), err)
+	}
+	return conn
 }
 
 // RestoreDump runs a plain pg_dump file (psql's backslash lines, such as
