@@ -229,7 +229,10 @@ type MigrationError struct {
 	// Committed: the connection was lost before the server acknowledged
 	// the transaction's COMMIT, and the ledger shows that it committed:
 	// the step is done and recorded; the run stopped there.
-	Committed      bool
+	Committed bool
+	// Interrupted: the run was stopped (its context cancelled: Ctrl-C,
+	// SIGTERM) while the step ran, and that is why it failed.
+	Interrupted    bool
 	Rehearsal      bool          // it failed in a rehearsal, which records and keeps nothing
 	DDLLockTimeout time.Duration // the statement ran out of the DDL lock timeout (55P03), this one
 }
@@ -312,6 +315,8 @@ func (e *MigrationError) Error() string {
 		}
 	case e.RecordErr != nil:
 		fmt.Fprintf(&b, "\n  %s, but recording the failure failed, so nothing was recorded: %v", e.undone(), e.RecordErr)
+	case e.Recorded && e.Direction == DirUp && e.Interrupted:
+		fmt.Fprintf(&b, "\n  interrupted: %s and recorded as migration.failed; run up again to apply it", e.undone())
 	case e.Recorded && e.Direction == DirUp:
 		fmt.Fprintf(&b, "\n  %s and recorded as migration.failed; fix it and run up again", e.undone())
 	case e.Recorded:

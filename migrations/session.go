@@ -293,6 +293,7 @@ func (s *session) exec(ctx context.Context, step Step, next *Step) error {
 		return nil
 	}
 	merr := newMigrationError(step, f, s.set.ddlLockTimeout)
+	merr.Interrupted = ctx.Err() != nil
 	if f.notRun {
 		// The server refused the transaction before any of it ran (a hot
 		// standby refuses READ WRITE): the migration did not fail, and
@@ -426,6 +427,7 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 		_, err := s.conn.PgConn().Exec(ctx, st.Text).ReadAll()
 		if err != nil {
 			merr := newMigrationError(step, &statementFailure{err: err, index: i, known: true, posBase: 0}, s.set.ddlLockTimeout)
+			merr.Interrupted = ctx.Err() != nil
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) {
 				// No answer from the server: whether the statement took
