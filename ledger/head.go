@@ -65,13 +65,50 @@ func (r *headRow) stateDest() []any {
 	return []any{&l.stateFormat, &l.stateDigest, &l.stateInDoubt, &l.stateSchemaVersion}
 }
 
-// headDest scans the whole head query (statements.head): the head row, the
-// newest event in full and its predecessor's hash.
+// headDest scans a row of the head query (statements.head): the head row
+// and an event in full.
 func (r *headRow) headDest() []any {
 	l := &r.last
 	l.full = true
 	d := append(r.dest(), &r.lastSeq, &r.lastHash, &l.id, &l.typ, &l.payloadVersion, &l.payload, &l.recordedAt, &l.actor, &l.host, &l.appVer, &l.prevHash)
-	return append(append(d, r.stateDest()...), &l.predHash)
+	return append(d, r.stateDest()...)
+}
+
+// scanHead reads the head query's rows (newest event first) into r: the
+// head row with the newest event whole, and the hash of its predecessor
+// when the second row is that event (seq one less: a gap leaves it nil); of
+// the second row only its seq and hash are decoded. No row is a missing
+// head (pgx.ErrNoRows).
+func scanHead(rows pgx.Rows, r *headRow) error {
+	defer rows.Close()
+	var pred struct {
+		seq  *int64
+		hash []byte
+	}
+	n := 0
+	for rows.Next() {
+		if n++; n == 1 {
+			if err := rows.Scan(r.headDest()...); err != nil {
+				return err
+			}
+			continue
+		}
+		dest := make([]any, len(r.headDest())) // nil: not decoded
+		dest[len(r.dest())], dest[len(r.dest())+1] = &pred.seq, &pred.hash
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return pgx.ErrNoRows
+	}
+	if pred.seq != nil && r.lastSeq != nil && *pred.seq == *r.lastSeq-1 {
+		r.last.predHash = pred.hash
+	}
+	return nil
 }
 
 // committed is the newest event's committed state, or nil if it has none.
@@ -220,7 +257,10 @@ func (s *Store) Head(ctx context.Context) (Head, error) {
 
 func (s *Store) headFrom(ctx context.Context, q DB) (Head, error) {
 	var r headRow
-	err := q.QueryRow(ctx, s.sql.head).Scan(r.headDest()...)
+	rows, err := q.Query(ctx, s.sql.head)
+	if err == nil {
+		err = scanHead(rows, &r)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Head{}, &CorruptHeadError{Schema: s.schema, Reason: "the head row is missing"}
 	}
@@ -272,8 +312,8 @@ func (s *Store) LockedState(ctx context.Context, tx pgx.Tx) (projector.State, He
 func (s *Store) queueState(b *pgx.Batch) (projector.State, *headRow) {
 	st := projector.NewState()
 	r := &headRow{}
-	b.Queue(s.sql.head).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(r.headDest()...)
+	b.Queue(s.sql.head).Query(func(rows pgx.Rows) error {
+		err := scanHead(rows, r)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return &CorruptHeadError{Schema: s.schema, Reason: "the head row is missing"}
 		}

@@ -87,8 +87,8 @@ func (s *Store) HeadCheckIn(ctx context.Context, sg Sighting) (head Head, record
 	b := &pgx.Batch{}
 	var r headRow
 	var headErr error
-	b.Queue(s.sql.head).QueryRow(func(row pgx.Row) error {
-		headErr = row.Scan(r.headDest()...)
+	b.Queue(s.sql.head).Query(func(rows pgx.Rows) error {
+		headErr = scanHead(rows, &r)
 		return nil
 	})
 	b.Queue(s.upsertSightingSQL(), s.sightingArgs(sg, false)...).QueryRow(func(row pgx.Row) error {
