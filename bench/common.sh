@@ -23,11 +23,19 @@ count_tables() { psql "$(db_url "$1")" -XAtc "select count(*) from pg_tables whe
 # Once per run: run-all.sh exports LEDGER_BUILT=1 after building.
 build_ledger() {
   [ "${LEDGER_BUILT:-}" = 1 ] && return 0
-  mkdir -p "$WORK/bin"
-  (cd "$ROOT" && go build -o "$WORK/bin/ledger" ./cmd/ledger &&
-    go build -tags ledger_nonatsserver -o "$WORK/bin/ledger-lean" ./cmd/ledger &&
-    go build -o "$WORK/bin/floor" ./bench/floor &&
-    go build -o "$WORK/bin/ledger-seed" ./bench/seed) || { echo "build failed" >&2; return 1; }
+  mkdir -p "$WORK/bin" "$WORK/build"
+  (cd "$ROOT" && go build -o "$WORK/build/ledger" ./cmd/ledger &&
+    go build -tags ledger_nonatsserver -o "$WORK/build/ledger-lean" ./cmd/ledger &&
+    go build -o "$WORK/build/floor" ./bench/floor &&
+    go build -o "$WORK/build/ledger-seed" ./bench/seed) || { echo "build failed" >&2; return 1; }
+  # Copied, not run where the linker wrote them: a binary fresh from the linker
+  # starts 0.4-0.9 ms slower (more the bigger it is) for as long as the linker's
+  # pages stay in the page cache — measured here, 400 interleaved runs: the
+  # floor's binary 2.85 vs 2.41 ms, ledger's 4.98 vs 4.05 ms. A copy starts as an
+  # installed binary does, and the ratios stop favouring the smaller binary.
+  for b in ledger ledger-lean floor ledger-seed; do
+    cp "$WORK/build/$b" "$WORK/bin/$b.tmp" && mv "$WORK/bin/$b.tmp" "$WORK/bin/$b" || return 1
+  done
   export LEDGER_BUILT=1
 }
 # What was measured: the checkout's commit (+dirty) for ledger, module versions for the peers.
