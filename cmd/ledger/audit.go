@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/schema-ledger/ledger/ledger"
-	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
@@ -394,10 +393,10 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 }
 
 // writeEventJSON writes ev as one JSON line: the body the relay publishes
-// to NATS (natsbus.EncodeEvent), so `history --json` and the stream carry
+// to NATS (ledger.EncodeEvent), so `history --json` and the stream carry
 // one shape.
 func writeEventJSON(w io.Writer, ev ledger.Event) error {
-	b, err := natsbus.EncodeEvent(ev)
+	b, err := ledger.EncodeEvent(ev)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package natsbus
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -23,8 +22,8 @@ const (
 	HeaderType     = "Ledger-Type"      // the event type, e.g. migration.applied
 )
 
-// body is the JSON of one event: the shape of `ledger history --json`, plus
-// prev_hash. Decoding keeps payload's bytes as they are.
+// body is the JSON of one event, as ledger.EncodeEvent writes it (the shape
+// of `ledger history --json`). Decoding keeps payload's bytes as they are.
 type body struct {
 	Seq            int64                `json:"seq"`
 	ID             string               `json:"id"`
@@ -40,50 +39,10 @@ type body struct {
 	State          *projector.Committed `json:"state,omitempty"`
 }
 
-// EncodeEvent is the message body of ev. The payload is written byte for
-// byte as stored (encoding/json would compact it, and the hash covers the
-// stored text); it must be valid JSON, as every stored payload is.
-func EncodeEvent(ev ledger.Event) ([]byte, error) {
-	if !json.Valid(ev.Payload) {
-		return nil, fmt.Errorf("encode event %d: payload is not valid JSON", ev.Seq)
-	}
-	str := func(b *bytes.Buffer, key, v string) {
-		b.WriteString(`,"` + key + `":`)
-		q, _ := json.Marshal(v) // a string always marshals
-		b.Write(q)
-	}
-	var b bytes.Buffer
-	b.Grow(256 + len(ev.Payload))
-	b.WriteString(`{"seq":`)
-	b.WriteString(strconv.FormatInt(ev.Seq, 10))
-	str(&b, "id", ev.ID)
-	str(&b, "type", ev.Type)
-	b.WriteString(`,"payload_version":`)
-	b.WriteString(strconv.Itoa(ev.PayloadVersion))
-	b.WriteString(`,"payload":`)
-	b.Write(ev.Payload)
-	str(&b, "recorded_at", ev.RecordedAt.UTC().Format(time.RFC3339Nano))
-	str(&b, "actor", ev.Actor)
-	str(&b, "host", ev.Host)
-	str(&b, "app_version", ev.AppVersion)
-	str(&b, "hash", hex.EncodeToString(ev.Hash))
-	str(&b, "prev_hash", hex.EncodeToString(ev.PrevHash))
-	if ev.State != nil {
-		st, err := json.Marshal(ev.State)
-		if err != nil {
-			return nil, fmt.Errorf("encode event %d: state: %w", ev.Seq, err)
-		}
-		b.WriteString(`,"state":`)
-		b.Write(st)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
 // Encode is the message that carries ev on its subject under n: the body
-// (EncodeEvent) and the headers, Nats-Msg-Id = the event id included.
+// (ledger.EncodeEvent) and the headers, Nats-Msg-Id = the event id included.
 func Encode(n Names, ev ledger.Event) (*nats.Msg, error) {
-	data, err := EncodeEvent(ev)
+	data, err := ledger.EncodeEvent(ev)
 	if err != nil {
 		return nil, err
 	}
