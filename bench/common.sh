@@ -19,13 +19,13 @@ reset_db() { eval "$(reset_db_cmd "$1")"; }
 count_tables() { psql "$(db_url "$1")" -XAtc "select count(*) from pg_tables where tablename ~ '^t_[0-9]+$'"; }
 
 # build_ledger: go build the current checkout's CLI (and the bench helpers) into $WORK/bin;
-# ledger-lean is the CLI built with -tags ledger_nonatsserver (no embedded nats-server).
+# ledger-lean is the CLI built with -tags ledger_nonats (no NATS).
 # Once per run: run-all.sh exports LEDGER_BUILT=1 after building.
 build_ledger() {
   [ "${LEDGER_BUILT:-}" = 1 ] && return 0
   mkdir -p "$WORK/bin" "$WORK/build"
   (cd "$ROOT" && go build -o "$WORK/build/ledger" ./cmd/ledger &&
-    go build -tags ledger_nonatsserver -o "$WORK/build/ledger-lean" ./cmd/ledger &&
+    go build -tags ledger_nonats -o "$WORK/build/ledger-lean" ./cmd/ledger &&
     go build -o "$WORK/build/floor" ./bench/floor &&
     go build -o "$WORK/build/ledger-seed" ./bench/seed) || { echo "build failed" >&2; return 1; }
   # Copied, not run where the linker wrote them: a binary fresh from the linker

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The floor for a CLI status command: process start + connect + SELECT 1, timed side by
 # side with `ledger check` (from the directory and from the release's manifest; the
-# default build, and the lean build without the demo's embedded nats-server, -tags
-# ledger_nonatsserver) and `ledger status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
+# default build, and the lean build without NATS, -tags ledger_nonats) and `ledger
+# status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
 # ledger check <= 1.2x the floor; target 1c: ledger check --manifest with 1000 <= 1.2x).
 #   ./floor.sh        (RUNS=30 by default; results in $WORK/results/floor-<stamp>.csv)
 set -euo pipefail

@@ -84,7 +84,7 @@ vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
   echo "| --- | --- | --- | --- | --- |"
   echo "| 1a | \`ledger check\` (process, 10 applied) <= 1.2x floor (start+connect+SELECT 1) | ${chk10:-?} ms vs floor ${floor:-?} ms | $(ratio "$chk10" "$floor") | $(verdict "$(ratio "$chk10" "$floor")" 1.2) |"
   echo "| 1a | \`ledger check\` (process, 1000 applied) <= 1.2x floor | ${chk1000:-?} ms vs floor ${floor:-?} ms | $(ratio "$chk1000" "$floor") | $(verdict "$(ratio "$chk1000" "$floor")" 1.2) |"
-  echo "| 1a | ... lean build (-tags ledger_nonatsserver), 10 applied <= 1.2x floor | ${lean10:-?} ms vs floor ${floor:-?} ms | $(ratio "$lean10" "$floor") | $(verdict "$(ratio "$lean10" "$floor")" 1.2) |"
+  echo "| 1a | ... lean build (-tags ledger_nonats), 10 applied <= 1.2x floor | ${lean10:-?} ms vs floor ${floor:-?} ms | $(ratio "$lean10" "$floor") | $(verdict "$(ratio "$lean10" "$floor")" 1.2) |"
   echo "| 1a | ... lean build, 1000 applied <= 1.2x floor | ${lean1000:-?} ms vs floor ${floor:-?} ms | $(ratio "$lean1000" "$floor") | $(verdict "$(ratio "$lean1000" "$floor")" 1.2) |"
   echo "| 1b | \`ledger check\` with 100,000 events <= 1.3x with 100 | ${s100k:-?} ms vs ${s100:-?} ms | $(ratio "$s100k" "$s100") | $(verdict "$(ratio "$s100k" "$s100")" 1.3) |"
   echo "| 2 | \`ledger up\` of 1000: per migration <= goose's | ${lup:-?} ms vs goose ${gup:-?} ms | $(ratio "$lup" "$gup") | $(verdict "$(ratio "$lup" "$gup")" 1.0) |"

@@ -514,6 +514,9 @@ error (including output that could not be written).`,
 			if c := noArgs(e, args); c != 0 {
 				return c
 			}
+			if e.given["nats"] && !natsBuilt {
+				return e.usageErr("--nats: %v", errNoNATS)
+			}
 			var anchors []ledger.Anchor
 			for _, a := range e.f.expectHead {
 				anchor, err := ledger.ParseAnchor(a)

@@ -549,11 +549,11 @@ func cmdVersion() *command {
 				v = bi.Main.Version
 			}
 			if e.g.json {
-				return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version(), "embedded_nats_server": embeddedNATS})
+				return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version(), "nats": natsBuilt})
 			}
 			build := ""
-			if !embeddedNATS {
-				build = ", without the demo's embedded nats-server"
+			if !natsBuilt {
+				build = ", without NATS: built with -tags ledger_nonats"
 			}
 			fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
 			return exitOK

@@ -1,3 +1,5 @@
+//go:build !ledger_nonats
+
 package main
 
 import (
@@ -31,8 +33,7 @@ history and verify).
 Beside the story, an embedded nats-server (JetStream in a temporary
 directory) runs with a relay of the scratch ledger, and a subscriber prints
 each event as it arrives. With --nats URL (or NATS_URL) the demo uses that
-server instead, and deletes its stream at the end unless --keep. (A ledger
-built with -tags ledger_nonatsserver has no embedded server: it needs --nats.)`,
+server instead, and deletes its stream at the end unless --keep.`,
 		example: "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
 		flags: func(fs *flag.FlagSet, o *cmdFlags) {
 			fs.BoolVar(&o.keep, "keep", false, "keep the scratch database")
@@ -43,9 +44,6 @@ built with -tags ledger_nonatsserver has no embedded server: it needs --nats.)`,
 			}
 			if _, err := e.natsURL(); err != nil {
 				return e.usageErr("%v", err)
-			}
-			if strings.TrimSpace(e.g.nats) == "" && !embeddedNATS {
-				return e.usageErr("%v", errNoEmbeddedNATS)
 			}
 			if err := e.demo(ctx); err != nil {
 				return e.fail(err)

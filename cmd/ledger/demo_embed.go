@@ -1,4 +1,4 @@
-//go:build !ledger_nonatsserver
+//go:build !ledger_nonats
 
 package main
 
@@ -9,11 +9,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// embeddedNATS: this build carries the demo's embedded nats-server. It
-// doubles the binary and adds about a millisecond to every command's start
-// (package initialisation), so a build for servers' startup checks may leave
-// it out with -tags ledger_nonatsserver (see demo_noembed.go).
-const embeddedNATS = true
+// natsBuilt: this build has NATS — relay, watch, verify --nats, and the
+// demo with its embedded nats-server. NATS more than doubles the binary
+// and adds over a millisecond to every command's start (package
+// initialisation), so a build for a server's startup check may leave it
+// out with -tags ledger_nonats (see nonats.go).
+const natsBuilt = true
 
 // startEmbeddedNATS starts a nats-server with JetStream storing in dir, on a
 // free port of 127.0.0.1.

@@ -1,8 +1,9 @@
+//go:build !ledger_nonats
+
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,10 +51,6 @@ type embeddedServer interface {
 	Shutdown()
 	WaitForShutdown()
 }
-
-// errNoEmbeddedNATS: the demo needs a NATS server and this build has none
-// of its own.
-var errNoEmbeddedNATS = errors.New("this ledger was built with -tags ledger_nonatsserver, without the demo's embedded nats-server: pass --nats URL (or set NATS_URL) to run the demo against a NATS server with JetStream")
 
 // startDemoBus starts the server (or connects to --nats), the relay and
 // the subscriber for the ledger of store in database dbName.

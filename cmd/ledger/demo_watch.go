@@ -1,3 +1,5 @@
+//go:build !ledger_nonats
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !ledger_nonats
+
 package main
 
 import (
@@ -17,13 +19,6 @@ import (
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
-
-// relayFlags are the flags of `ledger relay` (and the NATS ones of `demo`).
-type relayFlags struct {
-	creds, name, stream, prefix string
-	poll, progress              time.Duration
-	batch, maxPending           int
-}
 
 func cmdRelay() *command {
 	return &command{

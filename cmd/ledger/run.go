@@ -55,10 +55,10 @@ type cmdFlags struct {
 	dryRun, rehearse, useRecorded, keep        bool
 	applied, failed, resume                    bool
 	refuseDrift, captureDDL                    bool
-	watch                                      watchFlags
+	watch                                      watchFlags // watch (natsflags.go)
 	lockTimeout, ddlLockTimeout                time.Duration
 	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
-	relay                                      relayFlags // relay, demo (relay.go)
+	relay                                      relayFlags // relay, demo (natsflags.go)
 }
 
 type stringList []string

@@ -1,3 +1,5 @@
+//go:build !ledger_nonats
+
 package main
 
 import (
@@ -17,13 +19,6 @@ import (
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/watch"
 )
-
-// watchFlags are ledger watch's own flags (the NATS ones are relay's).
-type watchFlags struct {
-	webhook  string
-	interval time.Duration
-	attempts int
-}
 
 func cmdWatch() *command {
 	return &command{
