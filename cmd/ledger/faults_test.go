@@ -139,7 +139,8 @@ func TestFaultUpCrash(t *testing.T) {
 		code, out, errOut := ledgerCLI(t, url, "--dir", dir, "up")
 		done <- cliRun{code, out, errOut}
 	}()
-	terminateWhen(t, url, "query LIKE '%SELECT pg_sleep(60)%' AND datname = current_database()")
+	// In pg_sleep, not merely sent: the query's text holds CREATE TABLE b too.
+	terminateWhen(t, url, "wait_event = 'PgSleep' AND datname = current_database()")
 	r := <-done
 	upFault{code: exitError, gained: "migration.failed 0002_b", stderr: whole(`ledger up: apply 0002_b failed at 0002_b.up.sql:2: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)
   statement: SELECT pg_sleep(60)

@@ -36,7 +36,7 @@ func TestInterruptCancelsUp(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var n int
-		pgtest.QueryRow(t, url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()", &n)
+		pgtest.QueryRow(t, url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()", &n)
 		if n > 0 {
 			break
 		}
