@@ -395,7 +395,7 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 	if err != nil {
 		return err
 	}
-	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, reconnect: r.pool.Config().ConnConfig}
+	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
 	return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 }
 

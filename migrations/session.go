@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
@@ -46,9 +47,9 @@ type sessionSettings struct {
 	logger         *slog.Logger
 	refuseDrift    bool
 	ddlLockTimeout time.Duration
-	// reconnect configures a connection of the session's own, to record a
-	// failure on when the lock's connection died.
-	reconnect *pgx.ConnConfig
+	// pool is the caller's: its configuration makes a connection of the
+	// session's own, to record a failure on when the lock's connection died.
+	pool *pgxpool.Pool
 }
 
 // cleanSession puts back the session state a migration may have changed
@@ -122,7 +123,7 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event, co
 	_ = s.app.Done(nil)
 	// A connection of its own, not one from the pool, which may have
 	// none to spare while this run still holds the dead one.
-	conn, err := pgx.ConnectConfig(rctx, s.set.reconnect.Copy())
+	conn, err := pgx.ConnectConfig(rctx, s.set.pool.Config().ConnConfig) // Config is a copy
 	if err != nil {
 		return err
 	}
