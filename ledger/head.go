@@ -93,7 +93,7 @@ func scanHead(rows pgx.Rows, r *headRow) error {
 			}
 			continue
 		}
-		dest := make([]any, len(r.headDest())) // nil: not decoded
+		dest := make([]any, len(rows.FieldDescriptions())) // nil: not decoded
 		dest[len(r.dest())], dest[len(r.dest())+1] = &pred.seq, &pred.hash
 		if err := rows.Scan(dest...); err != nil {
 			return err
