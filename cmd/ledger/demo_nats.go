@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -28,7 +29,7 @@ type demoBus struct {
 	w        io.Writer
 	names    natsbus.Names
 	where    string // the server, as shown
-	embedded embeddedServer
+	embedded *server.Server
 	storeDir string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -42,14 +43,6 @@ type demoBus struct {
 	lastSeq  int64    // the newest event received
 	received int
 	bad      error // a message that does not decode
-}
-
-// embeddedServer is the demo's embedded nats-server, in a build that has one
-// (demo_embed.go).
-type embeddedServer interface {
-	ClientURL() string
-	Shutdown()
-	WaitForShutdown()
 }
 
 // startDemoBus starts the server (or connects to --nats), the relay and
@@ -242,4 +235,19 @@ func (b *demoBus) summary(ctx context.Context, store *ledger.Store) (string, err
 	received := b.received
 	b.mu.Unlock()
 	return fmt.Sprintf("stream %s holds %d messages, stream seq = ledger seq 1..%d; the subscriber received all %d, in order", b.names.Stream, info.State.Msgs, h.Seq, received), nil
+}
+
+// startEmbeddedNATS starts a nats-server with JetStream storing in dir, on a
+// free port of 127.0.0.1.
+func startEmbeddedNATS(dir string) (*server.Server, error) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats-server: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("the embedded nats-server did not start within 10s")
+	}
+	return srv, nil
 }

@@ -20,6 +20,13 @@ import (
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
 
+// natsBuilt: this build has NATS — relay, watch, verify --nats, and the
+// demo with its embedded nats-server. NATS more than doubles the binary
+// and adds over a millisecond to every command's start (package
+// initialisation), so a build for a server's startup check may leave it
+// out with -tags ledger_nonats (see nonats.go).
+const natsBuilt = true
+
 func cmdRelay() *command {
 	return &command{
 		name: "relay", args: "[--nats URL] [--nats-creds FILE] [--name N | --stream S --subject-prefix P] [--json]",
