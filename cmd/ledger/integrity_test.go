@@ -258,17 +258,7 @@ func TestCheckpointAndExpectHead(t *testing.T) {
 
 	// A superuser edits history and re-chains it with the ledger's own function.
 	forgeSQL(t, url, `UPDATE ledger.events SET host = 'elsewhere' WHERE seq = 1`)
-	forgeSQL(t, url, `DO $$
-		DECLARE r record; prev bytea := decode(repeat('00', 32), 'hex');
-		BEGIN
-			FOR r IN SELECT * FROM ledger.events ORDER BY seq LOOP
-				UPDATE ledger.events SET prev_hash = prev,
-					hash = ledger.event_hash(prev, r.seq, r.id, r.type, r.payload_version, r.payload, r.recorded_at, r.actor, r.host, r.app_version,
-					                         r.state_format, r.state_digest, r.state_in_doubt, r.state_schema_version)
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-			UPDATE ledger.head SET hash = prev;
-		END $$`)
+	forgeSQL(t, url, rechainSQL)
 	for _, args := range [][]string{{"check"}, {"status"}, {"verify"}} {
 		if code, out, errOut := ledgerCLI(t, url, append([]string{"--dir", dir}, args...)...); code != 0 {
 			t.Errorf("%v on the re-chained ledger: exit %d (it cannot see it)\n%s%s", args, code, out, errOut)
