@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -29,18 +31,39 @@ const maxSchemaName = 48
 //go:embed sql/schema_v1.sql
 var schemaV1 string
 
-//go:embed sql/upgrade_v2.sql
-var upgradeV2 string
-
-//go:embed sql/upgrade_v3.sql
-var upgradeV3 string
+//go:embed sql/upgrade_v*.sql
+var upgradeFiles embed.FS
 
 // upgrades are the steps from each format to the next, in order: the step
-// at index i takes format i+1 to i+2. A new format is one more embedded SQL
-// file here (and Format one higher): Init runs every step a ledger lacks,
-// in one transaction, each recorded as a ledger.upgraded event; a new
-// ledger is created as format 1 plus every step (with no upgrade events).
-var upgrades = []string{upgradeV2, upgradeV3}
+// at index i takes format i+1 to i+2. A step is every file
+// sql/upgrade_v<N>.sql and sql/upgrade_v<N>_<topic>.sql, run in name order in
+// one transaction, so that separate changes to one format stay separate
+// files. A new format is one or more such files (and Format one higher):
+// Init runs every step a ledger lacks, in one transaction, each recorded as
+// a ledger.upgraded event; a new ledger is created as format 1 plus every
+// step (with no upgrade events).
+var upgrades = upgradeSteps(upgradeFiles, Format)
+
+// upgradeSteps reads the upgrade files of formats 2..format; a format with
+// no file is a build mistake, caught by TestUpgradeStepsAreEmbedded.
+func upgradeSteps(fsys embed.FS, format int) []string {
+	steps := make([]string, 0, format-1)
+	for f := 2; f <= format; f++ {
+		names, _ := fs.Glob(fsys, fmt.Sprintf("sql/upgrade_v%d*.sql", f))
+		var step strings.Builder
+		for _, name := range names {
+			base := strings.TrimSuffix(path.Base(name), ".sql")
+			if rest := strings.TrimPrefix(base, fmt.Sprintf("upgrade_v%d", f)); rest != "" && !strings.HasPrefix(rest, "_") {
+				continue // upgrade_v40 is not a part of format 4
+			}
+			b, _ := fsys.ReadFile(name)
+			step.Write(b)
+			step.WriteString("\n")
+		}
+		steps = append(steps, step.String())
+	}
+	return steps
+}
 
 // sqlText fills a schema SQL template with this store's schema.
 func (s *Store) sqlText(tmpl string) string {
