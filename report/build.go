@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -32,6 +33,8 @@ type Options struct {
 	Release      string
 	// Database describes the database for the page's title (no password).
 	Database string
+	// Title is the page's title (default: "Schema history of" the database).
+	Title string
 	// Verify verifies the ledger; nil: ChainVerifier(store). The report
 	// reads the events the verification walked (up to its Events).
 	Verify Verifier
@@ -129,37 +132,83 @@ func (o *Options) defaults() {
 }
 
 // Build verifies the ledger in store and reads its events (streaming, in
-// seq order, up to the newest event verified) into the model of its page.
-// A ledger that fails verification is still reported, saying so; the
-// error is for failing to read it at all.
+// seq order) into the model of its page. The two run at once, on two
+// connections of the store's pool, each in its own snapshot: the page
+// shows the events up to the head read first, and its checkpoint is the
+// newest of them, which the verification walked too. A ledger that fails
+// verification is still reported, saying so; the error is for failing to
+// read it at all.
 func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error) {
 	o.defaults()
 	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
 		return nil, &CutError{Since: o.Since, Until: o.Until}
 	}
-	verify := o.Verify
-	if verify == nil {
-		verify = ChainVerifier(store)
-	}
-	ver, err := verify(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("verify ledger %q: %w", store.Schema(), err)
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		ver    Verification
+		folded *projector.State // the fold the verification computed, if it did
+		verErr error
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		if o.Verify != nil {
+			ver, verErr = o.Verify(ctx)
+			return
+		}
+		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{})
+		if err != nil {
+			verErr = err
+			return
+		}
+		ver = FromChain(rep, false)
+		if rep.FoldError == "" {
+			folded = &rep.Fold
+		}
+	}()
 	b := newBuilder(o)
 	b.r.Ledger = Ledger{Database: o.Database, Schema: store.Schema()}
-	f := ledger.Filter{UntilSeq: ver.Events}
-	if ver.Events == 0 {
-		f.UntilSeq = -1 // an empty ledger: nothing to read
+	// The events up to the head; a head that does not match its newest
+	// event (the verification says so) bounds nothing.
+	var f ledger.Filter
+	if h, err := store.Head(ctx); err == nil {
+		f.UntilSeq = h.Seq
+	} else if errors.As(err, new(*ledger.CorruptHeadError)) {
+		f.UntilSeq = 0
+	} else {
+		cancel()
+		<-done
+		return nil, fmt.Errorf("read the head of ledger %q: %w", store.Schema(), err)
 	}
-	if f.UntilSeq > 0 {
-		for e, err := range store.Events(ctx, f) {
-			if err != nil {
-				return nil, fmt.Errorf("read the events of ledger %q: %w", store.Schema(), err)
-			}
-			b.add(e)
+	// Without a cut's end, the state now is the verification's fold.
+	b.folding = o.Verify != nil || !o.Until.IsZero()
+	var readErr error
+	for e, err := range store.Events(ctx, f) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		b.add(e)
+	}
+	if readErr != nil {
+		cancel()
+	}
+	<-done
+	if readErr != nil {
+		return nil, fmt.Errorf("read the events of ledger %q: %w", store.Schema(), readErr)
+	}
+	if verErr != nil {
+		return nil, fmt.Errorf("verify ledger %q: %w", store.Schema(), verErr)
+	}
+	if !b.folding {
+		if folded != nil {
+			b.fold = *folded
+		} else {
+			b.foldErr = "the events do not fold (see the verification)"
 		}
 	}
-	if b.last != nil && b.last.Seq == ver.Events {
+	if b.last != nil && b.last.Seq <= ver.Events {
 		ver.Checkpoint = ledger.Anchor{Seq: b.last.Seq, Hash: b.last.Hash}.String()
 		if o.Recheck != nil {
 			ver.Recheck = o.Recheck(ver.Checkpoint)
@@ -205,6 +254,7 @@ type builder struct {
 	o        Options
 	r        *Report
 	fold     projector.State
+	folding  bool // fold the events here (else the verification's fold is the state now)
 	foldErr  string
 	last     *ledger.Event
 	lastAt   time.Time
@@ -258,8 +308,9 @@ func (b *builder) add(e ledger.Event) {
 	if !b.o.Until.IsZero() && b.cutEnd == nil && !e.RecordedAt.Before(b.o.Until) {
 		s := b.state()
 		b.cutEnd = &s
+		b.folding = b.o.Verify != nil // the verification's fold is the state now
 	}
-	if b.foldErr == "" {
+	if b.folding && b.foldErr == "" {
 		next, err := projector.Apply(b.fold, e)
 		if err != nil {
 			b.foldErr = fmt.Sprintf("seq %d: %v", e.Seq, err)
@@ -285,12 +336,14 @@ func (b *builder) add(e ledger.Event) {
 	}
 	c := &b.r.Cut
 	c.Events++
-	if c.First == nil {
-		at := e.RecordedAt
+	// Times follow seq as far as the server's clock does: the cut's
+	// bounds are its oldest and newest times, whatever their seqs.
+	if at := e.RecordedAt; c.First == nil || at.Before(*c.First) {
 		c.First = &at
 	}
-	at := e.RecordedAt
-	c.Last = &at
+	if at := e.RecordedAt; c.Last == nil || at.After(*c.Last) {
+		c.Last = &at
+	}
 	lane, ok := b.lanes[e.AppVersion]
 	if !ok {
 		lane = len(b.releases)
@@ -301,19 +354,20 @@ func (b *builder) add(e ledger.Event) {
 		b.releases = append(b.releases, acc)
 	}
 	acc := b.releases[lane]
-	acc.r.Last = e.RecordedAt
+	if e.RecordedAt.Before(acc.r.First) {
+		acc.r.First = e.RecordedAt
+	}
+	if e.RecordedAt.After(acc.r.Last) {
+		acc.r.Last = e.RecordedAt
+	}
 	acc.r.Events++
 	acc.r.Counts[t.Kind]++
 	acc.hosts[e.Host], acc.actors[e.Actor] = true, true
 	switch t.Kind {
 	case KindApplied, KindAdopted:
-		note := ""
-		if t.Kind == KindAdopted {
-			note = strings.TrimPrefix(t.Summary, "adopted "+t.Migration+" ")
-		}
-		acc.applied.add(Step{Seq: e.Seq, At: e.RecordedAt, Migration: t.Migration, Host: e.Host, Actor: e.Actor, DurationMS: t.DurationMS, Note: note})
+		acc.applied.add(Step{Seq: e.Seq, At: e.RecordedAt, Migration: t.Migration, Host: e.Host, Actor: e.Actor, DurationMS: t.DurationMS, Note: t.note})
 	case KindReverted:
-		acc.reverted.add(Step{Seq: e.Seq, At: e.RecordedAt, Migration: t.Migration, Host: e.Host, Actor: e.Actor, DurationMS: t.DurationMS, Note: strings.TrimPrefix(t.Summary, "reverted "+t.Migration+" ")})
+		acc.reverted.add(Step{Seq: e.Seq, At: e.RecordedAt, Migration: t.Migration, Host: e.Host, Actor: e.Actor, DurationMS: t.DurationMS, Note: t.note})
 	}
 	if t.Type == projector.TypeMigrationStarted {
 		if os := b.open[t.Migration]; os != nil && os.seq == e.Seq {
@@ -344,15 +398,17 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		t.Migration, t.Kind = p.ID, KindApplied
 		if p.Adopted != nil {
 			t.Kind = KindAdopted
-			t.Summary = fmt.Sprintf("adopted %s from %s", p.ID, p.Adopted.From)
+			t.note = "adopted from " + p.Adopted.From
 			if p.Adopted.Version != "" {
-				t.Summary += " (its version " + p.Adopted.Version + ")"
+				t.note += " (its version " + p.Adopted.Version + ")"
 			}
+			t.Summary = "adopted " + p.ID + ": " + t.note
 		} else {
 			d := p.DurationMS
 			t.DurationMS = &d
 			t.Summary = fmt.Sprintf("applied %s in %s", p.ID, duration(d))
 			if !p.Transactional {
+				t.note = "no transaction"
 				t.Summary += " (no transaction)"
 			}
 			if len(p.AllowedBreaking) > 0 {
@@ -369,7 +425,8 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		_ = json.Unmarshal(e.Payload, &p)
 		d := p.DurationMS
 		t.Migration, t.Kind, t.DurationMS = p.ID, KindReverted, &d
-		t.Summary = fmt.Sprintf("reverted %s in %s (down SQL from the %s)", p.ID, duration(d), map[string]string{projector.DownFromFile: "release's file", projector.DownFromRecorded: "recorded migration"}[p.Source])
+		t.note = "down SQL from the " + map[string]string{projector.DownFromFile: "release's file", projector.DownFromRecorded: "recorded migration"}[p.Source]
+		t.Summary = fmt.Sprintf("reverted %s in %s (%s)", p.ID, duration(d), t.note)
 		b.settle(p.ID, e, false)
 	case projector.TypeMigrationFailed:
 		var p projector.Failed
@@ -557,10 +614,13 @@ func (b *builder) finish() *Report {
 	}
 	r.Now = b.state()
 	r.AtCutEnd = b.cutEnd
-	if r.Title == "" {
-		r.Title = "Ledger " + r.Ledger.Schema
+	if r.Title = b.o.Title; r.Title == "" {
+		r.Title = "Schema history of ledger " + r.Ledger.Schema
 		if r.Ledger.Database != "" {
-			r.Title += " of " + r.Ledger.Database
+			r.Title = "Schema history of " + r.Ledger.Database
+			if r.Ledger.Schema != ledger.DefaultSchema {
+				r.Title += " (ledger " + r.Ledger.Schema + ")"
+			}
 		}
 	}
 	for _, acc := range b.releases {
@@ -646,14 +706,12 @@ func (b *builder) timeline() Timeline {
 	if len(r.Detail.Items) > 0 {
 		oldestDetail = r.Detail.Items[0].Seq
 	}
-	for start := unit.floor(tl.From); !start.After(tl.To); start = unit.next(start) {
+	for start := unit.floor(tl.From.UTC()); !start.After(tl.To) || len(tl.Buckets) == 0; start = unit.next(start) {
 		tl.Buckets = append(tl.Buckets, Bucket{Start: start, End: unit.next(start), Counts: map[Kind]int{}, InDetail: true})
 	}
-	i := 0
 	for _, p := range b.points {
-		for i < len(tl.Buckets)-1 && !p.at.Before(tl.Buckets[i].End) {
-			i++
-		}
+		i := sort.Search(len(tl.Buckets), func(i int) bool { return p.at.Before(tl.Buckets[i].End) })
+		i = max(0, min(i, len(tl.Buckets)-1))
 		bk := &tl.Buckets[i]
 		bk.Total++
 		bk.Counts[p.kind]++

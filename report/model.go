@@ -152,6 +152,7 @@ type Transition struct {
 	DurationMS *int64    `json:"duration_ms,omitempty"`
 	// Summary is the event in one line of words.
 	Summary string `json:"summary"`
+	note    string // what a release's list of steps says beside the migration
 }
 
 // Timeline is the history on a time axis: one lane per release (its band

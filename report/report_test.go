@@ -199,7 +199,7 @@ func TestTamperedPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seedLedger(t, store, pool, 300, 48*time.Hour, time.Now())
+	seedLedger(t, store, pool, 300, 48*time.Hour)
 	forge(t, pool, "UPDATE ledger.events SET actor = 'mallory' WHERE seq = 120")
 	r, err := report.Build(ctx, store, report.Options{Recheck: recheck})
 	if err != nil {

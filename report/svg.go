@@ -95,7 +95,7 @@ func (a axis) x(t time.Time) float64 {
 // ticks draws the axis: about six labelled ticks at round times.
 func (a axis) ticks(b *strings.Builder, height float64) {
 	span := a.to.Sub(a.from)
-	steps := []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute,
+	steps := []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 5 * time.Second, 15 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute,
 		time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 91 * 24 * time.Hour, 365 * 24 * time.Hour}
 	step := steps[len(steps)-1]
 	for _, s := range steps {
@@ -106,6 +106,8 @@ func (a axis) ticks(b *strings.Builder, height float64) {
 	}
 	layout := "2006-01-02"
 	switch {
+	case step < time.Second:
+		layout = "15:04:05.000"
 	case step < time.Minute:
 		layout = "15:04:05"
 	case step < 24*time.Hour:
