@@ -28,11 +28,11 @@ func (e *env) adoptCommand(f migrations.Fix) string {
 	if f.Table != "" {
 		cmd += " --table " + shellWord(f.Table)
 	}
-	if e.g.schema != ledger.DefaultSchema {
-		cmd += " --schema " + shellWord(e.g.schema)
+	if e.db != nil && e.db.schema != ledger.DefaultSchema {
+		cmd += " --schema " + shellWord(e.db.schema)
 	}
-	if filepath.Clean(e.g.dir) != "migrations" {
-		cmd += " --dir " + shellWord(e.g.dir)
+	if e.dir != nil && filepath.Clean(e.dir.path) != "migrations" {
+		cmd += " --dir " + shellWord(e.dir.path)
 	}
 	return cmd
 }
@@ -58,8 +58,9 @@ func shellWord(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func (e *env) adoptOptions(dryRun bool) adopt.Options {
-	return adopt.Options{Schema: e.g.schema, AppVersion: e.g.appVersion, LockTimeout: e.f.lockTimeout, DryRun: dryRun}
+// adoptOptions are adopt's and baseline's options.
+func (g *lockFlags) adoptOptions(e *env, dryRun bool) adopt.Options {
+	return adopt.Options{Schema: e.db.schema, AppVersion: e.rel.appVersion(), LockTimeout: g.lockTimeout, DryRun: dryRun}
 }
 
 // ---- adopt
@@ -87,30 +88,40 @@ schema-qualified); otherwise it is found by its columns.`,
 		example: `  ledger adopt --from golang-migrate --dry-run
   ledger adopt --from goose --dir ./db/migrations
   ledger adopt --from flyway --table app.flyway_schema_history`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.adopt.from, "from", "", "the `tool` whose history to adopt: goose, golang-migrate, tern or flyway")
-			fs.StringVar(&o.adopt.table, "table", "", "its history `table` (default: found by its columns)")
-			fs.BoolVar(&o.dryRun, "dry-run", false, "show what would be recorded; record nothing")
-			fs.BoolVar(&o.adopt.allowUnmapped, "allow-unmapped", false, "record even though some of the tool's rows map to no migration")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for a running migrator")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.f.adopt.from == "" {
-				return e.usageErr("say which tool's history to adopt: --from %s", strings.Join(adopt.Sources, "|"))
-			}
-			p, c := e.prepare(ctx, true)
-			if c != 0 {
-				return c
-			}
-			rep, err := adopt.Adopt(ctx, e.pool, p.set, adopt.AdoptOptions{
-				Options: e.adoptOptions(e.f.dryRun), From: e.f.adopt.from, Table: e.f.adopt.table, AllowUnmapped: e.f.adopt.allowUnmapped,
-			})
-			return e.adoptReport(rep, err)
-		},
+		newFlags: func() runnable { return &adoptCmd{} },
 	}
+}
+
+type adoptCmd struct {
+	db                    dbFlags
+	dir                   dirFlags
+	rel                   releaseFlags
+	out                   outputFlags
+	lock                  lockFlags
+	from, table           string
+	dryRun, allowUnmapped bool
+}
+
+func (c *adoptCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.lock)
+	fs.StringVar(&c.from, "from", "", "the `tool` whose history to adopt: goose, golang-migrate, tern or flyway")
+	fs.StringVar(&c.table, "table", "", "its history `table` (default: found by its columns)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "show what would be recorded; record nothing")
+	fs.BoolVar(&c.allowUnmapped, "allow-unmapped", false, "record even though some of the tool's rows map to no migration")
+}
+
+func (c *adoptCmd) run(ctx context.Context, e *env, args []string) int {
+	if c.from == "" {
+		return e.usageErr("say which tool's history to adopt: --from %s", strings.Join(adopt.Sources, "|"))
+	}
+	p, code := e.prepare(ctx, true)
+	if code != 0 {
+		return code
+	}
+	rep, err := adopt.Adopt(ctx, e.pool, p.set, adopt.AdoptOptions{
+		Options: c.lock.adoptOptions(e, c.dryRun), From: c.from, Table: c.table, AllowUnmapped: c.allowUnmapped,
+	})
+	return e.adoptReport(rep, err, "")
 }
 
 // ---- baseline
@@ -125,43 +136,54 @@ one migration.applied per migration, marked as adopted. For a database whose
 schema was built by hand, restored from a dump or migrated by a tool ledger
 does not read. Migrations already in the ledger are not recorded again; the
 ones after ID stay pending for ledger up.`,
-		example: `  ledger baseline --to 0042_orders_status --reason "restored from the 2026-11-01 dump"`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.to, "to", "", "the newest migration `ID` the database already holds")
-			fs.StringVar(&o.reason, "reason", "", "why (`TEXT`, recorded)")
-			fs.BoolVar(&o.dryRun, "dry-run", false, "show what would be recorded; record nothing")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for a running migrator")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.f.to == "" {
-				return e.usageErr("--to ID is required: the newest migration the database already holds")
-			}
-			if strings.TrimSpace(e.f.reason) == "" {
-				return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
-			}
-			p, c := e.prepare(ctx, true)
-			if c != 0 {
-				return c
-			}
-			if _, ok := p.set.Lookup(e.f.to); !ok {
-				return e.usageErr("--to %s: no such migration in %s", e.f.to, e.g.dir)
-			}
-			rep, err := adopt.Baseline(ctx, e.pool, p.set, adopt.BaselineOptions{Options: e.adoptOptions(e.f.dryRun), To: e.f.to, Reason: e.f.reason})
-			return e.adoptReport(rep, err)
-		},
+		example:  `  ledger baseline --to 0042_orders_status --reason "restored from the 2026-11-01 dump"`,
+		newFlags: func() runnable { return &baselineCmd{} },
 	}
 }
 
-// adoptReport prints what adopt or baseline did and maps its error to an exit code.
-func (e *env) adoptReport(rep adopt.Report, err error) int {
+type baselineCmd struct {
+	db         dbFlags
+	dir        dirFlags
+	rel        releaseFlags
+	out        outputFlags
+	lock       lockFlags
+	to, reason string
+	dryRun     bool
+}
+
+func (c *baselineCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.lock)
+	fs.StringVar(&c.to, "to", "", "the newest migration `ID` the database already holds")
+	fs.StringVar(&c.reason, "reason", "", "why (`TEXT`, recorded)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "show what would be recorded; record nothing")
+}
+
+func (c *baselineCmd) run(ctx context.Context, e *env, args []string) int {
+	if c.to == "" {
+		return e.usageErr("--to ID is required: the newest migration the database already holds")
+	}
+	if strings.TrimSpace(c.reason) == "" {
+		return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
+	}
+	p, code := e.prepare(ctx, true)
+	if code != 0 {
+		return code
+	}
+	if _, ok := p.set.Lookup(c.to); !ok {
+		return e.usageErr("--to %s: no such migration in %s", c.to, c.dir.path)
+	}
+	rep, err := adopt.Baseline(ctx, e.pool, p.set, adopt.BaselineOptions{Options: c.lock.adoptOptions(e, c.dryRun), To: c.to, Reason: c.reason})
+	return e.adoptReport(rep, err, c.to)
+}
+
+// adoptReport prints what adopt or baseline (to: its --to) did and maps
+// its error to an exit code.
+func (e *env) adoptReport(rep adopt.Report, err error, to string) int {
 	var unmapped *adopt.UnmappedError
 	if errors.As(err, &unmapped) {
 		rep = unmapped.Report
 	}
-	if e.g.json {
+	if e.out.json {
 		out := struct {
 			adopt.Report
 			Error string `json:"error,omitempty"`
@@ -178,7 +200,7 @@ func (e *env) adoptReport(rep adopt.Report, err error) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 		if unmapped != nil {
-			fmt.Fprintf(e.stderr, "  check --dir (%s) is this database's migration directory; --allow-unmapped records the rest and lists these rows in the schema.baselined event\n", e.g.dir)
+			fmt.Fprintf(e.stderr, "  check --dir (%s) is this database's migration directory; --allow-unmapped records the rest and lists these rows in the schema.baselined event\n", e.dir.path)
 		}
 		return exitError
 	}
@@ -189,15 +211,15 @@ func (e *env) adoptReport(rep adopt.Report, err error) int {
 	}
 	switch {
 	case len(rep.Adopted) == 0 && len(rep.AlreadyRecorded) > 0 && rep.From == adopt.FromBaseline:
-		fmt.Fprintf(w, "nothing to record: the %d migration(s) up to %s are in the ledger already\n", len(rep.AlreadyRecorded), e.f.to)
+		fmt.Fprintf(w, "nothing to record: the %d migration(s) up to %s are in the ledger already\n", len(rep.AlreadyRecorded), to)
 	case len(rep.Adopted) == 0 && len(rep.AlreadyRecorded) > 0:
 		fmt.Fprintf(w, "nothing to record: the %d migration(s) %s says are applied are in the ledger already\n", len(rep.AlreadyRecorded), src)
 	case len(rep.Adopted) == 0:
-		fmt.Fprintf(w, "nothing to record: %s says no migration of %s is applied\n", src, e.g.dir)
+		fmt.Fprintf(w, "nothing to record: %s says no migration of %s is applied\n", src, e.dir.path)
 	case rep.DryRun:
-		fmt.Fprintf(w, "dry run: would record from %s, in ledger schema %q: schema.baselined, then migration.applied (adopted) for %d migration(s):\n", src, e.g.schema, len(rep.Adopted))
+		fmt.Fprintf(w, "dry run: would record from %s, in ledger schema %q: schema.baselined, then migration.applied (adopted) for %d migration(s):\n", src, e.db.schema, len(rep.Adopted))
 	default:
-		fmt.Fprintf(w, "recorded from %s, in ledger schema %q: schema.baselined, then migration.applied (adopted) for %d migration(s); ledger seq %d, schema version %s:\n", src, e.g.schema, len(rep.Adopted), rep.Head.Seq, orDash(rep.Head.SchemaVersion))
+		fmt.Fprintf(w, "recorded from %s, in ledger schema %q: schema.baselined, then migration.applied (adopted) for %d migration(s); ledger seq %d, schema version %s:\n", src, e.db.schema, len(rep.Adopted), rep.Head.Seq, orDash(rep.Head.SchemaVersion))
 	}
 	for _, a := range rep.Adopted {
 		facts := ""

@@ -85,112 +85,124 @@ It takes no lock and never waits behind a running migration.
 to that seq, or up to the last event recorded at or before that time (RFC
 3339, a date, or a duration ago such as 36h) — applied set, schema version,
 in-doubt and failed migrations, and what this release would have been told.`,
-		example: "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
-			fs.StringVar(&o.asOf, "as-of", "", "show the ledger as it was at this `TIME or SEQ`")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			var moment ledger.AsOf
-			if e.f.asOf != "" {
-				var err error
-				if moment, err = parseAsOf(e.f.asOf, time.Now()); err != nil {
-					return e.usageErr("--as-of: %v", err)
-				}
-			}
-			var release *migrations.Manifest
-			if e.f.manifest != "" {
-				m, _, c := e.readRelease()
-				if c != 0 {
-					return c
-				}
-				release = &m
-			}
-			p, c := e.prepare(ctx, release == nil)
-			if c != 0 {
-				return c
-			}
-			manifest, source := p.set.Manifest(e.g.appVersion), e.g.dir
-			if release != nil {
-				manifest, source = release.Known(), e.f.manifest
-			}
-			var state projector.State
-			var at *asOfView
+		example:  "  ledger status --dir ./migrations\n  ledger status --manifest release.json\n  ledger status --json | jq '.pending'",
+		newFlags: func() runnable { return &statusCmd{rel: releaseFlags{withPolicy: true}} },
+	}
+}
+
+type statusCmd struct {
+	db       dbFlags
+	dir      dirFlags
+	rel      releaseFlags
+	out      outputFlags
+	manifest string
+	asOf     string
+}
+
+func (c *statusCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out)
+	fs.StringVar(&c.manifest, "manifest", "", "compare with the release described by manifest `FILE` instead of --dir")
+	fs.StringVar(&c.asOf, "as-of", "", "show the ledger as it was at this `TIME or SEQ`")
+}
+
+func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
+	{
+		var moment ledger.AsOf
+		if c.asOf != "" {
 			var err error
-			if e.f.asOf != "" {
-				at = &asOfView{Requested: e.f.asOf}
-				state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
-				if err == nil && at.Seq > 0 {
-					var ev ledger.Event
-					ev, err = p.runner.Store().Event(ctx, at.Seq)
-					at.RecordedAt = ev.RecordedAt
-				}
-				if err == nil && at.Seq == 0 {
-					err = &ledger.NotInitializedError{Schema: e.g.schema}
-				}
-			} else {
-				state, _, err = p.runner.Store().State(ctx)
+			if moment, err = parseAsOf(c.asOf, time.Now()); err != nil {
+				return e.usageErr("--as-of: %v", err)
 			}
-			initialized := true
-			var foreign []foreignView
-			var verdict policy.Verdict
-			var format *ledger.FormatError
-			var corrupt *ledger.CorruptHeadError
-			switch {
-			case errors.Is(err, ledger.ErrNotInitialized):
-				initialized, state = false, projector.NewState()
-				verdict = policy.Evaluate(manifest, state, p.policy)
+		}
+		var release *migrations.Manifest
+		if c.manifest != "" {
+			m, code := e.readRelease(c.manifest, &c.rel)
+			if code != 0 {
+				return code
+			}
+			release = &m
+		}
+		p, code := e.prepare(ctx, release == nil)
+		if code != 0 {
+			return code
+		}
+		manifest, source := p.set.Manifest(c.rel.appVersion()), c.dir.path
+		if release != nil {
+			manifest, source = release.Known(), c.manifest
+		}
+		var state projector.State
+		var at *asOfView
+		var err error
+		if c.asOf != "" {
+			at = &asOfView{Requested: c.asOf}
+			state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
+			if err == nil && at.Seq > 0 {
+				var ev ledger.Event
+				ev, err = p.runner.Store().Event(ctx, at.Seq)
+				at.RecordedAt = ev.RecordedAt
+			}
+			if err == nil && at.Seq == 0 {
+				err = &ledger.NotInitializedError{Schema: c.db.schema}
+			}
+		} else {
+			state, _, err = p.runner.Store().State(ctx)
+		}
+		initialized := true
+		var foreign []foreignView
+		var verdict policy.Verdict
+		var format *ledger.FormatError
+		var corrupt *ledger.CorruptHeadError
+		switch {
+		case errors.Is(err, ledger.ErrNotInitialized):
+			initialized, state = false, projector.NewState()
+			verdict = policy.Evaluate(manifest, state, c.rel.policy)
+			if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
+				return e.fail(err)
+			}
+		case errors.As(err, &format), errors.As(err, &corrupt):
+			return e.fail(err)
+		case err != nil:
+			return e.fail(err)
+		default:
+			verdict = policy.Evaluate(manifest, state, c.rel.policy)
+			if at == nil && state.SchemaVersion == "" {
+				// An empty ledger (ledger init) on a database another tool migrated.
 				if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
 					return e.fail(err)
 				}
-			case errors.As(err, &format), errors.As(err, &corrupt):
-				return e.fail(err)
-			case err != nil:
-				return e.fail(err)
-			default:
-				verdict = policy.Evaluate(manifest, state, p.policy)
-				if at == nil && state.SchemaVersion == "" {
-					// An empty ledger (ledger init) on a database another tool migrated.
-					if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
-						return e.fail(err)
-					}
-				}
 			}
-			v := statusView{
-				Database: e.where(), Schema: e.g.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
-				SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
-				// Empty lists are [] in the JSON, never null: scripts iterate them.
-				Applied: []projector.Migration{}, Failed: []projector.Failure{},
-				Pending:    append([]string{}, verdict.Pending...),
-				Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
-				Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
-				InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
-				Foreign:    foreign,
+		}
+		v := statusView{
+			Database: e.where(), Schema: c.db.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
+			SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
+			// Empty lists are [] in the JSON, never null: scripts iterate them.
+			Applied: []projector.Migration{}, Failed: []projector.Failure{},
+			Pending:    append([]string{}, verdict.Pending...),
+			Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
+			Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
+			InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
+			Foreign:    foreign,
+		}
+		if v.Ignored == nil {
+			v.Ignored = []string{}
+		}
+		known := map[string]bool{}
+		for _, m := range manifest.Migrations {
+			known[m.ID] = true
+		}
+		for _, m := range state.Sorted() {
+			if known[m.ID] {
+				v.Applied = append(v.Applied, m)
 			}
-			if v.Ignored == nil {
-				v.Ignored = []string{}
-			}
-			known := map[string]bool{}
-			for _, m := range manifest.Migrations {
-				known[m.ID] = true
-			}
-			for _, m := range state.Sorted() {
-				if known[m.ID] {
-					v.Applied = append(v.Applied, m)
-				}
-			}
-			for _, f := range state.Failed {
-				v.Failed = append(v.Failed, f)
-			}
-			if e.g.json {
-				return e.printJSON(v)
-			}
-			printStatus(e.stdout, v, source, len(manifest.Migrations))
-			return exitOK
-		},
+		}
+		for _, f := range state.Failed {
+			v.Failed = append(v.Failed, f)
+		}
+		if c.out.json {
+			return e.printJSON(v)
+		}
+		printStatus(e.stdout, v, source, len(manifest.Migrations))
+		return exitOK
 	}
 }
 
@@ -292,87 +304,99 @@ Event types: ` + strings.Join(projector.Types(), ", "),
 		example: `  ledger history --migration 0004_drop_accounts_nickname
   ledger history --type migration.failed --since 24h --json | jq .payload.error
   ledger history --release 1.3.0 --format csv > release-1.3.0.csv`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.Var(&o.types, "type", "only events of this `type` (repeat or comma-separate)")
-			fs.StringVar(&o.migration, "migration", "", "only events about this migration `ID`")
-			fs.StringVar(&o.since, "since", "", "only events at or after `TIME`")
-			fs.StringVar(&o.until, "until", "", "only events before `TIME`")
-			fs.StringVar(&o.actor, "actor", "", "only events recorded by this database `user`")
-			fs.IntVar(&o.limit, "limit", 0, "only the newest `N` events (0: all)")
-			fs.StringVar(&o.release, "release", "", "only events recorded by this release (app `version`)")
-			fs.StringVar(&o.format, "format", "", "output `format`: text, json (one event per line, as --json) or csv (a header line, then one row per event)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
+		newFlags: func() runnable { return &historyCmd{} },
+	}
+}
+
+type historyCmd struct {
+	db                                      dbFlags
+	out                                     outputFlags
+	types                                   stringList
+	migration, since, until, actor, release string
+	format                                  string
+	limit                                   int
+}
+
+func (c *historyCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.out)
+	fs.Var(&c.types, "type", "only events of this `type` (repeat or comma-separate)")
+	fs.StringVar(&c.migration, "migration", "", "only events about this migration `ID`")
+	fs.StringVar(&c.since, "since", "", "only events at or after `TIME`")
+	fs.StringVar(&c.until, "until", "", "only events before `TIME`")
+	fs.StringVar(&c.actor, "actor", "", "only events recorded by this database `user`")
+	fs.IntVar(&c.limit, "limit", 0, "only the newest `N` events (0: all)")
+	fs.StringVar(&c.release, "release", "", "only events recorded by this release (app `version`)")
+	fs.StringVar(&c.format, "format", "", "output `format`: text, json (one event per line, as --json) or csv (a header line, then one row per event)")
+}
+
+func (c *historyCmd) run(ctx context.Context, e *env, args []string) int {
+	{
+		switch c.format {
+		case "", "text":
+		case "json":
+			c.out.json = true
+		case "csv":
+			if c.out.json {
+				return e.usageErr("--json and --format csv do not go together")
 			}
-			switch e.f.format {
-			case "", "text":
-			case "json":
-				e.g.json = true
-			case "csv":
-				if e.g.json {
-					return e.usageErr("--json and --format csv do not go together")
-				}
-			default:
-				return e.usageErr("--format %q: want text, json or csv", e.f.format)
+		default:
+			return e.usageErr("--format %q: want text, json or csv", c.format)
+		}
+		f := ledger.Filter{Types: c.types, MigrationID: c.migration, Actor: c.actor, AppVersion: c.release}
+		for _, t := range f.Types {
+			if !projector.KnownType(t) {
+				return e.usageErr("--type %q: unknown event type; known: %s", t, strings.Join(projector.Types(), ", "))
 			}
-			f := ledger.Filter{Types: e.f.types, MigrationID: e.f.migration, Actor: e.f.actor, AppVersion: e.f.release}
-			for _, t := range f.Types {
-				if !projector.KnownType(t) {
-					return e.usageErr("--type %q: unknown event type; known: %s", t, strings.Join(projector.Types(), ", "))
-				}
+		}
+		var err error
+		now := time.Now()
+		if f.Since, err = parseTime(c.since, now); err != nil {
+			return e.usageErr("--since: %v", err)
+		}
+		if f.Until, err = parseTime(c.until, now); err != nil {
+			return e.usageErr("--until: %v", err)
+		}
+		if c.limit < 0 {
+			return e.usageErr("--limit %d: want zero or a positive number", c.limit)
+		}
+		if c.limit > 0 {
+			f.Limit, f.Newest = c.limit, true
+		}
+		p, code := e.prepare(ctx, false)
+		if code != 0 {
+			return code
+		}
+		if c.format == "csv" {
+			return e.historyCSV(ctx, p.runner.Store(), f)
+		}
+		var events []ledger.Event
+		for ev, err := range p.runner.Store().Events(ctx, f) {
+			if err != nil {
+				return e.fail(err)
 			}
-			var err error
-			now := time.Now()
-			if f.Since, err = parseTime(e.f.since, now); err != nil {
-				return e.usageErr("--since: %v", err)
-			}
-			if f.Until, err = parseTime(e.f.until, now); err != nil {
-				return e.usageErr("--until: %v", err)
-			}
-			if e.f.limit < 0 {
-				return e.usageErr("--limit %d: want zero or a positive number", e.f.limit)
-			}
-			if e.f.limit > 0 {
-				f.Limit, f.Newest = e.f.limit, true
-			}
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
-			}
-			if e.f.format == "csv" {
-				return e.historyCSV(ctx, p.runner.Store(), f)
-			}
-			var events []ledger.Event
-			for ev, err := range p.runner.Store().Events(ctx, f) {
-				if err != nil {
+			if c.out.json && !f.Newest {
+				if err := writeEventJSON(e.stdout, ev); err != nil {
 					return e.fail(err)
 				}
-				if e.g.json && !f.Newest {
-					if err := writeEventJSON(e.stdout, ev); err != nil {
-						return e.fail(err)
-					}
-					continue
-				}
-				events = append(events, ev)
+				continue
 			}
-			if f.Newest { // fetched newest first; show in order
-				for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
-					events[i], events[j] = events[j], events[i]
+			events = append(events, ev)
+		}
+		if f.Newest { // fetched newest first; show in order
+			for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
+				events[i], events[j] = events[j], events[i]
+			}
+		}
+		if c.out.json {
+			for _, ev := range events {
+				if err := writeEventJSON(e.stdout, ev); err != nil {
+					return e.fail(err)
 				}
 			}
-			if e.g.json {
-				for _, ev := range events {
-					if err := writeEventJSON(e.stdout, ev); err != nil {
-						return e.fail(err)
-					}
-				}
-				return exitOK
-			}
-			printHistory(e.stdout, events)
 			return exitOK
-		},
+		}
+		printHistory(e.stdout, events)
+		return exitOK
 	}
 }
 
@@ -504,112 +528,121 @@ holds that the database lost is.
 Exit codes: 0 everything verifies; 5 something does not, or a migration is
 in doubt (the report says what, starting with the first broken seq); 1
 error (including output that could not be written).`,
-		example: "  ledger verify --dir ./migrations\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.Var(&o.expectHead, "expect-head", "the ledger must still hold this checkpoint (`SEQ:HASH`, from ledger checkpoint); repeatable")
-			registerNATSFlags(fs, &o.relay)
-			fs.StringVar(&o.relay.name, "name", "", "with --nats: the ledger's `name` in NATS, as given to ledger relay (default: <database>_<schema>)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
+		example:  "  ledger verify --dir ./migrations\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
+		newFlags: func() runnable { return &verifyCmd{} },
+	}
+}
+
+type verifyCmd struct {
+	db         dbFlags
+	dir        dirFlags
+	out        outputFlags
+	nats       natsFlags
+	expectHead stringList
+}
+
+func (c *verifyCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.out, &c.nats)
+	fs.Var(&c.expectHead, "expect-head", "the ledger must still hold this checkpoint (`SEQ:HASH`, from ledger checkpoint); repeatable")
+}
+
+func (c *verifyCmd) run(ctx context.Context, e *env, args []string) int {
+	{
+		if e.given["nats"] && !natsBuilt {
+			return e.usageErr("--nats: %v", errNoNATS)
+		}
+		var anchors []ledger.Anchor
+		for _, a := range c.expectHead {
+			anchor, err := ledger.ParseAnchor(a)
+			if err != nil {
+				return e.usageErr("--expect-head: %v (the checkpoint as `ledger checkpoint` prints it)", err)
 			}
-			if e.given["nats"] && !natsBuilt {
-				return e.usageErr("--nats: %v", errNoNATS)
+			anchors = append(anchors, anchor)
+		}
+		p, code := e.prepare(ctx, true)
+		if code != 0 {
+			return code
+		}
+		store := p.runner.Store()
+		progress := func(n int64) {
+			if e.isTerminal && !c.out.json {
+				fmt.Fprintf(e.stderr, "\r\033[Kverified %d events…", n)
 			}
-			var anchors []ledger.Anchor
-			for _, a := range e.f.expectHead {
-				anchor, err := ledger.ParseAnchor(a)
-				if err != nil {
-					return e.usageErr("--expect-head: %v (the checkpoint as `ledger checkpoint` prints it)", err)
-				}
-				anchors = append(anchors, anchor)
-			}
-			p, c := e.prepare(ctx, true)
-			if c != 0 {
-				return c
-			}
-			store := p.runner.Store()
-			progress := func(n int64) {
-				if e.isTerminal && !e.g.json {
-					fmt.Fprintf(e.stderr, "\r\033[Kverified %d events…", n)
-				}
-			}
-			rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Progress: progress, Expect: anchors})
-			if e.isTerminal && !e.g.json {
-				fmt.Fprint(e.stderr, "\r\033[K")
-			}
+		}
+		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Progress: progress, Expect: anchors})
+		if e.isTerminal && !c.out.json {
+			fmt.Fprint(e.stderr, "\r\033[K")
+		}
+		if err != nil {
+			return e.fail(err)
+		}
+		out := struct {
+			Chain   ledger.VerifyReport      `json:"chain"`
+			Files   []string                 `json:"files,omitempty"`
+			InDoubt []string                 `json:"in_doubt,omitempty"`
+			Schema  *migrations.SchemaStatus `json:"schema,omitempty"`
+			// SchemaError: the schema could not be compared, because
+			// the ledger does not check out.
+			SchemaError string `json:"schema_error,omitempty"`
+			// Stream: with --nats, the chain compared with its copy in JetStream.
+			Stream *streamReport `json:"stream,omitempty"`
+			OK     bool          `json:"ok"`
+		}{Chain: rep}
+		if e.given["nats"] {
+			sr, err := e.verifyNATS(ctx, store, &c.nats)
 			if err != nil {
 				return e.fail(err)
 			}
-			out := struct {
-				Chain   ledger.VerifyReport      `json:"chain"`
-				Files   []string                 `json:"files,omitempty"`
-				InDoubt []string                 `json:"in_doubt,omitempty"`
-				Schema  *migrations.SchemaStatus `json:"schema,omitempty"`
-				// SchemaError: the schema could not be compared, because
-				// the ledger does not check out.
-				SchemaError string `json:"schema_error,omitempty"`
-				// Stream: with --nats, the chain compared with its copy in JetStream.
-				Stream *streamReport `json:"stream,omitempty"`
-				OK     bool          `json:"ok"`
-			}{Chain: rep}
-			if e.given["nats"] {
-				sr, err := e.verifyNATS(ctx, store)
-				if err != nil {
-					return e.fail(err)
-				}
-				out.Stream = &sr
+			out.Stream = &sr
+		}
+		// The files and the migrations in doubt are checked against
+		// the fold of the events, read in the chain's own snapshot: no
+		// second read that could fail, or disagree, after the chain
+		// checked out.
+		for _, m := range rep.Fold.Sorted() {
+			if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
+				out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
 			}
-			// The files and the migrations in doubt are checked against
-			// the fold of the events, read in the chain's own snapshot: no
-			// second read that could fail, or disagree, after the chain
-			// checked out.
-			for _, m := range rep.Fold.Sorted() {
-				if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-					out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
-				}
+		}
+		for _, d := range projector.SortedInDoubt(rep.Fold.InDoubt) {
+			out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
+		}
+		st, err := p.runner.SchemaStatus(ctx)
+		switch {
+		case err == nil:
+			out.Schema = &st
+		case isIntegrityError(err):
+			out.SchemaError = err.Error()
+		default:
+			return e.fail(err)
+		}
+		out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" && (out.Stream == nil || out.Stream.OK()) &&
+			(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
+		if c.out.json {
+			if c := e.printJSON(out); c != exitOK {
+				return c
 			}
-			for _, d := range projector.SortedInDoubt(rep.Fold.InDoubt) {
-				out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
+		} else {
+			fmt.Fprintln(e.stdout, rep.String())
+			if out.Stream != nil {
+				fmt.Fprintln(e.stdout, out.Stream.String())
 			}
-			st, err := p.runner.SchemaStatus(ctx)
-			switch {
-			case err == nil:
-				out.Schema = &st
-			case isIntegrityError(err):
-				out.SchemaError = err.Error()
-			default:
-				return e.fail(err)
+			for _, f := range out.Files {
+				fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 			}
-			out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" && (out.Stream == nil || out.Stream.OK()) &&
-				(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
-			if e.g.json {
-				if c := e.printJSON(out); c != exitOK {
-					return c
-				}
-			} else {
-				fmt.Fprintln(e.stdout, rep.String())
-				if out.Stream != nil {
-					fmt.Fprintln(e.stdout, out.Stream.String())
-				}
-				for _, f := range out.Files {
-					fmt.Fprintf(e.stdout, "file changed: %s\n", f)
-				}
-				for _, d := range out.InDoubt {
-					fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --applied|--failed --reason TEXT\n", d)
-				}
-				if out.Schema != nil {
-					printSchemaStatus(e.stdout, *out.Schema)
-				}
-				if out.SchemaError != "" {
-					fmt.Fprintf(e.stdout, "schema not compared: %s\n", out.SchemaError)
-				}
+			for _, d := range out.InDoubt {
+				fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --applied|--failed --reason TEXT\n", d)
 			}
-			if !out.OK {
-				return exitIntegrity
+			if out.Schema != nil {
+				printSchemaStatus(e.stdout, *out.Schema)
 			}
-			return exitOK
-		},
+			if out.SchemaError != "" {
+				fmt.Fprintf(e.stdout, "schema not compared: %s\n", out.SchemaError)
+			}
+		}
+		if !out.OK {
+			return exitIntegrity
+		}
+		return exitOK
 	}
 }

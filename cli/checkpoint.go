@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 )
@@ -21,33 +22,41 @@ so a history rewritten and re-chained inside the database, or a cut tail,
 cannot match it.
 
 Exit codes: 0 printed; 5 the head does not check out; 1 error.`,
-		example: "  ledger checkpoint > /secure/ledger-checkpoint\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
-			}
-			a, h, err := p.runner.Store().Checkpoint(ctx)
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.g.json {
-				return e.printJSON(struct {
-					Schema     string    `json:"schema"`
-					Seq        int64     `json:"seq"`
-					Hash       string    `json:"hash"`
-					Checkpoint string    `json:"checkpoint"`
-					Format     int       `json:"format"`
-					TakenAt    time.Time `json:"taken_at"`
-				}{e.g.schema, a.Seq, fmt.Sprintf("%x", a.Hash), a.String(), h.Format, time.Now().UTC()})
-			}
-			if _, err := fmt.Fprintln(e.stdout, a.String()); err != nil {
-				return e.fail(err)
-			}
-			return exitOK
-		},
+		example:  "  ledger checkpoint > /secure/ledger-checkpoint\n  ledger verify --expect-head \"$(cat /secure/ledger-checkpoint)\"",
+		newFlags: func() runnable { return &checkpointCmd{} },
 	}
+}
+
+type checkpointCmd struct {
+	db  dbFlags
+	out outputFlags
+}
+
+func (c *checkpointCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.out)
+}
+
+func (c *checkpointCmd) run(ctx context.Context, e *env, args []string) int {
+	p, code := e.prepare(ctx, false)
+	if code != 0 {
+		return code
+	}
+	a, h, err := p.runner.Store().Checkpoint(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.out.json {
+		return e.printJSON(struct {
+			Schema     string    `json:"schema"`
+			Seq        int64     `json:"seq"`
+			Hash       string    `json:"hash"`
+			Checkpoint string    `json:"checkpoint"`
+			Format     int       `json:"format"`
+			TakenAt    time.Time `json:"taken_at"`
+		}{c.db.schema, a.Seq, fmt.Sprintf("%x", a.Hash), a.String(), h.Format, time.Now().UTC()})
+	}
+	if _, err := fmt.Fprintln(e.stdout, a.String()); err != nil {
+		return e.fail(err)
+	}
+	return exitOK
 }

@@ -11,55 +11,48 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
 )
 
-// prepared is what most commands start with: validated options, the set, a pool.
+// prepared is what most commands start with: the set and a runner.
 type prepared struct {
-	opts   []migrations.Option
 	set    *migrations.Set
 	runner *migrations.Runner
-	policy policy.Policy
 }
 
-// prepare validates flags (exit 2 on bad input), loads the set and opens the
-// pool (exit 1); code is non-zero when the command must stop.
+// prepare loads the set (needSet: the command has --dir and judges or runs
+// it) and opens the pool and a runner with the options of the flag groups
+// the command attached, then extra; code is non-zero when the command must
+// stop.
 func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Option) (p prepared, code int) {
-	opts, err := e.options()
-	if err != nil {
-		return p, e.usageErr("%v", err)
-	}
-	p.opts = append(opts, extra...)
-	p.policy, _ = policy.Parse(e.g.policy)
 	p.set = &migrations.Set{}
 	if needSet {
+		var err error
 		if p.set, err = e.loadSet(); err != nil {
 			return p, e.fail(err)
 		}
-	}
-	if _, err := pgxpool.ParseConfig(e.g.db); err != nil { // pool_max_conns and the like too
-		return p, e.usageErr("%v", e.dsnError(err))
 	}
 	pool, err := e.connect(ctx)
 	if err != nil {
 		return p, e.fail(err)
 	}
-	if p.runner, err = migrations.NewRunner(pool, p.set, p.opts...); err != nil {
+	if p.runner, err = migrations.NewRunner(pool, p.set, append(e.options(), extra...)...); err != nil {
 		return p, e.usageErr("%v", err)
 	}
 	return p, 0
 }
 
-func noArgs(e *env, args []string) int {
-	if len(args) > 0 {
-		return e.usageErr("unexpected argument %q", args[0])
+// options are the library options of the database and release groups the
+// command attached.
+func (e *env) options() []migrations.Option {
+	opts := []migrations.Option{migrations.WithSchema(e.db.schema)}
+	if e.rel != nil {
+		opts = append(opts, e.rel.options()...)
 	}
-	return 0
+	return opts
 }
 
 func (e *env) printJSON(v any) int {
@@ -88,39 +81,47 @@ is refused and left untouched (exit 5).
 migration (a hand-run ALTER TABLE) as a schema.changed event: command,
 objects, database user, application_name and time. It needs a superuser;
 without one init says so and carries on without it.`,
-		example: "  ledger init --db postgres://app@localhost/app\n  ledger init --capture-ddl",
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.BoolVar(&o.captureDDL, "capture-ddl", false, "record DDL run outside migrations as schema.changed events (needs a superuser)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
-			}
-			res, err := p.runner.Store().Setup(ctx)
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.f.captureDDL {
-				e.captureDDL(ctx, p.runner.Store())
-			}
-			if e.g.json {
-				return e.printJSON(map[string]any{"schema": e.g.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
-			}
-			switch {
-			case res.Created:
-				fmt.Fprintf(e.stdout, "created ledger schema %q (format %d) in %s\n", e.g.schema, ledger.Format, e.where())
-			case res.UpgradedFrom > 0:
-				fmt.Fprintf(e.stdout, "upgraded ledger schema %q from format %d to %d in %s (recorded as ledger.upgraded)\n", e.g.schema, res.UpgradedFrom, res.Format, e.where())
-			default:
-				fmt.Fprintf(e.stdout, "ledger schema %q already exists in %s; nothing to do\n", e.g.schema, e.where())
-			}
-			return exitOK
-		},
+		example:  "  ledger init --db postgres://app@localhost/app\n  ledger init --capture-ddl",
+		newFlags: func() runnable { return &initCmd{} },
 	}
+}
+
+type initCmd struct {
+	db         dbFlags
+	rel        releaseFlags
+	out        outputFlags
+	captureDDL bool
+}
+
+func (c *initCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.rel, &c.out)
+	fs.BoolVar(&c.captureDDL, "capture-ddl", false, "record DDL run outside migrations as schema.changed events (needs a superuser)")
+}
+
+func (c *initCmd) run(ctx context.Context, e *env, args []string) int {
+	p, code := e.prepare(ctx, false)
+	if code != 0 {
+		return code
+	}
+	res, err := p.runner.Store().Setup(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.captureDDL {
+		e.captureDDL(ctx, p.runner.Store())
+	}
+	if c.out.json {
+		return e.printJSON(map[string]any{"schema": c.db.schema, "created": res.Created, "upgraded_from": res.UpgradedFrom, "format": res.Format})
+	}
+	switch {
+	case res.Created:
+		fmt.Fprintf(e.stdout, "created ledger schema %q (format %d) in %s\n", c.db.schema, ledger.Format, e.where())
+	case res.UpgradedFrom > 0:
+		fmt.Fprintf(e.stdout, "upgraded ledger schema %q from format %d to %d in %s (recorded as ledger.upgraded)\n", c.db.schema, res.UpgradedFrom, res.Format, e.where())
+	default:
+		fmt.Fprintf(e.stdout, "ledger schema %q already exists in %s; nothing to do\n", c.db.schema, e.where())
+	}
+	return exitOK
 }
 
 // ---- check
@@ -146,74 +147,81 @@ Exit codes:
 		example: `  # in a container entrypoint, before the server starts:
   ledger check --app-version "$APP_VERSION" || exit 1
   ledger check --manifest release.json || exit 1`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.manifest, "manifest", "", "check the release described by manifest `FILE` (ledger manifest) instead of --dir; its app version and policy are the release's")
-			fs.BoolVar(&o.checkIn, "check-in", false, "record a sighting of this release (see ledger fleet); a failure to record it is a warning and never changes the verdict")
-			fs.StringVar(&o.instance, "instance", "", "with --check-in: this instance's `ID` (default: the host name)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.f.instance != "" && !e.f.checkIn {
-				return e.usageErr("--instance goes with --check-in")
-			}
-			if e.f.manifest != "" {
-				return e.checkRelease(ctx)
-			}
-			if e.f.checkIn {
-				return e.checkInFromDir(ctx)
-			}
-			// Fast path: only the up files' checksums, then one row read,
-			// on one connection made while the files are read. Anything
-			// but Run loads the whole directory, so a malformed file is
-			// reported rather than judged.
-			opts, err := e.options()
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			wait, err := e.dial(ctx)
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			// Each file is read and hashed once: the whole set, if the
-			// verdict needs it, is parsed from what the fast path read.
-			dir, err := migrations.ReadDir(e.g.dir)
-			conn, cerr := wait()
-			if cerr == nil {
-				defer conn.Close(context.WithoutCancel(ctx))
-			}
-			var known []policy.Known
-			if err == nil {
-				known = dir.Known()
-			} else {
-				full, c := e.prepare(ctx, true) // reports what is wrong with the directory
-				if c != 0 {
-					return c
-				}
-				known = full.set.Manifest("").Migrations
-			}
-			if cerr != nil {
-				return e.fail(cerr)
-			}
-			checker, err := migrations.NewManifestChecker(conn, known, opts...)
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			v, err := checker.Check(ctx)
-			if err != nil {
-				return e.fail(err)
-			}
-			if v.Decision != policy.Run && dir != nil {
-				set, err := dir.Load()
-				if err != nil {
-					return e.fail(err)
-				}
-				e.reportSet(set)
-			}
-			return e.printVerdict(v)
-		},
+		newFlags: func() runnable { return &checkCmd{rel: releaseFlags{withPolicy: true}} },
 	}
+}
+
+type checkCmd struct {
+	db       dbFlags
+	dir      dirFlags
+	rel      releaseFlags
+	out      outputFlags
+	manifest string
+	checkIn  bool
+	instance string
+}
+
+func (c *checkCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out)
+	fs.StringVar(&c.manifest, "manifest", "", "check the release described by manifest `FILE` (ledger manifest) instead of --dir; its app version and policy are the release's")
+	fs.BoolVar(&c.checkIn, "check-in", false, "record a sighting of this release (see ledger fleet); a failure to record it is a warning and never changes the verdict")
+	fs.StringVar(&c.instance, "instance", "", "with --check-in: this instance's `ID` (default: the host name)")
+}
+
+func (c *checkCmd) run(ctx context.Context, e *env, args []string) int {
+	if c.instance != "" && !c.checkIn {
+		return e.usageErr("--instance goes with --check-in")
+	}
+	if c.manifest != "" {
+		return e.checkRelease(ctx, c)
+	}
+	if c.checkIn {
+		return e.checkInFromDir(ctx, c)
+	}
+	// Fast path: only the up files' checksums, then one row read, on one
+	// connection made while the files are read. Anything but Run loads
+	// the whole directory, so a malformed file is reported rather than
+	// judged.
+	wait, err := e.dial(ctx)
+	if err != nil {
+		return e.usageErr("%v", err)
+	}
+	// Each file is read and hashed once: the whole set, if the verdict
+	// needs it, is parsed from what the fast path read.
+	dir, err := migrations.ReadDir(c.dir.path)
+	conn, cerr := wait()
+	if cerr == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+	}
+	var known []policy.Known
+	if err == nil {
+		known = dir.Known()
+	} else {
+		set, err := e.loadSet() // reports what is wrong with the directory
+		if err != nil {
+			return e.fail(err)
+		}
+		known = set.Manifest("").Migrations
+	}
+	if cerr != nil {
+		return e.fail(cerr)
+	}
+	checker, err := migrations.NewManifestChecker(conn, known, e.options()...)
+	if err != nil {
+		return e.usageErr("%v", err)
+	}
+	v, err := checker.Check(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if v.Decision != policy.Run && dir != nil {
+		set, err := dir.Load()
+		if err != nil {
+			return e.fail(err)
+		}
+		e.reportSet(set)
+	}
+	return e.printVerdict(v)
 }
 
 func verdictCode(v policy.Verdict) int {
@@ -256,46 +264,64 @@ they apply to this very database, recording nothing.`,
 		example: `  ledger up --dir ./migrations --app-version 1.3.0
   ledger up --to 0007_add_orders --dry-run
   ledger up --rehearse --ddl-lock-timeout 2s`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.to, "to", "", "apply up to and including this migration `ID`")
-			fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan; change nothing")
-			fs.BoolVar(&o.rehearse, "rehearse", false, "apply the pending transactional migrations in one transaction and roll it back")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
-			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the migrations' own statements (0: the server's); fails fast instead of queueing behind traffic")
-
-			refuseDriftFlag(fs, o)
-			fleetGuardFlags(fs, o)
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.f.window <= 0 {
-				return e.usageErr("--fleet-window %s: want a positive duration", e.f.window)
-			}
-			if e.f.dryRun && e.f.rehearse {
-				return e.usageErr("--dry-run and --rehearse do not go together: a rehearsal already changes nothing")
-			}
-			if e.f.lockTimeout <= 0 || e.f.ddlLockTimeout < 0 {
-				return e.usageErr("--lock-timeout must be positive and --ddl-lock-timeout zero or positive")
-			}
-			p, c := e.prepare(ctx, true, append(e.runOptions(), e.guardOptions()...)...)
-			if c != 0 {
-				return c
-			}
-			rep, err := p.runner.Up(ctx, migrations.UpOptions{Target: e.f.to, DryRun: e.f.dryRun, Rehearse: e.f.rehearse})
-			return e.report("up", rep, err)
+		newFlags: func() runnable {
+			return &upCmd{rel: releaseFlags{withPolicy: true}, migrate: runFlags{lock: lockFlags{withDDL: true}}}
 		},
 	}
 }
 
-// runOptions are the options of commands that migrate.
-func (e *env) runOptions() []migrations.Option {
-	opts := []migrations.Option{migrations.WithLockTimeout(e.f.lockTimeout), migrations.WithDDLLockTimeout(e.f.ddlLockTimeout)}
-	if !e.g.json {
+type upCmd struct {
+	db               dbFlags
+	dir              dirFlags
+	rel              releaseFlags
+	out              outputFlags
+	migrate          runFlags
+	guard            guardFlags
+	to               string
+	dryRun, rehearse bool
+}
+
+func (c *upCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.migrate, &c.guard)
+	fs.StringVar(&c.to, "to", "", "apply up to and including this migration `ID`")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
+	fs.BoolVar(&c.rehearse, "rehearse", false, "apply the pending transactional migrations in one transaction and roll it back")
+}
+
+func (c *upCmd) run(ctx context.Context, e *env, args []string) int {
+	if c.dryRun && c.rehearse {
+		return e.usageErr("--dry-run and --rehearse do not go together: a rehearsal already changes nothing")
+	}
+	p, code := e.prepare(ctx, true, append(c.migrate.options(e), c.guard.options()...)...)
+	if code != 0 {
+		return code
+	}
+	rep, err := p.runner.Up(ctx, migrations.UpOptions{Target: c.to, DryRun: c.dryRun, Rehearse: c.rehearse})
+	return e.report("up", c.rehearse, rep, err)
+}
+
+// runFlags are the flags of the commands that run migrations' statements:
+// the lock group and --refuse-drift.
+type runFlags struct {
+	lock        lockFlags
+	refuseDrift bool
+}
+
+func (g *runFlags) register(fs *flag.FlagSet, e *env) {
+	g.lock.register(fs, e)
+	fs.BoolVar(&g.refuseDrift, "refuse-drift", false, "exit 5 before migrating when the schema changed outside the migrations (the drift is recorded either way)")
+}
+
+func (g *runFlags) validate(e *env) error { return g.lock.validate(e) }
+
+// options are the library options of a run: its locks, its drift rule,
+// and progress on stdout (none with --json).
+func (g *runFlags) options(e *env) []migrations.Option {
+	opts := g.lock.options()
+	if !e.out.json {
 		opts = append(opts, migrations.WithProgress(e.progress))
 	}
-	if e.f.refuseDrift {
+	if g.refuseDrift {
 		opts = append(opts, migrations.WithRefuseDrift())
 	}
 	return opts
@@ -321,8 +347,8 @@ func (e *env) progress(p migrations.Progress) {
 }
 
 // report prints a run's outcome and maps its error to an exit code.
-func (e *env) report(verb string, rep migrations.Report, err error) int {
-	if e.g.json {
+func (e *env) report(verb string, rehearse bool, rep migrations.Report, err error) int {
+	if e.out.json {
 		out := struct {
 			migrations.Report
 			Error string `json:"error,omitempty"`
@@ -335,7 +361,7 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 		e.warnDrift(rep.Schema)
 		e.warnBreaking(rep, err)
 	}
-	if !e.g.json && err == nil {
+	if !e.out.json && err == nil {
 		switch {
 		case rep.DryRun && len(rep.Planned) == 0:
 			fmt.Fprintf(e.stdout, "dry run: nothing to %s\n", verb)
@@ -350,9 +376,9 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 				}
 				fmt.Fprintf(e.stdout, "  %s%s\n", s.ID, note)
 			}
-		case e.f.rehearse && len(rep.Planned) == 0:
+		case rehearse && len(rep.Planned) == 0:
 			fmt.Fprintf(e.stdout, "rehearsal: nothing pending to rehearse; schema version %s\n", orDash(rep.Head.SchemaVersion))
-		case e.f.rehearse:
+		case rehearse:
 			fmt.Fprintf(e.stdout, "rehearsal: %d migration(s) applied in one transaction and rolled back; nothing was changed or recorded\n", len(rep.Rehearsed))
 			for _, id := range rep.Rehearsed {
 				fmt.Fprintf(e.stdout, "  ok  %s\n", id)
@@ -369,7 +395,7 @@ func (e *env) report(verb string, rep migrations.Report, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	if !e.g.json {
+	if !e.out.json {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 	}
 	if c, ok := e.breakingCode(err); ok {
@@ -420,38 +446,46 @@ applied runs. That is how a rolled-back release takes the database back to
 exactly its own schema.`,
 		example: `  ledger down --steps 1
   ledger down --to 0002_create_orders --use-recorded --app-version 1.2.0`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.to, "to", "", "keep this migration `ID`, revert everything after it (0: revert all)")
-			fs.IntVar(&o.steps, "steps", 0, "revert the newest `N` applied migrations")
-			fs.BoolVar(&o.useRecorded, "use-recorded", false, "revert migrations unknown to this release with their recorded down SQL")
-			fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan; change nothing")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for another migrator to finish")
-			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "lock_timeout for the down statements (0: the server's)")
-
-			refuseDriftFlag(fs, o)
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			switch {
-			case e.f.to == "" && e.f.steps == 0:
-				return e.usageErr("say how far: --to ID (keep ID, revert what follows; --to 0 reverts all) or --steps N")
-			case e.f.to != "" && e.f.steps != 0:
-				return e.usageErr("give --to or --steps, not both")
-			case e.f.steps < 0:
-				return e.usageErr("--steps %d: want a positive number", e.f.steps)
-			case e.f.lockTimeout <= 0 || e.f.ddlLockTimeout < 0:
-				return e.usageErr("--lock-timeout must be positive and --ddl-lock-timeout zero or positive")
-			}
-			p, c := e.prepare(ctx, true, e.runOptions()...)
-			if c != 0 {
-				return c
-			}
-			rep, err := p.runner.Down(ctx, migrations.DownOptions{Target: e.f.to, Steps: e.f.steps, UseRecorded: e.f.useRecorded, DryRun: e.f.dryRun})
-			return e.report("down", rep, err)
+		newFlags: func() runnable {
+			return &downCmd{rel: releaseFlags{withPolicy: true}, migrate: runFlags{lock: lockFlags{withDDL: true}}}
 		},
 	}
+}
+
+type downCmd struct {
+	db                  dbFlags
+	dir                 dirFlags
+	rel                 releaseFlags
+	out                 outputFlags
+	migrate             runFlags
+	to                  string
+	steps               int
+	useRecorded, dryRun bool
+}
+
+func (c *downCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.migrate)
+	fs.StringVar(&c.to, "to", "", "keep this migration `ID`, revert everything after it (0: revert all)")
+	fs.IntVar(&c.steps, "steps", 0, "revert the newest `N` applied migrations")
+	fs.BoolVar(&c.useRecorded, "use-recorded", false, "revert migrations unknown to this release with their recorded down SQL")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
+}
+
+func (c *downCmd) run(ctx context.Context, e *env, args []string) int {
+	switch {
+	case c.to == "" && c.steps == 0:
+		return e.usageErr("say how far: --to ID (keep ID, revert what follows; --to 0 reverts all) or --steps N")
+	case c.to != "" && c.steps != 0:
+		return e.usageErr("give --to or --steps, not both")
+	case c.steps < 0:
+		return e.usageErr("--steps %d: want a positive number", c.steps)
+	}
+	p, code := e.prepare(ctx, true, c.migrate.options(e)...)
+	if code != 0 {
+		return code
+	}
+	rep, err := p.runner.Down(ctx, migrations.DownOptions{Target: c.to, Steps: c.steps, UseRecorded: c.useRecorded, DryRun: c.dryRun})
+	return e.report("down", false, rep, err)
 }
 
 // ---- resolve
@@ -474,64 +508,78 @@ statement; a revert leaves it applied). The reason is recorded for the
 auditors.`,
 		example: `  ledger resolve 0007_orders_idx --resume
   ledger resolve 0007_orders_idx --applied --reason "index exists, indisvalid = true"`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.BoolVar(&o.resume, "resume", false, "go on from the statement after the last one done")
-			fs.BoolVar(&o.applied, "applied", false, "the migration took effect")
-			fs.BoolVar(&o.failed, "failed", false, "the migration did not take effect")
-			fs.StringVar(&o.reason, "reason", "", "why you decided so (`TEXT`, recorded)")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for a running migrator")
-			fs.DurationVar(&o.ddlLockTimeout, "ddl-lock-timeout", 0, "with --resume: lock_timeout for the statements (0: the server's)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if len(args) != 1 {
-				return e.usageErr("want exactly one migration ID, got %d arguments", len(args))
-			}
-			if e.f.resume {
-				if e.f.applied || e.f.failed {
-					return e.usageErr("give --resume, or one of --applied or --failed, not both")
-				}
-				return resume(ctx, e, args[0])
-			}
-			if e.f.applied == e.f.failed {
-				return e.usageErr("give exactly one of --applied or --failed (or --resume)")
-			}
-			if strings.TrimSpace(e.f.reason) == "" {
-				return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
-			}
-			p, c := e.prepare(ctx, false, migrations.WithLockTimeout(e.f.lockTimeout))
-			if c != 0 {
-				return c
-			}
-			decision := projector.ResolvedApplied
-			if e.f.failed {
-				decision = projector.ResolvedFailed
-			}
-			if err := p.runner.Resolve(ctx, args[0], decision, e.f.reason); err != nil {
-				return e.fail(err)
-			}
-			if e.g.json {
-				return e.printJSON(map[string]string{"id": args[0], "decision": decision, "reason": e.f.reason})
-			}
-			fmt.Fprintf(e.stdout, "recorded: %s resolved as %s\n", args[0], decision)
-			return exitOK
-		},
+		nargs: 1, argsWant: "one migration ID",
+		newFlags: func() runnable { return &resolveCmd{lock: lockFlags{withDDL: true}} },
 	}
 }
 
-// resume goes on with a migration in doubt from its next statement.
-func resume(ctx context.Context, e *env, id string) int {
-	if e.f.lockTimeout <= 0 || e.f.ddlLockTimeout < 0 {
-		return e.usageErr("--lock-timeout must be positive and --ddl-lock-timeout zero or positive")
+type resolveCmd struct {
+	db                      dbFlags
+	dir                     dirFlags
+	rel                     releaseFlags
+	out                     outputFlags
+	lock                    lockFlags
+	resume, applied, failed bool
+	reason                  string
+}
+
+func (c *resolveCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.lock)
+	fs.BoolVar(&c.resume, "resume", false, "go on from the statement after the last one done")
+	fs.BoolVar(&c.applied, "applied", false, "the migration took effect")
+	fs.BoolVar(&c.failed, "failed", false, "the migration did not take effect")
+	fs.StringVar(&c.reason, "reason", "", "why you decided so (`TEXT`, recorded)")
+}
+
+func (c *resolveCmd) run(ctx context.Context, e *env, args []string) int {
+	id := args[0]
+	if c.resume {
+		if c.applied || c.failed {
+			return e.usageErr("give --resume, or one of --applied or --failed, not both")
+		}
+		return c.resumeIt(ctx, e, id)
 	}
-	p, c := e.prepare(ctx, true, migrations.WithLockTimeout(e.f.lockTimeout), migrations.WithDDLLockTimeout(e.f.ddlLockTimeout))
-	if c != 0 {
-		return c
+	if c.applied == c.failed {
+		return e.usageErr("give exactly one of --applied or --failed (or --resume)")
+	}
+	if strings.TrimSpace(c.reason) == "" {
+		return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
+	}
+	if e.given["ddl-lock-timeout"] {
+		return e.usageErr("--ddl-lock-timeout goes with --resume: --applied and --failed run no statement")
+	}
+	p, code := e.prepare(ctx, false, c.lock.options()...)
+	if code != 0 {
+		return code
+	}
+	decision := projector.ResolvedApplied
+	if c.failed {
+		decision = projector.ResolvedFailed
+	}
+	if err := p.runner.Resolve(ctx, id, decision, c.reason); err != nil {
+		return e.fail(err)
+	}
+	if c.out.json {
+		return e.printJSON(map[string]string{"id": id, "decision": decision, "reason": c.reason})
+	}
+	fmt.Fprintf(e.stdout, "recorded: %s resolved as %s\n", id, decision)
+	return exitOK
+}
+
+// resumeIt goes on with a migration in doubt from its next statement.
+func (c *resolveCmd) resumeIt(ctx context.Context, e *env, id string) int {
+	if c.reason != "" {
+		return e.usageErr("--reason goes with --applied or --failed: --resume records no decision")
+	}
+	p, code := e.prepare(ctx, true, c.lock.options()...)
+	if code != 0 {
+		return code
 	}
 	rep, err := p.runner.Resume(ctx, id)
 	if err != nil {
 		return e.fail(err)
 	}
-	if e.g.json {
+	if c.out.json {
 		return e.printJSON(map[string]any{"id": id, "decision": "resumed", "done": rep.Done, "head": rep.Head})
 	}
 	fmt.Fprintf(e.stdout, "resumed: %s finished (ledger seq %d)\n", id, rep.Head.Seq)
@@ -542,21 +590,27 @@ func resume(ctx context.Context, e *env, id string) int {
 
 func cmdVersion() *command {
 	return &command{
-		name: "version", args: "", short: "print the ledger version and the ledger format it understands",
-		run: func(ctx context.Context, e *env, args []string) int {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			if e.g.json {
-				return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version(), "nats": natsBuilt})
-			}
-			build := ""
-			if !natsBuilt {
-				build = ", without NATS: built with -tags ledger_nonats"
-			}
-			fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
-			return exitOK
-		},
+		name: "version", args: "[--json]", short: "print the ledger version and the ledger format it understands",
+		newFlags: func() runnable { return &versionCmd{} },
 	}
+}
+
+type versionCmd struct{ out outputFlags }
+
+func (c *versionCmd) flags(fs *flag.FlagSet, e *env) { e.attach(fs, &c.out) }
+
+func (c *versionCmd) run(ctx context.Context, e *env, args []string) int {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	if c.out.json {
+		return e.printJSON(map[string]any{"version": v, "ledger_format": ledger.Format, "go": runtime.Version(), "nats": natsBuilt})
+	}
+	build := ""
+	if !natsBuilt {
+		build = ", without NATS: built with -tags ledger_nonats"
+	}
+	fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
+	return exitOK
 }

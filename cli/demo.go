@@ -34,23 +34,32 @@ Beside the story, an embedded nats-server (JetStream in a temporary
 directory) runs with a relay of the scratch ledger, and a subscriber prints
 each event as it arrives. With --nats URL (or NATS_URL) the demo uses that
 server instead, and deletes its stream at the end unless --keep.`,
-		example: "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.BoolVar(&o.keep, "keep", false, "keep the scratch database")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if _, err := e.natsURL(); err != nil {
-				return e.usageErr("%v", err)
-			}
-			if err := e.demo(ctx); err != nil {
-				return e.fail(err)
-			}
-			return exitOK
-		},
+		example:  "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
+		newFlags: func() runnable { return &demoCmd{} },
 	}
+}
+
+type demoCmd struct {
+	db   dbFlags
+	nats natsFlags // --nats only: the story's stream is its own
+	keep bool
+}
+
+func (c *demoCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db)
+	c.nats.url = e.getenv("NATS_URL")
+	fs.StringVar(&c.nats.url, "nats", c.nats.url, "use the NATS server at `URL` instead of an embedded one [NATS_URL]")
+	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database")
+}
+
+func (c *demoCmd) run(ctx context.Context, e *env, args []string) int {
+	if _, err := c.nats.serverURL(); err != nil {
+		return e.usageErr("%v", err)
+	}
+	if err := e.demo(ctx, c); err != nil {
+		return e.fail(err)
+	}
+	return exitOK
 }
 
 // demoRelease is one release of the story: its version, the host it runs
@@ -60,15 +69,15 @@ type demoRelease struct {
 	set                *migrations.Set
 }
 
-func (e *env) demo(ctx context.Context) error {
+func (e *env) demo(ctx context.Context, c *demoCmd) error {
 	w := e.stdout
-	cfg, err := pgx.ParseConfig(e.g.db)
+	cfg, err := pgx.ParseConfig(e.db.url)
 	if err != nil {
-		return fmt.Errorf("invalid --db / DATABASE_URL: %v", redactErr(err, e.g.db))
+		return fmt.Errorf("invalid --db / DATABASE_URL: %v", redactErr(err, e.db.url))
 	}
 	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.g.db))
+		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.db.url))
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	var b [4]byte
@@ -77,7 +86,7 @@ func (e *env) demo(ctx context.Context) error {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return fmt.Errorf("create the scratch database %s on %s: %w\n  the demo needs a user allowed to CREATE DATABASE; point --db at such a server", name, e.where(), err)
 	}
-	keep := e.f.keep
+	keep := c.keep
 	defer func() {
 		if keep {
 			return
@@ -106,7 +115,7 @@ func (e *env) demo(ctx context.Context) error {
 	if _, err := store.Init(ctx); err != nil {
 		return err
 	}
-	bus, err := e.startDemoBus(ctx, pool, store, name)
+	bus, err := e.startDemoBus(ctx, &c.nats, pool, store, name)
 	if err != nil {
 		return err
 	}

@@ -47,10 +47,10 @@ type demoBus struct {
 
 // startDemoBus starts the server (or connects to --nats), the relay and
 // the subscriber for the ledger of store in database dbName.
-func (e *env) startDemoBus(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, dbName string) (*demoBus, error) {
+func (e *env) startDemoBus(ctx context.Context, nf *natsFlags, pool *pgxpool.Pool, store *ledger.Store, dbName string) (*demoBus, error) {
 	b := &demoBus{w: e.stdout, names: natsbus.NamesFor(natsbus.DefaultName(dbName, store.Schema()))}
 	url := ""
-	if strings.TrimSpace(e.g.nats) == "" {
+	if strings.TrimSpace(nf.url) == "" {
 		dir, err := os.MkdirTemp("", "ledger-demo-nats-")
 		if err != nil {
 			return nil, err
@@ -66,7 +66,7 @@ func (e *env) startDemoBus(ctx context.Context, pool *pgxpool.Pool, store *ledge
 		b.where = "an embedded nats-server at " + url + " (JetStream in a temporary directory)"
 	} else {
 		var err error
-		if url, err = e.natsURL(); err != nil {
+		if url, err = nf.serverURL(); err != nil {
 			return nil, err
 		}
 		b.where = "the NATS server at " + natsbus.RedactURL(url)
@@ -77,7 +77,7 @@ func (e *env) startDemoBus(ctx context.Context, pool *pgxpool.Pool, store *ledge
 	if url == "" || b.embedded != nil {
 		b.nc, err = nats.Connect(url, nats.Name("ledger demo"))
 	} else {
-		b.nc, err = e.natsConnect(url, log)
+		b.nc, err = e.natsConnect(nf, url, log)
 		if err == nil && !b.nc.IsConnected() {
 			err = fmt.Errorf("cannot reach the NATS server at %s; start one, or leave out --nats / NATS_URL to use an embedded one", natsbus.RedactURL(url))
 		}

@@ -6,5 +6,12 @@
 //
 // cmd/ledger's main is cli.Main; a program of your own can call Run.
 //
+// Each command has a struct of its own holding the flag groups it uses
+// (flags.go: dbFlags, dirFlags, releaseFlags, lockFlags, outputFlags,
+// natsFlags, …) and its own flags; a group registers its flags with one
+// help text and validates them (exit 2) before the command runs, and is
+// attached only where it means something, so a flag a command does not use
+// is a usage error there. To add a command, see the command type in run.go.
+//
 // Nothing in the module imports cli (internal/layering holds that).
 package cli

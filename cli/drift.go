@@ -21,13 +21,9 @@ func (e *env) captureDDL(ctx context.Context, st *ledger.Store) {
 		fmt.Fprintf(e.stderr, "warning: %s\n", e.advise(err.Error(), migrations.Fixes(err)))
 		return
 	}
-	if !e.g.json {
+	if !e.out.json {
 		fmt.Fprintln(e.stdout, "DDL capture on: DDL run outside a migration is recorded as schema.changed")
 	}
-}
-
-func refuseDriftFlag(fs *flag.FlagSet, o *cmdFlags) {
-	fs.BoolVar(&o.refuseDrift, "refuse-drift", false, "exit 5 before migrating when the schema changed outside the migrations (the drift is recorded either way)")
 }
 
 // warnDrift tells an up or down run what it found about the schema before
@@ -88,30 +84,38 @@ snapshot is stale: that is reported, not called drift.
 
 Exit codes: 0 the schema matches (or the snapshot is stale); 5 drift or an
 invalid index; 1 error.`,
-		example: "  ledger diff\n  ledger diff --json | jq -r '.changes[]'",
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
-			}
-			st, err := p.runner.SchemaStatus(ctx)
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.g.json {
-				e.printJSON(st)
-			} else {
-				printSchemaStatus(e.stdout, st)
-			}
-			if st.Drifted() || len(st.Invalid) > 0 {
-				return exitIntegrity
-			}
-			return exitOK
-		},
+		example:  "  ledger diff\n  ledger diff --json | jq -r '.changes[]'",
+		newFlags: func() runnable { return &diffCmd{} },
 	}
+}
+
+type diffCmd struct {
+	db  dbFlags
+	out outputFlags
+}
+
+func (c *diffCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.out)
+}
+
+func (c *diffCmd) run(ctx context.Context, e *env, args []string) int {
+	p, code := e.prepare(ctx, false)
+	if code != 0 {
+		return code
+	}
+	st, err := p.runner.SchemaStatus(ctx)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.out.json {
+		e.printJSON(st)
+	} else {
+		printSchemaStatus(e.stdout, st)
+	}
+	if st.Drifted() || len(st.Invalid) > 0 {
+		return exitIntegrity
+	}
+	return exitOK
 }
 
 func cmdAcceptDrift() *command {
@@ -123,44 +127,49 @@ drift: verify and diff report it and up records it as schema.drifted. When
 the change is meant to stay, accept-drift records the current schema as the
 ledger's snapshot (schema.drift_accepted), with your reason and the
 database user, and lists what it accepted. It takes the migration lock.`,
-		example: `  ledger accept-drift --reason "hotfix INC-1234: index on orders(created_at)"`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.reason, "reason", "", "why the change stays (`TEXT`, recorded)")
-			fs.DurationVar(&o.lockTimeout, "lock-timeout", migrations.DefaultLockTimeout, "wait at most this `duration` for a running migrator")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if strings.TrimSpace(e.f.reason) == "" {
-				return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
-			}
-			if e.f.lockTimeout <= 0 {
-				return e.usageErr("--lock-timeout must be positive")
-			}
-			p, c := e.prepare(ctx, false, migrations.WithLockTimeout(e.f.lockTimeout))
-			if c != 0 {
-				return c
-			}
-			acc, err := p.runner.AcceptDrift(ctx, e.f.reason)
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.g.json {
-				return e.printJSON(struct {
-					Accepted bool `json:"accepted"`
-					projector.DriftAccepted
-				}{acc.Fingerprint != "", acc})
-			}
-			if acc.Fingerprint == "" {
-				fmt.Fprintln(e.stdout, "nothing to accept: the schema matches the last recorded snapshot")
-				return exitOK
-			}
-			fmt.Fprintf(e.stdout, "accepted: schema %.12s (%d objects) recorded as schema.drift_accepted\n", acc.Fingerprint, acc.Objects)
-			for _, l := range acc.Changes {
-				fmt.Fprintf(e.stdout, "  %s\n", l)
-			}
-			return exitOK
-		},
+		example:  `  ledger accept-drift --reason "hotfix INC-1234: index on orders(created_at)"`,
+		newFlags: func() runnable { return &acceptDriftCmd{} },
 	}
+}
+
+type acceptDriftCmd struct {
+	db     dbFlags
+	rel    releaseFlags
+	out    outputFlags
+	lock   lockFlags
+	reason string
+}
+
+func (c *acceptDriftCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.rel, &c.out, &c.lock)
+	fs.StringVar(&c.reason, "reason", "", "why the change stays (`TEXT`, recorded)")
+}
+
+func (c *acceptDriftCmd) run(ctx context.Context, e *env, args []string) int {
+	if strings.TrimSpace(c.reason) == "" {
+		return e.usageErr("--reason TEXT is required: it is recorded for the auditors")
+	}
+	p, code := e.prepare(ctx, false, c.lock.options()...)
+	if code != 0 {
+		return code
+	}
+	acc, err := p.runner.AcceptDrift(ctx, c.reason)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.out.json {
+		return e.printJSON(struct {
+			Accepted bool `json:"accepted"`
+			projector.DriftAccepted
+		}{acc.Fingerprint != "", acc})
+	}
+	if acc.Fingerprint == "" {
+		fmt.Fprintln(e.stdout, "nothing to accept: the schema matches the last recorded snapshot")
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "accepted: schema %.12s (%d objects) recorded as schema.drift_accepted\n", acc.Fingerprint, acc.Objects)
+	for _, l := range acc.Changes {
+		fmt.Fprintf(e.stdout, "  %s\n", l)
+	}
+	return exitOK
 }

@@ -148,8 +148,8 @@ func TestExitCodesFollowTheREADME(t *testing.T) {
 
 // Without connect_timeout in --db, a connection attempt is still bounded.
 func TestDefaultConnectTimeout(t *testing.T) {
-	e := &env{g: globals{db: "postgres://u@127.0.0.1:1/x"}, name: "check"}
-	cfg, err := parseForTest(e.g.db)
+	e := &env{db: &dbFlags{url: "postgres://u@127.0.0.1:1/x"}, name: "check", getenv: func(string) string { return "" }}
+	cfg, err := parseForTest(e.db.url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +157,8 @@ func TestDefaultConnectTimeout(t *testing.T) {
 	if cfg.ConnectTimeout != defaultConnectTimeout {
 		t.Fatalf("connect timeout %s, want %s", cfg.ConnectTimeout, defaultConnectTimeout)
 	}
-	e.g.db = "postgres://u@127.0.0.1:1/x?connect_timeout=3"
-	if cfg, err = parseForTest(e.g.db); err != nil {
+	e.db.url = "postgres://u@127.0.0.1:1/x?connect_timeout=3"
+	if cfg, err = parseForTest(e.db.url); err != nil {
 		t.Fatal(err)
 	}
 	e.tune(cfg)

@@ -27,38 +27,45 @@ deploy, which releases still run and whether the database has moved past
 any of them. It takes no lock.`,
 		example: `  ledger fleet
   ledger fleet --window 1h --json | jq '.releases[] | select(.verdict_now.decision == "refuse")'`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.DurationVar(&o.window, "window", 24*time.Hour, "releases seen within this `duration`")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.f.window <= 0 {
-				return e.usageErr("--window %s: want a positive duration", e.f.window)
-			}
-			p, c := e.prepare(ctx, false)
-			if c != 0 {
-				return c
-			}
-			f, err := p.runner.Fleet(ctx, e.f.window)
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.g.json {
-				if f.Releases == nil {
-					f.Releases = []migrations.FleetRelease{}
-				}
-				return e.printJSON(f)
-			}
-			printFleet(e, f, time.Now())
-			return exitOK
-		},
+		newFlags: func() runnable { return &fleetCmd{} },
 	}
 }
 
+type fleetCmd struct {
+	db     dbFlags
+	out    outputFlags
+	window time.Duration
+}
+
+func (c *fleetCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.out)
+	fs.DurationVar(&c.window, "window", 24*time.Hour, "releases seen within this `duration`")
+}
+
+func (c *fleetCmd) run(ctx context.Context, e *env, args []string) int {
+	if err := positiveDuration("window", c.window); err != nil {
+		return e.usageErr("%v", err)
+	}
+	p, code := e.prepare(ctx, false)
+	if code != 0 {
+		return code
+	}
+	f, err := p.runner.Fleet(ctx, c.window)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.out.json {
+		if f.Releases == nil {
+			f.Releases = []migrations.FleetRelease{}
+		}
+		return e.printJSON(f)
+	}
+	printFleet(e, f, time.Now())
+	return exitOK
+}
+
 func printFleet(e *env, f migrations.Fleet, now time.Time) {
-	fmt.Fprintf(e.stdout, "%s, ledger schema %q: seq %d, schema version %s\n", e.where(), e.g.schema, f.Seq, orDash(f.SchemaVersion))
+	fmt.Fprintf(e.stdout, "%s, ledger schema %q: seq %d, schema version %s\n", e.where(), e.db.schema, f.Seq, orDash(f.SchemaVersion))
 	if len(f.Releases) == 0 {
 		fmt.Fprintf(e.stdout, "no release checked in within %s (check-ins are opt-in: ledger check --check-in, or migrations.WithCheckIn)\n", f.Window)
 		return
@@ -109,16 +116,23 @@ func ago(now, t time.Time) string {
 	}
 }
 
-// fleetGuardFlags are up's flags for its guard.
-func fleetGuardFlags(fs *flag.FlagSet, o *cmdFlags) {
-	fs.DurationVar(&o.window, "fleet-window", migrations.DefaultFleetWindow, "a release seen (checked in) within this `duration` counts as running: up refuses to make it refuse")
-	fs.BoolVar(&o.allowBreaking, "allow-breaking", false, "apply even migrations that make a running release refuse; each one's event records the releases it broke")
+// guardFlags are up's flags for its release guard.
+type guardFlags struct {
+	window        time.Duration
+	allowBreaking bool
 }
 
-// guardOptions are up's options for its guard.
-func (e *env) guardOptions() []migrations.Option {
-	opts := []migrations.Option{migrations.WithFleetWindow(e.f.window)}
-	if e.f.allowBreaking {
+func (g *guardFlags) register(fs *flag.FlagSet, e *env) {
+	fs.DurationVar(&g.window, "fleet-window", migrations.DefaultFleetWindow, "a release seen (checked in) within this `duration` counts as running: up refuses to make it refuse")
+	fs.BoolVar(&g.allowBreaking, "allow-breaking", false, "apply even migrations that make a running release refuse; each one's event records the releases it broke")
+}
+
+func (g *guardFlags) validate(*env) error { return positiveDuration("fleet-window", g.window) }
+
+// options are up's options for its guard.
+func (g *guardFlags) options() []migrations.Option {
+	opts := []migrations.Option{migrations.WithFleetWindow(g.window)}
+	if g.allowBreaking {
 		opts = append(opts, migrations.WithAllowBreaking())
 	}
 	return opts
@@ -131,7 +145,7 @@ func (e *env) breakingCode(err error) (int, bool) {
 	if !errors.As(err, &berr) {
 		return 0, false
 	}
-	if !e.g.json {
+	if !e.out.json {
 		fmt.Fprintf(e.stderr, "  to go ahead anyway: ledger up --allow-breaking (each migration's event records the releases it broke); ledger fleet lists who runs what\n")
 	}
 	return exitRefused, true

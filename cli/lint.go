@@ -44,12 +44,12 @@ type lintReport struct {
 // the report so far, and adds problems.
 type linter struct {
 	name string
-	run  func(e *env, r *lintReport) error
+	run  func(e *env, c *lintCmd, r *lintReport) error
 }
 
-func linters(e *env) []linter {
+func (c *lintCmd) linters() []linter {
 	ls := []linter{{name: "migrations", run: lintMigrations}}
-	if e.f.manifest != "" {
+	if c.manifest != "" {
 		ls = append(ls, linter{name: "manifest", run: lintManifest})
 	}
 	return ls
@@ -57,8 +57,8 @@ func linters(e *env) []linter {
 
 // lintMigrations loads the migration directory as up and check would and
 // reports every problem of every file, and every warning.
-func lintMigrations(e *env, r *lintReport) error {
-	set, err := migrations.LoadDir(e.g.dir)
+func lintMigrations(e *env, c *lintCmd, r *lintReport) error {
+	set, err := migrations.LoadDir(c.dir.path)
 	if err != nil {
 		var derr *migrations.DirError
 		if errors.As(err, &derr) {
@@ -75,7 +75,7 @@ func lintMigrations(e *env, r *lintReport) error {
 	r.Migrations = len(set.Migrations)
 	for _, w := range set.Warnings {
 		// A warning names its file first: "<dir>/<file>: …" or "<dir>/<file> holds …".
-		file, msg := e.g.dir, w
+		file, msg := c.dir.path, w
 		if i := strings.IndexAny(w, ": "); i > 0 && strings.HasSuffix(w[:i], ".sql") {
 			file, msg = w[:i], strings.TrimLeft(w[i:], ": ")
 		}
@@ -117,39 +117,47 @@ directory's migrations (ids, checksums, transactional flags, constraints).
 Exit codes: 0 clean, 1 problems found (or the directory is missing), 2 usage.`,
 		example: `  ledger lint --dir ./migrations
   ledger lint --json | jq '.problems[] | "\(.file):\(.line) \(.message)"'`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.manifest, "manifest", "", "also prove that release manifest `FILE` (ledger manifest) matches the directory")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			r := lintReport{Dir: e.g.dir, Problems: []lintProblem{}}
-			for _, l := range linters(e) {
-				r.Checks = append(r.Checks, l.name)
-				if err := l.run(e, &r); err != nil {
-					return e.fail(err)
-				}
-			}
-			code := exitOK
-			if len(r.Problems) > 0 {
-				code = exitError
-			}
-			if e.g.json {
-				if c := e.printJSON(r); c != 0 {
-					return c
-				}
-				return code
-			}
-			for _, p := range r.Problems {
-				fmt.Fprintln(e.stdout, p)
-			}
-			if len(r.Problems) == 0 {
-				fmt.Fprintf(e.stdout, "%s: %d migration(s), no problems\n", e.g.dir, r.Migrations)
-			} else {
-				fmt.Fprintf(e.stdout, "%s: %d problem(s)\n", e.g.dir, len(r.Problems))
-			}
-			return code
-		},
+		newFlags: func() runnable { return &lintCmd{} },
 	}
+}
+
+type lintCmd struct {
+	dir      dirFlags
+	rel      releaseFlags
+	out      outputFlags
+	manifest string
+}
+
+func (c *lintCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.dir, &c.rel, &c.out)
+	fs.StringVar(&c.manifest, "manifest", "", "also prove that release manifest `FILE` (ledger manifest) matches the directory")
+}
+
+func (c *lintCmd) run(ctx context.Context, e *env, args []string) int {
+	r := lintReport{Dir: c.dir.path, Problems: []lintProblem{}}
+	for _, l := range c.linters() {
+		r.Checks = append(r.Checks, l.name)
+		if err := l.run(e, c, &r); err != nil {
+			return e.fail(err)
+		}
+	}
+	code := exitOK
+	if len(r.Problems) > 0 {
+		code = exitError
+	}
+	if c.out.json {
+		if c := e.printJSON(r); c != 0 {
+			return c
+		}
+		return code
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(e.stdout, p)
+	}
+	if len(r.Problems) == 0 {
+		fmt.Fprintf(e.stdout, "%s: %d migration(s), no problems\n", c.dir.path, r.Migrations)
+	} else {
+		fmt.Fprintf(e.stdout, "%s: %d problem(s)\n", c.dir.path, len(r.Problems))
+	}
+	return code
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -34,56 +33,60 @@ reads one file instead of hashing every migration file.
 --app-version and --policy (for CI): exit 0 if so, 1 naming each difference.`,
 		example: `  ledger manifest --dir ./migrations --app-version 1.3.0 --policy compatible -o release.json
   ledger manifest --dir ./migrations --app-version 1.3.0 --policy compatible --verify release.json`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.output, "o", "", "write the manifest to `FILE` (default: standard output)")
-			fs.StringVar(&o.verifyManifest, "verify", "", "check that manifest `FILE` matches --dir, --app-version and --policy; write nothing")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			if e.g.appVersion == "" {
-				return e.usageErr("--app-version (or LEDGER_APP_VERSION) is required: a manifest is one release")
-			}
-			if e.f.output != "" && e.f.verifyManifest != "" {
-				return e.usageErr("-o and --verify do not go together")
-			}
-			if _, err := e.options(); err != nil {
-				return e.usageErr("%v", err)
-			}
-			p, _ := policy.Parse(e.g.policy)
-			set, err := e.loadSet()
-			if err != nil {
-				return e.fail(err)
-			}
-			m, err := migrations.NewManifest(set, e.g.appVersion, p)
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			if e.f.verifyManifest != "" {
-				return e.verifyManifest(m, set)
-			}
-			data := m.Marshal()
-			if e.f.output == "" {
-				_, err = e.stdout.Write(data)
-			} else {
-				err = writeFileAtomic(e.f.output, data)
-			}
-			if err != nil {
-				return e.fail(err)
-			}
-			if e.f.output != "" && !e.g.json {
-				fmt.Fprintf(e.stdout, "wrote %s: release %s, %s\n", e.f.output, m, m.Digest)
-			}
-			return exitOK
-		},
+		newFlags: func() runnable { return &manifestCmd{rel: releaseFlags{withPolicy: true}} },
 	}
+}
+
+type manifestCmd struct {
+	dir            dirFlags
+	rel            releaseFlags
+	out            outputFlags
+	output, verify string
+}
+
+func (c *manifestCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.dir, &c.rel, &c.out)
+	fs.StringVar(&c.output, "o", "", "write the manifest to `FILE` (default: standard output)")
+	fs.StringVar(&c.verify, "verify", "", "check that manifest `FILE` matches --dir, --app-version and --policy; write nothing")
+}
+
+func (c *manifestCmd) run(ctx context.Context, e *env, args []string) int {
+	if c.rel.version == nil {
+		return e.usageErr("--app-version (or LEDGER_APP_VERSION) is required: a manifest is one release")
+	}
+	if c.output != "" && c.verify != "" {
+		return e.usageErr("-o and --verify do not go together")
+	}
+	set, err := e.loadSet()
+	if err != nil {
+		return e.fail(err)
+	}
+	m, err := migrations.NewManifest(set, c.rel.appVersion(), c.rel.policy)
+	if err != nil {
+		return e.usageErr("%v", err)
+	}
+	if c.verify != "" {
+		return c.verifyManifest(e, m, set)
+	}
+	data := m.Marshal()
+	if c.output == "" {
+		_, err = e.stdout.Write(data)
+	} else {
+		err = writeFileAtomic(c.output, data)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.output != "" && !c.out.json {
+		fmt.Fprintf(e.stdout, "wrote %s: release %s, %s\n", c.output, m, m.Digest)
+	}
+	return exitOK
 }
 
 // verifyManifest compares the manifest in --verify with the one the
 // directory makes.
-func (e *env) verifyManifest(want migrations.Manifest, set *migrations.Set) int {
-	got, err := migrations.ReadManifestFile(e.f.verifyManifest)
+func (c *manifestCmd) verifyManifest(e *env, want migrations.Manifest, set *migrations.Set) int {
+	got, err := migrations.ReadManifestFile(c.verify)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -94,19 +97,19 @@ func (e *env) verifyManifest(want migrations.Manifest, set *migrations.Set) int 
 	if got.Policy != want.Policy {
 		diffs = append(diffs, fmt.Sprintf("policy: the manifest says %s, --policy %s", got.Policy, want.Policy))
 	}
-	if e.g.json {
+	if c.out.json {
 		if diffs == nil {
 			diffs = []string{}
 		}
-		e.printJSON(map[string]any{"manifest": e.f.verifyManifest, "ok": len(diffs) == 0, "differences": diffs})
+		e.printJSON(map[string]any{"manifest": c.verify, "ok": len(diffs) == 0, "differences": diffs})
 	} else if len(diffs) == 0 {
-		fmt.Fprintf(e.stdout, "ok: %s is the manifest of %s for release %s\n", e.f.verifyManifest, e.g.dir, got)
+		fmt.Fprintf(e.stdout, "ok: %s is the manifest of %s for release %s\n", c.verify, c.dir.path, got)
 	} else {
-		fmt.Fprintf(e.stdout, "%s does not match %s (%d difference(s)):\n", e.f.verifyManifest, e.g.dir, len(diffs))
+		fmt.Fprintf(e.stdout, "%s does not match %s (%d difference(s)):\n", c.verify, c.dir.path, len(diffs))
 		for _, d := range diffs {
 			fmt.Fprintf(e.stdout, "  %s\n", d)
 		}
-		fmt.Fprintf(e.stdout, "regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s\n", e.g.dir, want.AppVersion, want.Policy, e.f.verifyManifest)
+		fmt.Fprintf(e.stdout, "regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s\n", c.dir.path, want.AppVersion, want.Policy, c.verify)
 	}
 	if len(diffs) > 0 {
 		return exitError
@@ -135,37 +138,33 @@ func writeFileAtomic(file string, data []byte) error {
 	return os.Rename(tmp.Name(), file)
 }
 
-// readRelease reads --manifest and the options that check it: the
-// manifest's app version and policy, which --app-version and --policy (or
-// their environment variables), when given, must agree with.
-func (e *env) readRelease() (migrations.Manifest, []migrations.Option, int) {
-	m, err := migrations.ReadManifestFile(e.f.manifest)
+// readRelease reads the manifest file: a release whose app version and
+// policy --app-version and --policy (or their environment variables), when
+// given, must agree with. rel then holds the manifest's, parsed.
+func (e *env) readRelease(file string, rel *releaseFlags) (migrations.Manifest, int) {
+	m, err := migrations.ReadManifestFile(file)
 	if err != nil {
-		return m, nil, e.fail(e.manifestErr(err))
+		return m, e.fail(manifestErr(err, file))
 	}
-	if c := e.agreeWith(m.AppVersion, m.Policy); c != 0 {
-		return m, nil, c
+	if code := e.agreeWith(file, rel, m.AppVersion, m.Policy); code != 0 {
+		return m, code
 	}
-	e.g.appVersion, e.g.policy = m.AppVersion, m.Policy
-	opts, err := e.options()
-	if err != nil {
-		return m, nil, e.usageErr("%v", err)
+	rel.versionText, rel.policyText = m.AppVersion, m.Policy
+	if err := rel.validate(e); err != nil {
+		return m, e.fail(manifestErr(fmt.Errorf("%s: %w", file, err), file))
 	}
-	return m, opts, 0
+	return m, 0
 }
 
 // checkRelease is check --manifest: one file read (its migration list is
 // decoded only if the ledger does not hold exactly the release), one
 // connection, one query.
-func (e *env) checkRelease(ctx context.Context) int {
-	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
-		return e.usageErr("--schema: %v", err)
-	}
+func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
 	wait, err := e.dial(ctx)
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
-	data, rerr := os.ReadFile(e.f.manifest)
+	data, rerr := os.ReadFile(c.manifest)
 	conn, cerr := wait()
 	if cerr == nil {
 		defer conn.Close(context.WithoutCancel(ctx))
@@ -176,21 +175,21 @@ func (e *env) checkRelease(ctx context.Context) int {
 	if cerr != nil {
 		return e.fail(cerr)
 	}
-	opts := []migrations.Option{migrations.WithSchema(e.g.schema)}
-	if e.f.checkIn {
-		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: e.f.instance}))
+	opts := []migrations.Option{migrations.WithSchema(c.db.schema)}
+	if c.checkIn {
+		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
 	}
 	checker, err := migrations.NewReleaseChecker(conn, data, opts...)
 	if err != nil {
-		return e.fail(e.manifestErr(err))
+		return e.fail(manifestErr(err, c.manifest))
 	}
 	h, _ := checker.Release()
-	if c := e.agreeWith(h.AppVersion, h.Policy); c != 0 {
-		return c
+	if code := e.agreeWith(c.manifest, &c.rel, h.AppVersion, h.Policy); code != 0 {
+		return code
 	}
 	v, err := checker.Check(ctx)
 	if err != nil {
-		return e.fail(e.manifestErr(err))
+		return e.fail(manifestErr(err, c.manifest))
 	}
 	e.warnCheckIn(checker)
 	return e.printVerdict(v)
@@ -199,12 +198,12 @@ func (e *env) checkRelease(ctx context.Context) int {
 // checkInFromDir is check --check-in with --dir: the whole directory is
 // loaded, since the sighting records the release's manifest (a manifest,
 // --manifest, is cheaper).
-func (e *env) checkInFromDir(ctx context.Context) int {
-	p, c := e.prepare(ctx, true)
-	if c != 0 {
-		return c
+func (e *env) checkInFromDir(ctx context.Context, c *checkCmd) int {
+	p, code := e.prepare(ctx, true)
+	if code != 0 {
+		return code
 	}
-	opts := append(p.opts, migrations.WithCheckIn(migrations.CheckIn{Instance: e.f.instance}))
+	opts := append(e.options(), migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
 	checker, err := migrations.NewChecker(e.pool, p.set, opts...)
 	if err != nil {
 		return e.usageErr("%v", err)
@@ -224,41 +223,45 @@ func (e *env) warnCheckIn(c *migrations.Checker) {
 	}
 }
 
-// manifestCommand is the command that writes the manifest this command
-// reads, with what it was given (placeholders for what it was not).
-func (e *env) manifestCommand() string {
-	file, version := e.f.manifest, e.g.appVersion
-	if file == "" {
-		file = e.f.verifyManifest
+// manifestCommand is the command that writes the manifest file, with what
+// this command was given (placeholders for what it was not).
+func (e *env) manifestCommand(file string) string {
+	version, pol := "VERSION", "strict"
+	if e.rel != nil {
+		if e.rel.versionText != "" {
+			version = e.rel.versionText
+		}
+		pol = e.rel.policyText
 	}
 	if file == "" {
 		file = "FILE"
 	}
-	if version == "" {
-		version = "VERSION"
+	dir := "./migrations"
+	if e.dir != nil {
+		dir = e.dir.path
 	}
-	return fmt.Sprintf("ledger manifest --dir %s --app-version %s --policy %s -o %s", shellWord(e.g.dir), shellWord(version), shellWord(e.g.policy), shellWord(file))
+	return fmt.Sprintf("ledger manifest --dir %s --app-version %s --policy %s -o %s", shellWord(dir), shellWord(version), shellWord(pol), shellWord(file))
 }
 
-// manifestErr names the --manifest file in a manifest's error.
-func (e *env) manifestErr(err error) error {
+// manifestErr names the manifest file in a manifest's error.
+func manifestErr(err error, file string) error {
 	var me *migrations.ManifestError
 	if errors.As(err, &me) {
-		me.Source = e.f.manifest
+		me.Source = file
 	}
 	return err
 }
 
 // agreeWith refuses --app-version and --policy (or their environment
 // variables) that contradict the manifest's.
-func (e *env) agreeWith(appVersion, pol string) int {
-	if e.given["app-version"] && e.g.appVersion != appVersion {
-		return e.usageErr("--app-version %s, but %s is the manifest of release %s: drop --app-version (the manifest says it) or use that release's manifest", e.g.appVersion, e.f.manifest, appVersion)
+func (e *env) agreeWith(file string, rel *releaseFlags, appVersion, pol string) int {
+	if rel.versionGiven && rel.versionText != appVersion {
+		return e.usageErr("--app-version %s, but %s is the manifest of release %s: drop --app-version (the manifest says it) or use that release's manifest", rel.versionText, file, appVersion)
 	}
-	if e.given["policy"] {
-		p, err := policy.Parse(e.g.policy)
+	if rel.policyGiven {
+		p, err := policy.Parse(rel.policyText)
 		if want, _ := policy.Parse(pol); err != nil || p != want {
-			return e.usageErr("--policy %s, but release %s's manifest says policy %s: drop --policy or regenerate the manifest", e.g.policy, appVersion, pol)
+			return e.usageErr("--policy %s, but release %s's manifest says policy %s: drop --policy or regenerate the manifest", rel.policyText, appVersion, pol)
 		}
 	}
 	return 0
@@ -267,7 +270,7 @@ func (e *env) agreeWith(appVersion, pol string) int {
 // printVerdict prints check's verdict and returns its exit code.
 func (e *env) printVerdict(v policy.Verdict) int {
 	code := verdictCode(v)
-	if e.g.json {
+	if e.out.json {
 		if c := e.printJSON(v); c != 0 {
 			return c
 		}
@@ -280,27 +283,27 @@ func (e *env) printVerdict(v policy.Verdict) int {
 // lintManifest is lint's check of --manifest against --dir: every
 // difference is a problem of the manifest file. Without --manifest it
 // checks nothing.
-func lintManifest(e *env, r *lintReport) error {
-	if e.f.manifest == "" {
+func lintManifest(e *env, c *lintCmd, r *lintReport) error {
+	if c.manifest == "" {
 		return nil
 	}
 	problem := func(msg, hint string) {
-		r.Problems = append(r.Problems, lintProblem{File: e.f.manifest, Severity: "error", Message: msg, Hint: hint})
+		r.Problems = append(r.Problems, lintProblem{File: c.manifest, Severity: "error", Message: msg, Hint: hint})
 	}
-	m, err := migrations.ReadManifestFile(e.f.manifest)
+	m, err := migrations.ReadManifestFile(c.manifest)
 	if err != nil {
 		hint := ""
 		if slices.ContainsFunc(migrations.Fixes(err), func(f migrations.Fix) bool { return f.Action == migrations.FixWriteManifest }) {
-			hint = "write it again: " + e.manifestCommand()
+			hint = "write it again: " + e.manifestCommand(c.manifest)
 		}
 		problem(err.Error(), hint)
 		return nil
 	}
-	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", e.g.dir, m.AppVersion, m.Policy, e.f.manifest)
-	if e.given["app-version"] && e.g.appVersion != m.AppVersion {
-		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, e.g.appVersion), "")
+	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", c.dir.path, m.AppVersion, m.Policy, c.manifest)
+	if c.rel.versionGiven && c.rel.versionText != m.AppVersion {
+		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, c.rel.versionText), "")
 	}
-	set, err := migrations.LoadDir(e.g.dir)
+	set, err := migrations.LoadDir(c.dir.path)
 	if err != nil {
 		return nil // the migrations check reports the directory's problems
 	}

@@ -2,18 +2,48 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"time"
+	"os"
 )
 
 // errNoNATS: a NATS command or flag in a build without NATS.
 var errNoNATS = errors.New("this ledger was built with -tags ledger_nonats, without NATS (relay, watch, verify --nats, demo): use a build without that tag")
 
-// relayFlags are the flags of `ledger relay` (and the NATS ones of `demo`).
-type relayFlags struct {
-	creds, name, stream, prefix string
-	poll, progress              time.Duration
-	batch, maxPending           int
+// natsFlags say which NATS server, with which credentials, and the
+// ledger's name there; withStream adds --stream and --subject-prefix for
+// the commands that read or write the ledger's stream by other names.
+type natsFlags struct {
+	withStream bool
+
+	url, creds, name string
+	stream, prefix   string
+}
+
+func (g *natsFlags) register(fs *flag.FlagSet, e *env) {
+	g.url = e.getenv("NATS_URL")
+	fs.StringVar(&g.url, "nats", g.url, "NATS server `URL`s, comma-separated (default nats://127.0.0.1:4222) [NATS_URL]")
+	fs.StringVar(&g.creds, "nats-creds", "", "NATS credentials `file` (JWT and NKey, as nsc writes it)")
+	fs.StringVar(&g.name, "name", "", "the ledger's `name` in NATS: stream LEDGER_<name>, subjects ledger.<name>.> (default: <database>_<schema>, as ledger relay names it)")
+	if g.withStream {
+		fs.StringVar(&g.stream, "stream", "", "the ledger's JetStream stream `name` (default LEDGER_<name>)")
+		fs.StringVar(&g.prefix, "subject-prefix", "", "subject `prefix` of the ledger's events and alerts (default ledger.<name>)")
+	}
+}
+
+func (g *natsFlags) validate(e *env) error {
+	if !natsBuilt && e.given["nats"] {
+		return fmt.Errorf("--nats: %w", errNoNATS)
+	}
+	if g.creds != "" {
+		if _, err := os.Stat(g.creds); err != nil {
+			return fmt.Errorf("--nats-creds: %w", err)
+		}
+	}
+	if g.name == "" && (g.stream == "") != (g.prefix == "") {
+		return errors.New("--stream and --subject-prefix go together (or give --name, which sets both)")
+	}
+	return nil
 }
 
 // streamReport is what verify --nats found comparing the chain in the
@@ -39,11 +69,4 @@ func (r streamReport) String() string {
 	default:
 		return fmt.Sprintf("ok: stream %s holds the database's events 1..%d, same seq, hash and prev hash", r.Stream, r.StreamLast)
 	}
-}
-
-// watchFlags are ledger watch's own flags (the NATS ones are relay's).
-type watchFlags struct {
-	webhook  string
-	interval time.Duration
-	attempts int
 }

@@ -119,16 +119,16 @@ func migrationName(s string) (string, error) {
 	return name, nil
 }
 
-func cmdNew() *command { return newCommand("new") }
+func cmdNew() *command { return newCommandNamed("new") }
 
 // cmdCreate is new under the name goose and golang-migrate users type.
 func cmdCreate() *command {
-	c := newCommand("create")
+	c := newCommandNamed("create")
 	c.short = "same as new (the name goose and migrate use)"
 	return c
 }
 
-func newCommand(name string) *command {
+func newCommandNamed(name string) *command {
 	return &command{
 		name: name, args: "NAME [--no-transaction]",
 		short: "write the next migration's files, continuing the directory's numbering",
@@ -141,58 +141,65 @@ writes one goose file (<id>.sql with -- +goose Up and -- +goose Down).
 -- +goose NO TRANSACTION). Existing files are never overwritten.`,
 		example: `  ledger new add_orders_status
   ledger create orders_email_idx --no-transaction`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.BoolVar(&o.adopt.noTransaction, "no-transaction", false, "the migration runs outside a transaction (CREATE INDEX CONCURRENTLY …)")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if len(args) != 1 {
-				return e.usageErr("want exactly one NAME, e.g. ledger %s add_orders_status", e.name)
-			}
-			mname, err := migrationName(args[0])
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			if fi, err := os.Stat(e.g.dir); err != nil || !fi.IsDir() {
-				return e.fail(fmt.Errorf("migrations directory %s does not exist (or is not a directory): create it, or pass --dir", e.g.dir))
-			}
-			n, err := readNumbering(e.g.dir)
-			if err != nil {
-				return e.fail(err)
-			}
-			num, err := n.next(time.Now())
-			if err != nil {
-				return e.fail(err)
-			}
-			id := num + "_" + mname
-			files := newFiles(id, n.goose, e.f.adopt.noTransaction)
-			var written []string
-			for _, f := range files {
-				path := filepath.Join(e.g.dir, f.name)
-				fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-				if err == nil {
-					_, err = fh.WriteString(f.text)
-					err = errors.Join(err, fh.Close())
-				}
-				if err != nil {
-					if errors.Is(err, fs.ErrExist) {
-						err = fmt.Errorf("%s exists already; nothing overwritten", path)
-					}
-					for _, w := range written {
-						_ = os.Remove(w)
-					}
-					return e.fail(err)
-				}
-				written = append(written, path)
-			}
-			if e.g.json {
-				return e.printJSON(map[string]any{"id": id, "files": written})
+		nargs: 1, argsWant: "one NAME, e.g. ledger " + name + " add_orders_status", newFlags: func() runnable { return &newCmd{} },
+	}
+}
+
+type newCmd struct {
+	dir           dirFlags
+	out           outputFlags
+	noTransaction bool
+}
+
+func (c *newCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.dir, &c.out)
+	fs.BoolVar(&c.noTransaction, "no-transaction", false, "the migration runs outside a transaction (CREATE INDEX CONCURRENTLY …)")
+}
+
+func (c *newCmd) run(ctx context.Context, e *env, args []string) int {
+	mname, err := migrationName(args[0])
+	if err != nil {
+		return e.usageErr("%v", err)
+	}
+	if fi, err := os.Stat(c.dir.path); err != nil || !fi.IsDir() {
+		return e.fail(fmt.Errorf("migrations directory %s does not exist (or is not a directory): create it, or pass --dir", c.dir.path))
+	}
+	n, err := readNumbering(c.dir.path)
+	if err != nil {
+		return e.fail(err)
+	}
+	num, err := n.next(time.Now())
+	if err != nil {
+		return e.fail(err)
+	}
+	id := num + "_" + mname
+	files := newFiles(id, n.goose, c.noTransaction)
+	var written []string
+	for _, f := range files {
+		path := filepath.Join(c.dir.path, f.name)
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = fh.WriteString(f.text)
+			err = errors.Join(err, fh.Close())
+		}
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				err = fmt.Errorf("%s exists already; nothing overwritten", path)
 			}
 			for _, w := range written {
-				fmt.Fprintf(e.stdout, "created %s\n", w)
+				_ = os.Remove(w)
 			}
-			return exitOK
-		},
+			return e.fail(err)
+		}
+		written = append(written, path)
 	}
+	if c.out.json {
+		return e.printJSON(map[string]any{"id": id, "files": written})
+	}
+	for _, w := range written {
+		fmt.Fprintf(e.stdout, "created %s\n", w)
+	}
+	return exitOK
 }
 
 type newFile struct{ name, text string }

@@ -27,16 +27,21 @@ func cmdDemo() *command {
 func withoutNATS(name, short string) *command {
 	return &command{
 		name: name, short: short + " (not in this build)",
-		long: errNoNATS.Error() + ".",
-		run: func(ctx context.Context, e *env, args []string) int {
-			return e.usageErr("%v", errNoNATS)
-		},
+		long:  errNoNATS.Error() + ".",
+		nargs: -1, newFlags: func() runnable { return notBuilt{} },
 	}
 }
 
-// registerNATSFlags: verify has no NATS flags in this build.
-func registerNATSFlags(*flag.FlagSet, *relayFlags) {}
+// notBuilt is a command this build does not have: it says so.
+type notBuilt struct{}
 
-func (e *env) verifyNATS(context.Context, *ledger.Store) (streamReport, error) {
+func (notBuilt) flags(*flag.FlagSet, *env) {}
+func (notBuilt) run(ctx context.Context, e *env, args []string) int {
+	return e.usageErr("%v", errNoNATS)
+}
+
+func (g *natsFlags) serverURL() (string, error) { return "", errNoNATS }
+
+func (e *env) verifyNATS(context.Context, *ledger.Store, *natsFlags) (streamReport, error) {
 	return streamReport{}, errNoNATS
 }

@@ -4,12 +4,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -59,35 +57,31 @@ system's roots). Credentials: a nats://user:password@host URL (the password
 is never printed), or --nats-creds with a .creds file (JWT and NKey).`,
 		example: `  ledger relay --nats nats://127.0.0.1:4222
   NATS_URL=tls://nats.internal:4222 ledger relay --nats-creds /etc/ledger/relay.creds --json`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			registerNATSFlags(fs, &o.relay)
-			fs.StringVar(&o.relay.name, "name", "", "ledger `name` in NATS: stream LEDGER_<name>, subjects ledger.<name>.events.> (default: <database>_<schema>)")
-			fs.StringVar(&o.relay.stream, "stream", "", "JetStream stream `name` (default LEDGER_<name>)")
-			fs.StringVar(&o.relay.prefix, "subject-prefix", "", "subject `prefix`: events go to <prefix>.events.<type> (default ledger.<name>)")
-			fs.DurationVar(&o.relay.poll, "poll", 2*time.Second, "look for new events every `duration` even without a notification")
-			fs.DurationVar(&o.relay.progress, "progress", 10*time.Second, "log progress every `duration` while a backlog drains")
-			fs.IntVar(&o.relay.batch, "batch", 1000, "events per read of the ledger")
-			fs.IntVar(&o.relay.maxPending, "max-pending", 2048, "publishes awaiting their acknowledgement at most")
-		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
-			}
-			return e.relay(ctx)
-		},
+		newFlags: func() runnable { return &relayCmd{nats: natsFlags{withStream: true}} },
 	}
 }
 
-// registerNATSFlags registers --nats-creds.
-func registerNATSFlags(fs *flag.FlagSet, o *relayFlags) {
-	fs.StringVar(&o.creds, "nats-creds", "", "NATS credentials `file` (JWT and NKey, as nsc writes it)")
+type relayCmd struct {
+	db                dbFlags
+	out               outputFlags
+	nats              natsFlags
+	poll, progress    time.Duration
+	batch, maxPending int
+}
+
+func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.out, &c.nats)
+	fs.DurationVar(&c.poll, "poll", 2*time.Second, "look for new events every `duration` even without a notification")
+	fs.DurationVar(&c.progress, "progress", 10*time.Second, "log progress every `duration` while a backlog drains")
+	fs.IntVar(&c.batch, "batch", 1000, "events per read of the ledger")
+	fs.IntVar(&c.maxPending, "max-pending", 2048, "publishes awaiting their acknowledgement at most")
 }
 
 // natsURL returns --nats / NATS_URL, checked: a comma-separated list of
 // nats://, tls://, ws:// or wss:// URLs with a host (a bare host:port means
 // nats://host:port).
-func (e *env) natsURL() (string, error) {
-	raw := strings.TrimSpace(e.g.nats)
+func (g *natsFlags) serverURL() (string, error) {
+	raw := strings.TrimSpace(g.url)
 	if raw == "" {
 		return nats.DefaultURL, nil
 	}
@@ -129,7 +123,7 @@ func redactNATS(err error, raw string) string {
 
 // natsConnect connects to --nats with --nats-creds, reconnecting forever;
 // a server that is not there yet is retried too (log says so).
-func (e *env) natsConnect(serverURL string, log *slog.Logger) (*nats.Conn, error) {
+func (e *env) natsConnect(g *natsFlags, serverURL string, log *slog.Logger) (*nats.Conn, error) {
 	shown := natsbus.RedactURL(serverURL)
 	opts := []nats.Option{
 		nats.Name("ledger " + e.name),
@@ -151,8 +145,8 @@ func (e *env) natsConnect(serverURL string, log *slog.Logger) (*nats.Conn, error
 			log.Warn("nats: cannot reach the server; retrying", "server", shown, "err", redactNATS(err, serverURL))
 		}),
 	}
-	if e.f.relay.creds != "" {
-		opts = append(opts, nats.UserCredentials(e.f.relay.creds))
+	if g.creds != "" {
+		opts = append(opts, nats.UserCredentials(g.creds))
 	}
 	nc, err := nats.Connect(serverURL, opts...)
 	if err != nil {
@@ -163,20 +157,17 @@ func (e *env) natsConnect(serverURL string, log *slog.Logger) (*nats.Conn, error
 
 // logger writes text lines, or JSON lines with --json, to stdout.
 func (e *env) logger() *slog.Logger {
-	if e.g.json {
+	if e.out.json {
 		return slog.New(slog.NewJSONHandler(e.stdout, nil))
 	}
 	return slog.New(slog.NewTextHandler(e.stdout, nil))
 }
 
 // relayOptions turns the relay flags into options.
-func (e *env) relayOptions(log *slog.Logger) ([]natsbus.RelayOption, error) {
-	f := e.f.relay
+func (c *relayCmd) relayOptions(log *slog.Logger) ([]natsbus.RelayOption, error) {
+	f := c.nats
 	opts := []natsbus.RelayOption{natsbus.WithLogger(log)}
 	if f.name != "" || f.stream != "" || f.prefix != "" {
-		if f.name == "" && (f.stream == "" || f.prefix == "") {
-			return nil, errors.New("--stream and --subject-prefix go together (or give --name, which sets both)")
-		}
 		n := natsbus.NamesFor(f.name)
 		if f.stream != "" {
 			n.Stream = f.stream
@@ -192,30 +183,22 @@ func (e *env) relayOptions(log *slog.Logger) ([]natsbus.RelayOption, error) {
 	for _, o := range []struct {
 		flag string
 		ok   bool
-	}{{"--poll", f.poll > 0}, {"--progress", f.progress > 0}, {"--batch", f.batch > 0}, {"--max-pending", f.maxPending > 0}} {
+	}{{"--poll", c.poll > 0}, {"--progress", c.progress > 0}, {"--batch", c.batch > 0}, {"--max-pending", c.maxPending > 0}} {
 		if !o.ok {
 			return nil, fmt.Errorf("%s: want a positive value", o.flag)
 		}
 	}
-	return append(opts, natsbus.WithPollInterval(f.poll), natsbus.WithProgressInterval(f.progress),
-		natsbus.WithBatchSize(f.batch), natsbus.WithMaxPending(f.maxPending)), nil
+	return append(opts, natsbus.WithPollInterval(c.poll), natsbus.WithProgressInterval(c.progress),
+		natsbus.WithBatchSize(c.batch), natsbus.WithMaxPending(c.maxPending)), nil
 }
 
-func (e *env) relay(ctx context.Context) int {
-	serverURL, err := e.natsURL()
+func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
+	serverURL, err := c.nats.serverURL()
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
-	if c := e.f.relay.creds; c != "" {
-		if _, err := os.Stat(c); err != nil {
-			return e.usageErr("--nats-creds: %v", err)
-		}
-	}
-	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
-		return e.usageErr("--schema: %v", err)
-	}
 	log := e.logger()
-	opts, err := e.relayOptions(log)
+	opts, err := c.relayOptions(log)
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
@@ -223,7 +206,7 @@ func (e *env) relay(ctx context.Context) int {
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
-	store, err := ledger.New(pool, ledger.WithSchema(e.g.schema))
+	store, err := ledger.New(pool, ledger.WithSchema(c.db.schema))
 	if err != nil {
 		return e.fail(err)
 	}
@@ -231,7 +214,7 @@ func (e *env) relay(ctx context.Context) int {
 	if _, err := store.Head(ctx); err != nil {
 		return e.fail(err)
 	}
-	nc, err := e.natsConnect(serverURL, log)
+	nc, err := e.natsConnect(&c.nats, serverURL, log)
 	if err != nil {
 		return e.fail(err)
 	}

@@ -89,7 +89,7 @@ func TestRolesFromTheREADME(t *testing.T) {
 		t.Fatalf("check as the application role: exit %d\n%s%s", code, out, errOut)
 	}
 	mustCLI(t, appURL, "--dir", dir, "status")
-	mustCLI(t, appURL, "--dir", dir, "history")
+	mustCLI(t, appURL, "history")
 	if code, out, errOut := ledgerCLI(t, appURL, "--dir", dir, "--app-version", "1.0.0", "check", "--check-in"); code != 3 || strings.Contains(errOut, "warning") {
 		t.Fatalf("check --check-in as the application role: exit %d\n%s%s", code, out, errOut)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -31,157 +29,106 @@ const (
 	exitIntegrity = 5
 )
 
-// command is one subcommand.
+// command is one subcommand (or a family of them: `ledger rollout
+// status`). Its flags live in a struct of its own, made fresh by newFlags,
+// which attaches the flag groups it uses and registers its own flags; a
+// flag it does not register does not exist for it.
+//
+// To add a command: write a struct with the groups and flags it reads, its
+// flags method (e.attach(fs, &c.db, …) and fs.XxxVar for its own) and its
+// run method, and list the command in commands().
 type command struct {
 	name    string
 	args    string // the synopsis after the name
 	short   string
 	long    string
 	example string
-	flags   func(fs *flag.FlagSet, o *cmdFlags)
-	run     func(ctx context.Context, e *env, args []string) int
+	// nargs is how many positional arguments it takes: 0 none, n exactly
+	// n, -1 any number (run checks them).
+	nargs int
+	// argsWant says what the positional arguments are, for the error
+	// when they are missing ("one migration ID").
+	argsWant string
+	newFlags func() runnable
+	// subs are the commands of a family; with subs, a family has no
+	// newFlags of its own unless it runs by itself too.
+	subs []*command
 }
 
-// cmdFlags holds every command's own flags; each command registers those it uses.
-type cmdFlags struct {
-	to, migration, actor, since, until, reason string
-	manifest, output, verifyManifest           string
-	asOf, release, format                      string
-	instance                                   string
-	checkIn, allowBreaking                     bool
-	window                                     time.Duration
-	types, expectHead                          stringList
-	steps, limit                               int
-	dryRun, rehearse, useRecorded, keep        bool
-	applied, failed, resume                    bool
-	refuseDrift, captureDDL                    bool
-	watch                                      watchFlags // watch (natsflags.go)
-	lockTimeout, ddlLockTimeout                time.Duration
-	adopt                                      adoptFlags // adopt, baseline, new, lint, accept (adopt.go)
-	relay                                      relayFlags // relay, demo (natsflags.go)
+// runnable is one command's flags and what it does with them.
+type runnable interface {
+	flags(fs *flag.FlagSet, e *env)
+	run(ctx context.Context, e *env, args []string) int
 }
 
-type stringList []string
-
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
-	for _, part := range strings.Split(v, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*s = append(*s, part)
-		}
-	}
-	return nil
-}
-
-// globals are the flags every command takes, defaulted from the environment.
-type globals struct {
-	db, dir, schema, appVersion, policy, nats string
-	json                                      bool
-}
-
-func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.db, "db", g.db, "PostgreSQL connection `URL` [DATABASE_URL; unset: the PG* variables and libpq defaults]")
-	fs.StringVar(&g.dir, "dir", g.dir, "migrations `directory` [LEDGER_DIR]")
-	fs.StringVar(&g.schema, "schema", g.schema, "ledger `schema` [LEDGER_SCHEMA]")
-	fs.StringVar(&g.appVersion, "app-version", g.appVersion, "this release's `version`, e.g. 1.2.0 [LEDGER_APP_VERSION]")
-	fs.StringVar(&g.policy, "policy", g.policy, "`policy` for migrations this release does not know: strict, compatible or same-major; +out-of-order (e.g. strict+out-of-order) also applies pending migrations ordered before an applied one [LEDGER_POLICY]")
-	fs.StringVar(&g.nats, "nats", g.nats, "NATS server `URL` [NATS_URL]")
-	fs.BoolVar(&g.json, "json", g.json, "write JSON for scripts")
-}
-
-func defaultGlobals(getenv func(string) string) globals {
-	or := func(v, def string) string {
-		if v == "" {
-			return def
-		}
-		return v
-	}
-	return globals{
-		db:         getenv("DATABASE_URL"),
-		dir:        or(getenv("LEDGER_DIR"), "./migrations"),
-		schema:     or(getenv("LEDGER_SCHEMA"), ledger.DefaultSchema),
-		appVersion: getenv("LEDGER_APP_VERSION"),
-		policy:     or(getenv("LEDGER_POLICY"), "strict"),
-		nats:       getenv("NATS_URL"),
-	}
-}
-
-// env is what a running command has: its flags, its output, and lazily a
-// database pool.
+// env is what a running command has: its output, the flag groups it
+// attached (nil when it did not), and lazily a database pool.
 type env struct {
-	g      globals
-	f      cmdFlags
 	stdout io.Writer
 	stderr io.Writer
-	name   string
+	getenv func(string) string
+	name   string // the command's name as typed: "up", "rollout status"
 	pool   *pgxpool.Pool
 	// isTerminal reports whether stderr is a terminal (progress is shown only there).
 	isTerminal bool
-	// given holds the global flags set on the command line or by their
-	// environment variable, as opposed to left at their defaults.
+	// given holds the flags set on the command line.
 	given map[string]bool
+
+	groups []flagGroup
+	db     *dbFlags
+	dir    *dirFlags
+	rel    *releaseFlags
+	out    *outputFlags
 }
 
+// valueFlags are the shared flags that take a value, so that they may come
+// before the command (ledger --db URL status) and the command is still
+// found; they are handed to the command, which must know them.
+var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
+
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{g: defaultGlobals(getenv), stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr), given: map[string]bool{}}
-	for flagName, envName := range map[string]string{"app-version": "LEDGER_APP_VERSION", "policy": "LEDGER_POLICY"} {
-		e.given[flagName] = getenv(envName) != ""
-	}
-	// Global flags may come before the command too: ledger --db URL status.
-	pre := flag.NewFlagSet("ledger", flag.ContinueOnError)
-	pre.SetOutput(io.Discard)
-	e.g.register(pre)
-	if err := pre.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	// Flags may come before the command too: ledger --db URL status.
+	var before []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
+		name := strings.TrimLeft(args[0], "-")
+		if name == "h" || name == "help" {
 			usage(stdout)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "ledger: %v\nRun 'ledger help' for usage.\n", err)
-		return exitUsage
+		before = append(before, args[0])
+		args = args[1:]
+		if name, _, hasValue := strings.Cut(name, "="); !hasValue && valueFlags[name] && len(args) > 0 {
+			before = append(before, args[0])
+			args = args[1:]
+		}
 	}
-	pre.Visit(func(f *flag.Flag) { e.given[f.Name] = true })
-	args = pre.Args()
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
 	}
-	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" {
-		if len(args) > 1 {
-			c := lookup(args[1])
-			if c == nil {
-				fmt.Fprintf(stderr, "ledger help: unknown command %q%s\n", args[1], suggest(args[1]))
-				return exitUsage
-			}
-			commandUsage(stdout, c)
-			return exitOK
-		}
-		usage(stdout)
-		return exitOK
+	if args[0] == "help" {
+		return help(stdout, stderr, args[1:])
 	}
-	c := lookup(name)
+	c, rest, code := find(stdout, stderr, args)
 	if c == nil {
-		fmt.Fprintf(stderr, "ledger: unknown command %q%s\nRun 'ledger help' for the list of commands.\n", name, suggest(name))
-		return exitUsage
+		return code
 	}
-	e.name = c.name
-	fs := flag.NewFlagSet("ledger "+c.name, flag.ContinueOnError)
+	e.name = c.path
+	fs := flag.NewFlagSet("ledger "+c.path, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	e.g.register(fs)
-	if c.flags != nil {
-		c.flags(fs, &e.f)
-	}
+	r := c.cmd.newFlags()
+	r.flags(fs, e)
 	// Flags may follow positional arguments (ledger resolve ID --applied …);
 	// "--" ends the flags.
 	var positional []string
-	for rest := args[1:]; ; {
+	for rest = append(before, rest...); ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				commandUsage(stdout, c)
+				commandUsage(stdout, c.cmd, c.path)
 				return exitOK
 			}
-			fmt.Fprintf(stderr, "ledger %s: %v\nRun 'ledger help %s' for usage.\n", c.name, err, c.name)
-			return exitUsage
+			return e.usageErr("%v", err)
 		}
 		fs.Visit(func(f *flag.Flag) { e.given[f.Name] = true })
 		if fs.NArg() == 0 {
@@ -194,16 +141,95 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
+	switch n := c.cmd.nargs; {
+	case n == 0 && len(positional) > 0:
+		return e.usageErr("unexpected argument %q", positional[0])
+	case n > 0 && len(positional) != n:
+		return e.usageErr("want exactly %s, got %d arguments", c.cmd.argsWant, len(positional))
+	}
+	for _, g := range e.groups {
+		if err := g.validate(e); err != nil {
+			return e.usageErr("%v", err)
+		}
+	}
 	defer func() {
 		if e.pool != nil {
 			e.pool.Close()
 		}
 	}()
-	return c.run(ctx, e, positional)
+	return r.run(ctx, e, positional)
 }
 
-func lookup(name string) *command {
-	for _, c := range commands() {
+// found is a command found on the command line, with its full name.
+type found struct {
+	cmd  *command
+	path string
+}
+
+// find reads the command (and a family's subcommand) from args; on a
+// mistake it prints what is wrong and returns the exit code.
+func find(stdout, stderr io.Writer, args []string) (*found, []string, int) {
+	c := lookup(commands(), args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "ledger: unknown command %q%s\nRun 'ledger help' for the list of commands.\n", args[0], suggest(commands(), args[0]))
+		return nil, nil, exitUsage
+	}
+	path, rest := c.name, args[1:]
+	for len(c.subs) > 0 {
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			sub := lookup(c.subs, rest[0])
+			if sub == nil && c.newFlags == nil {
+				fmt.Fprintf(stderr, "ledger %s: unknown command %q%s\nRun 'ledger help %s' for its commands.\n", path, rest[0], suggest(c.subs, rest[0]), path)
+				return nil, nil, exitUsage
+			}
+			if sub != nil {
+				c, path, rest = sub, path+" "+sub.name, rest[1:]
+				continue
+			}
+		}
+		if c.newFlags == nil {
+			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help") {
+				commandUsage(stdout, c, path)
+				return nil, nil, exitOK
+			}
+			fmt.Fprintf(stderr, "ledger %s: which one? %s\nRun 'ledger help %s' for usage.\n", path, subNames(c), path)
+			return nil, nil, exitUsage
+		}
+		break
+	}
+	return &found{cmd: c, path: path}, rest, 0
+}
+
+func subNames(c *command) string {
+	names := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		names[i] = c.name + " " + s.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// help is `ledger help [command [subcommand]]`.
+func help(stdout, stderr io.Writer, args []string) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	cmds, path := commands(), ""
+	var c *command
+	for _, name := range args {
+		c = lookup(cmds, name)
+		if c == nil {
+			fmt.Fprintf(stderr, "ledger help: unknown command %q%s\n", strings.TrimSpace(path+" "+name), suggest(cmds, name))
+			return exitUsage
+		}
+		path, cmds = strings.TrimSpace(path+" "+c.name), c.subs
+	}
+	commandUsage(stdout, c, path)
+	return exitOK
+}
+
+func lookup(cmds []*command, name string) *command {
+	for _, c := range cmds {
 		if c.name == name {
 			return c
 		}
@@ -212,9 +238,9 @@ func lookup(name string) *command {
 }
 
 // suggest names the closest command for a typo.
-func suggest(name string) string {
+func suggest(cmds []*command, name string) string {
 	best, bestD := "", 3
-	for _, c := range commands() {
+	for _, c := range cmds {
 		if d := editDistance(name, c.name); d < bestD {
 			best, bestD = c.name, d
 		}
@@ -253,7 +279,7 @@ exactly which migrations it does not know were applied after it, by whom,
 when and from which release — and refuses to run instead of guessing.
 
 Usage:
-  ledger [global flags] <command> [flags] [args]
+  ledger <command> [flags] [args]
 
 Commands:
 `)
@@ -263,34 +289,42 @@ Commands:
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
-Global flags (environment variable in brackets):
+Common flags, on the commands that use them (environment variable in brackets):
   --db URL            PostgreSQL connection URL [DATABASE_URL; unset: PG* variables]
+  --schema NAME       the ledger's schema [LEDGER_SCHEMA, default ledger]
   --dir DIR           migrations directory [LEDGER_DIR, default ./migrations]
-  --schema NAME       ledger schema [LEDGER_SCHEMA, default ledger]
   --app-version V     this release's version, e.g. 1.2.0 [LEDGER_APP_VERSION]
   --policy P          strict, compatible or same-major [LEDGER_POLICY, default strict]
   --nats URL          NATS server [NATS_URL]
   --json              JSON output for scripts
+A flag a command does not use is an error there; 'ledger help <command>'
+lists its flags.
 
 Exit codes: 0 ok; 1 error; 2 usage; check also 3 pending, 4 refused, 5 integrity.
 Run 'ledger help <command>' for a command's flags and an example.
 `)
 }
 
-func commandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: ledger %s %s\n\n%s\n", c.name, c.args, c.short)
+func commandUsage(w io.Writer, c *command, path string) {
+	fmt.Fprintf(w, "Usage: ledger %s %s\n\n%s\n", path, c.args, c.short)
 	if c.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
 	}
-	if c.flags != nil {
-		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		var f cmdFlags
-		c.flags(fs, &f)
+	if len(c.subs) > 0 {
+		fmt.Fprintln(w, "\nCommands:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, s := range c.subs {
+			fmt.Fprintf(tw, "  %s %s\t%s\n", path, s.name, s.short)
+		}
+		tw.Flush()
+	}
+	if c.newFlags != nil {
+		fs := flag.NewFlagSet(path, flag.ContinueOnError)
+		c.newFlags().flags(fs, &env{getenv: func(string) string { return "" }, given: map[string]bool{}})
 		fmt.Fprintln(w, "\nFlags:")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	fmt.Fprintln(w, "\nGlobal flags: --db, --dir, --schema, --app-version, --policy, --nats, --json (see 'ledger help').")
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExample:\n%s\n", c.example)
 	}
@@ -302,7 +336,7 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	cfg, err := pgxpool.ParseConfig(e.g.db)
+	cfg, err := pgxpool.ParseConfig(e.db.url)
 	if err != nil {
 		return nil, e.dsnError(err)
 	}
@@ -330,7 +364,7 @@ func (e *env) tune(cfg *pgx.ConnConfig) {
 	// A server that accepts the connection and never answers must not hang
 	// a container's entrypoint forever: connect_timeout in --db (or
 	// PGCONNECT_TIMEOUT) says how long to wait, else defaultConnectTimeout.
-	if cfg.ConnectTimeout == 0 && !strings.Contains(e.g.db, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+	if cfg.ConnectTimeout == 0 && !strings.Contains(e.db.url, "connect_timeout") && e.getenv("PGCONNECT_TIMEOUT") == "" {
 		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 }
@@ -340,14 +374,14 @@ const defaultConnectTimeout = 10 * time.Second
 
 // dsnError says that --db / DATABASE_URL does not parse, without its password.
 func (e *env) dsnError(err error) error {
-	return fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.g.db))
+	return fmt.Errorf("invalid --db / DATABASE_URL: %v\n  want e.g. postgres://user@localhost:5432/app?sslmode=disable", redactErr(err, e.db.url))
 }
 
 // dial opens one connection in the background — for a command that reads
 // a few rows once, with local work to do meanwhile — and returns what
 // waits for it.
 func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
-	cfg, err := pgx.ParseConfig(e.g.db)
+	cfg, err := pgx.ParseConfig(e.db.url)
 	if err != nil {
 		return nil, e.dsnError(err)
 	}
@@ -366,7 +400,7 @@ func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
 
 // where describes the database without its password.
 func (e *env) where() string {
-	cfg, err := pgx.ParseConfig(e.g.db)
+	cfg, err := pgx.ParseConfig(e.db.url)
 	if err != nil {
 		return "(unparseable DSN)"
 	}
@@ -432,7 +466,7 @@ func (e *env) explain(err error) string {
 		case "53300":
 			advice = "the server has no free connection slot; retry later or raise max_connections"
 		}
-		msg := redactErr(pgErr, e.g.db)
+		msg := redactErr(pgErr, e.db.url)
 		if !strings.Contains(msg, pgErr.Code) {
 			msg += " (SQLSTATE " + pgErr.Code + ")"
 		}
@@ -440,13 +474,13 @@ func (e *env) explain(err error) string {
 	}
 	if timedOut(err) {
 		wait := "the connect timeout"
-		if cfg, perr := pgx.ParseConfig(e.g.db); perr == nil {
+		if cfg, perr := pgx.ParseConfig(e.db.url); perr == nil {
 			e.tune(cfg)
 			wait = cfg.ConnectTimeout.String()
 		}
-		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer within %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db", e.where(), wait, redactErr(err, e.g.db))
+		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer within %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db", e.where(), wait, redactErr(err, e.db.url))
 	}
-	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.g.db))
+	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.db.url))
 }
 
 // timedOut reports whether a connection attempt ran out of time.
@@ -473,7 +507,7 @@ func (e *env) advise(msg string, fixes []migrations.Fix) string {
 		case migrations.FixSuperuser:
 			msg += "\n  to fix: run `ledger init --capture-ddl` once with --db as a superuser, or go without: drift is still found by verify, up and watch --db"
 		case migrations.FixWriteManifest:
-			msg += "\n  to fix: write it again: " + e.manifestCommand()
+			msg += "\n  to fix: write it again: " + e.manifestCommand(f.File)
 		case migrations.FixAdopt:
 			// Worded in place, per history (ForeignHistoryError.ErrorWith).
 		case migrations.FixChooseDir:
@@ -502,7 +536,7 @@ func isConnectError(err error) bool {
 
 // loadSet loads the migrations directory.
 func (e *env) loadSet() (*migrations.Set, error) {
-	set, err := migrations.LoadDir(e.g.dir)
+	set, err := migrations.LoadDir(e.dir.path)
 	if err != nil {
 		return nil, err
 	}
@@ -513,39 +547,22 @@ func (e *env) loadSet() (*migrations.Set, error) {
 // reportSet prints a loaded set's warnings and the files it ignored.
 func (e *env) reportSet(set *migrations.Set) {
 	for _, w := range set.Warnings {
-		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
+		e.warn("%s", w)
 	}
 	for _, name := range set.Ignored {
-		fmt.Fprintf(e.stderr, "ledger %s: note: %s in %s is not a migration (want <id>.up.sql or <id>.down.sql); ignored\n", e.name, name, e.g.dir)
+		fmt.Fprintf(e.stderr, "ledger %s: note: %s in %s is not a migration (want <id>.up.sql or <id>.down.sql); ignored\n", e.name, name, e.dir.path)
 	}
-}
-
-// options turns the global flags into library options, validating them.
-func (e *env) options() ([]migrations.Option, error) {
-	opts := []migrations.Option{migrations.WithSchema(e.g.schema)}
-	if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
-		return nil, fmt.Errorf("--schema: %w", err)
-	}
-	if w := ledger.PlacementWarning(e.g.schema); w != "" {
-		fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, w)
-	}
-	if e.g.appVersion != "" {
-		if _, err := policy.ParseAppVersion(e.g.appVersion); err != nil {
-			return nil, fmt.Errorf("--app-version: %w", err)
-		}
-		opts = append(opts, migrations.WithAppVersion(e.g.appVersion))
-	}
-	p, err := policy.Parse(e.g.policy)
-	if err != nil {
-		return nil, fmt.Errorf("--policy: %w", err)
-	}
-	return append(opts, migrations.WithPolicy(p)), nil
 }
 
 // usageErr reports bad input and returns exit code 2.
 func (e *env) usageErr(format string, args ...any) int {
 	fmt.Fprintf(e.stderr, "ledger %s: %s\nRun 'ledger help %s' for usage.\n", e.name, fmt.Sprintf(format, args...), e.name)
 	return exitUsage
+}
+
+// warn prints a warning that does not stop the command.
+func (e *env) warn(format string, args ...any) {
+	fmt.Fprintf(e.stderr, "ledger %s: warning: %s\n", e.name, fmt.Sprintf(format, args...))
 }
 
 func commands() []*command {

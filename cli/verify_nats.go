@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,17 +18,14 @@ import (
 )
 
 // verifyNATS compares the ledger with its stream on --nats.
-func (e *env) verifyNATS(ctx context.Context, store *ledger.Store) (streamReport, error) {
-	serverURL, err := e.natsURL()
+func (e *env) verifyNATS(ctx context.Context, store *ledger.Store, nf *natsFlags) (streamReport, error) {
+	serverURL, err := nf.serverURL()
 	if err != nil {
 		return streamReport{}, err
 	}
 	opts := []nats.Option{nats.Name("ledger verify"), nats.Timeout(10 * time.Second)}
-	if c := e.f.relay.creds; c != "" {
-		if _, err := os.Stat(c); err != nil {
-			return streamReport{}, fmt.Errorf("--nats-creds: %w", err)
-		}
-		opts = append(opts, nats.UserCredentials(c))
+	if nf.creds != "" {
+		opts = append(opts, nats.UserCredentials(nf.creds))
 	}
 	nc, err := nats.Connect(serverURL, opts...)
 	if err != nil {
@@ -40,7 +36,7 @@ func (e *env) verifyNATS(ctx context.Context, store *ledger.Store) (streamReport
 	if err != nil {
 		return streamReport{}, err
 	}
-	name := e.f.relay.name
+	name := nf.name
 	if name == "" {
 		db, err := natsbus.DatabaseName(ctx, e.pool)
 		if err != nil {

@@ -47,91 +47,101 @@ Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 		example: `  ledger watch --dir ./migrations --app-version 1.2.0 --nats nats://nats:4222
   ledger watch --manifest release-1.2.0.json --db "$DATABASE_URL" --interval 10s --json
   ledger watch --dir ./migrations --app-version 1.2.0 --webhook https://hooks.example.com/ledger`,
-		flags: func(fs *flag.FlagSet, o *cmdFlags) {
-			fs.StringVar(&o.manifest, "manifest", "", "guard the release described by manifest `FILE` (ledger manifest) instead of --dir")
-			registerNATSFlags(fs, &o.relay)
-			fs.StringVar(&o.relay.name, "name", "", "ledger `name` in NATS: stream LEDGER_<name>, subjects ledger.<name>.> (default: <database>_<schema>)")
-			fs.StringVar(&o.relay.stream, "stream", "", "the ledger's JetStream stream `name` (default LEDGER_<name>)")
-			fs.StringVar(&o.relay.prefix, "subject-prefix", "", "subject `prefix` of the ledger's events and alerts (default ledger.<name>)")
-			fs.DurationVar(&o.watch.interval, "interval", 30*time.Second, "with --db: read the schema every `duration` for drift")
-			fs.StringVar(&o.watch.webhook, "webhook", "", "also POST each alert as JSON to `URL`")
-			fs.IntVar(&o.watch.attempts, "webhook-attempts", 5, "give up on a webhook delivery after `N` attempts")
+		newFlags: func() runnable {
+			return &watchCmd{rel: releaseFlags{withPolicy: true}, nats: natsFlags{withStream: true}}
 		},
-		run: func(ctx context.Context, e *env, args []string) int {
-			if c := noArgs(e, args); c != 0 {
-				return c
+	}
+}
+
+type watchCmd struct {
+	db       dbFlags
+	dir      dirFlags
+	rel      releaseFlags
+	out      outputFlags
+	nats     natsFlags
+	manifest string
+	interval time.Duration
+	webhook  string
+	attempts int
+}
+
+func (c *watchCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.nats)
+	fs.StringVar(&c.manifest, "manifest", "", "guard the release described by manifest `FILE` (ledger manifest) instead of --dir")
+	fs.DurationVar(&c.interval, "interval", 30*time.Second, "with --db: read the schema every `duration` for drift")
+	fs.StringVar(&c.webhook, "webhook", "", "also POST each alert as JSON to `URL`")
+	fs.IntVar(&c.attempts, "webhook-attempts", 5, "give up on a webhook delivery after `N` attempts")
+}
+
+func (c *watchCmd) run(ctx context.Context, e *env, args []string) int {
+	{
+		wf := c
+		if wf.interval <= 0 || wf.attempts < 1 {
+			return e.usageErr("--interval must be positive and --webhook-attempts at least 1")
+		}
+		if wf.webhook != "" {
+			if u, err := url.Parse(wf.webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return e.usageErr("--webhook %q: want an http:// or https:// URL", wf.webhook)
 			}
-			wf := e.f.watch
-			if wf.interval <= 0 || wf.attempts < 1 {
-				return e.usageErr("--interval must be positive and --webhook-attempts at least 1")
-			}
-			if wf.webhook != "" {
-				if u, err := url.Parse(wf.webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return e.usageErr("--webhook %q: want an http:// or https:// URL", wf.webhook)
-				}
-			}
-			known, pol, c := e.release()
-			if c != 0 {
-				return c
-			}
-			names, err := e.watchNames()
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			natsURL, err := e.natsURL()
-			if err != nil {
-				return e.usageErr("%v", err)
-			}
-			logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			opts := []watch.Option{watch.WithNames(names), watch.WithOutput(e.stdout, e.g.json), watch.WithLogger(logger)}
-			if wf.webhook != "" {
-				opts = append(opts, watch.WithWebhook(wf.webhook, wf.attempts, 500*time.Millisecond))
-			}
-			if e.g.db != "" {
-				if err := ledger.ValidateSchemaName(e.g.schema); err != nil {
-					return e.usageErr("--schema: %v", err)
-				}
-				pool, err := e.connect(ctx)
-				if err != nil {
-					return e.fail(err)
-				}
-				store, err := ledger.New(pool, ledger.WithSchema(e.g.schema))
-				if err != nil {
-					return e.usageErr("%v", err)
-				}
-				opts = append(opts, watch.WithSchemaPolling(pool, store, wf.interval))
-			}
-			nc, err := e.natsConnect(natsURL, logger)
+		}
+		known, pol, code := c.release(e)
+		if code != 0 {
+			return code
+		}
+		names, err := c.watchNames(e)
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		natsURL, err := c.nats.serverURL()
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts := []watch.Option{watch.WithNames(names), watch.WithOutput(e.stdout, c.out.json), watch.WithLogger(logger)}
+		if wf.webhook != "" {
+			opts = append(opts, watch.WithWebhook(wf.webhook, wf.attempts, 500*time.Millisecond))
+		}
+		if c.db.url != "" {
+			pool, err := e.connect(ctx)
 			if err != nil {
 				return e.fail(err)
 			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return e.fail(err)
-			}
-			w, err := watch.New(js, known, pol, opts...)
+			store, err := ledger.New(pool, ledger.WithSchema(c.db.schema))
 			if err != nil {
 				return e.usageErr("%v", err)
 			}
-			if !e.g.json {
-				fmt.Fprintf(e.stderr, "watching stream %s on %s for release %s, policy %s; alerts on %s.alerts.>\n", names.Stream, natsbus.RedactURL(natsURL), orDash(known.AppVersion), pol, names.Prefix)
-			}
-			if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				return e.fail(err)
-			}
-			return exitOK
-		},
+			opts = append(opts, watch.WithSchemaPolling(pool, store, wf.interval))
+		}
+		nc, err := e.natsConnect(&c.nats, natsURL, logger)
+		if err != nil {
+			return e.fail(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return e.fail(err)
+		}
+		w, err := watch.New(js, known, pol, opts...)
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		if !c.out.json {
+			fmt.Fprintf(e.stderr, "watching stream %s on %s for release %s, policy %s; alerts on %s.alerts.>\n", names.Stream, natsbus.RedactURL(natsURL), orDash(known.AppVersion), pol, names.Prefix)
+		}
+		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return e.fail(err)
+		}
+		return exitOK
 	}
 }
 
 // release is the guarded release: --manifest, or --dir with --app-version
 // and --policy.
-func (e *env) release() (policy.Manifest, policy.Policy, int) {
-	if e.f.manifest != "" {
-		m, _, c := e.readRelease()
-		if c != 0 {
-			return policy.Manifest{}, policy.Policy{}, c
+func (c *watchCmd) release(e *env) (policy.Manifest, policy.Policy, int) {
+	if c.manifest != "" {
+		m, code := e.readRelease(c.manifest, &c.rel)
+		if code != 0 {
+			return policy.Manifest{}, policy.Policy{}, code
 		}
 		p, err := policy.Parse(m.Policy)
 		if err != nil {
@@ -139,32 +149,25 @@ func (e *env) release() (policy.Manifest, policy.Policy, int) {
 		}
 		return m.Known(), p, 0
 	}
-	if _, err := e.options(); err != nil {
-		return policy.Manifest{}, policy.Policy{}, e.usageErr("%v", err)
-	}
-	p, _ := policy.Parse(e.g.policy)
 	set, err := e.loadSet()
 	if err != nil {
 		return policy.Manifest{}, policy.Policy{}, e.fail(err)
 	}
-	return set.Manifest(e.g.appVersion), p, 0
+	return set.Manifest(c.rel.appVersion()), c.rel.policy, 0
 }
 
 // watchNames are the ledger's stream and subject prefix: --name, --stream
 // and --subject-prefix as for relay, defaulting to the name relay gives the
 // database of --db / DATABASE_URL.
-func (e *env) watchNames() (natsbus.Names, error) {
-	f := e.f.relay
-	if f.name == "" && (f.stream == "") != (f.prefix == "") {
-		return natsbus.Names{}, errors.New("--stream and --subject-prefix go together (or give --name, which sets both)")
-	}
+func (c *watchCmd) watchNames(e *env) (natsbus.Names, error) {
+	f := c.nats
 	name := f.name
 	if name == "" {
-		cfg, err := pgx.ParseConfig(e.g.db)
+		cfg, err := pgx.ParseConfig(c.db.url)
 		if err != nil {
 			return natsbus.Names{}, e.dsnError(err)
 		}
-		name = natsbus.DefaultName(cfg.Database, e.g.schema)
+		name = natsbus.DefaultName(cfg.Database, c.db.schema)
 	}
 	n := natsbus.NamesFor(name)
 	if f.stream != "" {
