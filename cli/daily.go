@@ -22,7 +22,7 @@ in a migration.accepted event, with the reason and the database user —
 Flyway's repair, but audited. check then accepts the file as it is now.
 Nothing is run.`,
 		example: `  ledger accept 0007_add_orders --reason "CRLF -> LF, no SQL change"`,
-		nargs: 1, argsWant: "one migration ID", newFlags: func() runnable { return &acceptCmd{} },
+		nargs:   1, argsWant: "one migration ID", newFlags: func() runnable { return &acceptCmd{} },
 	}
 }
 
