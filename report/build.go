@@ -584,6 +584,10 @@ func (b *builder) markDoubt(os *openStart) {
 // state is the fold so far, in the report's terms.
 func (b *builder) state() State {
 	s := State{Seq: b.fold.Seq, At: b.lastAt, SchemaVersion: b.fold.SchemaVersion, Applied: len(b.fold.Applied), FoldError: b.foldErr}
+	for id := range b.fold.Applied {
+		s.AppliedIDs = append(s.AppliedIDs, id)
+	}
+	projector.SortIDs(s.AppliedIDs)
 	for id := range b.fold.InDoubt {
 		s.InDoubt = append(s.InDoubt, id)
 	}

@@ -113,6 +113,9 @@ type Verification struct {
 	// Recheck is how to verify the ledger against the checkpoint later,
 	// in the caller's words (Options.Recheck); "" if it gave none.
 	Recheck string `json:"recheck,omitempty"`
+	// LiveDrift lists what differs between the live schema and the last
+	// recorded snapshot, one object per line (RunnerVerifier), if it does.
+	LiveDrift []string `json:"live_drift,omitempty"`
 }
 
 // State is what the ledger holds after an event.
@@ -121,6 +124,7 @@ type State struct {
 	At            time.Time `json:"at"`
 	SchemaVersion string    `json:"schema_version"`
 	Applied       int       `json:"applied"`
+	AppliedIDs    []string  `json:"applied_ids,omitempty"` // in order
 	InDoubt       []string  `json:"in_doubt,omitempty"`
 	Failed        []string  `json:"failed,omitempty"`
 	Fingerprint   string    `json:"fingerprint,omitempty"`
