@@ -569,7 +569,7 @@ func commands() []*command {
 	return []*command{
 		cmdInit(), cmdStatus(), cmdCheck(), cmdUp(), cmdDown(), cmdHistory(),
 		cmdVerify(), cmdCheckpoint(), cmdResolve(), cmdRelay(), cmdDemo(), cmdVersion(), cmdManifest(), cmdFleet(),
-		cmdDiff(), cmdAcceptDrift(),
+		cmdDiff(), cmdAcceptDrift(), cmdReport(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}

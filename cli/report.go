@@ -1,0 +1,300 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/report"
+)
+
+func cmdReport() *command {
+	return &command{
+		name: "report", args: "[-o FILE] [--since T] [--until T] [--release V] [--json] [--targets FILE | --targets-sql QUERY]",
+		short: "one self-contained HTML page of the history (or of a fleet), verified",
+		long: `Writes one HTML page about the ledger: a timeline on a time axis (a band per
+release, each transition marked: applied, reverted, failed, in doubt,
+resolved, drifted, accepted, adopted, baselined), what each release applied
+and when, failures with their SQLSTATE, drift with its lines, accepted
+checksums and drift with their reasons, the schema version now, and the
+ledger verified while the page was made — what ledger verify checks (the
+hash chain, the projection, no migration in doubt, the live schema against
+the last snapshot; with --dir also the files' checksums) — with the
+checkpoint SEQ:HASH of the newest event and the command that re-checks it.
+A ledger that fails verification says so at the top of its page.
+
+The page is one file: its styles, script and drawing are inline, it loads
+nothing from any network, reads the same with JavaScript off (the script
+only filters), and prints on A4. Above 1,500 transitions the timeline
+counts them per hour, day, … and the events table lists the newest 2,000.
+
+--since and --until (RFC 3339, a date, or a duration ago such as 36h) and
+--release cut the history to an audit period; the verification and the
+schema version now always cover the whole ledger.
+
+--targets FILE (a targets file as ledger rollout reads it: a postgres://
+URL per line, then name=NAME, tenant=SCHEMA) or --targets-sql QUERY (run
+on --db; its first column the URL, columns name and tenant optional) make
+a page of the fleet instead: a row per ledger, and the matrix of ledgers by
+migration (applied, failed, in doubt) and by release, with drifted, failed
+and unverified ledgers marked.
+
+-o FILE writes the page there (- or no -o: standard output); --json writes
+the page's model as JSON instead.
+
+Exit codes: 0 written, and every ledger verifies; 5 written, and a ledger
+fails verification (or drifted, or holds a migration in doubt); 1 error, or
+a ledger of the fleet could not be read (its row says so).`,
+		example: `  ledger report -o report.html
+  ledger report --since 2026-07-01 --until 2026-10-01 -o q3-audit.html
+  ledger report --release 1.3.0 --json | jq .failures
+  ledger report --targets fleet.txt -o fleet.html`,
+		newFlags: func() runnable { return &reportCmd{} },
+	}
+}
+
+type reportCmd struct {
+	db         dbFlags
+	dir        dirFlags
+	out        outputFlags
+	output     string
+	since      string
+	until      string
+	release    string
+	targets    string
+	targetsSQL string
+	window     time.Duration
+}
+
+func (c *reportCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.out)
+	fs.StringVar(&c.output, "o", "-", "write the page to `FILE` (-: standard output)")
+	fs.StringVar(&c.since, "since", "", "only the history at or after `TIME`")
+	fs.StringVar(&c.until, "until", "", "only the history before `TIME`")
+	fs.StringVar(&c.release, "release", "", "only what release `VERSION` recorded")
+	fs.StringVar(&c.targets, "targets", "", "a page of the fleet in targets `FILE` (as ledger rollout reads it)")
+	fs.StringVar(&c.targetsSQL, "targets-sql", "", "a page of the fleet this `QUERY` lists (run on --db)")
+	fs.DurationVar(&c.window, "seen-window", migrations.DefaultFleetWindow, "list the releases that checked in within this `duration`")
+}
+
+func (c *reportCmd) run(ctx context.Context, e *env, args []string) int {
+	now := time.Now()
+	o := report.Options{Release: c.release, SeenWindow: c.window}
+	var err error
+	if o.Since, err = parseTime(c.since, now); err != nil {
+		return e.usageErr("--since: %v", err)
+	}
+	if o.Until, err = parseTime(c.until, now); err != nil {
+		return e.usageErr("--until: %v", err)
+	}
+	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
+		return e.usageErr("--until %s is not after --since %s", c.until, c.since)
+	}
+	if c.window <= 0 {
+		return e.usageErr("--seen-window %s: want a positive duration", c.window)
+	}
+	if c.targets != "" && c.targetsSQL != "" {
+		return e.usageErr("--targets and --targets-sql: give one")
+	}
+	if c.targets != "" || c.targetsSQL != "" {
+		return c.fleet(ctx, e, o)
+	}
+	p, code := e.prepare(ctx, e.given["dir"])
+	if code != 0 {
+		return code
+	}
+	o.Verify = report.RunnerVerifier(p.runner)
+	o.Database = e.where()
+	o.Recheck = func(checkpoint string) string {
+		cmd := "ledger verify --db '" + e.where() + "'"
+		if c.db.schema != ledger.DefaultSchema {
+			cmd += " --schema " + c.db.schema
+		}
+		return cmd + " --expect-head " + checkpoint
+	}
+	r, err := report.Build(ctx, p.runner.Store(), o)
+	if err != nil {
+		return e.fail(err)
+	}
+	var page bytes.Buffer
+	if c.out.json {
+		err = writeIndentedJSON(&page, r)
+	} else {
+		err = report.RenderHTML(&page, r)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if code := c.write(e, page.Bytes()); code != exitOK {
+		return code
+	}
+	if c.output != "-" {
+		fmt.Fprintf(e.stderr, "ledger report: wrote %s (%s): %d events of ledger %s; %s\n", c.output, size(page.Len()), r.Cut.Events, c.db.schema, verdictWords(r.Verification))
+	}
+	if !r.Verification.OK {
+		return exitIntegrity
+	}
+	return exitOK
+}
+
+// fleet reports every ledger of the targets.
+func (c *reportCmd) fleet(ctx context.Context, e *env, o report.Options) int {
+	targets, code := c.readTargets(ctx, e)
+	if code != 0 {
+		return code
+	}
+	var members []report.Member
+	for _, t := range targets {
+		m := report.Member{Name: t.name, Where: t.where}
+		cfg, err := pgxpool.ParseConfig(t.url)
+		if err != nil {
+			m.Err = fmt.Errorf("%s: %s", t.where, redactErr(err, t.url))
+			members = append(members, m)
+			continue
+		}
+		cfg.MaxConns = 3 // the events, the verification, the live schema
+		e.tune(cfg.ConnConfig)
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err == nil {
+			err = pool.Ping(ctx)
+		}
+		if err != nil {
+			m.Err = fmt.Errorf("cannot reach %s: %s", t.where, redactErr(err, t.url))
+			members = append(members, m)
+			continue
+		}
+		defer pool.Close()
+		run, err := migrations.NewRunner(pool, &migrations.Set{}, migrations.WithSchema(t.schema))
+		if err != nil {
+			m.Err = err
+			members = append(members, m)
+			continue
+		}
+		m.Store, m.Verify = run.Store(), report.RunnerVerifier(run)
+		members = append(members, m)
+	}
+	f, err := report.BuildFleet(ctx, members, o)
+	if err != nil {
+		return e.fail(err)
+	}
+	var page bytes.Buffer
+	if c.out.json {
+		err = writeIndentedJSON(&page, f)
+	} else {
+		err = report.RenderFleetHTML(&page, f)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if code := c.write(e, page.Bytes()); code != exitOK {
+		return code
+	}
+	unreadable, failing := 0, 0
+	for _, l := range f.Ledgers {
+		switch {
+		case l.Error != "":
+			unreadable++
+		case !l.Verification.OK:
+			failing++
+		}
+	}
+	if c.output != "-" {
+		fmt.Fprintf(e.stderr, "ledger report: wrote %s (%s): %d ledgers, %d need attention\n", c.output, size(page.Len()), len(f.Ledgers), f.Problems)
+	}
+	for _, l := range f.Ledgers {
+		if l.Error != "" {
+			fmt.Fprintf(e.stderr, "ledger report: %s could not be read: %s\n", l.Name, l.Error)
+		}
+	}
+	switch {
+	case failing > 0:
+		return exitIntegrity
+	case unreadable > 0:
+		return exitError
+	}
+	return exitOK
+}
+
+// write puts the page where -o says.
+func (c *reportCmd) write(e *env, page []byte) int {
+	if c.output == "-" {
+		if _, err := e.stdout.Write(page); err != nil {
+			return e.fail(err)
+		}
+		return exitOK
+	}
+	if err := writeFileAtomic(c.output, page); err != nil {
+		return e.fail(fmt.Errorf("write %s: %w", c.output, err))
+	}
+	return exitOK
+}
+
+// reportTarget is one ledger of a fleet.
+type reportTarget struct {
+	name, url, where, schema string
+}
+
+// readTargets reads --targets or runs --targets-sql.
+func (c *reportCmd) readTargets(ctx context.Context, e *env) ([]reportTarget, int) {
+	var raw []rawTarget
+	var err error
+	if c.targets != "" {
+		data, rerr := os.ReadFile(c.targets)
+		if rerr != nil {
+			return nil, e.usageErr("--targets: %v", rerr)
+		}
+		if raw, err = parseTargets(data, c.targets); err != nil {
+			return nil, e.usageErr("--targets: %v", err)
+		}
+	} else {
+		pool, cerr := e.connect(ctx)
+		if cerr != nil {
+			return nil, e.fail(cerr)
+		}
+		if raw, err = targetsFromQuery(ctx, pool, c.targetsSQL); err != nil {
+			return nil, e.fail(fmt.Errorf("--targets-sql: %w", err))
+		}
+	}
+	var out []reportTarget
+	for _, t := range raw {
+		schema := c.db.schema
+		if t.tenant != "" {
+			schema = c.db.schema + "_" + t.tenant
+		}
+		where := t.url
+		if cfg, err := pgx.ParseConfig(t.url); err == nil {
+			where = describeDB(cfg, cfg.Database)
+		}
+		out = append(out, reportTarget{name: t.name, url: t.url, where: where, schema: schema})
+	}
+	return out, 0
+}
+
+func writeIndentedJSON(b *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(b)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func size(n int) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.0f kB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+}
+
+func verdictWords(v report.Verification) string {
+	if v.OK {
+		return "verification passed"
+	}
+	return "it FAILS verification (the page says why)"
+}
