@@ -11,7 +11,9 @@
 // facts.
 //
 // It reads a ledger only through package ledger (Store.Events, Store.Head,
-// the verification) and folds with projector. It may import migrations,
-// ledger, projector and policy; it must not import cmd/ledger (the CLI
-// words the commands a page shows, through Options) or the NATS side.
+// the verification) and migrations (RunnerVerifier), and folds with
+// projector. It may import migrations, ledger, projector and policy; it
+// must not import the CLI (package cli, which words the commands a page
+// shows, through Options), the NATS side or net/http (internal/layering
+// holds that).
 package report

@@ -35,6 +35,9 @@ func TestLayering(t *testing.T) {
 		{module + "/policy", pure},
 		{module + "/ledger", []string{module + "/migrations", module + "/cli", module + "/adopt"}},
 		{module + "/internal/sqllex", append(pure, module+"/projector", module+"/policy")},
+		// The report's page loads nothing from a network, and its model
+		// is the library's: no CLI, no NATS, no HTTP.
+		{module + "/report", []string{module + "/cli", module + "/cmd/ledger", module + "/ledger/natsbus", module + "/watch", "github.com/nats-io/nats.go", "net/http"}},
 	}
 	for _, r := range rules {
 		have := map[string]bool{}
