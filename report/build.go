@@ -619,7 +619,7 @@ func (b *builder) finish() *Report {
 	r.Now = b.state()
 	r.AtCutEnd = b.cutEnd
 	if r.Title = b.o.Title; r.Title == "" {
-		r.Title = "Schema history of ledger " + r.Ledger.Schema
+		r.Title = "Schema history: the ledger in schema " + r.Ledger.Schema
 		if r.Ledger.Database != "" {
 			r.Title = "Schema history of " + r.Ledger.Database
 			if r.Ledger.Schema != ledger.DefaultSchema {
