@@ -5,9 +5,12 @@ import (
 	"context"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -117,6 +120,31 @@ func notBlank(t testing.TB, img image.Image) {
 }
 
 func itoa(n int) string { return fmtInt(n) }
+
+// printedOnA4 prints the page to PDF as chromium would on paper, and
+// checks every page of it is A4 (595 x 842 points, the page's @page size);
+// it returns the number of pages.
+func printedOnA4(t testing.TB, page string) int {
+	t.Helper()
+	pdf := filepath.Join(t.TempDir(), "page.pdf")
+	headless(t, page, "--no-pdf-header-footer", "--print-to-pdf="+pdf)
+	b, err := os.ReadFile(pdf)
+	if err != nil {
+		t.Fatalf("chromium printed no PDF: %v", err)
+	}
+	boxes := regexp.MustCompile(`/MediaBox \[0 0 ([0-9.]+) ([0-9.]+)\]`).FindAllSubmatch(b, -1)
+	if len(boxes) == 0 {
+		t.Fatalf("the PDF has no page")
+	}
+	for _, m := range boxes {
+		w, _ := strconv.ParseFloat(string(m[1]), 64)
+		h, _ := strconv.ParseFloat(string(m[2]), 64)
+		if math.Abs(w-595) > 2 || math.Abs(h-842) > 2 {
+			t.Fatalf("a printed page is %.0f x %.0f points, not A4 (595 x 842)", w, h)
+		}
+	}
+	return len(boxes)
+}
 
 func writePage(t testing.TB, html []byte) string {
 	t.Helper()

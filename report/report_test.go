@@ -64,8 +64,8 @@ func contains(t testing.TB, what, text string, want ...string) {
 // The demo's history as a page: the model holds every kind of transition
 // the story made, and chromium renders a page whose DOM — with and
 // without scripts — holds the migration ids, the releases, the failure's
-// SQLSTATE, the drift line and the verification line, and whose
-// screenshot is not blank. LEDGER_REPORT_SCREENSHOT=FILE keeps the
+// SQLSTATE, the drift line and the verification line, whose screenshot
+// is not blank, and which prints on A4 pages. LEDGER_REPORT_SCREENSHOT=FILE keeps the
 // screenshot (docs/report.png is made so).
 func TestDemoPage(t *testing.T) {
 	t.Parallel()
@@ -174,6 +174,9 @@ func TestDemoPage(t *testing.T) {
 		if scripts && !regexp.MustCompile(`\d+ of \d+ shown`).MatchString(dom) {
 			t.Errorf("%s: the script did not count the events shown", what)
 		}
+	}
+	if pages := printedOnA4(t, file); pages < 2 {
+		t.Errorf("the page prints on %d A4 page(s); the demo's history fills more", pages)
 	}
 	shot := filepath.Join(t.TempDir(), "demo.png")
 	notBlank(t, screenshot(t, file, shot, 1280, 1600))
