@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
-	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -24,23 +22,13 @@ func ts(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // ---- status
 
-// statusView is status's JSON.
+// statusView is status's JSON: the library's Status, with the database
+// named, the moment as it was asked for, and each other tool's history with
+// the command that adopts it.
 type statusView struct {
-	Database      string                `json:"database"`
-	Schema        string                `json:"schema"`
-	Initialized   bool                  `json:"initialized"`
-	Seq           int64                 `json:"seq"`
-	SchemaVersion string                `json:"schema_version"`
-	Applied       []projector.Migration `json:"applied"`
-	Pending       []string              `json:"pending"`
-	Unknown       []policy.Unknown      `json:"unknown"`
-	Mismatched    []policy.Mismatch     `json:"mismatched"`
-	InDoubt       []projector.InDoubt   `json:"in_doubt"`
-	Failed        []projector.Failure   `json:"failed"`
-	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
-	Verdict       policy.Verdict        `json:"verdict"`
-	AsOf          *asOfView             `json:"as_of,omitempty"`
-	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Database string `json:"database"`
+	migrations.Status
+	AsOf    *asOfView     `json:"as_of,omitempty"`
 	Foreign []foreignView `json:"foreign,omitempty"`
 }
 
@@ -52,9 +40,8 @@ type foreignView struct {
 
 // asOfView says which moment status --as-of shows.
 type asOfView struct {
-	Requested  string    `json:"requested"`
-	Seq        int64     `json:"seq"`         // the last event folded (0: the ledger did not exist yet)
-	RecordedAt time.Time `json:"recorded_at"` // that event's time
+	Requested string `json:"requested"`
+	migrations.StatusMoment
 }
 
 // parseAsOf reads a seq (digits) or a time (as parseTime).
@@ -106,104 +93,43 @@ func (c *statusCmd) flags(fs *flag.FlagSet, e *env) {
 }
 
 func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
-	{
-		var moment ledger.AsOf
-		if c.asOf != "" {
-			var err error
-			if moment, err = parseAsOf(c.asOf, time.Now()); err != nil {
-				return e.usageErr("--as-of: %v", err)
-			}
+	var o migrations.StatusOptions
+	if c.asOf != "" {
+		moment, err := parseAsOf(c.asOf, time.Now())
+		if err != nil {
+			return e.usageErr("--as-of: %v", err)
 		}
-		var release *migrations.Manifest
-		if c.manifest != "" {
-			m, code := e.readRelease(c.manifest, &c.rel)
-			if code != 0 {
-				return code
-			}
-			release = &m
-		}
-		p, code := e.prepare(ctx, release == nil)
+		o.AsOf = &moment
+	}
+	source := c.dir.path
+	if c.manifest != "" {
+		m, code := e.readRelease(c.manifest, &c.rel)
 		if code != 0 {
 			return code
 		}
-		manifest, source := p.set.Manifest(c.rel.appVersion()), c.dir.path
-		if release != nil {
-			manifest, source = release.Known(), c.manifest
-		}
-		var state projector.State
-		var at *asOfView
-		var err error
-		if c.asOf != "" {
-			at = &asOfView{Requested: c.asOf}
-			state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
-			if err == nil && at.Seq > 0 {
-				var ev ledger.Event
-				ev, err = p.runner.Store().Event(ctx, at.Seq)
-				at.RecordedAt = ev.RecordedAt
-			}
-			if err == nil && at.Seq == 0 {
-				err = &ledger.NotInitializedError{Schema: c.db.schema}
-			}
-		} else {
-			state, _, err = p.runner.Store().State(ctx)
-		}
-		initialized := true
-		var foreign []foreignView
-		var verdict policy.Verdict
-		var format *ledger.FormatError
-		var corrupt *ledger.CorruptHeadError
-		switch {
-		case errors.Is(err, ledger.ErrNotInitialized):
-			initialized, state = false, projector.NewState()
-			verdict = policy.Evaluate(manifest, state, c.rel.policy)
-			if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
-				return e.fail(err)
-			}
-		case errors.As(err, &format), errors.As(err, &corrupt):
-			return e.fail(err)
-		case err != nil:
-			return e.fail(err)
-		default:
-			verdict = policy.Evaluate(manifest, state, c.rel.policy)
-			if at == nil && state.SchemaVersion == "" {
-				// An empty ledger (ledger init) on a database another tool migrated.
-				if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
-					return e.fail(err)
-				}
-			}
-		}
-		v := statusView{
-			Database: e.where(), Schema: c.db.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
-			SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
-			// Empty lists are [] in the JSON, never null: scripts iterate them.
-			Applied: []projector.Migration{}, Failed: []projector.Failure{},
-			Pending:    append([]string{}, verdict.Pending...),
-			Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
-			Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
-			InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
-			Foreign:    foreign,
-		}
-		if v.Ignored == nil {
-			v.Ignored = []string{}
-		}
-		known := map[string]bool{}
-		for _, m := range manifest.Migrations {
-			known[m.ID] = true
-		}
-		for _, m := range state.Sorted() {
-			if known[m.ID] {
-				v.Applied = append(v.Applied, m)
-			}
-		}
-		for _, f := range state.Failed {
-			v.Failed = append(v.Failed, f)
-		}
-		if c.out.json {
-			return e.printJSON(v)
-		}
-		printStatus(e.stdout, v, source, len(manifest.Migrations))
-		return exitOK
+		known := m.Known()
+		o.Release, source = &known, c.manifest
 	}
+	p, code := e.prepare(ctx, o.Release == nil)
+	if code != 0 {
+		return code
+	}
+	st, err := p.runner.Status(ctx, o)
+	if err != nil {
+		return e.fail(err)
+	}
+	v := statusView{Database: e.where(), Status: st}
+	if st.AsOf != nil {
+		v.AsOf = &asOfView{Requested: c.asOf, StatusMoment: *st.AsOf}
+	}
+	for _, h := range st.Foreign {
+		v.Foreign = append(v.Foreign, foreignView{ForeignHistory: h, Command: e.adoptCommand(h.Fix())})
+	}
+	if c.out.json {
+		return e.printJSON(v)
+	}
+	printStatus(e.stdout, v, source, st.ReleaseSize)
+	return exitOK
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
