@@ -61,3 +61,25 @@ func TestStatusIsStableAndOrdered(t *testing.T) {
 		}
 	}
 }
+
+// Verify is the library's: a clean ledger verifies; an applied file that
+// changed is named, with the checksum recorded when it was applied.
+func TestVerifyNamesAChangedFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	if _, err := runner(t, pool, load(t, map[string]string{"0001_a": "CREATE TABLE a (id int);"})).Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := runner(t, pool, load(t, map[string]string{"0001_a": "CREATE TABLE a (id int);"})).Verify(ctx, migrations.VerifyOptions{})
+	if err != nil || !v.OK() {
+		t.Fatalf("a clean ledger: ok %v, %+v, %v", v.OK(), v, err)
+	}
+	v, err = runner(t, pool, load(t, map[string]string{"0001_a": "CREATE TABLE a (id bigint);"})).Verify(ctx, migrations.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.OK() || len(v.Files) != 1 || v.Files[0].ID != "0001_a" || v.Files[0].Checksum == v.Files[0].Applied.Checksum {
+		t.Fatalf("a changed file: ok %v, files %+v", v.OK(), v.Files)
+	}
+}
