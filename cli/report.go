@@ -112,7 +112,7 @@ func (c *reportCmd) run(ctx context.Context, e *env, args []string) int {
 	if code != 0 {
 		return code
 	}
-	o.Verify = report.RunnerVerifier(p.runner)
+	o.Verify = report.RunnerVerifier(p.runner, e.given["dir"])
 	o.Database = e.where()
 	o.Recheck = func(checkpoint string) string {
 		cmd := "ledger verify --db '" + e.where() + "'"
@@ -179,7 +179,7 @@ func (c *reportCmd) fleet(ctx context.Context, e *env, o report.Options) int {
 			members = append(members, m)
 			continue
 		}
-		m.Store, m.Verify = run.Store(), report.RunnerVerifier(run)
+		m.Store, m.Verify = run.Store(), report.RunnerVerifier(run, false)
 		members = append(members, m)
 	}
 	f, err := report.BuildFleet(ctx, members, o)

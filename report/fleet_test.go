@@ -56,7 +56,7 @@ func TestFleetPage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		members = append(members, report.Member{Name: name, Where: "postgres://postgres@127.0.0.1/" + name, Store: run.Store(), Verify: report.RunnerVerifier(empty)})
+		members = append(members, report.Member{Name: name, Where: "postgres://postgres@127.0.0.1/" + name, Store: run.Store(), Verify: report.RunnerVerifier(empty, false)})
 	}
 	ledgerOf("eu", r130, "1.3.0", nil)
 	ledgerOf("us", r120, "1.2.0", func(url string, _ *ledger.Store) {
