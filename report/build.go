@@ -438,7 +438,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		}
 		left := p.StatementsDone > 0 || p.LeftBehind
 		t.Summary = fmt.Sprintf("%s of %s failed", map[string]string{"up": "applying", "down": "reverting"}[dir], p.ID)
-		if p.SQLState != "" {
+		if p.SQLState != "" && !strings.Contains(p.Error, p.SQLState) {
 			t.Summary += " (SQLSTATE " + p.SQLState + ")"
 		}
 		t.Summary += ": " + oneLine(p.Error, 200)
