@@ -291,7 +291,7 @@ func (s *Store) upgrade(ctx context.Context, tx pgx.Tx, from int) error {
 			return fmt.Errorf("upgrade ledger schema %q from format %d to %d: %w", s.schema, f, f+1, err)
 		}
 	}
-	rep, err := s.verifyIn(ctx, tx, nil, true)
+	rep, err := s.verifyIn(ctx, tx, nil, nil, true)
 	if err != nil {
 		return fmt.Errorf("upgrade ledger schema %q: verify it first: %w", s.schema, err)
 	}

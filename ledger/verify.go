@@ -77,6 +77,11 @@ type VerifyOptions struct {
 	// Expect are anchors kept outside the database (ledger checkpoint):
 	// the chain must hold each one exactly, or the report lists it.
 	Expect []Anchor
+	// Visit, if set, is called with each event as it is walked, in seq
+	// order (hashes included), on the walking goroutine: a reader that
+	// shows the history (a report page) sees exactly the events verified,
+	// in the same snapshot, without reading them twice. Keep it quick.
+	Visit func(Event)
 }
 
 // VerifyWith is Verify, also checking the chain against anchors kept
@@ -88,7 +93,7 @@ func (s *Store) VerifyWith(ctx context.Context, o VerifyOptions) (VerifyReport, 
 		return VerifyReport{}, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	rep, err := s.verifyIn(ctx, tx, progress, false, o.Expect...)
+	rep, err := s.verifyIn(ctx, tx, progress, o.Visit, false, o.Expect...)
 	if err != nil {
 		return rep, err
 	}
@@ -97,7 +102,7 @@ func (s *Store) VerifyWith(ctx context.Context, o VerifyOptions) (VerifyReport, 
 
 // verifyIn is Verify in tx; upgrading: the ledger is being upgraded in tx,
 // so no event commits its state yet.
-func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked int64), upgrading bool, expect ...Anchor) (VerifyReport, error) {
+func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked int64), visit func(Event), upgrading bool, expect ...Anchor) (VerifyReport, error) {
 	var rep VerifyReport
 	anchors := newAnchorCheck(expect)
 	var foldState projector.State
@@ -169,6 +174,9 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 			committedSince = e.Seq
 		}
 		prev = e.Hash
+		if visit != nil {
+			visit(e)
+		}
 		e.PrevHash, e.Hash = nil, nil // the fold needs neither
 		if batch = append(batch, e); len(batch) == batchSize {
 			batches <- batch

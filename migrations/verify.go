@@ -15,6 +15,9 @@ type VerifyOptions struct {
 	Expect []ledger.Anchor
 	// Progress, if set, is called with the number of events verified so far.
 	Progress func(n int64)
+	// Visit, if set, is called with each event the chain's walk reads
+	// (ledger.VerifyOptions.Visit).
+	Visit func(ledger.Event)
 }
 
 // Verification is the whole verify: the hash chain and the projection
@@ -65,7 +68,7 @@ func (v Verification) OK() bool {
 // chain checked out. An error is a failure to verify at all (the database
 // unreachable), never a finding.
 func (r *Runner) Verify(ctx context.Context, o VerifyOptions) (Verification, error) {
-	rep, err := r.store.VerifyWith(ctx, ledger.VerifyOptions{Progress: o.Progress, Expect: o.Expect})
+	rep, err := r.store.VerifyWith(ctx, ledger.VerifyOptions{Progress: o.Progress, Expect: o.Expect, Visit: o.Visit})
 	if err != nil {
 		return Verification{}, err
 	}

@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -35,8 +34,8 @@ type Options struct {
 	Database string
 	// Title is the page's title (default: "Schema history of" the database).
 	Title string
-	// Verify verifies the ledger; nil: ChainVerifier(store). The report
-	// reads the events the verification walked (up to its Events).
+	// Verify verifies the ledger; nil: ChainVerifier(store). The page
+	// shows the events its walk visits.
 	Verify Verifier
 	// Recheck words how to verify the ledger against a checkpoint later
 	// (the CLI: `ledger verify --expect-head SEQ:HASH`); nil: the page
@@ -51,16 +50,21 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Verifier verifies a ledger for a report. Verification.Events must be
-// the number of events it walked (the newest seq).
-type Verifier func(ctx context.Context) (Verification, error)
+// Verifier verifies a ledger for a report, calling visit with each event
+// its walk reads, in seq order (ledger.VerifyOptions.Visit): the page then
+// shows exactly the events verified, read once. Verification.Events is the
+// number of events walked. A Verifier that does not visit leaves the
+// report to read the events it walked after it; one whose Verification
+// was not made by FromChain or FromVerification (which carry the fold of
+// the events) leaves the state now to the projection tables.
+type Verifier func(ctx context.Context, visit func(ledger.Event)) (Verification, error)
 
 // ChainVerifier verifies the hash chain, every event's committed state,
 // the projection tables and the head against the fold of the events
 // (ledger.Store.VerifyWith), and the expected anchors if any.
 func ChainVerifier(store *ledger.Store, expect ...ledger.Anchor) Verifier {
-	return func(ctx context.Context) (Verification, error) {
-		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Expect: expect})
+	return func(ctx context.Context, visit func(ledger.Event)) (Verification, error) {
+		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Expect: expect, Visit: visit})
 		if err != nil {
 			return Verification{}, err
 		}
@@ -71,7 +75,7 @@ func ChainVerifier(store *ledger.Store, expect ...ledger.Anchor) Verifier {
 // FromChain is a chain verification in the report's terms; anchors: the
 // report was checked against expected anchors.
 func FromChain(rep ledger.VerifyReport, anchors bool) Verification {
-	v := Verification{OK: rep.OK(), Events: rep.Events,
+	v := Verification{OK: rep.OK(), Events: rep.Events, fold: foldOf(rep),
 		Checked: []string{"hash chain (every event's hash recomputed from its row and its predecessor's hash)",
 			"the state each event commits, against the fold of the events up to it",
 			"projection tables and head, against the fold of every event"}}
@@ -100,6 +104,15 @@ func FromChain(rep ledger.VerifyReport, anchors bool) Verification {
 		v.Summary = fmt.Sprintf("This ledger FAILS verification: %d problem(s) in %s events walked, starting with: %s. Its history below cannot be trusted.", len(v.Problems), thousands(rep.Events), firstOr(v.Problems, "unknown"))
 	}
 	return v
+}
+
+// foldOf is the verified fold, if the events fold.
+func foldOf(rep ledger.VerifyReport) *projector.State {
+	if rep.FoldError != "" {
+		return nil
+	}
+	f := rep.Fold
+	return &f
 }
 
 func firstOr(s []string, def string) string {
@@ -131,84 +144,50 @@ func (o *Options) defaults() {
 	}
 }
 
-// Build verifies the ledger in store and reads its events (streaming, in
-// seq order) into the model of its page. The two run at once, on two
-// connections of the store's pool, each in its own snapshot: the page
-// shows the events up to the head read first, and its checkpoint is the
-// newest of them, which the verification walked too. A ledger that fails
-// verification is still reported, saying so; the error is for failing to
-// read it at all.
+// Build verifies the ledger in store and makes the model of its page from
+// the events the verification walks (in its snapshot, streaming, read
+// once). A ledger that fails verification is still reported, saying so;
+// the error is for failing to read it at all.
 func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error) {
 	o.defaults()
 	if !o.Since.IsZero() && !o.Until.IsZero() && !o.Until.After(o.Since) {
 		return nil, &CutError{Since: o.Since, Until: o.Until}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		ver    Verification
-		folded *projector.State // the fold the verification computed, if it did
-		verErr error
-		done   = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		if o.Verify != nil {
-			ver, verErr = o.Verify(ctx)
-			return
-		}
-		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{})
-		if err != nil {
-			verErr = err
-			return
-		}
-		ver = FromChain(rep, false)
-		if rep.FoldError == "" {
-			folded = &rep.Fold
-		}
-	}()
+	verify := o.Verify
+	if verify == nil {
+		verify = ChainVerifier(store)
+	}
 	b := newBuilder(o)
 	b.r.Ledger = Ledger{Database: o.Database, Schema: store.Schema()}
-	// The events up to the head; a head that does not match its newest
-	// event (the verification says so) bounds nothing.
-	var f ledger.Filter
-	if h, err := store.Head(ctx); err == nil {
-		f.UntilSeq = h.Seq
-	} else if errors.As(err, new(*ledger.CorruptHeadError)) {
-		f.UntilSeq = 0
-	} else {
-		cancel()
-		<-done
-		return nil, fmt.Errorf("read the head of ledger %q: %w", store.Schema(), err)
+	// The state now is the verification's fold; the builder folds only
+	// up to the cut's end, for the state there.
+	b.folding = !o.Until.IsZero()
+	visited := false
+	ver, err := verify(ctx, func(e ledger.Event) { visited = true; b.add(e) })
+	if err != nil {
+		return nil, fmt.Errorf("verify ledger %q: %w", store.Schema(), err)
 	}
-	// Without a cut's end, the state now is the verification's fold.
-	b.folding = o.Verify != nil || !o.Until.IsZero()
-	var readErr error
-	for e, err := range store.Events(ctx, f) {
+	if !visited && ver.Events > 0 {
+		for e, err := range store.Events(ctx, ledger.Filter{UntilSeq: ver.Events}) {
+			if err != nil {
+				return nil, fmt.Errorf("read the events of ledger %q: %w", store.Schema(), err)
+			}
+			b.add(e)
+		}
+	}
+	switch {
+	case ver.fold != nil:
+		b.fold, b.foldErr = *ver.fold, ""
+	case !ver.OK:
+		b.foldErr = "the events do not fold (see the verification)"
+	default:
+		st, _, err := store.State(ctx)
 		if err != nil {
-			readErr = err
-			break
+			return nil, fmt.Errorf("read the state of ledger %q: %w", store.Schema(), err)
 		}
-		b.add(e)
+		b.fold = st
 	}
-	if readErr != nil {
-		cancel()
-	}
-	<-done
-	if readErr != nil {
-		return nil, fmt.Errorf("read the events of ledger %q: %w", store.Schema(), readErr)
-	}
-	if verErr != nil {
-		return nil, fmt.Errorf("verify ledger %q: %w", store.Schema(), verErr)
-	}
-	if !b.folding {
-		if folded != nil {
-			b.fold = *folded
-		} else {
-			b.foldErr = "the events do not fold (see the verification)"
-		}
-	}
-	if b.last != nil && b.last.Seq <= ver.Events {
+	if b.last != nil && b.last.Seq == ver.Events {
 		ver.Checkpoint = ledger.Anchor{Seq: b.last.Seq, Hash: b.last.Hash}.String()
 		if o.Recheck != nil {
 			ver.Recheck = o.Recheck(ver.Checkpoint)
@@ -254,7 +233,7 @@ type builder struct {
 	o        Options
 	r        *Report
 	fold     projector.State
-	folding  bool // fold the events here (else the verification's fold is the state now)
+	folding  bool // fold the events here, up to the cut's end
 	foldErr  string
 	last     *ledger.Event
 	lastAt   time.Time
@@ -308,7 +287,7 @@ func (b *builder) add(e ledger.Event) {
 	if !b.o.Until.IsZero() && b.cutEnd == nil && !e.RecordedAt.Before(b.o.Until) {
 		s := b.state()
 		b.cutEnd = &s
-		b.folding = b.o.Verify != nil // the verification's fold is the state now
+		b.folding = false // the verification's fold is the state now
 	}
 	if b.folding && b.foldErr == "" {
 		next, err := projector.Apply(b.fold, e)

@@ -2,6 +2,8 @@ package report
 
 import (
 	"time"
+
+	"github.com/schema-ledger/ledger/projector"
 )
 
 // Kind is what a transition did, as the page marks it.
@@ -115,7 +117,8 @@ type Verification struct {
 	Recheck string `json:"recheck,omitempty"`
 	// LiveDrift lists what differs between the live schema and the last
 	// recorded snapshot, one object per line (RunnerVerifier), if it does.
-	LiveDrift []string `json:"live_drift,omitempty"`
+	LiveDrift []string         `json:"live_drift,omitempty"`
+	fold      *projector.State // the events' fold, from the walk (FromChain)
 }
 
 // State is what the ledger holds after an event.

@@ -15,8 +15,8 @@ import (
 // runner has a set, so say so on the page); no migration in doubt; and
 // the live schema against the last recorded snapshot (drift).
 func RunnerVerifier(runner *migrations.Runner, files bool, expect ...ledger.Anchor) Verifier {
-	return func(ctx context.Context) (Verification, error) {
-		v, err := runner.Verify(ctx, migrations.VerifyOptions{Expect: expect})
+	return func(ctx context.Context, visit func(ledger.Event)) (Verification, error) {
+		v, err := runner.Verify(ctx, migrations.VerifyOptions{Expect: expect, Visit: visit})
 		if err != nil {
 			return Verification{}, err
 		}
