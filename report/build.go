@@ -426,7 +426,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		}
 		if in {
 			b.failures.add(Failure{Seq: e.Seq, At: e.RecordedAt, Migration: p.ID, Release: e.AppVersion, Host: e.Host, Actor: e.Actor,
-				Direction: dir, SQLState: p.SQLState, Error: p.Error, Statement: p.Statement, Attempt: p.Attempt, LeftInDoubt: left})
+				Direction: dir, SQLState: p.SQLState, Error: clip(p.Error, maxText), Statement: clip(p.Statement, maxText), Attempt: p.Attempt, LeftInDoubt: left})
 		}
 		if os := b.open[p.ID]; os != nil && left {
 			os.left, os.doubt.Error = true, p.Error
@@ -465,7 +465,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		t.Migration, t.Kind = p.ID, KindAccepted
 		t.Summary = fmt.Sprintf("accepted the changed file of %s (checksum %s, was %s): %s", p.ID, short(p.Checksum), short(p.Previous), oneLine(p.Reason, 200))
 		if in {
-			b.accepted.add(Acceptance{Seq: e.Seq, At: e.RecordedAt, What: "checksum", Migration: p.ID, Previous: p.Previous, Now: p.Checksum, Reason: p.Reason, Release: e.AppVersion, Host: e.Host, Actor: e.Actor})
+			b.accepted.add(Acceptance{Seq: e.Seq, At: e.RecordedAt, What: "checksum", Migration: p.ID, Previous: p.Previous, Now: p.Checksum, Reason: clip(p.Reason, maxText), Release: e.AppVersion, Host: e.Host, Actor: e.Actor})
 		}
 	case projector.TypeSchemaBaselined:
 		var p projector.Baselined
@@ -477,7 +477,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 			t.Summary += ": " + oneLine(p.Reason, 200)
 		}
 		if in {
-			b.baselines.add(Baseline{Seq: e.Seq, At: e.RecordedAt, Source: p.Source, Table: p.Table, Version: p.Version, To: p.To, Reason: p.Reason,
+			b.baselines.add(Baseline{Seq: e.Seq, At: e.RecordedAt, Source: p.Source, Table: p.Table, Version: p.Version, To: p.To, Reason: clip(p.Reason, maxText),
 				Adopted: n, Unmapped: p.Unmapped, Release: e.AppVersion, Actor: e.Actor})
 		}
 	case projector.TypeSchemaFingerprinted:
@@ -493,7 +493,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 			t.Summary += "; the run refused to migrate"
 		}
 		if in {
-			b.drift.add(Drift{Seq: e.Seq, At: e.RecordedAt, Release: e.AppVersion, Host: e.Host, Actor: e.Actor, Changes: p.Changes,
+			b.drift.add(Drift{Seq: e.Seq, At: e.RecordedAt, Release: e.AppVersion, Host: e.Host, Actor: e.Actor, Changes: b.lines(p.Changes),
 				Found: p.Fingerprint, Recorded: p.Recorded, Refused: p.Refused, Unreadable: p.Unreadable})
 		}
 	case projector.TypeSchemaDriftAccepted:
@@ -507,7 +507,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 			}
 		}
 		if in {
-			b.accepted.add(Acceptance{Seq: e.Seq, At: e.RecordedAt, What: "drift", Previous: p.Recorded, Now: p.Fingerprint, Reason: p.Reason, Changes: p.Changes, Release: e.AppVersion, Host: e.Host, Actor: e.Actor})
+			b.accepted.add(Acceptance{Seq: e.Seq, At: e.RecordedAt, What: "drift", Previous: p.Recorded, Now: p.Fingerprint, Reason: clip(p.Reason, maxText), Changes: b.lines(p.Changes), Release: e.AppVersion, Host: e.Host, Actor: e.Actor})
 		}
 	case projector.TypeSchemaChanged:
 		var p projector.Changed
@@ -526,7 +526,7 @@ func (b *builder) transition(e ledger.Event, in bool) Transition {
 		}
 		t.Summary = fmt.Sprintf("%s outside a migration by %s: %s", p.CommandTag, who, oneLine(strings.Join(lines, "; "), 200))
 		if in {
-			b.drift.add(Drift{Seq: e.Seq, At: e.RecordedAt, Release: e.AppVersion, Host: e.Host, Actor: p.User, Changes: lines, Captured: true})
+			b.drift.add(Drift{Seq: e.Seq, At: e.RecordedAt, Release: e.AppVersion, Host: e.Host, Actor: p.User, Changes: b.lines(lines), Captured: true})
 		}
 	default:
 		t.Summary = e.Type
@@ -622,6 +622,36 @@ func (b *builder) finish() *Report {
 	r.Failures, r.Drift, r.Accepted, r.InDoubt, r.Baselines = b.failures.list(), b.drift.list(), b.accepted.list(), b.doubts.list(), b.baselines.list()
 	r.Timeline = b.timeline()
 	return r
+}
+
+// maxText bounds one recorded text on the page (an error, a statement, a
+// reason): a page of a ledger whose failures quote megabytes of SQL stays
+// a page. The ledger holds the whole text (ledger history).
+const maxText = 4000
+
+// clip cuts s to at most n bytes, saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(" … (%d more bytes; ledger history shows all)", len(s)-cut)
+}
+
+// lines bounds a list of drift lines to Options.MaxRows, saying how many
+// more there are.
+func (b *builder) lines(ls []string) []string {
+	if len(ls) <= b.o.MaxRows {
+		return ls
+	}
+	out := make([]string, 0, b.o.MaxRows+1)
+	for _, l := range ls[:b.o.MaxRows] {
+		out = append(out, clip(l, maxText))
+	}
+	return append(out, fmt.Sprintf("… and %d more object(s) (ledger history shows all)", len(ls)-b.o.MaxRows))
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -83,3 +83,19 @@ func TestWords(t *testing.T) {
 		t.Errorf("oneLine cut a character: %q", got)
 	}
 }
+
+// A long recorded text is cut on the page, saying how much more there is.
+func TestClip(t *testing.T) {
+	if got := clip("short", 10); got != "short" {
+		t.Errorf("clip: %q", got)
+	}
+	long := strings.Repeat("é", 3000) // 6000 bytes
+	got := clip(long, maxText)
+	if !strings.Contains(got, "more bytes") || len(got) > maxText+80 || strings.ContainsRune(got, '\uFFFD') {
+		t.Errorf("clip of 6000 bytes: %d bytes, %q…", len(got), got[len(got)-60:])
+	}
+	b := &builder{o: Options{MaxRows: 2}}
+	if ls := b.lines([]string{"a", "b", "c", "d"}); len(ls) != 3 || ls[2] != "… and 2 more object(s) (ledger history shows all)" {
+		t.Errorf("lines: %q", ls)
+	}
+}

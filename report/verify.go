@@ -46,6 +46,9 @@ func FromVerification(mv migrations.Verification, files, anchors bool) Verificat
 		if st.Drifted() {
 			p := "drift: the schema changed outside the migrations since the snapshot recorded at seq " + fmt.Sprint(st.Recorded.Seq)
 			v.LiveDrift = st.Lines
+			if n := DefaultMaxRows; len(st.Lines) > n {
+				v.LiveDrift = append(st.Lines[:n:n], fmt.Sprintf("… and %d more object(s) (ledger diff shows all)", len(st.Lines)-n))
+			}
 			if len(st.Lines) == 0 {
 				v.LiveDrift = []string{"(the snapshot was recorded without its objects: the difference cannot be listed)"}
 			}
