@@ -597,5 +597,6 @@ func commands() []*command {
 		cmdDiff(), cmdAcceptDrift(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
+		cmdCompletion(),
 	}
 }
