@@ -123,8 +123,6 @@ func (c *initCmd) run(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-// ---- check
-
 // ---- up
 
 func cmdUp() *command {
