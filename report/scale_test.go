@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,6 +110,24 @@ func TestLargeLedgerPage(t *testing.T) {
 		t.Errorf("the DOM has no drift line %q", line)
 	}
 	notBlank(t, screenshot(t, file, filepath.Join(t.TempDir(), "large.png"), 1280, 1400))
+
+	// The script: a click on the newest day filters the events table to
+	// it; on the oldest day, whose events are older than the page's, it
+	// says how to report that day. (The test's copy of the page clicks
+	// both, noting what the first showed.)
+	clicks := `<script>
+var click = function (q) { document.querySelector(q).dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true})); };
+click('a.bucket[data-in-detail="true"]:last-of-type');
+document.body.insertAdjacentHTML("beforeend", '<p id="first-click">' + document.getElementById("filter-count").textContent + '</p>');
+click('a.bucket[data-in-detail="false"]');
+</script></body>`
+	dom = dumpDOM(t, writePage(t, []byte(strings.Replace(string(page), "</body>", clicks, 1))), true)
+	if m := regexp.MustCompile(`<p id="first-click">(\d+) of 2000 shown</p>`).FindStringSubmatch(dom); m == nil || m[1] == "0" || m[1] == "2000" {
+		t.Errorf("a click on the newest day did not filter the events table to it: %q", m)
+	}
+	if !regexp.MustCompile(`its events are older than this page's; see them with ledger report --since \S+ --until \S+<`).MatchString(dom) {
+		t.Errorf("a click on the oldest day does not say how to report it")
+	}
 }
 
 // Cutting a large ledger to one day and one release: only that day's

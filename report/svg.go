@@ -190,8 +190,8 @@ func timelineSVG(r *Report) template.HTML {
 			}
 			x1, x2 := a.x(bk.Start), a.x(bk.End)
 			op := 0.35 + 0.65*math.Log1p(float64(n))/math.Log1p(float64(maxN))
-			fmt.Fprintf(&b, `<a href="#events" class="bucket" data-start="%d" data-end="%d"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="%.2f"><title>%s: %s %s</title></rect></a>`,
-				bk.Start.UnixMilli(), bk.End.UnixMilli(), x1, y+2, math.Max(x2-x1-0.5, 1.5), rowHeight-4, kindStyle[k].color, op,
+			fmt.Fprintf(&b, `<a href="#events" class="bucket" data-start="%d" data-end="%d" data-in-detail="%t"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="%.2f"><title>%s: %s %s</title></rect></a>`,
+				bk.Start.UnixMilli(), bk.End.UnixMilli(), bk.InDetail, x1, y+2, math.Max(x2-x1-0.5, 1.5), rowHeight-4, kindStyle[k].color, op,
 				periodName(bk.Start, tl.Bucket), thousands(n), html.EscapeString(k.Label()))
 		}
 		b.WriteString(`</g>`)
