@@ -44,6 +44,8 @@ var funcs = template.FuncMap{
 	},
 	"cutArgs":    cutArgs,
 	"countsText": countsText,
+	"firstLine":  firstLine,
+	"oneLine":    oneLine,
 }
 
 // countsText is a release's transitions in words: "3 applied, 1 failed".
