@@ -174,6 +174,7 @@ func TestDemoPage(t *testing.T) {
 		if scripts && !regexp.MustCompile(`\d+ of \d+ shown`).MatchString(dom) {
 			t.Errorf("%s: the script did not count the events shown", what)
 		}
+		accessible(t, what, dom)
 	}
 	if pages := printedOnA4(t, file); pages < 2 {
 		t.Errorf("the page prints on %d A4 page(s); the demo's history fills more", pages)
@@ -219,6 +220,28 @@ func TestTamperedPage(t *testing.T) {
 	// It says so before anything else the page shows.
 	if i, j := strings.Index(dom, "This ledger FAILS verification"), strings.Index(dom, `id="now"`); i < 0 || j < 0 || i > j {
 		t.Errorf("the failed verification is not at the top (at %d, the first section at %d)", i, j)
+	}
+}
+
+// accessible checks what a screen reader needs of the page: a language,
+// one h1, a caption and header cells in every table, and a title and a
+// description for the drawing.
+func accessible(t testing.TB, what, dom string) {
+	t.Helper()
+	count := func(re string) int { return len(regexp.MustCompile(re).FindAllStringIndex(dom, -1)) }
+	tables, captions, theads := count(`<table[ >]`), count(`<caption>`), count(`<thead>`)
+	switch {
+	case !strings.Contains(dom, `<html lang="en">`):
+		t.Errorf("%s: no language", what)
+	case count(`<h1[ >]`) != 1 || count(`<h2[ >]`) < 5:
+		t.Errorf("%s: %d h1 and %d h2 headings", what, count(`<h1[ >]`), count(`<h2[ >]`))
+	case tables == 0 || captions != tables || theads != tables:
+		t.Errorf("%s: %d tables, %d captions, %d header rows", what, tables, captions, theads)
+	case count(`<th scope="col"`) == 0 || count(`<th `) != count(`<th scope="(col|row)"`):
+		t.Errorf("%s: a header cell without a scope", what)
+	case !regexp.MustCompile(`<svg id="timeline-svg"[^>]* role="img" aria-labelledby="tl-title tl-desc"`).MatchString(dom) ||
+		!regexp.MustCompile(`<title id="tl-title">[^<]+</title><desc id="tl-desc">[^<]+releases: [^<]+</desc>`).MatchString(dom):
+		t.Errorf("%s: the timeline has no text alternative", what)
 	}
 }
 
