@@ -19,7 +19,7 @@ import (
 
 func cmdReport() *command {
 	return &command{
-		name: "report", args: "[-o FILE] [--since T] [--until T] [--release V] [--json] [--targets FILE | --targets-sql QUERY]",
+		name: "report", args: "[-o FILE] [--since T] [--until T] [--release V] [--expect-head SEQ:HASH] [--json] [--targets FILE | --targets-sql QUERY]",
 		short: "one self-contained HTML page of the history (or of a fleet), verified",
 		long: `Writes one HTML page about the ledger: a timeline on a time axis (a band per
 release, each transition marked: applied, reverted, failed, in doubt,
@@ -31,6 +31,9 @@ hash chain, the projection, no migration in doubt, the live schema against
 the last snapshot; with --dir also the files' checksums) — with the
 checkpoint SEQ:HASH of the newest event and the command that re-checks it.
 A ledger that fails verification says so at the top of its page.
+--expect-head SEQ:HASH (a checkpoint kept from an earlier page or from
+ledger checkpoint; repeatable) also proves the ledger still holds exactly
+that history, as ledger verify --expect-head does.
 
 The page is one file: its styles, script and drawing are inline, it loads
 nothing from any network, reads the same with JavaScript off (the script
@@ -73,6 +76,7 @@ type reportCmd struct {
 	targets    string
 	targetsSQL string
 	window     time.Duration
+	expectHead stringList
 }
 
 func (c *reportCmd) flags(fs *flag.FlagSet, e *env) {
@@ -84,6 +88,7 @@ func (c *reportCmd) flags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.targets, "targets", "", "a page of the fleet in targets `FILE` (as ledger rollout reads it)")
 	fs.StringVar(&c.targetsSQL, "targets-sql", "", "a page of the fleet this `QUERY` lists (run on --db)")
 	fs.DurationVar(&c.window, "seen-window", migrations.DefaultFleetWindow, "list the releases that checked in within this `duration`")
+	fs.Var(&c.expectHead, "expect-head", "the ledger must still hold this checkpoint (`SEQ:HASH`, from an earlier page or ledger checkpoint); repeatable")
 }
 
 func (c *reportCmd) run(ctx context.Context, e *env, args []string) int {
@@ -105,14 +110,25 @@ func (c *reportCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.targets != "" && c.targetsSQL != "" {
 		return e.usageErr("--targets and --targets-sql: give one")
 	}
+	var anchors []ledger.Anchor
+	for _, a := range c.expectHead {
+		anchor, err := ledger.ParseAnchor(a)
+		if err != nil {
+			return e.usageErr("--expect-head: %v (the checkpoint as the page or `ledger checkpoint` gives it)", err)
+		}
+		anchors = append(anchors, anchor)
+	}
 	if c.targets != "" || c.targetsSQL != "" {
+		if len(anchors) > 0 {
+			return e.usageErr("--expect-head: a checkpoint is one ledger's; not with --targets or --targets-sql")
+		}
 		return c.fleet(ctx, e, o)
 	}
 	p, code := e.prepare(ctx, e.given["dir"])
 	if code != 0 {
 		return code
 	}
-	o.Verify = report.RunnerVerifier(p.runner, e.given["dir"])
+	o.Verify = report.RunnerVerifier(p.runner, e.given["dir"], anchors...)
 	o.Database = e.where()
 	o.Recheck = func(checkpoint string) string {
 		cmd := "ledger verify --db '" + e.where() + "'"

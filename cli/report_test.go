@@ -40,6 +40,21 @@ func TestReportCommand(t *testing.T) {
 		t.Error("the page holds an http(s): reference")
 	}
 
+	// The page's checkpoint, kept: a later page proves the ledger still
+	// holds that history; a checkpoint it does not hold fails.
+	cp := regexp.MustCompile(`<code id="checkpoint">([0-9]+:[0-9a-f]{64})</code>`).FindSubmatch(page)
+	if cp == nil {
+		t.Fatal("the page has no checkpoint")
+	}
+	if code, out, errOut := ledgerCLI(t, url, "report", "--expect-head", string(cp[1])); code != exitOK || !strings.Contains(out, "checkpoints kept outside the database") {
+		t.Fatalf("report --expect-head its own checkpoint: exit %d\n%s", code, errOut)
+	}
+	last := cp[1][len(cp[1])-1]
+	forged := string(cp[1][:len(cp[1])-1]) + map[bool]string{true: "1", false: "0"}[last == '0']
+	if code, out, _ := ledgerCLI(t, url, "report", "--expect-head", forged); code != exitIntegrity || !strings.Contains(out, "This ledger FAILS verification") {
+		t.Fatalf("report --expect-head a checkpoint the ledger does not hold: exit %d", code)
+	}
+
 	// A column added by hand: the report says so, and exits 5.
 	pgtest.Exec(t, url, "ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer")
 	code, stdout, stderr = ledgerCLI(t, url, "report")
@@ -98,6 +113,8 @@ func TestReportCommand(t *testing.T) {
 		{"report", "--since", "2026-11-02", "--until", "2026-11-01"},
 		{"report", "--targets", targets, "--targets-sql", "SELECT 1"},
 		{"report", "--policy", "strict"},
+		{"report", "--expect-head", "12"},
+		{"report", "--expect-head", "1:" + strings.Repeat("0", 64), "--targets", targets},
 	} {
 		if code, _, _ := ledgerCLI(t, url, args...); code != exitUsage {
 			t.Errorf("ledger %v: exit %d, want %d", args, code, exitUsage)
