@@ -162,8 +162,31 @@ func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error)
 	// The state now is the verification's fold; the builder folds only
 	// up to the cut's end, for the state there.
 	b.folding = !o.Until.IsZero()
+	// The builder runs beside the walk (which reads, hashes and, on a
+	// goroutine of its own, folds), on batches of the events it visits.
+	const batchSize = 256
+	batches := make(chan []ledger.Event, 8)
+	built := make(chan struct{})
+	go func() {
+		defer close(built)
+		for batch := range batches {
+			for _, e := range batch {
+				b.add(e)
+			}
+		}
+	}()
 	visited := false
-	ver, err := verify(ctx, func(e ledger.Event) { visited = true; b.add(e) })
+	batch := make([]ledger.Event, 0, batchSize)
+	ver, err := verify(ctx, func(e ledger.Event) {
+		visited = true
+		if batch = append(batch, e); len(batch) == batchSize {
+			batches <- batch
+			batch = make([]ledger.Event, 0, batchSize)
+		}
+	})
+	batches <- batch
+	close(batches)
+	<-built
 	if err != nil {
 		return nil, fmt.Errorf("verify ledger %q: %w", store.Schema(), err)
 	}
