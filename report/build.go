@@ -165,13 +165,17 @@ func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error)
 	// The builder runs beside the walk (which reads, hashes and, on a
 	// goroutine of its own, folds), on batches of the events it visits.
 	const batchSize = 256
-	batches := make(chan []ledger.Event, 8)
+	batches, free := make(chan []ledger.Event, 8), make(chan []ledger.Event, 10)
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
 		for batch := range batches {
 			for _, e := range batch {
 				b.add(e)
+			}
+			select {
+			case free <- batch[:0]:
+			default:
 			}
 		}
 	}()
@@ -181,7 +185,11 @@ func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error)
 		visited = true
 		if batch = append(batch, e); len(batch) == batchSize {
 			batches <- batch
-			batch = make([]ledger.Event, 0, batchSize)
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]ledger.Event, 0, batchSize)
+			}
 		}
 	})
 	batches <- batch
@@ -210,8 +218,8 @@ func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error)
 		}
 		b.fold = st
 	}
-	if b.last != nil && b.last.Seq == ver.Events {
-		ver.Checkpoint = ledger.Anchor{Seq: b.last.Seq, Hash: b.last.Hash}.String()
+	if b.lastSeq > 0 && b.lastSeq == ver.Events {
+		ver.Checkpoint = ledger.Anchor{Seq: b.lastSeq, Hash: b.lastHash}.String()
 		if o.Recheck != nil {
 			ver.Recheck = o.Recheck(ver.Checkpoint)
 		}
@@ -258,7 +266,8 @@ type builder struct {
 	fold     projector.State
 	folding  bool // fold the events here, up to the cut's end
 	foldErr  string
-	last     *ledger.Event
+	lastSeq  int64  // the newest event added
+	lastHash []byte // its hash
 	lastAt   time.Time
 	cutEnd   *State
 	points   []point
@@ -328,8 +337,7 @@ func (b *builder) add(e ledger.Event) {
 		_ = json.Unmarshal(e.Payload, &p)
 		b.r.Ledger.Format = max(b.r.Ledger.Format, p.Format, p.To)
 	}
-	ev := e
-	b.last, b.lastAt = &ev, e.RecordedAt
+	b.lastSeq, b.lastHash, b.lastAt = e.Seq, e.Hash, e.RecordedAt
 	b.r.Cut.Total = e.Seq
 	in := b.inCut(e)
 	t := b.transition(e, in)
