@@ -184,9 +184,9 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 			case m.Down == nil:
 				hint := ""
 				if rec.DownChecksum != "" {
-					hint = " (its down SQL was recorded when it was applied, but this set has no down file for it)"
+					hint = " (its down SQL was recorded when it was applied, but this set has no down for it)"
 				}
-				reasons = append(reasons, fmt.Sprintf("migration %s has no down file%s", rec.ID, hint))
+				reasons = append(reasons, fmt.Sprintf("migration %s %s%s", rec.ID, m.NoDown(), hint))
 			}
 			step.Migration, step.Script, step.Source = &m, m.Down, projector.DownFromFile
 		} else {

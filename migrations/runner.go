@@ -305,6 +305,9 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 			}
 			step.Migration, step.Script = &m, &m.Up
 		}
+		if step.Script.Go() {
+			return fmt.Errorf("resume %s: it is a Go migration, which cannot be resumed part-way; settle it with Resolve (applied or failed)", id)
+		}
 		if !step.Script.NoTransaction {
 			return fmt.Errorf("resume %s: %s is not a no-transaction script", id, step.Script.File)
 		}
@@ -661,6 +664,13 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 		if step.Script.NoTransaction {
 			rep.NotRehearsed = plan.IDs()[i:]
 			return nil
+		}
+		if step.Script.Go() {
+			if err := step.Script.goFn.tx(ctx, tx); err != nil {
+				return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Rehearsal: true}
+			}
+			rep.Rehearsed = append(rep.Rehearsed, step.ID)
+			continue
 		}
 		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
