@@ -26,7 +26,7 @@ import (
 // every file; Flyway's own (CRC32, FlywayChecksum) is compared with the
 // one its history recorded when the history is adopted.
 
-var flywayName = regexp.MustCompile(`^[VUR][^_]*__.*\.sql$`)
+var flywayName = regexp.MustCompile(`^(?:[VU][0-9][0-9._]*|R)__.*\.sql$`)
 
 var flywayVersioned = regexp.MustCompile(`^([VU])([0-9]+(?:[._][0-9]+)*)__(.+)\.sql$`)
 

@@ -251,6 +251,12 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 				p = &filePair{format: FormatFlyway, version: f.version}
 				pairs[key] = p
 			}
+			if other := map[bool]string{true: p.up, false: p.down}[f.up]; other != "" {
+				errs = append(errs, &FileError{File: shown(name),
+					Msg:  fmt.Sprintf("Flyway version %s is also %s: Flyway refuses two files of one version, and so does ledger", f.version, shown(other)),
+					Hint: "give one of them another version"})
+				continue
+			}
 			if f.up {
 				p.up, p.id = name, f.id
 			} else {
