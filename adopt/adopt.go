@@ -59,16 +59,19 @@ type Unmapped struct {
 
 // Report is what an adopt or baseline did (or, dry run, would do).
 type Report struct {
-	From            string      `json:"from"`
-	Table           string      `json:"table,omitempty"`
-	SourceVersion   string      `json:"source_version,omitempty"`
-	Adopted         []Adopted   `json:"adopted"`          // recorded now
-	AlreadyRecorded []string    `json:"already_recorded"` // in the ledger before: not recorded again
-	Unmapped        []Unmapped  `json:"unmapped"`
-	Ignored         []string    `json:"ignored"` // source rows that do not say a migration is applied
-	Pending         []string    `json:"pending"` // migrations of the set that are not applied: ledger up runs them
-	DryRun          bool        `json:"dry_run,omitempty"`
-	Head            ledger.Head `json:"head"`
+	From            string     `json:"from"`
+	Table           string     `json:"table,omitempty"`
+	SourceVersion   string     `json:"source_version,omitempty"`
+	Adopted         []Adopted  `json:"adopted"`          // recorded now
+	AlreadyRecorded []string   `json:"already_recorded"` // in the ledger before: not recorded again
+	Unmapped        []Unmapped `json:"unmapped"`
+	Ignored         []string   `json:"ignored"` // source rows that do not say a migration is applied
+	Pending         []string   `json:"pending"` // migrations of the set that are not applied: ledger up runs them
+	// Mismatched: Flyway rows whose checksum is not their file's (the
+	// adopt is refused with a *ChecksumError).
+	Mismatched []ChecksumMismatch `json:"mismatched,omitempty"`
+	DryRun     bool               `json:"dry_run,omitempty"`
+	Head       ledger.Head        `json:"head"`
 }
 
 // Recorded reports whether the run recorded (or would record) anything.
@@ -130,6 +133,10 @@ func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o Adopt
 	build := func(state projector.State) (Report, []projector.Event, error) {
 		rep := m.report(set, state)
 		rep.From, rep.Table, rep.SourceVersion, rep.DryRun = string(tool), table.String(), hist.Version, o.DryRun
+		rep.Mismatched = m.mismatched
+		if len(m.mismatched) > 0 {
+			return rep, nil, &ChecksumError{Table: table.String(), Mismatched: m.mismatched}
+		}
 		if len(rep.Unmapped) > 0 && !o.AllowUnmapped {
 			return rep, nil, &UnmappedError{Report: rep}
 		}
@@ -310,10 +317,56 @@ func record(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Opti
 // applied (in the set's order), what the source kept about each, and the
 // rows that map to nothing.
 type mapping struct {
-	ids      []string
-	facts    map[string]projector.Adoption
-	unmapped []Unmapped
-	ignored  []string
+	ids        []string
+	facts      map[string]projector.Adoption
+	unmapped   []Unmapped
+	ignored    []string
+	mismatched []ChecksumMismatch
+}
+
+// ChecksumMismatch is a Flyway row whose checksum is not the checksum
+// Flyway computes for the file it maps to: the file changed since Flyway
+// applied it.
+type ChecksumMismatch struct {
+	ID       string `json:"id"`
+	File     string `json:"file"`
+	Version  string `json:"version"`
+	Script   string `json:"script,omitempty"`
+	Recorded int32  `json:"recorded"` // Flyway's, in its history
+	File32   int32  `json:"file_checksum"`
+}
+
+// flywayMismatch compares a Flyway row's checksum with the file it maps
+// to, as Flyway's validate does (migrations.FlywayChecksum). Only SQL rows
+// onto whole files (a Flyway or .up.sql file) can be compared.
+func flywayMismatch(mig migrations.Migration, r foreign.Row) (ChecksumMismatch, bool) {
+	if r.Checksum == nil || r.Type != "SQL" || (mig.Format != migrations.FormatFlyway && mig.Format != migrations.FormatPair) {
+		return ChecksumMismatch{}, false
+	}
+	sum := migrations.FlywayChecksum([]byte(mig.Up.Text))
+	if sum == *r.Checksum {
+		return ChecksumMismatch{}, false
+	}
+	return ChecksumMismatch{ID: mig.ID, File: mig.Up.File, Version: r.Version, Script: r.Script, Recorded: *r.Checksum, File32: sum}, true
+}
+
+// ChecksumError: Flyway's history records, for some migrations, a checksum
+// that is not their file's: the files changed after Flyway applied them,
+// so adopting would record files as applied that never ran as they are.
+// Nothing was recorded.
+type ChecksumError struct {
+	Table      string
+	Mismatched []ChecksumMismatch
+}
+
+func (e *ChecksumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "flyway history %s records checksums that are not their files' (they changed after Flyway applied them); nothing was recorded:", e.Table)
+	for _, m := range e.Mismatched {
+		fmt.Fprintf(&b, "\n  version %s (%s): Flyway recorded %d, %s has %d", m.Version, orDash(m.Script), m.Recorded, m.File, m.File32)
+	}
+	b.WriteString("\n  fix it first: restore the files as they were applied, or, if the changes are intended, run `flyway repair` (it records the files' checksums), then adopt again")
+	return b.String()
 }
 
 // mapHistory maps the source's rows onto the set's migrations by number:
@@ -323,8 +376,12 @@ type mapping struct {
 func mapHistory(set *migrations.Set, h foreign.History) mapping {
 	m := mapping{facts: map[string]projector.Adoption{}}
 	byNumber := map[string]migrations.Migration{}
+	byFlyway := map[string]migrations.Migration{} // a Flyway directory's files, by canonical version
 	for _, mig := range set.Migrations {
 		byNumber[strings.TrimLeft(mig.Number, "0")] = mig
+		if mig.Format == migrations.FormatFlyway {
+			byFlyway[migrations.FlywayVersion(mig.Version)] = mig
+		}
 	}
 	for _, r := range h.Ignored {
 		m.ignored = append(m.ignored, describeRow(r))
@@ -338,8 +395,26 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 		m.facts[id] = a
 		m.ids = append(m.ids, id)
 	}
+	exact := func(mig migrations.Migration, r foreign.Row) {
+		adopt(mig.ID, r)
+		if mm, ok := flywayMismatch(mig, r); ok {
+			m.mismatched = append(m.mismatched, mm)
+		}
+	}
 	for _, r := range h.Rows {
-		if r.Number == "" {
+		number := r.Number
+		if len(byFlyway) > 0 && r.Version != "" {
+			// A Flyway history onto a Flyway directory: by version, as
+			// Flyway pairs them (1.1 is V1.1__…, V1_1__… or V1.01__…).
+			if mig, ok := byFlyway[migrations.FlywayVersion(r.Version)]; ok && !r.UpTo {
+				exact(mig, r)
+				continue
+			}
+			if n, err := migrations.FlywayNumber(r.Version); err == nil {
+				number = n
+			}
+		}
+		if number == "" {
 			reason := fmt.Sprintf("version %q is not a whole number; ledger maps versions to migration ids by number", r.Version)
 			if r.Version == "" {
 				reason = "a repeatable migration (no version); ledger has no repeatable migrations"
@@ -347,26 +422,60 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script, Reason: reason})
 			continue
 		}
-		n := strings.TrimLeft(r.Number, "0")
-		exact, ok := byNumber[n]
-		if !ok && (!r.UpTo || r.Type != "BASELINE") {
-			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script,
-				Reason: fmt.Sprintf("no migration numbered %s in the set", r.Number)})
-			continue
-		}
+		n := strings.TrimLeft(number, "0")
+		mig, ok := byNumber[n]
 		if !r.UpTo {
-			adopt(exact.ID, r)
+			if !ok {
+				m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script,
+					Reason: fmt.Sprintf("no migration numbered %s in the set", r.Number)})
+				continue
+			}
+			exact(mig, r)
 			continue
 		}
+		// Everything up to n is applied: each migration of the set numbered
+		// n or less is; if none is numbered n, the source applied
+		// migrations the set does not hold, after the last one it does.
+		last := ""
 		for _, mig := range set.Migrations {
 			if projector.CompareNumbers(strings.TrimLeft(mig.Number, "0"), n) > 0 {
 				break
 			}
 			adopt(mig.ID, r)
+			last = strings.TrimLeft(mig.Number, "0")
+		}
+		if !ok && r.Type != "BASELINE" {
+			from := "1"
+			if last != "" {
+				from = decimalAdd1(last)
+			}
+			missing := from + "–" + n
+			if from == n {
+				missing = n
+			}
+			newest := "holds no migration numbered below it"
+			if last != "" {
+				newest = "holds migrations up to " + last + " only"
+			}
+			m.unmapped = append(m.unmapped, Unmapped{Version: missing, Script: r.Script,
+				Reason: fmt.Sprintf("the history says every migration up to %s is applied, but the set %s: the migrations numbered %s that were applied are not in it", r.Version, newest, missing)})
 		}
 	}
 	projector.SortIDs(m.ids)
 	return m
+}
+
+// decimalAdd1 is n+1 for a decimal without leading zeros, however long.
+func decimalAdd1(n string) string {
+	b := []byte(n)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return "1" + string(b)
 }
 
 // report splits the mapping by what the ledger already holds.
