@@ -22,6 +22,7 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 	}
 	var known []policy.Known
 	var files []string
+	var maybe []bool // a goose or tern file, if it says so
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
@@ -33,7 +34,7 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 		case strings.HasSuffix(name, downSuffix):
 			continue
 		case gooseName.MatchString(name):
-			id, ok = strings.CutSuffix(name, gooseSuffix) // a goose or tern file, if it says so
+			id, ok = strings.CutSuffix(name, gooseSuffix)
 		case flywayName.MatchString(name):
 			f, err := parseFlywayName(name)
 			if err != nil {
@@ -49,6 +50,7 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 		}
 		known = append(known, policy.Known{ID: id})
 		files = append(files, name)
+		maybe = append(maybe, !strings.HasSuffix(name, upSuffix) && gooseName.MatchString(name))
 	}
 	errs := make([]error, len(known))
 	ternFile := make([]bool, len(known))
@@ -59,7 +61,7 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 			return
 		}
 		sum := checksum(fsys, files[i], data)
-		if gooseName.MatchString(files[i]) && !hasGooseUp(data) {
+		if maybe[i] && !hasGooseUp(data) {
 			// Not a goose file: a tern file, if the directory is tern's.
 			ternFile[i] = hasTernSeparator(data)
 			known[i].Checksum = "tern?" + sum

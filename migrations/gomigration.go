@@ -88,7 +88,7 @@ func addGoPair(pairs map[string]*filePair, g GoMigration) *FileError {
 }
 
 // loadGo makes the Migration of a registered Go migration.
-func loadGo(id string, cfg *loadConfig) (Migration, []*FileError, []string) {
+func loadGo(id string, cfg *loadConfig) (Migration, []*FileError, []warning) {
 	var g GoMigration
 	for _, x := range cfg.gos {
 		if x.ID == id {

@@ -193,7 +193,7 @@ func gooseSections(file, text string, env func(string) (string, bool)) (g gooseF
 }
 
 // loadGoose loads one goose-format migration file.
-func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []string) {
+func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []warning) {
 	num, name, _ := projector.ParseID(id)
 	m := Migration{ID: id, Number: num, Name: name, Format: FormatGoose, Up: Script{File: shown(p.up)}}
 	data, err := fs.ReadFile(fsys, p.up)

@@ -104,7 +104,8 @@ type Set struct {
 	Ignored    []string    // other entries of the directory (subdirectories end in "/")
 	Warnings   []string    // problems that do not stop the set from loading
 
-	byID map[string]int
+	warnings []warning // Warnings, with their files
+	byID     map[string]int
 }
 
 // Lookup returns the migration with this id.
@@ -200,7 +201,30 @@ func newLoadConfig(opts []LoadOption) *loadConfig {
 }
 
 func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
-	cfg := newLoadConfig(opts)
+	set, errs, err := loadSet(fsys, dir, newLoadConfig(opts))
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return set, nil
+}
+
+// warning is a problem that does not stop a set from loading.
+type warning struct {
+	file, msg string
+	text      string // as Set.Warnings words it
+}
+
+// loadSet loads what it can of a set: the migrations whose files load, the
+// warnings, and every problem (sorted by file and line). err is for a
+// directory that cannot be read at all.
+func loadSet(fsys fs.FS, dir string, cfg *loadConfig) (*Set, []*FileError, error) {
 	shown := func(name string) string {
 		if dir == "" {
 			return name
@@ -213,7 +237,7 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 		if where == "" {
 			where = "."
 		}
-		return nil, fmt.Errorf("read migrations directory %s: %w", where, err)
+		return nil, nil, fmt.Errorf("read migrations directory %s: %w", where, err)
 	}
 	set := &Set{}
 	var errs []*FileError
@@ -269,7 +293,7 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 		default:
 			set.Ignored = append(set.Ignored, name)
 			if w := nearMiss(name); w != "" {
-				set.Warnings = append(set.Warnings, shown(name)+": "+w)
+				set.warn(warning{file: shown(name), msg: w, text: shown(name) + ": " + w})
 			}
 			continue
 		}
@@ -312,7 +336,8 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 		}
 	}
 	if len(pairs) == 0 && len(errs) == 0 {
-		set.Warnings = append(set.Warnings, fmt.Sprintf("no migration files (<number>_<name>.up.sql) in %s", cmp.Or(dir, "the migration set")))
+		msg := fmt.Sprintf("no migration files (<number>_<name>.up.sql) in %s", cmp.Or(dir, "the migration set"))
+		set.warn(warning{file: cmp.Or(dir, "."), msg: msg, text: msg})
 	}
 
 	ids := make([]string, 0, len(pairs))
@@ -357,7 +382,7 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 	type loaded struct {
 		m     Migration
 		errs  []*FileError
-		warns []string
+		warns []warning
 	}
 	all := make([]loaded, len(ids))
 	parallel(len(ids), func(i int) {
@@ -384,21 +409,23 @@ func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
 			continue
 		}
 		errs = append(errs, all[i].errs...)
-		set.Warnings = append(set.Warnings, all[i].warns...)
-		set.Migrations = append(set.Migrations, all[i].m)
-	}
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *FileError) int {
-			return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-		})
-		joined := make([]error, len(errs))
-		for i, e := range errs {
-			joined[i] = e
+		for _, w := range all[i].warns {
+			set.warn(w)
 		}
-		return nil, errors.Join(joined...)
+		if len(all[i].errs) == 0 {
+			set.Migrations = append(set.Migrations, all[i].m)
+		}
 	}
+	slices.SortStableFunc(errs, func(a, b *FileError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
 	set.index()
-	return set, nil
+	return set, errs, nil
+}
+
+func (s *Set) warn(w warning) {
+	s.Warnings = append(s.Warnings, w.text)
+	s.warnings = append(s.warnings, w)
 }
 
 var looksNumbered = regexp.MustCompile(`^[0-9]+_`)
@@ -415,7 +442,7 @@ func nearMiss(name string) string {
 	return ""
 }
 
-func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []string) {
+func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []warning) {
 	switch p.format {
 	case FormatGoose:
 		return loadGoose(fsys, id, p, shown, cfg)
@@ -427,7 +454,7 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 	num, name, _ := projector.ParseID(id)
 	m := Migration{ID: id, Number: num, Name: name, Format: p.format, Version: p.version, Up: Script{File: shown(p.up)}}
 	var errs []*FileError
-	var warns []string
+	var warns []warning
 
 	up, err := fs.ReadFile(fsys, p.up)
 	if err != nil {
@@ -437,7 +464,8 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 		errs = append(errs, ferrs...)
 		m.Up, m.Checksum, m.Compatible = a.script, a.script.Checksum, a.compatible
 		if m.Up.Empty() && len(ferrs) == 0 {
-			warns = append(warns, fmt.Sprintf("%s holds no SQL statement (only blank lines and comments): %s will be recorded as applied without changing anything", shown(p.up), id))
+			msg := fmt.Sprintf("holds no SQL statement (only blank lines and comments): %s will be recorded as applied without changing anything", id)
+			warns = append(warns, warning{file: shown(p.up), msg: msg, text: shown(p.up) + " " + msg})
 		}
 	}
 

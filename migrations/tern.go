@@ -49,7 +49,7 @@ func hasTernSeparator(data []byte) bool {
 }
 
 // loadTern loads one tern migration file.
-func loadTern(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
+func loadTern(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []warning) {
 	num, name, _ := projector.ParseID(id)
 	file := shown(p.up)
 	m := Migration{ID: id, Number: num, Name: name, Format: FormatTern, Up: Script{File: file}}
@@ -97,9 +97,10 @@ func loadTern(fsys fs.FS, id string, p *filePair, shown func(string) string) (Mi
 	a, ferrs := analyzeFile(file, []byte(strings.Join(upB, "")), fileOptions{sum: sum, noTx: noTx})
 	errs = append(errs, ferrs...)
 	m.Up, m.Checksum, m.Compatible = a.script, sum, a.compatible
-	var warns []string
+	var warns []warning
 	if m.Up.Empty() && len(ferrs) == 0 {
-		warns = append(warns, fmt.Sprintf("%s holds no SQL statement above %s: %s will be recorded as applied without changing anything", file, ternSeparator, id))
+		msg := fmt.Sprintf("holds no SQL statement above %s: %s will be recorded as applied without changing anything", ternSeparator, id)
+		warns = append(warns, warning{file: file, msg: msg, text: file + " " + msg})
 	}
 	if sep == 0 {
 		return m, errs, warns
