@@ -88,6 +88,7 @@ const (
 
 	FixAdopt         FixAction = "adopt"          // another tool's history and no ledger: adopt that history (Tool, Table)
 	FixWriteManifest FixAction = "write-manifest" // a manifest that cannot be used: write it again from the release's files
+	FixDeployFirst   FixAction = "deploy-first"   // a migration would make a running release refuse: deploy a release that ships it first, or declare it compatible
 )
 
 // Fixes lists the fixes err, or an error it wraps, suggests: this
