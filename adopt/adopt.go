@@ -457,8 +457,11 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 			if last != "" {
 				newest = "holds migrations up to " + last + " only"
 			}
-			m.unmapped = append(m.unmapped, Unmapped{Version: missing, Script: r.Script,
-				Reason: fmt.Sprintf("the history says every migration up to %s is applied, but the set %s: the migrations numbered %s that were applied are not in it", r.Version, newest, missing)})
+			reason := fmt.Sprintf("no migration numbered %s in the set", r.Number)
+			if from != n {
+				reason = fmt.Sprintf("the history says every migration up to %s is applied, but the set %s: the migrations numbered %s that were applied are not in it", r.Version, newest, missing)
+			}
+			m.unmapped = append(m.unmapped, Unmapped{Version: missing, Script: r.Script, Reason: reason})
 		}
 	}
 	projector.SortIDs(m.ids)
