@@ -66,14 +66,15 @@ func (r *Runner) Set() *Set { return r.set }
 
 // UpOptions say how far and how an up runs.
 type UpOptions struct {
-	Target   string // apply up to and including this id ("": all pending)
+	Target   string // apply up to and including this id or version number ("": all pending)
+	Steps    int    // or: apply the next Steps pending migrations
 	DryRun   bool   // plan only: change nothing
 	Rehearse bool   // run the pending transactional migrations in one transaction and roll it back; record nothing
 }
 
 // DownOptions say how far and how a down runs.
 type DownOptions struct {
-	Target      string // revert every applied migration ordered after this id ("0": all)
+	Target      string // revert every applied migration ordered after this id or version number ("0": all)
 	Steps       int    // or: revert the newest Steps
 	UseRecorded bool   // revert migrations this set does not know with their recorded down SQL
 	DryRun      bool
@@ -108,7 +109,7 @@ type Report struct {
 // the ledger under it and plans from what it finds, so any number of
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
-	target := r.target(DirUp, o.Target, 0, false)
+	target := r.target(DirUp, o.Target, o.Steps, false)
 	if err := r.refuseForeign(ctx); err != nil {
 		return Report{}, err
 	}
@@ -146,6 +147,13 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		plan, err := r.set.Plan(state, target)
 		if err == nil {
 			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+		}
+		// The down SQL recorded in the ledger, so a dry run can show what
+		// would run.
+		for i := range plan.Steps {
+			if st := &plan.Steps[i]; err == nil && st.Script == nil && st.UsesRecorded() {
+				st.Script, err = recordedDown(ctx, r.store, st.ID)
+			}
 		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		rep.Elapsed = time.Since(start)
