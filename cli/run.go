@@ -74,6 +74,11 @@ type env struct {
 	// given holds the flags set on the command line.
 	given map[string]bool
 
+	// loadOpts are what the migration set is loaded with: a program of its
+	// own running the CLI (Run with WithGoMigrations) registers its Go
+	// migrations here.
+	loadOpts []migrations.LoadOption
+
 	groups []flagGroup
 	db     *dbFlags
 	dir    *dirFlags
@@ -536,7 +541,7 @@ func isConnectError(err error) bool {
 
 // loadSet loads the migrations directory.
 func (e *env) loadSet() (*migrations.Set, error) {
-	set, err := migrations.LoadDir(e.dir.path)
+	set, err := migrations.LoadDir(e.dir.path, e.loadOpts...)
 	if err != nil {
 		return nil, err
 	}
