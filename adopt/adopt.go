@@ -109,10 +109,10 @@ type AdoptOptions struct {
 // *SourceStateError) or with rows that map to nothing (*UnmappedError,
 // unless AllowUnmapped) is refused and nothing is recorded.
 func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o AdoptOptions) (Report, error) {
-	tool, err := foreign.ParseTool(o.From)
-	if err != nil {
+	if err := CheckSource(o.From); err != nil {
 		return Report{}, err
 	}
+	tool, _ := foreign.ParseTool(o.From)
 	store, err := newStore(pool, o.Options)
 	if err != nil {
 		return Report{}, err
@@ -158,6 +158,34 @@ func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o Adopt
 		return rep, events, err
 	}
 	return record(ctx, pool, store, o.Options, build)
+}
+
+// UnknownSourceError: adopt was asked for a tool it does not read.
+type UnknownSourceError struct{ From string }
+
+func (e *UnknownSourceError) Error() string {
+	return fmt.Sprintf("unknown tool %q: adopt reads %s (or migrate, for golang-migrate)", e.From, strings.Join(Sources, ", "))
+}
+
+// CheckSource says whether adopt reads the history of the tool named from
+// (one of Sources, or "migrate"): a *UnknownSourceError if not.
+func CheckSource(from string) error {
+	if _, err := foreign.ParseTool(from); err != nil {
+		return &UnknownSourceError{From: from}
+	}
+	return nil
+}
+
+// Refused reports whether err is adopt refusing the history as it is —
+// the source in a bad state, rows that map to nothing, files changed since
+// the tool applied them — rather than failing to read or record it.
+func Refused(err error) bool {
+	var (
+		se *SourceStateError
+		ue *UnmappedError
+		ce *ChecksumError
+	)
+	return errors.As(err, &se) || errors.As(err, &ue) || errors.As(err, &ce)
 }
 
 // SourceStateError: the other tool's history is in a state that must be

@@ -55,7 +55,7 @@ func TestSourceTimesKeepGooseTstamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	times, err := adopt.SourceTimes(ctx, store)
+	times, err := migrations.SourceTimes(ctx, store, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

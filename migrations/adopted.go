@@ -1,4 +1,4 @@
-package adopt
+package migrations
 
 import (
 	"context"
@@ -26,12 +26,23 @@ type SourceApplied struct {
 const sourceTimeLayout = "2006-01-02 15:04:05.999999"
 
 // SourceTimes reads, for each migration the ledger records as applied by
-// adoption from a tool that kept when it applied it, that time. A
-// migration reverted since, or applied again by ledger, is not in it.
-// It reads the migration.applied and migration.reverted events.
-func SourceTimes(ctx context.Context, store *ledger.Store) (map[string]SourceApplied, error) {
+// adoption from a tool that kept when it applied it, that time — up to the
+// event untilSeq (0: all). A migration reverted since, or applied again by
+// ledger, is not in it. A ledger that never adopted anything costs one
+// indexed read.
+func SourceTimes(ctx context.Context, store *ledger.Store, untilSeq int64) (map[string]SourceApplied, error) {
 	out := map[string]SourceApplied{}
-	for e, err := range store.Events(ctx, ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationReverted}}) {
+	adopted := false
+	for _, err := range store.Events(ctx, ledger.Filter{Types: []string{projector.TypeSchemaBaselined}, UntilSeq: untilSeq, Limit: 1}) {
+		if err != nil {
+			return nil, err
+		}
+		adopted = true
+	}
+	if !adopted {
+		return out, nil
+	}
+	for e, err := range store.Events(ctx, ledger.Filter{Types: []string{projector.TypeMigrationApplied, projector.TypeMigrationReverted}, UntilSeq: untilSeq}) {
 		if err != nil {
 			return nil, err
 		}
