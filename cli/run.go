@@ -93,6 +93,10 @@ var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-v
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	// ledger --version and -v, as most tools take them: the version command.
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	// Flags may come before the command too: ledger --db URL status.
 	var before []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
