@@ -100,9 +100,12 @@ lint unless --strict. While an error exists, every warning is still shown.
 It knows releases: a migration declaring -- ledger:compatible C whose SQL
 drops or renames a table or column, changes a column's type, or adds NOT
 NULL without a default contradicts its declaration (an error naming the
-line and the object: releases matching C may read what it removes). The
-same statements without a declaration are safe (older releases refuse to
-run with them applied) and are listed with --verbose.
+line and the object: releases matching C may read what it removes). With
+--app-version (the release that ships the directory), only a C admitting
+an older release contradicts (>=1.3.0 on a migration shipped in 1.3.0 does
+not: the releases it admits know what it removed). The same statements
+without a declaration are safe (older releases refuse to run with them
+applied) and are listed with --verbose.
 
 --manifest FILE is a release's manifest (ledger manifest). Its migrations
 must be the directory's, unchanged; the directory's migrations it does not
@@ -138,7 +141,7 @@ func (c *lintCmd) flags(fs *flag.FlagSet, e *env) {
 
 func (c *lintCmd) run(ctx context.Context, e *env, args []string) int {
 	r := lintReport{Dir: c.dir.path, Strict: c.strict, Problems: []lintProblem{}}
-	opts := migrations.LintOptions{Verbose: c.verbose, Load: e.loadOpts}
+	opts := migrations.LintOptions{Verbose: c.verbose, Load: e.loadOpts, AppVersion: c.rel.appVersion()}
 	var release *migrations.Manifest
 	if c.manifest != "" {
 		if m, ok := c.readRelease(e, &r); ok {

@@ -305,7 +305,7 @@ func (c *lintCmd) lintManifest(e *env, m *migrations.Manifest, r *lintReport) {
 		r.add(lintProblem{File: c.manifest, Severity: "error", Check: "manifest", Message: msg, Hint: hint})
 	}
 	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", c.dir.path, m.AppVersion, m.Policy, c.manifest)
-	if c.rel.versionGiven && c.rel.versionText != m.AppVersion {
+	if c.rel.versionGiven && c.rel.versionText != m.AppVersion && len(r.Pending) == 0 {
 		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, c.rel.versionText), "")
 	}
 	set, err := migrations.LoadDir(c.dir.path, e.loadOpts...)

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
@@ -52,6 +55,12 @@ type LintOptions struct {
 	// Verbose also reports destructive statements in migrations without a
 	// -- ledger:compatible declaration (SeverityInfo).
 	Verbose bool
+	// AppVersion is the release that ships the set, if known. A declared
+	// constraint contradicts a destructive statement only when it admits a
+	// release older than this one (a release that ships the migration knows
+	// what it removed): "-- ledger:compatible >=1.3.0" on a migration
+	// shipped in 1.3.0 admits none. Unknown, every declaration does.
+	AppVersion string
 	// Load are the options the set is loaded with (WithGo, WithEnv).
 	Load []LoadOption
 }
@@ -123,8 +132,16 @@ func lint(fsys fs.FS, dir string, o LintOptions) (LintReport, error) {
 	for _, w := range set.warnings {
 		rep.Findings = append(rep.Findings, Finding{File: w.file, Severity: SeverityWarning, Check: "load", Message: w.msg})
 	}
+	var ships *semver.Version
+	if o.AppVersion != "" {
+		v, err := policy.ParseAppVersion(o.AppVersion)
+		if err != nil {
+			return rep, err
+		}
+		ships = v
+	}
 	for _, m := range set.Migrations {
-		rep.Findings = append(rep.Findings, lintCompatible(m, o.Verbose)...)
+		rep.Findings = append(rep.Findings, lintCompatible(m, o.Verbose, ships)...)
 	}
 	if o.Release != nil {
 		rep.Checks = append(rep.Checks, "release")
@@ -143,26 +160,83 @@ func lint(fsys fs.FS, dir string, o LintOptions) (LintReport, error) {
 	return rep, nil
 }
 
-// lintCompatible checks a migration's SQL against its declaration.
-func lintCompatible(m Migration, verbose bool) []Finding {
+// lintCompatible checks a migration's SQL against its declaration; ships
+// is the release that ships it (nil: unknown).
+func lintCompatible(m Migration, verbose bool, ships *semver.Version) []Finding {
 	if m.Compatible == "" && !verbose {
 		return nil
+	}
+	older := ""
+	if m.Compatible != "" {
+		older = admitsOlder(m.Compatible, ships)
 	}
 	var out []Finding
 	for _, d := range DestructiveStatements(&m.Up) {
 		f := Finding{File: d.File, Line: d.Line, Check: "compatible", Migration: m.ID, Object: d.Object}
-		if m.Compatible != "" {
+		switch {
+		case older != "":
 			f.Severity = SeverityError
 			f.Message = d.Sentence(m.Compatible) + ": it contradicts its -- ledger:compatible " + m.Compatible
+			if ships != nil {
+				f.Message += fmt.Sprintf(" (it admits %s, older than %s, which ships it)", older, ships)
+			}
 			f.Hint = "split it (expand/contract): keep this migration compatible, and " + strings.SplitN(d.What, " ", 2)[0] +
 				" in a later migration without the declaration, once no release that uses " + d.Object + " runs; or narrow the constraint to the releases that no longer use it"
-		} else {
+		case !verbose:
+			continue
+		case m.Compatible != "" && ships != nil:
+			f.Severity = SeverityInfo
+			f.Message = fmt.Sprintf("%s: safe, since its -- ledger:compatible %s admits only releases from %s on, which ship it", d.What, m.Compatible, ships)
+		case m.Compatible != "":
+			continue
+		default:
 			f.Severity = SeverityInfo
 			f.Message = d.What + ": safe, since it declares no compatibility, so the releases before it refuse to run with it applied"
 		}
 		out = append(out, f)
 	}
 	return out
+}
+
+var versionLiteral = regexp.MustCompile(`[0-9]+(?:\.[0-9]+){0,2}`)
+
+// admitsOlder names a release older than ships that constraint admits ("" if
+// none is found). With ships unknown, any release it admits is taken as
+// older: a declaration is made for the releases before the one shipping it.
+// The releases tried are the versions the constraint names, the first ones
+// there are, and those just below ships.
+func admitsOlder(constraint string, ships *semver.Version) string {
+	c, err := semver.NewConstraint(constraint)
+	if err != nil {
+		return ""
+	}
+	var candidates []*semver.Version
+	for _, lit := range versionLiteral.FindAllString(constraint, -1) {
+		if v, err := semver.NewVersion(lit); err == nil {
+			candidates = append(candidates, v)
+		}
+	}
+	for _, s := range []string{"0.0.0", "0.0.1", "0.1.0", "1.0.0"} {
+		candidates = append(candidates, semver.MustParse(s))
+	}
+	if ships != nil {
+		maj, min, pat := ships.Major(), ships.Minor(), ships.Patch()
+		if pat > 0 {
+			candidates = append(candidates, semver.New(maj, min, pat-1, "", ""))
+		}
+		if min > 0 {
+			candidates = append(candidates, semver.New(maj, min-1, 0, "", ""), semver.New(maj, min-1, 99999, "", ""))
+		}
+		if maj > 0 {
+			candidates = append(candidates, semver.New(maj-1, 0, 0, "", ""), semver.New(maj-1, 99999, 99999, "", ""))
+		}
+	}
+	for _, v := range candidates {
+		if (ships == nil || v.LessThan(ships)) && c.Check(v) {
+			return v.String()
+		}
+	}
+	return ""
 }
 
 // lintRelease judges the release against the set applied in full: which of

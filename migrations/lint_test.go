@@ -161,3 +161,37 @@ func TestLintRelease(t *testing.T) {
 		}
 	}
 }
+
+// A declaration admitting only the releases that ship the migration (the
+// demo's 1.3.0 drops a column, compatible >=1.3.0) contradicts nothing
+// once lint knows the release: they know what it removed.
+func TestLintCompatibleKnowsTheShippingRelease(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"0001_users.up.sql":       "CREATE TABLE users (id int, nickname text, flag bool);\n",
+		"0002_drop_nick.up.sql":   "-- ledger:compatible >=1.3.0\nALTER TABLE users DROP COLUMN nickname;\n",
+		"0003_drop_flag.up.sql":   "-- ledger:compatible >=1.2.0\nALTER TABLE users DROP COLUMN flag;\n",
+		"0004_retype.up.sql":      "-- ledger:compatible ^1.3\nALTER TABLE users ALTER COLUMN id TYPE bigint;\n",
+		"0005_below_two.up.sql":   "-- ledger:compatible <2.0.0\nDROP TABLE users;\n",
+		"0006_patch_range.up.sql": "-- ledger:compatible ~1.3.0\nALTER TABLE users RENAME TO accounts;\n",
+	})
+	rep, err := migrations.Lint(fsys, migrations.LintOptions{AppVersion: "1.3.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Migration+": "+f.Message)
+	}
+	want := []string{
+		"0003_drop_flag: drops column users.flag, which releases >=1.2.0 may read: it contradicts its -- ledger:compatible >=1.2.0 (it admits 1.2.0, older than 1.3.0, which ships it)",
+		"0005_below_two: drops table users, which releases <2.0.0 may read: it contradicts its -- ledger:compatible <2.0.0 (it admits 0.0.0, older than 1.3.0, which ships it)",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Not knowing the release, every declaration is taken to admit older ones.
+	rep, _ = migrations.Lint(fsys, migrations.LintOptions{})
+	if rep.Count(migrations.SeverityError) != 5 {
+		t.Errorf("without the release: %d errors, want 5", rep.Count(migrations.SeverityError))
+	}
+}
