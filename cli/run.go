@@ -91,8 +91,11 @@ type env struct {
 // found; they are handed to the command, which must know them.
 var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
 
-func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, opts ...Option) int {
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	for _, o := range opts {
+		o(e)
+	}
 	// ledger --version and -v, as most tools take them: the version command.
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
 		args = append([]string{"version"}, args[1:]...)
