@@ -41,4 +41,5 @@ func TestREADMEGoMigrationsAndLintSnippetsBuild(t *testing.T) {
 		"migrations/0001_users.up.sql": []byte("CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"),
 	})
 	readmetest.Build(t, "<!-- lint-snippet: -->", nil)
+	readmetest.Build(t, "<!-- cli-library-snippet: -->", nil)
 }
