@@ -364,8 +364,15 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 	if e.out.json {
 		out := struct {
 			migrations.Report
-			Error string `json:"error,omitempty"`
+			// Steps: a dry run's steps with the SQL each would run.
+			Steps []dryStep `json:"steps,omitempty"`
+			Error string    `json:"error,omitempty"`
 		}{Report: rep}
+		if rep.DryRun {
+			for _, s := range rep.Plan.Steps {
+				out.Steps = append(out.Steps, dryStepOf(s))
+			}
+		}
 		if err != nil {
 			out.Error = err.Error()
 		}
@@ -437,6 +444,27 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 		return exitIntegrity
 	}
 	return exitError
+}
+
+// dryStep is a planned step in a dry run's JSON.
+type dryStep struct {
+	ID            string   `json:"id"`
+	Direction     string   `json:"direction"`
+	File          string   `json:"file,omitempty"`
+	Transactional bool     `json:"transactional"`
+	Go            bool     `json:"go,omitempty"` // a Go migration: no SQL
+	Statements    []string `json:"statements"`
+}
+
+func dryStepOf(s migrations.Step) dryStep {
+	d := dryStep{ID: s.ID, Direction: s.Direction.String(), Statements: []string{}}
+	if sc := s.Script; sc != nil {
+		d.File, d.Transactional, d.Go = sc.File, !sc.NoTransaction, sc.Go()
+		for _, st := range sc.Statements {
+			d.Statements = append(d.Statements, st.Text)
+		}
+	}
+	return d
 }
 
 // printStepSQL prints the SQL a planned step would run, as it would run it.
