@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -64,24 +63,6 @@ func (r *lintReport) add(p lintProblem) {
 
 // failed: any error; with --strict, any warning too.
 func (r *lintReport) failed() bool { return r.Errors > 0 || (r.Strict && r.Warnings > 0) }
-
-// fileErrors unwraps the *FileError values Load joined.
-func fileErrors(err error) []*migrations.FileError {
-	var out []*migrations.FileError
-	var walk func(error)
-	walk = func(err error) {
-		var fe *migrations.FileError
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-		} else if errors.As(err, &fe) {
-			out = append(out, fe)
-		}
-	}
-	walk(err)
-	return out
-}
 
 func cmdLint() *command {
 	return &command{
