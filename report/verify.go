@@ -68,6 +68,13 @@ func FromVerification(mv migrations.Verification, files, anchors bool) Verificat
 		}
 	}
 	v.OK = mv.OK()
+	if v.OK {
+		v.Summary = fmt.Sprintf("Verified while this report was made: %s events, the hash chain is intact, the projection and head equal the fold of the events, no migration is in doubt", thousands(mv.Chain.Events))
+		if files {
+			v.Summary += ", every applied migration's file has its recorded checksum"
+		}
+		v.Summary += " and the schema is as last recorded."
+	}
 	return v
 }
 
