@@ -77,8 +77,9 @@ type RolloutHalted struct {
 // RolloutInterrupted is the payload of rollout.interrupted: the controller
 // was stopped (Ctrl-C, SIGTERM); a resume goes on.
 type RolloutInterrupted struct {
-	ID     string `json:"id"`
-	Reason string `json:"reason"`
+	ID       string   `json:"id"`
+	Reason   string   `json:"reason"`
+	InFlight []string `json:"in_flight,omitempty"` // targets stopped while they ran: they have no outcome
 }
 
 // RolloutResumed is the payload of rollout.resumed: an operator went on
