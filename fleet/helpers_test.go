@@ -101,6 +101,14 @@ func targetsOf(urls []string) []fleet.Target {
 // table runs (created by the first).
 func set(t testing.TB, n int, extra string) *migrations.Set {
 	t.Helper()
+	s, err := setOf(n, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func setOf(n int, extra string) (*migrations.Set, error) {
 	fsys := fstest.MapFS{}
 	for i := 1; i <= n; i++ {
 		sql := fmt.Sprintf("CREATE TABLE t%d (id int);\n%sINSERT INTO runs VALUES ('%d');\n", i, extra, i)
@@ -109,21 +117,20 @@ func set(t testing.TB, n int, extra string) *migrations.Set {
 		}
 		fsys[fmt.Sprintf("%d_m%d.up.sql", i, i)] = &fstest.MapFile{Data: []byte(sql)}
 	}
-	s, err := migrations.Load(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return migrations.Load(fsys)
 }
 
 // control is a control ledger on a database of its own.
 func control(t testing.TB) (*fleet.Control, *pgxpool.Pool) {
 	t.Helper()
-	pool, _ := pgtest.NewPool(t, 2)
+	pool, url := pgtest.NewPool(t, 2)
 	ctl, err := fleet.NewControl(pool, "", "test-controller")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctlMu.Lock()
+	ctlPools[ctl] = url
+	ctlMu.Unlock()
 	return ctl, pool
 }
 
@@ -236,4 +243,16 @@ func openPool(t testing.TB, url string) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+var (
+	ctlMu    sync.Mutex
+	ctlPools = map[*fleet.Control]string{}
+)
+
+func ctlURL(t testing.TB, ctl *fleet.Control) string {
+	t.Helper()
+	ctlMu.Lock()
+	defer ctlMu.Unlock()
+	return ctlPools[ctl]
 }

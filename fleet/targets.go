@@ -83,6 +83,7 @@ func (e *TargetsError) Error() string {
 // once, by line.
 func ParseTargets(r io.Reader, source string) ([]Target, error) {
 	var out []Target
+	var lines []int
 	terr := &TargetsError{Source: source}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -115,11 +116,12 @@ func ParseTargets(r io.Reader, source string) ([]Target, error) {
 			}
 		}
 		out = append(out, t)
+		lines = append(lines, line)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	problems := checkTargets(out, func(i int) string { return fmt.Sprintf("target %d", i+1) })
+	problems := checkTargets(out, func(i int) string { return fmt.Sprintf("line %d", lines[i]) })
 	terr.Problems = append(terr.Problems, problems...)
 	if len(terr.Problems) > 0 {
 		return nil, terr
