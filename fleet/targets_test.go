@@ -43,7 +43,7 @@ postgres://a@h/z color=blue
 postgres://a@h/w tenant=bad-name
 `
 	_, err = fleet.ParseTargets(strings.NewReader(bad), "bad.txt")
-	for _, w := range []string{`bad.txt`, `line 4: unknown extra "color"`, `line 2: name "x" is also line 1's`, `line 3: "mysql://a@h/y" is not a postgres:// URL`, `line 5: tenant \"bad-name\"`} {
+	for _, w := range []string{`bad.txt`, `line 4: unknown extra "color"`, `line 2: name "x" is also line 1's`, `line 3: "mysql://a@h/y" is not a postgres:// URL`, `line 5: tenant "bad-name"`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v does not say %q", err, w)
 		}
