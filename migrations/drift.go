@@ -62,6 +62,11 @@ type schemaCheck struct {
 // stale snapshot; otherwise it is drift, recorded once as schema.drifted.
 func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 	var c schemaCheck
+	if st := s.app.State(); st.Fingerprint == nil && len(st.Applied) == 0 && len(st.InDoubt) == 0 {
+		// Nothing recorded to compare with and nothing to snapshot yet
+		// (a fresh ledger): afterRun reads the catalog if the run migrates.
+		return c, nil
+	}
 	snap, err := readCatalog(ctx, s.conn, s.store.Schema(), s.set.tenant)
 	if err != nil {
 		return c, err
