@@ -27,9 +27,6 @@ func TestMain(m *testing.M) {
 
 const killMigrations = 5
 
-
-
-
 func controllerMain() int {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, os.Getenv("FLEET_TEST_CONTROL"))
