@@ -61,9 +61,6 @@ func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
 // Store is the runner's event store.
 func (r *Runner) Store() *ledger.Store { return r.store }
 
-// Set is the runner's migration set.
-func (r *Runner) Set() *Set { return r.set }
-
 // UpOptions say how far and how an up runs.
 type UpOptions struct {
 	Target   string // apply up to and including this id ("": all pending)
