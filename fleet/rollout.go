@@ -120,6 +120,8 @@ const OutcomePending = "pending"
 // TargetResult is what happened on one target.
 type TargetResult struct {
 	Name     string        `json:"name"`
+	URL      string        `json:"url"` // without its password
+	Tenant   string        `json:"tenant,omitempty"`
 	Outcome  string        `json:"outcome"` // projector.Outcome*, or OutcomePending in a dry run
 	Applied  []string      `json:"applied,omitempty"`
 	Planned  []string      `json:"planned,omitempty"` // a dry run: what it would apply
@@ -568,7 +570,7 @@ func (e *engine) runTarget(ctx context.Context, i int, canary bool) (TargetResul
 	t := e.targets[i]
 	rt := e.h.plan.Targets[i]
 	t0 := time.Now()
-	res := TargetResult{Name: t.Name, Canary: canary}
+	res := TargetResult{Name: t.Name, URL: t.Redacted(), Tenant: t.Tenant, Canary: canary}
 	fail := func(err error) (TargetResult, bool) {
 		res.Outcome, res.Err, res.Error = projector.OutcomeFailed, err, e.o.Word(err)
 		res.Duration = time.Since(t0)

@@ -27,7 +27,7 @@ type TargetStatus struct {
 	Duration time.Duration `json:"duration_ns"`
 	Seq      int64         `json:"seq"`
 	Hash     string        `json:"hash,omitempty"`
-	At       time.Time     `json:"at,omitempty"` // when its latest outcome was recorded
+	At       time.Time     `json:"at,omitzero"` // when its latest outcome was recorded
 	Canary   bool          `json:"canary,omitempty"`
 }
 
