@@ -298,7 +298,7 @@ func (r *rolloutView) progress(p fleet.Progress) {
 		rate := float64(c.Done()+c.Failed+c.Refused) / max(time.Since(r.start).Seconds(), 0.001)
 		eta := "–"
 		if rate > 0 && c.Pending > 0 {
-			eta = (time.Duration(float64(c.Pending)/rate*float64(time.Second))).Round(time.Second).String()
+			eta = (time.Duration(float64(c.Pending) / rate * float64(time.Second))).Round(time.Second).String()
 		}
 		fmt.Fprintf(e.stderr, "\r\033[K%d/%d done, %d failed, %d running, %d pending — %.1f/s, ETA %s",
 			c.Done(), p.Total, c.Failed+c.Refused, p.Running, c.Pending-p.Running, rate, eta)
