@@ -49,7 +49,8 @@ Targets, one of:
 rollout), then waits --soak, then the rest, --parallel at once and at most
 --per-host at once on one server. The rollout halts once --max-failures targets
 failed or were refused (default 1: the first): targets in flight finish, no new
-one starts. --health SQL runs on each target after it migrated and must return
+one starts. --health SQL runs on each target after it migrated (or was found
+at the set) and must return
 true. Ctrl-C stops starting targets, cancels the migrations in flight (rolled
 back and recorded on each target, as up does) and records the rollout as
 interrupted.
@@ -270,18 +271,18 @@ func rolloutOptions(e *env, rel *releaseFlags, lock *lockFlags, base string) fle
 // rolloutView renders a running rollout: a progress line on a terminal,
 // one line per finished target otherwise (failures always), or JSON lines.
 type rolloutView struct {
-	e     *env
-	start time.Time
-	last  fleet.Progress
-	shown bool // a progress line is on the terminal
+	e        *env
+	start    time.Time
+	finished int  // targets finished in this session (the rate's)
+	shown    bool // a progress line is on the terminal
 }
 
 func newRolloutView(e *env) *rolloutView { return &rolloutView{e: e, start: time.Now()} }
 
 func (r *rolloutView) progress(p fleet.Progress) {
-	r.last = p
 	e := r.e
 	if f := p.Finished; f != nil {
+		r.finished++
 		if e.out.json {
 			b, _ := json.Marshal(struct {
 				Event string `json:"event"`
@@ -295,7 +296,7 @@ func (r *rolloutView) progress(p fleet.Progress) {
 	}
 	if e.isTerminal && !e.out.json {
 		c := p.Counts
-		rate := float64(c.Done()+c.Failed+c.Refused) / max(time.Since(r.start).Seconds(), 0.001)
+		rate := float64(r.finished) / max(time.Since(r.start).Seconds(), 0.001)
 		eta := "–"
 		if rate > 0 && c.Pending > 0 {
 			eta = (time.Duration(float64(c.Pending) / rate * float64(time.Second))).Round(time.Second).String()

@@ -43,7 +43,7 @@ type Options struct {
 	MaxFailures int
 	// Soak: how long to wait after the canary wave before the rest.
 	Soak time.Duration
-	// Health: SQL run on each target after it migrated (on a tenant, with
+	// Health: SQL run on each target after it migrated or was found at the set (on a tenant, with
 	// its schema first on search_path); it must return one boolean, and
 	// false or an error counts as the target's failure.
 	Health string

@@ -145,3 +145,57 @@ func dbNames(urls []string) []string {
 	}
 	return out
 }
+
+// A canary wave, a soak, then the rest; a health check that returns false
+// fails its target (and, with the default budget, halts the rollout).
+func TestCanarySoakAndHealth(t *testing.T) {
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 2)
+	for _, s := range []string{"a", "b", "c"} {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA t_"+s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	targets, err := fleet.Tenants(ctx, pool, url, "t\\_%", ledger.DefaultSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, _ := control(t)
+	s := set(t, 2, "")
+	o := opts()
+	o.Canary, o.Soak, o.Parallel = 1, 300*time.Millisecond, 4
+	o.Health = "SELECT count(*) = 2 FROM runs"
+	var order []string
+	var canaryDone, restStarted time.Time
+	o.Progress = func(p fleet.Progress) {
+		if p.Started != "" {
+			order = append(order, p.Started)
+			if p.Started != "t_a" && restStarted.IsZero() {
+				restStarted = time.Now()
+			}
+		}
+		if p.Finished != nil && p.Finished.Name == "t_a" {
+			canaryDone = time.Now()
+		}
+	}
+	rep, err := fleet.Start(ctx, ctl, s, targets, o)
+	if err != nil || !rep.Finished || rep.Counts.Applied != 3 {
+		t.Fatalf("rollout: %+v %v", rep, err)
+	}
+	if order[0] != "t_a" || restStarted.Sub(canaryDone) < 300*time.Millisecond {
+		t.Fatalf("order %v; the rest started %s after the canary finished, want the 300ms soak", order, restStarted.Sub(canaryDone))
+	}
+	if !rep.Targets[0].Canary || rep.Targets[1].Canary {
+		t.Errorf("canary flags: %+v", rep.Targets)
+	}
+	o = opts()
+	o.Health = "SELECT current_schema() <> 't_b'"
+	rep, err = fleet.Start(ctx, ctl, s, targets, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := ctl.Status(ctx, rep.ID)
+	if st.State != fleet.StateHalted || st.Targets[1].State != "failed" || !strings.Contains(st.Targets[1].Error, "health check: it returned false") {
+		t.Fatalf("health: %s %+v", st.State, st.Targets[1])
+	}
+}
