@@ -102,7 +102,7 @@ func (g *controlFlags) open(ctx context.Context, e *env) (*fleet.Control, *pgxpo
 	if err != nil {
 		return nil, nil, fmt.Errorf("--control-db: %v", redactErr(err, g.url))
 	}
-	cfg.MaxConns = 2
+	cfg.MaxConns = 3 // the rollout's lock, the recorder, a read
 	cfg.ConnConfig.RuntimeParams["application_name"] = "ledger " + e.name
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout

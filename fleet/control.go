@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
@@ -56,6 +57,50 @@ func (c *Control) append(ctx context.Context, release string, events ...projecto
 		_, err := c.store.Append(ctx, tx, events...)
 		return err
 	})
+}
+
+// acquirer is a pool that hands out connections of its own (*pgxpool.Pool).
+type acquirer interface {
+	Acquire(ctx context.Context) (*pgxpool.Conn, error)
+}
+
+// RunningError: another controller is running the rollout (it holds the
+// rollout's lock on the control database).
+type RunningError struct{ ID string }
+
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("rollout %s is being run by another controller (it holds the rollout's lock on the control database); wait for it, or stop it first", e.ID)
+}
+
+// lock takes the rollout's session advisory lock on a connection of its
+// own, so two controllers never run one rollout at once; the lock goes
+// with release, or with the connection if the controller dies. A control
+// ledger over something that is not a pool takes no lock.
+func (c *Control) lock(ctx context.Context, id string) (release func(), err error) {
+	pool, ok := c.db.(acquirer)
+	if !ok {
+		return func() {}, nil
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	key := "ledger-rollout:" + c.store.Schema() + ":" + id
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key).Scan(&got); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("take the rollout's lock: %w", err)
+	}
+	if !got {
+		conn.Release()
+		return nil, &RunningError{ID: id}
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtextextended($1, 0))", key); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}, nil
 }
 
 // ErrNoRollout: the control ledger holds no rollout with that id.

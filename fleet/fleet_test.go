@@ -15,6 +15,7 @@ import (
 // on every target, every target's ledger verifies, the control ledger
 // anchors each target's head; a second rollout finds them all at the set.
 func TestRolloutOverDatabases(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 30)
 	ctl, _ := control(t)
@@ -57,6 +58,7 @@ func TestRolloutOverDatabases(t *testing.T) {
 // rollout halts after the second, the targets after it untouched; the fix
 // and a resume complete them all.
 func TestFailureBudgetHaltsThenResumeCompletes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 8)
 	ctl, _ := control(t)
@@ -114,6 +116,7 @@ func TestFailureBudgetHaltsThenResumeCompletes(t *testing.T) {
 
 // A failing canary halts everything: no other target starts.
 func TestCanaryFailureHaltsEverything(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 5)
 	ctl, _ := control(t)
@@ -142,6 +145,7 @@ func TestCanaryFailureHaltsEverything(t *testing.T) {
 // A target where a newer release ran is refused with up's words, naming
 // its unknown migrations; it counts against the budget.
 func TestRefusingTargetNamesUnknownMigrations(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 3)
 	ctl, _ := control(t)
@@ -187,6 +191,7 @@ func TestRefusingTargetNamesUnknownMigrations(t *testing.T) {
 
 // A dry run plans every target and writes nothing, not even the control ledger.
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 2)
 	ctl, pool := control(t)

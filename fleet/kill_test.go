@@ -65,6 +65,7 @@ func controllerMain() int {
 // every migration ran exactly once on every target, and the control
 // ledger and the targets agree.
 func TestKilledControllerLosesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	urls := databases(t, 8)
 	ctl, _ := control(t)

@@ -230,6 +230,11 @@ func Start(ctx context.Context, ctl *Control, set *migrations.Set, targets []Tar
 	if _, err := ctl.store.Init(ctx); err != nil {
 		return Report{}, fmt.Errorf("control ledger: %w", err)
 	}
+	unlock, err := ctl.lock(ctx, plan.ID)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
 	ev, err := projector.NewEvent(projector.TypeRolloutStarted, plan)
 	if err != nil {
 		return Report{}, err
@@ -263,6 +268,11 @@ func (e *ChangedError) Error() string {
 // .pgpass). In o, the waves, budget, health, release and policy are the
 // recorded ones; Word, Progress, Migrate and Who are taken.
 func Resume(ctx context.Context, ctl *Control, id string, set *migrations.Set, targets []Target, skip []string, o Options) (Report, error) {
+	unlock, err := ctl.lock(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
 	h, err := ctl.read(ctx, id)
 	if err != nil {
 		return Report{}, err

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 // a second rollout finds every tenant at the set (no tenant's migrations
 // are another's drift).
 func TestTenantSchemasInOneDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, url := pgtest.NewPool(t, 2)
 	var ddl strings.Builder
@@ -76,6 +78,7 @@ func TestTenantSchemasInOneDatabase(t *testing.T) {
 // their targets as up does, the rollout is recorded as interrupted, and a
 // resume completes it with each migration applied once.
 func TestInterruptedRolloutResumes(t *testing.T) {
+	t.Parallel()
 	urls := databases(t, 4)
 	ctl, _ := control(t)
 	s := set(t, 2, "SELECT pg_sleep(0.3);\n")
@@ -124,7 +127,27 @@ func TestInterruptedRolloutResumes(t *testing.T) {
 			t.Errorf("db%02d started after the interrupt", i)
 		}
 	}
-	res, err := fleet.Resume(context.Background(), ctl, rep.ID, s, nil, nil, opts())
+	// Two controllers resuming one rollout: the second is refused while the first runs.
+	type result struct {
+		rep fleet.Report
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		r, err := fleet.Resume(context.Background(), ctl, rep.ID, s, nil, nil, opts())
+		first <- result{r, err}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if st, err := ctl.Status(context.Background(), rep.ID); err == nil && len(st.Resumes) == 1 {
+			break
+		}
+	}
+	var running *fleet.RunningError
+	if _, err := fleet.Resume(context.Background(), ctl, rep.ID, s, nil, nil, opts()); !errors.As(err, &running) {
+		t.Fatalf("a second resume while the first runs: %v, want *RunningError", err)
+	}
+	r1 := <-first
+	res, err := r1.rep, r1.err
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +172,7 @@ func dbNames(urls []string) []string {
 // A canary wave, a soak, then the rest; a health check that returns false
 // fails its target (and, with the default budget, halts the rollout).
 func TestCanarySoakAndHealth(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, url := pgtest.NewPool(t, 2)
 	for _, s := range []string{"a", "b", "c"} {
