@@ -50,8 +50,7 @@ rollout), then waits --soak, then the rest, --parallel at once and at most
 --per-host at once on one server. The rollout halts once --max-failures targets
 failed or were refused (default 1: the first): targets in flight finish, no new
 one starts. --health SQL runs on each target after it migrated (or was found
-at the set) and must return
-true. Ctrl-C stops starting targets, cancels the migrations in flight (rolled
+at the set) and must return true. Ctrl-C stops starting targets, cancels the migrations in flight (rolled
 back and recorded on each target, as up does) and records the rollout as
 interrupted.
 
