@@ -39,7 +39,7 @@ func TestRolloutOverDatabases(t *testing.T) {
 	for i, ts := range st.Targets {
 		checkTarget(t, urls[i], "", 5, ts)
 	}
-	checkControl(t, ctl)
+	checkControl(t, ctl, byName(urls))
 
 	again, err := fleet.Start(ctx, ctl, s, targetsOf(urls), o)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestFailureBudgetHaltsThenResumeCompletes(t *testing.T) {
 	if st.Targets[1].Attempts != 2 || st.State != fleet.StateFinished {
 		t.Fatalf("after resume: %s, attempts of the retried %d", st.State, st.Targets[1].Attempts)
 	}
-	checkControl(t, ctl)
+	checkControl(t, ctl, byName(urls))
 }
 
 // A failing canary halts everything: no other target starts.

@@ -217,13 +217,54 @@ func checkTarget(t testing.TB, url, tenant string, n int, st fleet.TargetStatus)
 }
 
 // checkControl: the control ledger verifies, and every outcome it records
-// names an event of the target's chain (seq and hash).
-func checkControl(t testing.TB, ctl *fleet.Control) {
+// names an event of the target's chain (seq and hash): urls maps target
+// names to their databases.
+func checkControl(t testing.TB, ctl *fleet.Control, urls map[string]string) {
 	t.Helper()
-	rep, err := ctl.Store().Verify(context.Background(), nil)
+	ctx := context.Background()
+	rep, err := ctl.Store().Verify(ctx, nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("control ledger verify: %v\n%s", err, rep)
 	}
+	stores := map[string]*ledger.Store{}
+	for e, err := range ctl.Store().Events(ctx, ledger.Filter{Types: []string{projector.TypeRolloutTarget}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o projector.RolloutOutcome
+		if err := json.Unmarshal(e.Payload, &o); err != nil {
+			t.Fatal(err)
+		}
+		url, ok := urls[o.Target]
+		if !ok || o.Outcome == projector.OutcomeSkipped || o.Seq == 0 {
+			continue
+		}
+		st := stores[o.Target]
+		if st == nil {
+			var done func()
+			st, done = targetLedger(t, url, "ledger")
+			defer done()
+			stores[o.Target] = st
+		}
+		found := false
+		for te, err := range st.Events(ctx, ledger.Filter{AfterSeq: o.Seq - 1, UntilSeq: o.Seq}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			found = hex.EncodeToString(te.Hash) == o.Hash
+		}
+		if !found {
+			t.Errorf("control seq %d: %s's outcome %s names seq %d hash %.12s, not in the target's chain", e.Seq, o.Target, o.Outcome, o.Seq, o.Hash)
+		}
+	}
+}
+
+func byName(urls []string) map[string]string {
+	m := map[string]string{}
+	for _, t := range targetsOf(urls) {
+		m[t.Name] = t.URL
+	}
+	return m
 }
 
 func execSQL(t testing.TB, url, sql string) { t.Helper(); pgtest.Exec(t, url, sql) }

@@ -120,6 +120,6 @@ func TestKilledControllerLosesNothing(t *testing.T) {
 	for i, ts := range st.Targets {
 		checkTarget(t, urls[i], "", killMigrations, ts)
 	}
-	checkControl(t, ctl)
+	checkControl(t, ctl, byName(urls))
 	t.Logf("rollout %s: %d resumes, counts %+v", id, len(st.Resumes), st.Counts)
 }

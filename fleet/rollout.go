@@ -216,6 +216,7 @@ func Start(ctx context.Context, ctl *Control, set *migrations.Set, targets []Tar
 		Options: projector.RolloutOptions{
 			Canary: min(o.Canary, len(targets)), Parallel: o.Parallel, PerHost: o.PerHost, MaxFailures: o.MaxFailures,
 			SoakMS: o.Soak.Milliseconds(), Health: o.Health, LockTimeout: o.LockTimeout.Milliseconds(),
+			LedgerSchema: o.LedgerSchema,
 		},
 		Who: o.Who,
 	}
@@ -289,9 +290,7 @@ func Resume(ctx context.Context, ctl *Control, id string, set *migrations.Set, t
 	o.Canary, o.Parallel, o.PerHost, o.MaxFailures = p.Options.Canary, p.Options.Parallel, p.Options.PerHost, p.Options.MaxFailures
 	o.Soak, o.Health, o.LockTimeout = time.Duration(p.Options.SoakMS)*time.Millisecond, p.Options.Health, time.Duration(p.Options.LockTimeout)*time.Millisecond
 	o.DryRun = false
-	if len(p.Targets) > 0 {
-		o.LedgerSchema = strings.TrimSuffix(p.Targets[0].Ledger, "_"+p.Targets[0].Tenant)
-	}
+	o.LedgerSchema = p.Options.LedgerSchema
 	o.defaults()
 	if targets == nil {
 		for _, t := range p.Targets {

@@ -26,6 +26,8 @@ type RolloutOptions struct {
 	SoakMS      int64  `json:"soak_ms,omitempty"`
 	Health      string `json:"health,omitempty"`
 	LockTimeout int64  `json:"lock_timeout_ms,omitempty"`
+	// LedgerSchema is the targets' ledger schema (for tenants, the base of theirs).
+	LedgerSchema string `json:"ledger_schema,omitempty"`
 }
 
 // RolloutStarted is the payload of rollout.started: the plan.
