@@ -51,6 +51,7 @@ type dbFlags struct {
 	schema string // the ledger's schema (with --tenant: the tenant's ledger, once validated)
 	base   string // --schema as given
 	tenant string
+	cfg    *pgxpool.Config // url parsed, once (by validate)
 }
 
 func (g *dbFlags) register(fs *flag.FlagSet, e *env) {
@@ -82,9 +83,11 @@ func (g *dbFlags) validate(e *env) error {
 		}
 		g.schema = s
 	}
-	if _, err := pgxpool.ParseConfig(g.url); err != nil { // pool_max_conns and the like too
+	cfg, err := pgxpool.ParseConfig(g.url) // pool_max_conns and the like too
+	if err != nil {
 		return e.dsnError(err)
 	}
+	g.cfg = cfg
 	if w := ledger.PlacementWarning(g.schema); w != "" {
 		e.warn("%s", w)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
@@ -156,73 +157,6 @@ func (e *env) readRelease(file string, rel *releaseFlags) (migrations.Manifest, 
 	return m, 0
 }
 
-// checkRelease is check --manifest: one file read (its migration list is
-// decoded only if the ledger does not hold exactly the release), one
-// connection, one query.
-func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
-	wait, err := e.dial(ctx)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
-	data, rerr := os.ReadFile(c.manifest)
-	conn, cerr := wait()
-	if cerr == nil {
-		defer conn.Close(context.WithoutCancel(ctx))
-	}
-	if rerr != nil {
-		return e.fail(fmt.Errorf("read manifest: %w", rerr))
-	}
-	if cerr != nil {
-		return e.fail(cerr)
-	}
-	opts := c.db.options()
-	if c.checkIn {
-		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
-	}
-	checker, err := migrations.NewReleaseChecker(conn, data, opts...)
-	if err != nil {
-		return e.fail(manifestErr(err, c.manifest))
-	}
-	h, _ := checker.Release()
-	if code := e.agreeWith(c.manifest, &c.rel, h.AppVersion, h.Policy); code != 0 {
-		return code
-	}
-	v, err := checker.Check(ctx)
-	if err != nil {
-		return e.fail(manifestErr(err, c.manifest))
-	}
-	e.warnCheckIn(checker)
-	return e.printVerdict(v)
-}
-
-// checkInFromDir is check --check-in with --dir: the whole directory is
-// loaded, since the sighting records the release's manifest (a manifest,
-// --manifest, is cheaper).
-func (e *env) checkInFromDir(ctx context.Context, c *checkCmd) int {
-	p, code := e.prepare(ctx, true)
-	if code != 0 {
-		return code
-	}
-	opts := append(e.options(), migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
-	checker, err := migrations.NewChecker(e.pool, p.set, opts...)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
-	v, err := checker.Check(ctx)
-	if err != nil {
-		return e.fail(err)
-	}
-	e.warnCheckIn(checker)
-	return e.printVerdict(v)
-}
-
-// warnCheckIn reports a check-in that was not recorded; the verdict stands.
-func (e *env) warnCheckIn(c *migrations.Checker) {
-	if err := c.CheckInError(); err != nil {
-		fmt.Fprintf(e.stderr, "ledger %s: warning: %v\n  the verdict below stands; to record check-ins, run ledger up (or init) once with this binary and grant the role what the README's \"Check-ins\" section lists\n", e.name, err)
-	}
-}
-
 // manifestCommand is the command that writes the manifest file, with what
 // this command was given (placeholders for what it was not).
 func (e *env) manifestCommand(file string) string {
@@ -267,48 +201,45 @@ func (e *env) agreeWith(file string, rel *releaseFlags, appVersion, pol string) 
 	return 0
 }
 
-// printVerdict prints check's verdict and returns its exit code.
-func (e *env) printVerdict(v policy.Verdict) int {
-	code := verdictCode(v)
-	if e.out.json {
-		if c := e.printJSON(v); c != 0 {
-			return c
-		}
-		return code
-	}
-	fmt.Fprintln(e.stdout, v.MessageWith(e.advice))
-	return code
-}
-
-// lintManifest is lint's check of --manifest against --dir: every
-// difference is a problem of the manifest file. Without --manifest it
-// checks nothing.
-func lintManifest(e *env, c *lintCmd, r *lintReport) error {
-	if c.manifest == "" {
-		return nil
-	}
-	problem := func(msg, hint string) {
-		r.Problems = append(r.Problems, lintProblem{File: c.manifest, Severity: "error", Message: msg, Hint: hint})
-	}
+// readRelease reads lint's --manifest; a manifest it cannot read is a
+// problem of the manifest file.
+func (c *lintCmd) readRelease(e *env, r *lintReport) (migrations.Manifest, bool) {
 	m, err := migrations.ReadManifestFile(c.manifest)
 	if err != nil {
 		hint := ""
 		if slices.ContainsFunc(migrations.Fixes(err), func(f migrations.Fix) bool { return f.Action == migrations.FixWriteManifest }) {
 			hint = "write it again: " + e.manifestCommand(c.manifest)
 		}
-		problem(err.Error(), hint)
-		return nil
+		r.add(lintProblem{File: c.manifest, Severity: "error", Check: "manifest", Message: err.Error(), Hint: hint})
+		return m, false
+	}
+	return m, true
+}
+
+// lintManifest checks --manifest against --dir: the release's migrations
+// must be the directory's, unchanged (each difference is a problem of the
+// manifest file); the directory's migrations it does not list are pending
+// for that release, which the release check of migrations.Lint judged.
+func (c *lintCmd) lintManifest(e *env, m *migrations.Manifest, r *lintReport) {
+	problem := func(msg, hint string) {
+		r.add(lintProblem{File: c.manifest, Severity: "error", Check: "manifest", Message: msg, Hint: hint})
 	}
 	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", c.dir.path, m.AppVersion, m.Policy, c.manifest)
-	if c.rel.versionGiven && c.rel.versionText != m.AppVersion {
+	if c.rel.versionGiven && c.rel.versionText != m.AppVersion && len(r.Pending) == 0 {
 		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, c.rel.versionText), "")
 	}
-	set, err := migrations.LoadDir(c.dir.path)
+	set, err := migrations.LoadDir(c.dir.path, e.loadOpts...)
 	if err != nil {
-		return nil // the migrations check reports the directory's problems
+		return // the load check reports the directory's problems
+	}
+	pending := map[string]bool{}
+	for _, id := range r.Pending {
+		pending[id] = true
 	}
 	for _, d := range m.Diff(set) {
+		if id, ok := strings.CutSuffix(d, " is in the directory but not in the manifest"); ok && pending[id] {
+			continue // pending for that release: judged by the release check
+		}
 		problem(d, regen)
 	}
-	return nil
 }

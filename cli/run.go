@@ -74,6 +74,11 @@ type env struct {
 	// given holds the flags set on the command line.
 	given map[string]bool
 
+	// loadOpts are what the migration set is loaded with: a program of its
+	// own running the CLI (Run with WithGoMigrations) registers its Go
+	// migrations here.
+	loadOpts []migrations.LoadOption
+
 	groups []flagGroup
 	db     *dbFlags
 	dir    *dirFlags
@@ -86,8 +91,15 @@ type env struct {
 // found; they are handed to the command, which must know them.
 var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
 
-func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, opts ...Option) int {
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	for _, o := range opts {
+		o(e)
+	}
+	// ledger --version and -v, as most tools take them: the version command.
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	// Flags may come before the command too: ledger --db URL status.
 	var before []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
@@ -336,10 +348,7 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	cfg, err := pgxpool.ParseConfig(e.db.url)
-	if err != nil {
-		return nil, e.dsnError(err)
-	}
+	cfg := e.db.cfg.Copy()
 	cfg.MaxConns = 4
 	e.tune(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -381,10 +390,7 @@ func (e *env) dsnError(err error) error {
 // a few rows once, with local work to do meanwhile — and returns what
 // waits for it.
 func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
-	cfg, err := pgx.ParseConfig(e.db.url)
-	if err != nil {
-		return nil, e.dsnError(err)
-	}
+	cfg := e.db.cfg.ConnConfig.Copy()
 	e.tune(cfg)
 	type dialed struct {
 		conn *pgx.Conn
@@ -400,11 +406,10 @@ func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
 
 // where describes the database without its password.
 func (e *env) where() string {
-	cfg, err := pgx.ParseConfig(e.db.url)
-	if err != nil {
+	if e.db == nil || e.db.cfg == nil {
 		return "(unparseable DSN)"
 	}
-	return describeDB(cfg, cfg.Database)
+	return describeDB(e.db.cfg.ConnConfig, e.db.cfg.ConnConfig.Database)
 }
 
 // describeDB names a database as a URL without the password.
@@ -474,7 +479,8 @@ func (e *env) explain(err error) string {
 	}
 	if timedOut(err) {
 		wait := "the connect timeout"
-		if cfg, perr := pgx.ParseConfig(e.db.url); perr == nil {
+		if e.db.cfg != nil {
+			cfg := e.db.cfg.ConnConfig.Copy()
 			e.tune(cfg)
 			wait = cfg.ConnectTimeout.String()
 		}
@@ -561,7 +567,7 @@ func isConnectError(err error) bool {
 
 // loadSet loads the migrations directory.
 func (e *env) loadSet() (*migrations.Set, error) {
-	set, err := migrations.LoadDir(e.dir.path)
+	set, err := migrations.LoadDir(e.dir.path, e.loadOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -598,5 +604,6 @@ func commands() []*command {
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 		cmdRollout(),
+		cmdCompletion(),
 	}
 }
