@@ -25,6 +25,10 @@ import (
 // DefaultParallel is how many targets migrate at once unless told otherwise.
 const DefaultParallel = 8
 
+// DefaultConnectTimeout bounds a connection attempt to a target whose URL
+// sets no connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Options say how a rollout runs. Zero values take the defaults:
 // DefaultParallel targets at once, the first failure halts, no canary, no
 // soak, no health check, the strict policy.
@@ -561,6 +565,11 @@ func (e *engine) poolConfig(url string, conns int32) (*pgxpool.Config, error) {
 	}
 	cfg.MaxConns, cfg.MinConns = conns, 0
 	cfg.ConnConfig.RuntimeParams["application_name"] = "ledger rollout " + e.h.plan.ID
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A server that takes the connection and never answers fails its
+		// target instead of holding a slot of the rollout forever.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg, nil
 }
 
