@@ -166,12 +166,19 @@ func TestRefusingTargetNamesUnknownMigrations(t *testing.T) {
 	}
 	o := opts()
 	o.MaxFailures = 5
-	rep, err := fleet.Start(ctx, ctl, s, targetsOf(urls), o)
+	// And a server that is not there: that target fails, the rest go on.
+	targets := append(targetsOf(urls), fleet.Target{Name: "gone", URL: "postgres://postgres@127.0.0.1:1/gone?sslmode=disable"})
+	rep, err := fleet.Start(ctx, ctl, s, targets, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Counts.Refused != 1 || rep.Counts.Applied != 2 || !rep.Finished {
+	if rep.Counts.Refused != 1 || rep.Counts.Applied != 2 || rep.Counts.Failed != 1 || !rep.Finished {
 		t.Fatalf("counts %+v finished %v", rep.Counts, rep.Finished)
+	}
+	for _, tr := range rep.Targets {
+		if tr.Name == "gone" && (tr.Outcome != "failed" || !strings.Contains(tr.Error, "127.0.0.1")) {
+			t.Errorf("the unreachable target: %s %q", tr.Outcome, tr.Error)
+		}
 	}
 	st, _ := ctl.Status(ctx, rep.ID)
 	ref := st.Targets[1]
