@@ -418,7 +418,9 @@ func cmdRolloutStatus() *command {
 	return &command{
 		name: "status", args: "[ID] [--control-db URL] [--json]", nargs: -1,
 		short: "a rollout target by target: states, counts, durations, what halted it (default: the newest)",
-		long: `Reads the rollout from the control ledger. Exit 0 when every target is at the
+		long: `Reads the rollout from the control ledger. Its state is running (a controller
+holds its lock now), halted, interrupted, finished, or abandoned (its
+controller died: resume it). Exit 0 when every target is at the
 set, applied or skipped; 4 when the only ones left were refused; 1 otherwise
 (failed, halted, interrupted or still running).`,
 		example: `  ledger rollout status --control-db $CONTROL_URL

@@ -81,12 +81,17 @@ func TestKilledControllerLosesNothing(t *testing.T) {
 			"FLEET_TEST_TARGETS="+strings.Join(urls, " "), "FLEET_TEST_RESUME="+id)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
+		before := controlSeq(ctx, ctl)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// The whole rollout takes about 8 targets × 5 × 30 ms / 3 ≈ 0.4 s
-		// plus connections: kill somewhere in it.
-		time.Sleep(time.Duration(20+rand.IntN(400)) * time.Millisecond)
+		// Once this controller has recorded its start (or resume), kill it
+		// somewhere in the rollout, which takes about 8 targets × 5 × 30 ms
+		// / 3 ≈ 0.4 s plus connections.
+		for deadline := time.Now().Add(20 * time.Second); controlSeq(ctx, ctl) == before && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		t.Logf("kill %d: %v %s", kill+1, err, stderr.String())
@@ -94,6 +99,23 @@ func TestKilledControllerLosesNothing(t *testing.T) {
 			if id, err = ctl.Latest(ctx); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	if id != "" {
+		// Its controller is dead: the rollout is abandoned, not running
+		// (once the server has seen the killed connection go).
+		state := ""
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			st, err := ctl.Status(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state = st.State; state != fleet.StateRunning {
+				break
+			}
+		}
+		if state != fleet.StateAbandoned && state != fleet.StateFinished {
+			t.Errorf("after the kills the rollout is %s, want %s (or finished, had the last kill come late)", state, fleet.StateAbandoned)
 		}
 	}
 	var rep fleet.Report
@@ -122,4 +144,13 @@ func TestKilledControllerLosesNothing(t *testing.T) {
 	}
 	checkControl(t, ctl, byName(urls))
 	t.Logf("rollout %s: %d resumes, counts %+v", id, len(st.Resumes), st.Counts)
+}
+
+// controlSeq is the control ledger's newest seq (0 before it exists).
+func controlSeq(ctx context.Context, ctl *fleet.Control) int64 {
+	h, err := ctl.Store().Head(ctx)
+	if err != nil {
+		return 0
+	}
+	return h.Seq
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/schema-ledger/ledger/projector"
@@ -9,7 +10,8 @@ import (
 
 // Rollout states.
 const (
-	StateRunning     = "running" // started or resumed, not ended: running now, or its controller was killed (resume it)
+	StateRunning     = "running"   // a controller runs it now (it holds the rollout's lock)
+	StateAbandoned   = "abandoned" // started or resumed, never ended, and no controller runs it: it was killed; resume it
 	StateHalted      = "halted"
 	StateInterrupted = "interrupted"
 	StateFinished    = "finished"
@@ -97,7 +99,29 @@ func (c *Control) Status(ctx context.Context, id string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return h.status(true), nil
+	st := h.status(true)
+	if st.State == StateRunning {
+		st.State, err = c.liveness(ctx, id)
+	}
+	return st, err
+}
+
+// liveness tells a rollout some controller runs now from one whose
+// controller died: the rollout's lock is held, or free.
+func (c *Control) liveness(ctx context.Context, id string) (string, error) {
+	unlock, err := c.lock(ctx, id)
+	var running *RunningError
+	switch {
+	case errors.As(err, &running):
+		return StateRunning, nil
+	case err != nil:
+		return "", err
+	}
+	unlock()
+	if _, ok := c.db.(acquirer); !ok {
+		return StateRunning, nil // no lock to tell by
+	}
+	return StateAbandoned, nil
 }
 
 // List is every rollout of the control ledger, oldest first, without the
@@ -109,7 +133,13 @@ func (c *Control) List(ctx context.Context) ([]Status, error) {
 	}
 	out := make([]Status, 0, len(order))
 	for _, id := range order {
-		out = append(out, all[id].status(false))
+		st := all[id].status(false)
+		if st.State == StateRunning {
+			if st.State, err = c.liveness(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }
