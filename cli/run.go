@@ -603,6 +603,7 @@ func commands() []*command {
 		cmdDiff(), cmdAcceptDrift(), cmdReport(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
+		cmdRollout(),
 		cmdCompletion(),
 	}
 }

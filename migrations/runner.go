@@ -182,6 +182,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		if err != nil {
 			return err
 		}
+		for i := range plan.Steps {
+			plan.Steps[i].Rollout = r.cfg.rollout
+		}
 		// Would the plan make a release that is still running refuse?
 		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
 			return err
@@ -374,7 +377,7 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 		if err != nil {
 			return err
 		}
-		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
+		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool, tenant: r.cfg.tenant}
 		return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 	})
 }
@@ -510,6 +513,24 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 	return strings.Join(holders, "; ")
 }
 
+// stepSettings are the settings a migration's statements run under: the
+// DDL lock timeout and, for a tenant, its schema first on search_path
+// (SET LOCAL: for the step's transaction only).
+func stepSettings(ddlLockTimeout time.Duration, tenant string, local bool) []string {
+	var out []string
+	if set := lockTimeoutSQL(ddlLockTimeout, local); set != "" {
+		out = append(out, set)
+	}
+	if tenant != "" {
+		scope := "SET "
+		if local {
+			scope = "SET LOCAL "
+		}
+		out = append(out, scope+"search_path = "+pgx.Identifier{tenant}.Sanitize()+", public")
+	}
+	return out
+}
+
 // lockTimeoutSQL sets lock_timeout to d for a migration's statements (SET
 // LOCAL: for its transaction only); "" when d is not positive.
 func lockTimeoutSQL(d time.Duration, local bool) string {
@@ -567,10 +588,10 @@ type statementFailure struct {
 
 // execBody runs a migration body in one round trip (simple protocol,
 // several statements) inside the open transaction on conn.
-func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
-	sql, offset := body, 0
-	if prefix != "" {
-		sql, offset = prefix+";\n"+body, 1
+func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix []string) *statementFailure {
+	sql, offset := body, len(prefix)
+	if len(prefix) > 0 {
+		sql = strings.Join(prefix, ";\n") + ";\n" + body
 	}
 	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
 	f := failureOf(results, err, offset, stmts)
@@ -698,13 +719,18 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 			return nil
 		}
 		if step.Script.Go() {
+			for _, set := range stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true) {
+				if _, err := tx.Exec(ctx, set); err != nil {
+					return err
+				}
+			}
 			if err := step.Script.goFn.tx(ctx, tx); err != nil {
 				return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Rehearsal: true}
 			}
 			rep.Rehearsed = append(rep.Rehearsed, step.ID)
 			continue
 		}
-		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
+		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
 			merr.Rehearsal = true
 			return merr
