@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schema-ledger/ledger/fleet"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/report"
@@ -259,38 +260,42 @@ type reportTarget struct {
 	name, url, where, schema string
 }
 
-// readTargets reads --targets or runs --targets-sql.
+// readTargets reads --targets or runs --targets-sql (on --db), as ledger
+// rollout does; a tenant's ledger is in its own schema (ledger.TenantSchema).
 func (c *reportCmd) readTargets(ctx context.Context, e *env) ([]reportTarget, int) {
-	var raw []rawTarget
-	var err error
+	var ts []fleet.Target
 	if c.targets != "" {
-		data, rerr := os.ReadFile(c.targets)
-		if rerr != nil {
-			return nil, e.usageErr("--targets: %v", rerr)
+		f, err := os.Open(c.targets)
+		if err != nil {
+			return nil, e.usageErr("--targets: %v", err)
 		}
-		if raw, err = parseTargets(data, c.targets); err != nil {
+		defer f.Close()
+		if ts, err = fleet.ParseTargets(f, c.targets); err != nil {
 			return nil, e.usageErr("--targets: %v", err)
 		}
 	} else {
-		pool, cerr := e.connect(ctx)
-		if cerr != nil {
-			return nil, e.fail(cerr)
+		pool, err := e.connect(ctx)
+		if err != nil {
+			return nil, e.fail(err)
 		}
-		if raw, err = targetsFromQuery(ctx, pool, c.targetsSQL); err != nil {
+		if ts, err = fleet.TargetsFromQuery(ctx, pool, c.targetsSQL); err != nil {
 			return nil, e.fail(fmt.Errorf("--targets-sql: %w", err))
 		}
 	}
 	var out []reportTarget
-	for _, t := range raw {
+	for _, t := range ts {
 		schema := c.db.schema
-		if t.tenant != "" {
-			schema = c.db.schema + "_" + t.tenant
+		if t.Tenant != "" {
+			var err error
+			if schema, err = ledger.TenantSchema(c.db.schema, t.Tenant); err != nil {
+				return nil, e.usageErr("target %s: %v", t.Name, err)
+			}
 		}
-		where := t.url
-		if cfg, err := pgx.ParseConfig(t.url); err == nil {
+		where := t.Redacted()
+		if cfg, err := pgx.ParseConfig(t.URL); err == nil {
 			where = describeDB(cfg, cfg.Database)
 		}
-		out = append(out, reportTarget{name: t.name, url: t.url, where: where, schema: schema})
+		out = append(out, reportTarget{name: t.Name, url: t.URL, where: where, schema: schema})
 	}
 	return out, 0
 }
