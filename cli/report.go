@@ -50,7 +50,9 @@ URL per line, then name=NAME, tenant=SCHEMA) or --targets-sql QUERY (run
 on --db; its first column the URL, columns name and tenant optional) make
 a page of the fleet instead: a row per ledger, and the matrix of ledgers by
 migration (applied, failed, in doubt) and by release, with drifted, failed
-and unverified ledgers marked.
+and unverified ledgers marked; and every rollout recorded in the control
+ledger (--control-db, --control-schema, as for ledger rollout) with each
+target's outcome.
 
 -o FILE writes the page there (- or no -o: standard output); --json writes
 the page's model as JSON instead.
@@ -70,6 +72,7 @@ type reportCmd struct {
 	db         dbFlags
 	dir        dirFlags
 	out        outputFlags
+	control    controlFlags
 	output     string
 	since      string
 	until      string
@@ -81,7 +84,7 @@ type reportCmd struct {
 }
 
 func (c *reportCmd) flags(fs *flag.FlagSet, e *env) {
-	e.attach(fs, &c.db, &c.dir, &c.out)
+	e.attach(fs, &c.db, &c.dir, &c.out, &c.control)
 	fs.StringVar(&c.output, "o", "-", "write the page to `FILE` (-: standard output)")
 	fs.StringVar(&c.since, "since", "", "only the history at or after `TIME`")
 	fs.StringVar(&c.until, "until", "", "only the history before `TIME`")
@@ -203,6 +206,9 @@ func (c *reportCmd) fleet(ctx context.Context, e *env, o report.Options) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	if f.Rollouts, err = c.rollouts(ctx, e); err != nil {
+		return e.fail(fmt.Errorf("the rollouts of control ledger %s: %w", c.control.schema, err))
+	}
 	var page bytes.Buffer
 	if c.out.json {
 		err = writeIndentedJSON(&page, f)
@@ -239,6 +245,42 @@ func (c *reportCmd) fleet(ctx context.Context, e *env, o report.Options) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// rollouts reads every rollout of the control ledger, with each target's
+// outcome (none when no rollout ever ran there).
+func (c *reportCmd) rollouts(ctx context.Context, e *env) ([]report.Rollout, error) {
+	ctl, pool, err := c.control.open(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	list, err := ctl.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []report.Rollout
+	for _, l := range list {
+		st, err := ctl.Status(ctx, l.ID)
+		if err != nil {
+			return nil, err
+		}
+		r := report.Rollout{ID: st.ID, State: st.State, Release: st.Release, Policy: st.Policy, Migrations: st.Migrations,
+			Who: st.Actor + "@" + st.Host, Started: st.Started, Last: st.Last, Why: st.Halted + st.Interrupted}
+		if st.Who != "" {
+			r.Who = st.Who + " (" + r.Who + ")"
+		}
+		for _, t := range st.Targets {
+			rt := report.RolloutTarget{Name: t.Name, Outcome: t.State, Applied: t.Applied, SQLState: t.SQLState, Error: t.Error,
+				Attempts: t.Attempts, Duration: t.Duration, At: t.At, Canary: t.Canary}
+			if t.Seq > 0 && t.Hash != "" {
+				rt.Checkpoint = fmt.Sprintf("%d:%s", t.Seq, t.Hash)
+			}
+			r.Targets = append(r.Targets, rt)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // write puts the page where -o says.

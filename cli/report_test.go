@@ -128,3 +128,40 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("a bad targets file: exit %d\n%s", code, stderr)
 	}
 }
+
+// A fleet page lists the rollouts of the control ledger with each
+// target's outcome: one that applied everywhere, one that failed on every
+// target (SQLSTATE 42P01).
+func TestReportRollouts(t *testing.T) {
+	t.Parallel()
+	eu, us := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	targets := filepath.Join(t.TempDir(), "targets")
+	if err := os.WriteFile(targets, []byte(eu+" name=eu\n"+us+" name=us\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r12, r13 := writeDir(t, story12), writeDir(t, story13)
+	mustCLI(t, eu, "rollout", "--targets", targets, "--dir", r12, "--app-version", "1.2.0")
+	if code, out, errOut := ledgerCLI(t, eu, "rollout", "--targets", targets, "--dir", r13, "--app-version", "1.3.0", "--max-failures", "5"); code != exitError {
+		t.Fatalf("the failing rollout: exit %d\n%s%s", code, out, errOut)
+	}
+	code, page, errOut := ledgerCLI(t, eu, "report", "--targets", targets)
+	if code != exitOK {
+		t.Fatalf("report --targets: exit %d\n%s", code, errOut)
+	}
+	rollouts := regexp.MustCompile(`(?s)<section id="rollouts".*?</section>\n</section>`).FindString(page)
+	if rollouts == "" {
+		t.Fatalf("the fleet page has no rollouts:\n%.3000s", page)
+	}
+	if n := strings.Count(rollouts, `<section class="rollout"`); n != 2 {
+		t.Errorf("%d rollouts on the page, want 2", n)
+	}
+	for _, want := range []string{"release 1.2.0", "release 1.3.0", `<th scope="row">eu</th>`, `<th scope="row">us</th>`,
+		"0001_accounts, 0002_orders", `<td class="outcome">✗ failed</td>`, `<code class="sqlstate">42P01</code>`, "0003_accounts_email, 0004_orders_total"} {
+		if !strings.Contains(rollouts, want) {
+			t.Errorf("the rollouts do not hold %q", want)
+		}
+	}
+	if strings.Count(rollouts, `<td class="outcome">applied</td>`) != 2 {
+		t.Errorf("the first rollout's targets are not both applied")
+	}
+}

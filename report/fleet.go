@@ -50,7 +50,45 @@ type Fleet struct {
 	// Problems counts the ledgers that fail verification, drifted, hold a
 	// migration in doubt or failed, or could not be read.
 	Problems int `json:"problems"`
+	// Rollouts are the rollouts recorded in the fleet's control ledger,
+	// oldest first, each with its per-target outcome, as the caller read
+	// them (the CLI: fleet.Control's Status).
+	Rollouts []Rollout `json:"rollouts,omitempty"`
 }
+
+// Rollout is one rollout of a migration set across the fleet, as its
+// control ledger records it.
+type Rollout struct {
+	ID         string    `json:"id"`
+	State      string    `json:"state"` // running, halted, interrupted, abandoned, finished
+	Release    string    `json:"release"`
+	Policy     string    `json:"policy,omitempty"`
+	Migrations []string  `json:"migrations"`
+	Who        string    `json:"who"` // the operator, actor@host
+	Started    time.Time `json:"started"`
+	Last       time.Time `json:"last"`
+	// Why is why it halted or was interrupted ("" otherwise).
+	Why     string          `json:"why,omitempty"`
+	Targets []RolloutTarget `json:"targets"`
+}
+
+// RolloutTarget is one target's outcome in a rollout.
+type RolloutTarget struct {
+	Name     string        `json:"name"`
+	Outcome  string        `json:"outcome"` // applied, at-set, failed, refused, skipped, pending
+	Applied  []string      `json:"applied,omitempty"`
+	SQLState string        `json:"sqlstate,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Attempts int           `json:"attempts,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	At       time.Time     `json:"at,omitzero"`
+	Canary   bool          `json:"canary,omitempty"`
+	// Checkpoint is the target ledger's SEQ:HASH after the outcome.
+	Checkpoint string `json:"checkpoint,omitempty"`
+}
+
+// Failed reports whether the target failed or was refused.
+func (t RolloutTarget) Failed() bool { return t.Outcome == "failed" || t.Outcome == "refused" }
 
 // FleetLedger is one row of the fleet.
 type FleetLedger struct {
