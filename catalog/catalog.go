@@ -140,14 +140,25 @@ const settings = `SELECT set_config('search_path', 'pg_catalog', true),
 // settings. Objects that belong to an extension are left out: the extension
 // stands for them, with its version.
 func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
+	snap, _, err := read(ctx, db, exclude, false)
+	return snap, err
+}
+
+func read(ctx context.Context, db Querier, exclude string, stamped bool) (Snapshot, string, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
 	b := &pgx.Batch{}
-	b.Queue("SET TRANSACTION READ ONLY")
+	b.Queue("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY")
 	b.Queue(settings)
+	var before, after string
+	if stamped {
+		// READ COMMITTED: each statement sees what committed before it,
+		// so equal stamps around the objects mean none changed meanwhile.
+		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&before) })
+	}
 	var objects []Object
 	b.Queue(objectsSQL, exclude).Query(func(rows pgx.Rows) error {
 		var o Object
@@ -157,11 +168,17 @@ func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
 		})
 		return err
 	})
+	if stamped {
+		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&after) })
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
-	return NewSnapshot(objects), nil
+	if before != after {
+		before = ""
+	}
+	return NewSnapshot(objects), before, nil
 }

@@ -19,7 +19,7 @@ import (
 
 // Format is the ledger format this binary creates, reads and writes: 1 + the
 // number of upgrade steps. An older ledger is upgraded in place by Init.
-const Format = 3
+const Format = 4
 
 // DefaultSchema is the schema the ledger lives in unless WithSchema says otherwise.
 const DefaultSchema = "ledger"

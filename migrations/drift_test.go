@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -296,4 +298,118 @@ func TestAcceptDrift(t *testing.T) {
 		t.Fatalf("up after accept: %+v %v", rep.Schema, err)
 	}
 	verifyOK(t, r.Store())
+}
+
+// fullReads counts the runs' full catalog reads (their debug log line).
+type fullReads struct{ n atomic.Int64 }
+
+func (f *fullReads) Enabled(context.Context, slog.Level) bool { return true }
+func (f *fullReads) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "read the catalog in full" {
+		f.n.Add(1)
+	}
+	return nil
+}
+func (f *fullReads) WithAttrs([]slog.Attr) slog.Handler { return f }
+func (f *fullReads) WithGroup(string) slog.Handler      { return f }
+
+// The catalog's stamp spares an up the full read only when it proves the
+// schema unchanged: a change made while nothing is pending, or between two
+// ups, is recorded as schema.drifted with the same diff as without it;
+// a change of the stamp that changes no object (a GRANT, a temporary table)
+// costs one full read and records nothing.
+func TestStampedUpsRecordDriftExactly(t *testing.T) {
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 2)
+	reads := &fullReads{}
+	set := map[string]string{"0001_users": usersSet["0001_users"]}
+	up := func(m map[string]string, opts ...migrations.Option) migrations.Report {
+		t.Helper()
+		rep, err := runner(t, pool, load(t, m), append(opts, migrations.WithLogger(slog.New(reads)))...).Up(ctx, migrations.UpOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	idle := func(what string) {
+		t.Helper()
+		before, n := reads.n.Load(), len(eventTypes(t, pool2store(t, pool), ledger.Filter{}))
+		if rep := up(set); rep.Schema.Drifted || len(rep.Done) != 0 {
+			t.Fatalf("%s: %+v", what, rep.Schema)
+		}
+		if got := len(eventTypes(t, pool2store(t, pool), ledger.Filter{})); got != n {
+			t.Fatalf("%s: an idle up recorded %d events", what, got-n)
+		}
+		if reads.n.Load() != before {
+			t.Fatalf("%s: the idle up read the catalog in full; the stamp should have stood for it", what)
+		}
+	}
+	up(set)
+	if reads.n.Load() != 1 {
+		t.Fatalf("the first up read the catalog %d times in full, want 1 (after migrating)", reads.n.Load())
+	}
+	idle("straight after the first up")
+	idle("again")
+
+	// A hand-run change while nothing is pending: the idle up records it.
+	exec(t, pool, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer")
+	rep := up(set)
+	want := []string{"+ column public.users.sneaky_hotfix integer null"}
+	if !rep.Schema.Drifted || !rep.Schema.DriftRecorded || !slices.Equal(rep.Schema.Drift, want) {
+		t.Fatalf("idle up after a hand-run change: %+v", rep.Schema)
+	}
+	idle("after the drift was recorded")
+
+	// Stamp changes that change no object: a full read, nothing recorded.
+	exec(t, pool, "GRANT SELECT ON users TO PUBLIC")
+	before := reads.n.Load()
+	if rep := up(set); rep.Schema.Drifted || rep.Schema.Fingerprint != "" {
+		t.Fatalf("after a GRANT: %+v", rep.Schema)
+	}
+	if reads.n.Load() != before+1 {
+		t.Fatalf("after a GRANT: %d full reads, want 1", reads.n.Load()-before)
+	}
+	idle("after the GRANT's stamp was recorded")
+
+	// A change between two ups, the second with a migration to apply:
+	// recorded before migrating, with the diff against the last snapshot.
+	exec(t, pool, "CREATE INDEX users_email ON users (email)")
+	set["0002_orders"] = "CREATE TABLE orders (id int);"
+	rep = up(set)
+	want = []string{"+ index public.users_email CREATE INDEX users_email ON public.users USING btree (email)"}
+	if !rep.Schema.Drifted || !rep.Schema.DriftRecorded || !slices.Equal(rep.Schema.Drift, want) || len(rep.Done) != 1 {
+		t.Fatalf("up of 1 after a hand-run change: %+v, done %v", rep.Schema, rep.Done)
+	}
+	idle("after the up of 1")
+
+	// A change while a long-lived session holds a temporary table: the
+	// stamp differs either way; the change is still found, and only it.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE scratch (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, pool, "ALTER TABLE orders ADD COLUMN note text")
+	rep = up(set)
+	want = []string{"+ column public.orders.note text null"}
+	if !rep.Schema.DriftRecorded || !slices.Equal(rep.Schema.Drift, want) {
+		t.Fatalf("with a temporary table elsewhere: %+v", rep.Schema)
+	}
+	d := payloads[projector.Drifted](t, pool2store(t, pool), projector.TypeSchemaDrifted)
+	if len(d) != 3 {
+		t.Fatalf("schema.drifted recorded %d times, want 3: %+v", len(d), d)
+	}
+	verifyOK(t, pool2store(t, pool))
+}
+
+func pool2store(t *testing.T, pool *pgxpool.Pool) *ledger.Store {
+	t.Helper()
+	st, err := ledger.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
