@@ -31,7 +31,7 @@ import (
 type command struct {
 	name      string
 	argv      []string
-	prepare   []string // run untimed before each run
+	prepare   []string  // run untimed before each run
 	wall      []float64 // seconds
 	user, sys []float64
 }
