@@ -57,6 +57,18 @@ type schemaCheck struct {
 	report SchemaReport
 }
 
+// needsSchemaCheck says whether a run with nothing to do must still look at
+// the schema: to refuse drift (WithRefuseDrift), or to record a snapshot the
+// ledger lacks or holds stale (events came after it: a run killed before
+// its end). Otherwise a run that changes nothing reads no catalog; drift
+// made meanwhile is found — and recorded, with its diff against the same
+// snapshot — by the next run that migrates, before it migrates, or shown by
+// SchemaStatus.
+func (s *session) needsSchemaCheck() bool {
+	fp := s.app.State().Fingerprint
+	return s.set.refuseDrift || fp == nil || fp.Seq != s.app.Head().Seq
+}
+
 // beforeRun compares the catalog with the last recorded snapshot before a
 // run migrates. A difference after migrations ran past that snapshot is a
 // stale snapshot; otherwise it is drift, recorded once as schema.drifted.

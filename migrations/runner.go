@@ -166,12 +166,16 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
 	err := r.locked(ctx, false, func(s *session) error {
-		schema, err := s.beforeRun(ctx)
-		rep.Schema = schema.report
-		if err != nil {
-			return err
-		}
 		plan, err := r.set.Plan(s.app.State(), target)
+		var schema schemaCheck
+		if err != nil || len(plan.Steps) > 0 || s.needsSchemaCheck() {
+			schema, err = s.beforeRun(ctx)
+			rep.Schema = schema.report
+			if err != nil {
+				return err
+			}
+			plan, err = r.set.Plan(s.app.State(), target)
+		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
 			return err
