@@ -165,6 +165,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		return rep, err
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
+	headKnown := false
 	err := r.locked(ctx, false, func(s *session) error {
 		plan, err := r.set.Plan(s.app.State(), target)
 		var schema schemaCheck
@@ -224,11 +225,18 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
 		}
+		if err == nil {
+			// Everything this run recorded went through the Appender,
+			// under the lock: its head is the ledger's.
+			rep.Head, headKnown = s.app.Head(), true
+		}
 		return err
 	})
 	rep.Elapsed = time.Since(start)
-	if h, herr := r.store.Head(ctx); herr == nil {
-		rep.Head = h
+	if !headKnown {
+		if h, herr := r.store.Head(ctx); herr == nil {
+			rep.Head = h
+		}
 	}
 	return rep, err
 }
