@@ -153,11 +153,9 @@ func read(ctx context.Context, db Querier, exclude string, stamped bool) (Snapsh
 	b := &pgx.Batch{}
 	b.Queue("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY")
 	b.Queue(settings)
-	var before, after string
+	var stamp string
 	if stamped {
-		// READ COMMITTED: each statement sees what committed before it,
-		// so equal stamps around the objects mean none changed meanwhile.
-		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&before) })
+		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&stamp) })
 	}
 	var objects []Object
 	b.Queue(objectsSQL, exclude).Query(func(rows pgx.Rows) error {
@@ -168,17 +166,11 @@ func read(ctx context.Context, db Querier, exclude string, stamped bool) (Snapsh
 		})
 		return err
 	})
-	if stamped {
-		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&after) })
-	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
-	if before != after {
-		before = ""
-	}
-	return NewSnapshot(objects), before, nil
+	return NewSnapshot(objects), stamp, nil
 }

@@ -75,10 +75,13 @@ func Stamp(ctx context.Context, db interface {
 	return stamp, nil
 }
 
-// ReadStamped is Read with the catalog's stamp: the stamp is read before
-// and after the objects, in the same transaction, and returned only if
-// both agree — nothing committed a catalog change while the objects were
-// read, so the stamp stands for exactly this snapshot. "" otherwise.
+// ReadStamped is Read with the catalog's stamp, read first in the same
+// batch. The objects are the catalog as it was when the stamp was read,
+// or — if a change committed in between — as it was after: then the
+// stamp's catalog is gone for good (no later catalog holds the same rows
+// written by the same transactions), so no one will ever find that stamp
+// again to be misled by the fingerprint recorded with it. A stamp read
+// earlier (Stamp) is as good, by the same argument.
 func ReadStamped(ctx context.Context, db Querier, exclude string) (Snapshot, string, error) {
 	return read(ctx, db, exclude, true)
 }

@@ -92,7 +92,7 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 		}
 		return c, err
 	}
-	_, known, err := s.store.CatalogFingerprint(ctx)
+	stamp, known, err := s.store.CatalogFingerprint(ctx)
 	if err != nil {
 		return c, err
 	}
@@ -100,10 +100,13 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 		c.snap = catalog.Snapshot{Fingerprint: known}
 		return c, nil
 	}
-	snap, err := s.readCatalog(ctx)
+	// The stamp was read before the objects: it may stand for them
+	// (catalog.ReadStamped says why).
+	snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
 	if err != nil {
 		return c, err
 	}
+	s.putStamp(ctx, stamp, snap)
 	c.snap = snap
 	if fp.Value == snap.Fingerprint {
 		return c, nil
@@ -154,14 +157,22 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 // shortcut.
 func (s *session) readCatalog(ctx context.Context) (catalog.Snapshot, error) {
 	snap, stamp, err := catalog.ReadStamped(ctx, s.conn, s.store.Schema())
-	if err != nil || stamp == "" {
+	if err != nil {
 		return snap, err
 	}
+	s.putStamp(ctx, stamp, snap)
+	return snap, nil
+}
+
+// putStamp records a stamp read before the catalog was read in full.
+func (s *session) putStamp(ctx context.Context, stamp string, snap catalog.Snapshot) {
 	s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
+	if stamp == "" {
+		return
+	}
 	if err := s.store.PutCatalogStamp(ctx, stamp, snap.Fingerprint); err != nil {
 		s.set.logger.Debug("the catalog's stamp was not recorded", "err", err)
 	}
-	return snap, nil
 }
 
 // afterRun records the schema's snapshot and fingerprint once at the end
