@@ -226,7 +226,7 @@ type SetupResult struct {
 // Setup is Init, saying whether it created or upgraded the ledger.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 	res.Format = Format
-	if s.current(ctx) {
+	if s.Current(ctx) {
 		return res, nil
 	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
@@ -362,11 +362,11 @@ func (s *Store) WriteErr(err error) error {
 	return s.mapErr(err)
 }
 
-// current reports, in one round trip and without the init lock, whether
+// Current reports, in one round trip and without the init lock, whether
 // the ledger exists in this binary's format with its release views up to
 // date: every up's case, which then needs no transaction of Setup's. Any
 // other answer (or error) is for Setup's locked path to sort out.
-func (s *Store) current(ctx context.Context) bool {
+func (s *Store) Current(ctx context.Context) bool {
 	var marker string
 	var format int
 	b := &pgx.Batch{}
