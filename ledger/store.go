@@ -371,7 +371,7 @@ func (s *Store) Current(ctx context.Context) bool {
 	var format int
 	b := &pgx.Batch{}
 	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
-	b.Queue("SELECT format FROM "+s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
+	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
 	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
 		return false
 	}
