@@ -112,8 +112,11 @@ func (s *Store) CatalogFingerprint(ctx context.Context) (stamp, fingerprint stri
 	err = s.db.QueryRow(ctx, "SELECT s.stamp, (SELECT c.fingerprint FROM "+s.q+".catalog_stamps c WHERE c.stamp = s.stamp) FROM ("+catalog.StampSQL+") s(stamp)").
 		Scan(&stamp, &fp)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-		return "", "", nil // a ledger of format 3 or older: no stamps yet
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42501") {
+		// A ledger of format 3 or older (no stamps yet), or a role granted
+		// the ledger's tables one by one before they included this one:
+		// the stamps are a shortcut, so read the catalog instead.
+		return "", "", nil
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("read the catalog's stamp: %w", s.mapErr(err))
