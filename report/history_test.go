@@ -46,7 +46,7 @@ func files(t testing.TB, release string) fstest.MapFS {
 // 1.2.0 migrates on web-1, the patch 1.2.3 beside it on web-2, 1.3.0 on
 // deploy-7, the rollback to 1.2.0 with the recorded down SQL, and a column
 // added by hand — then goes on where the demo stops, so that the page has
-// every kind of transition: the next run records the drift, an index
+// every kind of transition: a run that refuses drift records it, an index
 // added by hand is accepted with a reason, release 1.2.4 accepts an edited
 // migration file, release 1.3.1 leaves a migration without a transaction
 // in doubt (resolved by an operator) and fails another (SQLSTATE 42P01),
@@ -103,8 +103,12 @@ func demoHistory(t testing.TB) (*ledger.Store, *pgxpool.Pool) {
 	}
 	pgtest.Exec(t, connString(pool), "ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer")
 
-	// Beyond the demo: the next run records the drift.
-	must(up(runner(r120, "1.2.0", "web-1")))
+	// Beyond the demo: a run told to refuse drift finds it, records it
+	// and refuses (a run with nothing to do reads no catalog otherwise).
+	var derr *migrations.DriftError
+	if err := up(runner(r120, "1.2.0", "web-1", migrations.WithRefuseDrift())); !errors.As(err, &derr) {
+		t.Fatalf("up --refuse-drift after the hand-made column: want a DriftError, got %v", err)
+	}
 	pgtest.Exec(t, connString(pool), "CREATE INDEX accounts_nickname_idx ON accounts (nickname)")
 	if _, err := runner(r120, "1.2.0", "web-1").AcceptDrift(ctx, "keep the index added during incident INC-42 (see https://status.example.com/INC-42)"); err != nil {
 		t.Fatal(err)

@@ -106,7 +106,7 @@ func TestDemoPage(t *testing.T) {
 	if states["0006_orders_customer"] != "42P01" || states["0005_orders_status_index"] != "22012" || r.Failures.Items[0].LeftInDoubt != true {
 		t.Fatalf("failures: %+v", r.Failures.Items)
 	}
-	if len(r.Drift.Items) != 1 || !strings.Contains(strings.Join(r.Drift.Items[0].Changes, "\n"), "sneaky_hotfix") || r.Drift.Items[0].AcceptedSeq == 0 {
+	if len(r.Drift.Items) != 1 || !strings.Contains(strings.Join(r.Drift.Items[0].Changes, "\n"), "sneaky_hotfix") || r.Drift.Items[0].AcceptedSeq == 0 || !r.Drift.Items[0].Refused {
 		t.Fatalf("drift: %+v", r.Drift.Items)
 	}
 	if len(r.Accepted.Items) != 2 || r.Accepted.Items[0].What != "drift" || r.Accepted.Items[1].What != "checksum" || r.Accepted.Items[1].Migration != "0001_create_accounts" {
