@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,7 +21,7 @@ import (
 
 // Format is the ledger format this binary creates, reads and writes: 1 + the
 // number of upgrade steps. An older ledger is upgraded in place by Init.
-const Format = 3
+const Format = 4
 
 // DefaultSchema is the schema the ledger lives in unless WithSchema says otherwise.
 const DefaultSchema = "ledger"
@@ -96,6 +98,9 @@ type Store struct {
 	host       string
 	appVersion string
 	sql        statements
+	// lockTimeout bounds the store's own waits for locks (0: the
+	// server's setting): what a migrator reads beside its lock.
+	lockTimeout time.Duration
 }
 
 // Option configures a Store.
@@ -122,6 +127,20 @@ func WithHost(host string) Option {
 // WithAppVersion sets the app version recorded with events that do not name one.
 func WithAppVersion(v string) Option {
 	return func(s *Store) error { s.appVersion = v; return nil }
+}
+
+// WithLockTimeout bounds how long the store's reads beside the event log
+// (the sightings) and Setup wait for a lock that another session holds: a
+// migrator is never stalled past its own lock timeout by a role that
+// locked a table it reads.
+func WithLockTimeout(d time.Duration) Option {
+	return func(s *Store) error {
+		if d < 0 {
+			return fmt.Errorf("lock timeout %s: want zero or a positive duration", d)
+		}
+		s.lockTimeout = d
+		return nil
+	}
 }
 
 // New returns a store over db. It does not touch the database: Init creates
@@ -227,6 +246,11 @@ type SetupResult struct {
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 	res.Format = Format
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
+		if s.lockTimeout > 0 {
+			if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.lockTimeout.Milliseconds(), 10)+"ms"); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("init", s.schema)); err != nil {
 			return err
 		}

@@ -22,7 +22,7 @@ func (r *Runner) Accept(ctx context.Context, id, reason string) (projector.Accep
 	if !ok {
 		return out, fmt.Errorf("accept %s: no such migration in the set; accept takes the id of a migration whose file changed", id)
 	}
-	err := r.locked(ctx, false, func(s *session) error {
+	err := r.locked(ctx, lockWrite, func(s *session) error {
 		applied, ok := s.app.State().Applied[id]
 		switch {
 		case !ok:

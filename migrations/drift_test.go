@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
@@ -17,7 +16,7 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-func exec(t *testing.T, pool *pgxpool.Pool, sql string) {
+func exec(t *testing.T, pool ledger.DB, sql string) {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)

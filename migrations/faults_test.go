@@ -8,6 +8,8 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -78,9 +80,75 @@ func allEvents(t *testing.T, pool *pgxpool.Pool) []string {
 	return eventTypes(t, runner(t, pool, load(t, nil)).Store(), ledger.Filter{})
 }
 
-// A role that may read the ledger (so up gets as far as running a
-// migration) but not write it: the owner created the ledger and applied
-// 0001; the role runs up with 0002.
+// A role that may read the ledger but not write it: the owner created the
+// ledger and applied 0001; the role runs up with 0002. Up finds, before it
+// runs anything or takes the migration lock, that the role may not append
+// (INSERT on events, UPDATE on head), and says what it lacks.
+func TestFaultRoleMayNotRecordIsRefusedFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 3)
+	src := map[string]string{"0001_a": "CREATE TABLE a (id int);"}
+	r := runner(t, pool, load(t, src))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, grants string
+		want         []string
+	}{
+		{"no grant at all", "", []string{"it lacks USAGE on schema ledger, INSERT on ledger.events, UPDATE on ledger.head"}},
+		{"the application's grants", "GRANT USAGE ON SCHEMA ledger TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO {role}; GRANT CREATE ON SCHEMA public TO {role}",
+			[]string{"it lacks INSERT on ledger.events, UPDATE on ledger.head"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			role := pgtest.NewRole(t, url, "ledger_nowrite_")
+			if tc.grants != "" {
+				exec(t, pool, strings.ReplaceAll(tc.grants, "{role}", role))
+			}
+			cfg := pool.Config().Copy()
+			cfg.ConnConfig.User = role
+			rolePool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rolePool.Close()
+			// The migration lock is held: a role refused before it takes
+			// the lock is refused at once, not after the lock timeout.
+			holder, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Release()
+			exec(t, holder.Conn(), fmt.Sprintf("SELECT pg_advisory_lock(%d)", r.Store().LockKey()))
+			defer exec(t, holder.Conn(), fmt.Sprintf("SELECT pg_advisory_unlock(%d)", r.Store().LockKey()))
+			before := allEvents(t, pool)
+			src := maps.Clone(src)
+			src["0002_b"] = "CREATE TABLE b (id int);"
+			start := time.Now()
+			_, err = runner(t, rolePool, load(t, src), migrations.WithLockTimeout(5*time.Second)).Up(ctx, migrations.UpOptions{})
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("refused after %s: it waited for the lock", took)
+			}
+			var perr *ledger.PermissionError
+			if !errors.As(err, &perr) || !perr.Write || perr.Role != role {
+				t.Fatalf("up as a role that may not record: %v, want a *ledger.PermissionError naming the role", err)
+			}
+			says(t, err.Error(), append(tc.want, "role "+role+" may not record in the ledger, so nothing was run",
+				"run them as the migrator role that owns it"), []string{"SQLSTATE", "GRANT USAGE"})
+			if after := allEvents(t, pool); !slices.Equal(before, after) {
+				t.Errorf("events: %v, then %v", before, after)
+			}
+			if got := tables(t, pool); !slices.Equal(got, []string{"a"}) {
+				t.Errorf("tables: %v: the migration ran", got)
+			}
+		})
+	}
+}
+
+// A role that passes that first test — INSERT on the events and UPDATE on
+// the head, but not the projection's tables — so up gets as far as running
+// a migration, and its record fails.
 func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -96,7 +164,7 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			sql: "CREATE TABLE b (id int);\nSELECT 1/0;",
 			want: []string{
 				"apply 0002_b failed at 0002_b.up.sql:2: ERROR: division by zero (SQLSTATE 22012)",
-				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table head (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)",
 				"run them as the migrator role that owns it",
 			},
 			notWant:   []string{"recorded as migration.failed", "GRANT"},
@@ -107,7 +175,7 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			sql:  "CREATE TABLE b (id int);",
 			want: []string{
 				"apply 0002_b failed at 0002_b.up.sql:1:14: ERROR: permission denied for schema public (SQLSTATE 42501)",
-				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table head (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)",
 			},
 			notWant:   []string{"recorded as migration.failed"},
 			sqlstates: 2,
@@ -116,11 +184,11 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			name: "the migration runs but its event cannot be written", createSQL: true,
 			sql: "CREATE TABLE b (id int);",
 			want: []string{
-				"apply 0002_b failed (0002_b.up.sql): its SQL ran, but recording it in the ledger failed: ERROR: permission denied for table head (SQLSTATE 42501)",
-				"it was rolled back, and recording the failure failed the same way, so nothing was recorded\n  up, down, resolve and init write the ledger: run them as the migrator role that owns it",
+				"apply 0002_b failed (0002_b.up.sql): its SQL ran, but recording it in the ledger failed: ERROR: permission denied for table applied (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)\n  up, down, resolve and init write the ledger: run them as the migrator role that owns it",
 			},
 			notWant:   []string{"recorded as migration.failed"},
-			sqlstates: 1,
+			sqlstates: 2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,7 +200,8 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			role := pgtest.NewRole(t, url, "ledger_nowrite_")
-			exec(t, pool, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role)
+			exec(t, pool, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role+
+				"; GRANT INSERT ON ledger.events TO "+role+"; GRANT UPDATE ON ledger.head TO "+role)
 			if tc.createSQL {
 				exec(t, pool, "GRANT CREATE ON SCHEMA public TO "+role)
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
@@ -73,6 +75,26 @@ func (e *BreakingError) Error() string {
 	return b.String()
 }
 
+// GuardLockedError: up's guard could not read the sightings within the
+// lock timeout — another session holds a lock on the table — so up
+// refused rather than guess which running releases its plan breaks.
+type GuardLockedError struct {
+	Schema  string
+	Waited  time.Duration
+	Holders []string // the sessions holding the lock, from pg_locks
+	Err     error
+}
+
+func (e *GuardLockedError) Error() string {
+	msg := fmt.Sprintf("up's guard could not read the sightings of ledger schema %q within the lock timeout (%s): another session holds a lock on the table, so nothing was applied", e.Schema, e.Waited)
+	if len(e.Holders) > 0 {
+		msg += "\n  held by " + strings.Join(e.Holders, "; ")
+	}
+	return msg
+}
+
+func (e *GuardLockedError) Unwrap() error { return e.Err }
+
 // guard checks a plan against the releases seen within the fleet window,
 // each under the policy it checked in with: a plan that makes one refuse
 // is a *BreakingError, unless breaking is allowed — then each step carries
@@ -86,12 +108,25 @@ func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector
 	if r.cfg.clock != nil {
 		at = r.cfg.clock()
 	}
-	seen, err := store.ReleasesSeen(ctx, r.cfg.fleetWindow, at)
+	seen, future, err := store.ReleasesSeen(ctx, ledger.SeenQuery{Window: r.cfg.fleetWindow, Now: at, Running: true})
 	if errors.Is(err, ledger.ErrNotInitialized) {
 		return nil, nil
 	}
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
+			// Refused, not guessed: without the sightings the guard
+			// cannot say whom the plan breaks.
+			return nil, &GuardLockedError{Schema: store.Schema(), Waited: r.cfg.lockTimeout, Holders: store.TableLockers(ctx, "sightings"), Err: err}
+		}
 		return nil, fmt.Errorf("read the releases seen within %s: %w", r.cfg.fleetWindow, err)
+	}
+	for _, f := range future {
+		// check_in dates a sighting by the server's clock: one dated
+		// ahead was written by hand, and would block every breaking up
+		// until that date.
+		r.cfg.logger.Warn("a sighting dated in the future is ignored (check-ins are dated by the server's clock: it was written by hand)",
+			"instance", f.Instance, "host", f.Host, "last_seen", f.LastSeen)
 	}
 	if len(seen) == 0 {
 		return nil, nil

@@ -51,7 +51,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 
 // newStore is the event store the options describe, read through db.
 func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
-	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
+	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion), ledger.WithLockTimeout(cfg.lockTimeout)}
 	if cfg.host != "" {
 		sopts = append(sopts, ledger.WithHost(cfg.host))
 	}
@@ -113,7 +113,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 		return Report{}, err
 	}
 	if !o.DryRun && !o.Rehearse {
-		if _, err := r.store.Init(ctx); err != nil {
+		if err := r.initToRecord(ctx); err != nil {
 			return Report{}, err
 		}
 	}
@@ -152,7 +152,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		return rep, err
 	}
 	if rehearse {
-		err := r.locked(ctx, true, func(s *session) error {
+		err := r.locked(ctx, lockRehearse, func(s *session) error {
 			rep.Head = s.app.Head()
 			plan, err := r.set.Plan(s.app.State(), target)
 			rep.Plan, rep.Planned = plan, plan.IDs()
@@ -165,7 +165,11 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		return rep, err
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
-	err := r.locked(ctx, false, func(s *session) error {
+	mode := lockWrite
+	if dir == DirUp {
+		mode = lockWriteChecked // Up found that it may record before it initialized the ledger
+	}
+	err := r.locked(ctx, mode, func(s *session) error {
 		schema, err := s.beforeRun(ctx)
 		rep.Schema = schema.report
 		if err != nil {
@@ -239,7 +243,7 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
 	}
-	return r.locked(ctx, false, func(s *session) error {
+	return r.locked(ctx, lockWrite, func(s *session) error {
 		if _, err := inDoubt(s.app.State(), id); err != nil {
 			return err
 		}
@@ -276,7 +280,7 @@ func inDoubt(state projector.State, id string) (projector.InDoubt, error) {
 func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 	start := time.Now()
 	var rep Report
-	err := r.locked(ctx, false, func(s *session) error {
+	err := r.locked(ctx, lockWrite, func(s *session) error {
 		state := s.app.State()
 		d, err := inDoubt(state, id)
 		if err != nil {
@@ -348,12 +352,42 @@ func (r *Runner) progress(dir Direction, id string, i, total int, done bool, sta
 	}
 }
 
+// lockMode says what a run under the migration lock will do.
+type lockMode int
+
+const (
+	lockWrite        lockMode = iota // it records: find first that the role may (MayRecord)
+	lockWriteChecked                 // it records, and the caller found already that the role may
+	lockRehearse                     // it records nothing; a database without a ledger is the empty state
+)
+
+// initToRecord finds that the role may record in the ledger, then creates
+// or upgrades it: a role that may not is refused before anything runs and
+// before any lock is taken, told what it lacks.
+func (r *Runner) initToRecord(ctx context.Context) error {
+	if err := r.store.MayRecord(ctx); err != nil {
+		return err
+	}
+	_, err := r.store.Init(ctx)
+	return err
+}
+
 // locked runs f on a connection holding the ledger's migration lock (a
 // session advisory lock keyed by the schema), waiting at most the lock
 // timeout. The lock goes when f returns, or with the connection if it dies.
 //
-// readOnly (a rehearsal): a database without a ledger is the empty state.
-func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) error) error {
+// Under the lock, the session waits for any other lock no longer than the
+// lock timeout while it reads (the ledger, the catalog, the sightings):
+// whoever locks a table the migrator reads stalls it no longer than
+// whoever holds its lock. A migration's own statements run under the
+// server's lock_timeout, or the DDL lock timeout.
+func (r *Runner) locked(ctx context.Context, mode lockMode, f func(*session) error) error {
+	readOnly := mode == lockRehearse
+	if mode == lockWrite {
+		if err := r.store.MayRecord(ctx); err != nil {
+			return err
+		}
+	}
 	pc, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -380,8 +414,10 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 		pc.Release()
 	}()
 	// Every step starts from the same clean session state, whatever the
-	// caller's pool left on this connection.
-	if _, err := conn.PgConn().Exec(ctx, strings.Join(cleanSession, "; ")).ReadAll(); err != nil {
+	// caller's pool left on this connection; what the session reads waits
+	// for locks no longer than the lock timeout.
+	readTimeout := lockTimeoutSQL(r.cfg.lockTimeout, false)
+	if _, err := conn.PgConn().Exec(ctx, strings.Join(append(cleanSession[:len(cleanSession):len(cleanSession)], readTimeout), "; ")).ReadAll(); err != nil {
 		return fmt.Errorf("reset the session: %w", err)
 	}
 	// Read the ledger only under the lock: what others did before is now
@@ -395,7 +431,7 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 	if err != nil {
 		return err
 	}
-	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
+	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, readTimeout: readTimeout, pool: r.pool}
 	return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 }
 
@@ -486,6 +522,16 @@ func lockTimeoutSQL(d time.Duration, local bool) string {
 		scope = "SET LOCAL "
 	}
 	return scope + "lock_timeout = '" + strconv.FormatInt(d.Milliseconds(), 10) + "ms'"
+}
+
+// stepLockTimeoutSQL is what a transactional step's transaction sets
+// lock_timeout to: the DDL lock timeout, or (bounded, when the session's
+// reads are) the server's own setting back.
+func stepLockTimeoutSQL(ddl time.Duration, bounded bool) string {
+	if set := lockTimeoutSQL(ddl, true); set != "" || !bounded {
+		return set
+	}
+	return "SET LOCAL lock_timeout TO DEFAULT"
 }
 
 // recordedDown reads the down SQL recorded when id was applied (in its
@@ -662,7 +708,7 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 			rep.NotRehearsed = plan.IDs()[i:]
 			return nil
 		}
-		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
+		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, stepLockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
 			merr.Rehearsal = true
 			return merr

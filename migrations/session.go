@@ -47,6 +47,10 @@ type sessionSettings struct {
 	logger         *slog.Logger
 	refuseDrift    bool
 	ddlLockTimeout time.Duration
+	// readTimeout is the SET that bounds the session's own reads by the
+	// lock timeout (see Runner.locked); a migration's statements run
+	// without it.
+	readTimeout string
 	// pool is the caller's: its configuration makes a connection of the
 	// session's own, to record a failure on when the lock's connection died.
 	pool *pgxpool.Pool
@@ -173,7 +177,7 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 		// The session is clean here: reset when the lock was taken, and
 		// again by every step before its record (a failed transaction's
 		// SETs roll back with it).
-		if set := lockTimeoutSQL(s.set.ddlLockTimeout, true); set != "" {
+		if set := stepLockTimeoutSQL(s.set.ddlLockTimeout, s.set.readTimeout != ""); set != "" {
 			prefix = append(prefix, set)
 		}
 	} else {
@@ -480,11 +484,15 @@ func (s *session) progress(ctx context.Context, step Step, done int) error {
 }
 
 // cleanSession resets the session outside a transaction and, before a
-// step's statements (ddl), sets the DDL lock timeout.
+// step's statements (ddl), sets the DDL lock timeout; after them, the
+// bound of the session's own reads.
 func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 	sql := strings.Join(cleanSession, "; ")
 	if set := lockTimeoutSQL(s.set.ddlLockTimeout, false); ddl && set != "" {
 		sql += "; " + set
+	}
+	if !ddl && s.set.readTimeout != "" {
+		sql += "; " + s.set.readTimeout // the session reads on, bounded again
 	}
 	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
 	return err
