@@ -145,8 +145,9 @@ func (e *DirError) Is(target error) bool { return target == ErrNoDirectory }
 // files — use NewChecker with a loaded set.
 var ErrAutoMigrateNeedsFiles = errors.New("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
 
-// ErrLockTimeout: another migrator held the ledger's migration lock for
-// longer than the lock timeout.
+// ErrLockTimeout: another session (a migrator, or any session that took
+// the key) held the ledger's migration lock for longer than the lock
+// timeout.
 var ErrLockTimeout = errors.New("timed out waiting for the migration lock")
 
 // PlanError: the state does not allow the plan. It names every reason.
@@ -190,7 +191,7 @@ type LockTimeoutError struct {
 }
 
 func (e *LockTimeoutError) Error() string {
-	msg := fmt.Sprintf("another migrator has held the migration lock of ledger schema %q for longer than %s", e.Schema, e.Waited)
+	msg := fmt.Sprintf("another session has held the migration lock of ledger schema %q for longer than %s", e.Schema, e.Waited)
 	if e.Holders != "" {
 		msg += " (held by " + e.Holders + ")"
 	}

@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 )
 
 // recordClaims are what a failure's message may say about the ledger, and
@@ -469,5 +472,85 @@ func TestFaultCrashInNoTransactionMigration(t *testing.T) {
 	}
 	if d, ok := state(t, r.Store()).InDoubt["0001_slow"]; !ok || d.StatementsDone != 1 {
 		t.Errorf("0001_slow is not in doubt with 1 statement done: %+v", d)
+	}
+}
+
+// The sightings table locked by another session (what the application
+// role could do with the grants of format 3, and what any session with
+// the table's privileges can still do): up's guard gives up within the
+// lock timeout and says who holds the lock, and a check with a check-in
+// gets its verdict, its check-in refused after a short wait.
+func TestFaultSightingsLocked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _, r130 := fleetStory(t, dropLegacy)
+	locker, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Release()
+	if _, err := locker.Exec(ctx, "BEGIN; LOCK TABLE ledger.sightings IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Exec(ctx, "ROLLBACK") //nolint:errcheck
+	before := eventCount(t, pool)
+
+	start := time.Now()
+	_, err = upWith(t, pool, r130, migrations.UpOptions{}, migrations.WithLockTimeout(time.Second))
+	took := time.Since(start)
+	var gerr *migrations.GuardLockedError
+	if !errors.As(err, &gerr) || took > 5*time.Second {
+		t.Fatalf("up with the sightings locked: %v after %s, want a *GuardLockedError within the lock timeout", err, took)
+	}
+	says(t, err.Error(), []string{"up's guard could not read the sightings", "within the lock timeout (1s)", "nothing was applied", "AccessExclusiveLock"}, nil)
+	if n := eventCount(t, pool); n != before {
+		t.Errorf("a refused up recorded %d events", n-before)
+	}
+
+	// The check: its verdict at once, the check-in not recorded.
+	r120 := newRelease("1.2.0", ids120...)
+	c, err := migrations.NewChecker(pool, load(t, r120.files), r120.opts(migrations.WithCheckIn(migrations.CheckIn{Instance: "api-5", Heartbeat: migrations.NoHeartbeat}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	v, err := c.Check(ctx)
+	if took := time.Since(start); err != nil || v.Decision != policy.Run || took > 3*time.Second {
+		t.Fatalf("check with the sightings locked: %v %v after %s", v.Decision, err, took)
+	}
+	if ciErr := c.CheckInError(); ciErr == nil || !strings.Contains(ciErr.Error(), "lock timeout") {
+		t.Errorf("check-in error %v, want the lock timeout", ciErr)
+	}
+}
+
+// A sighting dated ten years ahead (written by someone with the table's
+// privileges; check-ins are dated by the server's clock) does not block
+// every breaking up until then: up's guard ignores it and warns, and
+// Fleet lists it apart.
+func TestFaultForgedFutureSighting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _, r130 := fleetStory(t, dropLegacy)
+	exec(t, pool, "DELETE FROM ledger.sightings WHERE instance <> 'api-1'")
+	exec(t, pool, "UPDATE ledger.sightings SET last_seen = now() + interval '10 years'")
+	var warnings atomic.Int32
+	logger := slog.New(warnCounter{slog.DiscardHandler, &warnings})
+	rep, err := upWith(t, pool, r130, migrations.UpOptions{}, migrations.WithLogger(logger))
+	if err != nil || len(rep.Done) != 1 {
+		t.Fatalf("up with a sighting dated 10 years ahead: %v (done %v)", err, rep.Done)
+	}
+	if warnings.Load() == 0 {
+		t.Error("no warning about the sighting dated ahead")
+	}
+	run, err := migrations.NewRunner(pool, load(t, r130.files), r130.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := run.Fleet(ctx, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Releases) != 0 || len(f.Future) != 1 || f.Future[0].Instance != "api-1" {
+		t.Errorf("fleet: %d releases, future %+v; want none, and api-1 apart", len(f.Releases), f.Future)
 	}
 }

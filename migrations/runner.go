@@ -486,7 +486,8 @@ func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string
 //
 // Any role may take any advisory lock — PostgreSQL does not guard them by
 // privilege — so a holder whose role may not write the ledger (no INSERT
-// on its events) is named as what it is: not a migrator, stalling every up.
+// on its events) is named as what it is: a session that may not migrate,
+// stalling every up.
 func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) string {
 	rows, err := conn.Query(ctx, `
 		SELECT CASE WHEN a.backend_start IS NULL
@@ -496,7 +497,7 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 		                        coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		       END
 		    || CASE WHEN to_regclass($2) IS NULL OR has_table_privilege(a.usesysid, to_regclass($2), 'INSERT') THEN ''
-		       ELSE format(': role %s may not migrate (it has no INSERT on %s), so it is not a migrator and stalls every up; end it with SELECT pg_terminate_backend(%s)',
+		       ELSE format(': role %s may not migrate (it has no INSERT on %s), yet holds the lock and stalls every up; end its session with SELECT pg_terminate_backend(%s)',
 		                   a.usename, to_regclass($2), a.pid) END
 		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
