@@ -331,18 +331,19 @@ type (
 	}
 	// Rows carry the projection tables' column names.
 	appliedRow struct {
-		ID            string  `json:"id"`
-		Num           string  `json:"num"`
-		Name          string  `json:"name"`
-		Checksum      string  `json:"checksum"`
-		Seq           int64   `json:"seq"`
-		AppliedAt     *string `json:"applied_at,omitempty"`
-		AppVersion    string  `json:"app_version"`
-		Actor         *string `json:"actor,omitempty"`
-		Host          string  `json:"host"`
-		Compatible    string  `json:"compatible"`
-		Transactional bool    `json:"transactional"`
-		DownChecksum  string  `json:"down_checksum"`
+		ID            string   `json:"id"`
+		Num           string   `json:"num"`
+		Name          string   `json:"name"`
+		Checksum      string   `json:"checksum"`
+		Seq           int64    `json:"seq"`
+		AppliedAt     *string  `json:"applied_at,omitempty"`
+		AppVersion    string   `json:"app_version"`
+		Actor         *string  `json:"actor,omitempty"`
+		Host          string   `json:"host"`
+		Compatible    string   `json:"compatible"`
+		Transactional bool     `json:"transactional"`
+		DownChecksum  string   `json:"down_checksum"`
+		Accepted      []string `json:"accepted_checksums"`
 	}
 	inDoubtRow struct {
 		ID             string  `json:"id"`
@@ -401,7 +402,7 @@ func (call *appendCall) changeOps(ops []any, c projector.Change) ([]any, error) 
 		ops = append(ops, rowOp{"put_applied", appliedRow{
 			ID: m.ID, Num: cmp.Or(num, "0"), Name: name, Checksum: m.Checksum, Seq: m.Seq, AppliedAt: at,
 			AppVersion: m.AppVersion, Actor: actor, Host: m.Host, Compatible: m.Compatible,
-			Transactional: m.Transactional, DownChecksum: m.DownChecksum,
+			Transactional: m.Transactional, DownChecksum: m.DownChecksum, Accepted: append([]string{}, m.Accepted...),
 		}})
 	}
 	for _, id := range c.DelInDoubt {

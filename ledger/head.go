@@ -387,8 +387,11 @@ func queueRows[T any](b *pgx.Batch, sql string, arg any, into map[string]T, scan
 
 func scanApplied(rows pgx.Rows) (string, projector.Migration, error) {
 	var m projector.Migration
-	err := rows.Scan(&m.ID, &m.Checksum, &m.Seq, &m.AppliedAt, &m.AppVersion, &m.Actor, &m.Host, &m.Compatible, &m.Transactional, &m.DownChecksum)
+	err := rows.Scan(&m.ID, &m.Checksum, &m.Seq, &m.AppliedAt, &m.AppVersion, &m.Actor, &m.Host, &m.Compatible, &m.Transactional, &m.DownChecksum, &m.Accepted)
 	m.AppliedAt = m.AppliedAt.UTC()
+	if len(m.Accepted) == 0 {
+		m.Accepted = nil
+	}
 	return m.ID, m, err
 }
 

@@ -11,7 +11,7 @@ type statements struct {
 }
 
 const (
-	appliedCols   = "id, checksum, seq, applied_at, app_version, actor, host, compatible, transactional, down_checksum"
+	appliedCols   = "id, checksum, seq, applied_at, app_version, actor, host, compatible, transactional, down_checksum, accepted_checksums"
 	inDoubtCols   = "id, checksum, seq, started_at, app_version, actor, host, compatible, down_checksum, statements_done, error"
 	failedCols    = "id, checksum, seq, failed_at, app_version, actor, host, error, sqlstate, statement, attempt"
 	headColsPlain = "seq, hash, format, schema_version, digest, in_doubt, fingerprint, fingerprint_objects, fingerprint_seq"

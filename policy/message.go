@@ -110,8 +110,8 @@ func (v Verdict) MessageWith(advise Advice) string {
 		}
 	}
 	for _, m := range v.Mismatched {
-		fmt.Fprintf(&b, "\n  checksum mismatch: %s was applied %s by app version %s with checksum %s; this binary's file has %s",
-			m.ID, when(m.AppliedAt), orUnknown(m.AppVersion), short(m.Recorded), short(m.Local))
+		fmt.Fprintf(&b, "\n  checksum mismatch: %s was applied %s by app version %s with checksum %s%s; this binary's file has %s",
+			m.ID, when(m.AppliedAt), orUnknown(m.AppVersion), short(m.Recorded), m.acceptedSince(), short(m.Local))
 	}
 	if len(v.Mismatched) > 0 {
 		b.WriteString("\n  to fix: restore the migration files exactly as they were applied; never edit an applied migration, add a new one instead")

@@ -3,6 +3,7 @@ package projector
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 )
 
@@ -29,7 +30,11 @@ func Diff(want, got State) []string {
 	diffMap(add, "applied", want.Applied, got.Applied, func(a, b Migration) bool {
 		ta, tb := a.AppliedAt, b.AppliedAt
 		a.AppliedAt, b.AppliedAt = ta.UTC(), tb.UTC()
-		return a == b
+		if !slices.Equal(a.Accepted, b.Accepted) {
+			return false
+		}
+		a.Accepted, b.Accepted = nil, nil
+		return reflect.DeepEqual(a, b)
 	})
 	diffMap(add, "in doubt", want.InDoubt, got.InDoubt, func(a, b InDoubt) bool {
 		a.StartedAt, b.StartedAt = a.StartedAt.UTC(), b.StartedAt.UTC()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -20,6 +21,26 @@ type Migration struct {
 	Compatible    string    `json:"compatible,omitempty"` // semver constraint recorded with it
 	Transactional bool      `json:"transactional"`
 	DownChecksum  string    `json:"down_checksum,omitempty"` // non-empty: its down SQL is recorded
+	// Accepted are the checksums it had before migration.accepted events
+	// replaced them, oldest first (the first is the one it was applied
+	// with): an accepted change is the same migration, so a file with any
+	// of them is this migration too.
+	Accepted []string `json:"accepted_checksums,omitempty"`
+}
+
+// Matches reports whether a file with checksum is this migration: its
+// checksum, or one it had before an accepted change.
+func (m Migration) Matches(checksum string) bool {
+	return m.Checksum == checksum || slices.Contains(m.Accepted, checksum)
+}
+
+// AppliedChecksum is the checksum it was applied with (before any
+// accepted change).
+func (m Migration) AppliedChecksum() string {
+	if len(m.Accepted) > 0 {
+		return m.Accepted[0]
+	}
+	return m.Checksum
 }
 
 // InDoubt is a no-transaction migration that started and never finished
@@ -577,8 +598,9 @@ func driftAccepted(_ *State, e Event) (Change, error) {
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
 }
 
-// accepted replaces an applied migration's checksum; everything else
-// recorded when it was applied (seq, time, release, actor) stays.
+// accepted replaces an applied migration's checksum, keeping the one it
+// replaces as accepted (a file with it is the same migration); everything
+// else recorded when it was applied (seq, time, release, actor) stays.
 func accepted(s *State, e Event) (Change, error) {
 	var p Accepted
 	if err := decode(e, &p); err != nil {
@@ -598,6 +620,7 @@ func accepted(s *State, e Event) (Change, error) {
 	case m.Checksum != p.Previous:
 		return Change{}, invalid(e, "migration %s has checksum %s, not %s", p.ID, m.Checksum, p.Previous)
 	}
+	m.Accepted = append(slices.Clone(m.Accepted), m.Checksum)
 	m.Checksum = p.Checksum
 	return Change{DelApplied: []string{p.ID}, PutApplied: []Migration{m}}, nil
 }

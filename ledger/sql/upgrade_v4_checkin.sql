@@ -172,3 +172,18 @@ BEGIN
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {{schema}}.sightings, {{schema}}.releases FROM PUBLIC;
     END IF;
 END $$;
+
+-- An accepted change to an applied migration's file keeps the checksum it
+-- replaces valid (both are the same migration): a release that ships the
+-- file as it was applied is not refused for it. The projection keeps them,
+-- oldest first; a ledger upgraded from format 3 gets them from its
+-- migration.accepted events (those after the migration was last applied).
+ALTER TABLE {{schema}}.applied ADD COLUMN IF NOT EXISTS accepted_checksums text[] NOT NULL DEFAULT '{}';
+SELECT set_config('ledger.append', {{schema_lit}}, true);
+UPDATE {{schema}}.applied a SET accepted_checksums = x.previous
+  FROM (SELECT e.migration_id, array_agg(e.payload->>'previous_checksum' ORDER BY e.seq) AS previous
+          FROM {{schema}}.events e JOIN {{schema}}.applied ap ON ap.id = e.migration_id
+         WHERE e.type = 'migration.accepted' AND e.seq > ap.seq
+         GROUP BY e.migration_id) x
+ WHERE a.id = x.migration_id;
+SELECT set_config('ledger.append', '', true);
