@@ -36,7 +36,8 @@ func WithAllowBreaking() Option {
 
 // Broken is a running release that a plan would make refuse.
 type Broken struct {
-	AppVersion string    `json:"release"`
+	AppVersion string    `json:"release"` // "" when it checked in without one
+	Manifest   string    `json:"manifest_digest"`
 	Policy     string    `json:"policy"`
 	Instances  int       `json:"instances"`
 	Hosts      []string  `json:"hosts"`
@@ -66,9 +67,13 @@ func (e *BreakingError) Error() string {
 		deploy = e.Deploy
 	}
 	for _, r := range e.Releases {
-		hosts := "on " + r.LastHost
-		fmt.Fprintf(&b, "\n  %s would make release %s refuse (%d instance(s), last seen %s ago %s)",
-			strings.Join(r.Migrations, ", "), r.AppVersion, r.Instances, e.Now.Sub(r.LastSeen).Round(time.Second), hosts)
+		fmt.Fprintf(&b, "\n  %s would make release %s refuse (%d instance(s), last seen %s ago on %s)",
+			strings.Join(r.Migrations, ", "), r.name(), r.Instances, e.Now.Sub(r.LastSeen).Round(time.Second), r.LastHost)
+		if r.AppVersion == "" {
+			// Without an app version no compatible constraint can admit it.
+			fmt.Fprintf(&b, ": deploy %s everywhere first, or allow breaking it", deploy)
+			continue
+		}
 		fmt.Fprintf(&b, ": deploy %s everywhere first, or mark the migration -- ledger:compatible >=%s if %s can run with it, or allow breaking it",
 			deploy, r.AppVersion, r.AppVersion)
 	}
@@ -95,12 +100,34 @@ func (e *GuardLockedError) Error() string {
 
 func (e *GuardLockedError) Unwrap() error { return e.Err }
 
+// name is how a message names the release: its app version, or, for one
+// that checked in without any, its manifest's digest.
+func (b Broken) name() string {
+	if b.AppVersion != "" {
+		return b.AppVersion
+	}
+	d := strings.TrimPrefix(b.Manifest, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return "without an app version (manifest " + d + ")"
+}
+
 // guard checks a plan against the releases seen within the fleet window,
 // each under the policy it checked in with: a plan that makes one refuse
 // is a *BreakingError, unless breaking is allowed — then each step carries
 // the releases it breaks into its event. With no sightings it says nothing.
 // It returns what it found, for the report.
 func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector.State, plan *Plan) ([]Broken, error) {
+	return r.guardFrom(ctx, store, state, nil, plan)
+}
+
+// guardFrom is guard for a plan that runs from state but is judged
+// against before, the state the releases see now (a redo's re-apply runs
+// from the reverted state): a release is broken by it when it refuses
+// after the plan and did not before, for the plan's migrations it does
+// not know or whose checksum it does not ship.
+func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state projector.State, before *projector.State, plan *Plan) ([]Broken, error) {
 	if plan.Direction != DirUp || len(plan.Steps) == 0 {
 		return nil, nil
 	}
@@ -156,12 +183,22 @@ func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector
 				ids = append(ids, u.ID)
 			}
 		}
+		if before != nil {
+			if judge(rs.Release, *before).Decision == policy.Refuse {
+				continue // it refuses now, whatever the plan does
+			}
+			for _, m := range v.Mismatched {
+				if inPlan[m.ID] {
+					ids = append(ids, m.ID)
+				}
+			}
+		}
 		if len(ids) == 0 {
 			continue // it refuses already, whatever this plan does
 		}
 		slices.SortFunc(ids, projector.CompareIDs)
 		broken = append(broken, Broken{
-			AppVersion: rs.AppVersion, Policy: rs.Policy, Instances: rs.Instances, Hosts: rs.Hosts,
+			AppVersion: rs.AppVersion, Manifest: rs.Digest, Policy: rs.Policy, Instances: rs.Instances, Hosts: rs.Hosts,
 			LastSeen: rs.LastSeen, LastHost: rs.LastHost, Migrations: ids, Verdict: v,
 		})
 	}
