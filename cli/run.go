@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -74,6 +76,11 @@ type env struct {
 	// given holds the flags set on the command line.
 	given map[string]bool
 
+	started time.Time // when the command began: how long a connection that timed out was waited for
+	// stdoutUsed: whether the command wrote to stdout (a --json command
+	// that fails before it did prints its error as JSON there).
+	stdoutUsed *countingWriter
+
 	groups []flagGroup
 	db     *dbFlags
 	dir    *dirFlags
@@ -87,7 +94,8 @@ type env struct {
 var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	counted := &countingWriter{w: stdout}
+	e := &env{stdout: counted, stdoutUsed: counted, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}, started: time.Now()}
 	// Flags may come before the command too: ledger --db URL status.
 	var before []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
@@ -426,16 +434,42 @@ func redactErr(err error, dsn string) string {
 	return msg
 }
 
-// fail prints an error with what to do, and returns the exit code.
+// fail prints an error with what to do, and returns the exit code. With
+// --json, a command that wrote nothing to stdout yet writes the error
+// there too, as {"error": …, "exit_code": …}: a script reading stdout
+// always gets JSON.
 func (e *env) fail(err error) int {
-	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
-	if isIntegrityError(err) {
-		return exitIntegrity
+	msg := e.explain(err)
+	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, msg)
+	code := exitError
+	switch {
+	case isIntegrityError(err):
+		code = exitIntegrity
+	case errors.Is(err, migrations.ErrForeignHistory):
+		code = exitRefused
 	}
-	if errors.Is(err, migrations.ErrForeignHistory) {
-		return exitRefused
+	if e.out != nil && e.out.json && e.stdoutUsed != nil && e.stdoutUsed.n == 0 {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Command  string `json:"command"`
+			Error    string `json:"error"`
+			ExitCode int    `json:"exit_code"`
+		}{e.name, msg, code})
 	}
-	return exitError
+	return code
+}
+
+// countingWriter counts what was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // explain adds advice to errors a user can act on: the library's fixes
@@ -452,6 +486,11 @@ func (e *env) explain(err error) string {
 		}
 		if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
 			msg = strings.Replace(msg, fe.Error(), fe.ErrorWith(e.adoptCommand), 1)
+		}
+		// The ledger's advice names library calls; the fixes below say it
+		// as commands.
+		if fx := ledger.Fixer(nil); errors.As(err, &fx) {
+			msg = strings.Replace(msg, fx.Error(), fx.Fact(), 1)
 		}
 		return e.advise(msg, migrations.Fixes(err))
 	}
@@ -473,12 +512,17 @@ func (e *env) explain(err error) string {
 		return fmt.Sprintf("PostgreSQL at %s refused the connection: %s\n  %s", e.where(), msg, advice)
 	}
 	if timedOut(err) {
-		wait := "the connect timeout"
+		// What was waited for in truth: a connection may be tried more
+		// than once (TLS, then without; each address), each attempt for
+		// up to the connect timeout.
+		wait := time.Since(e.started).Round(time.Second).String()
 		if cfg, perr := pgx.ParseConfig(e.db.url); perr == nil {
 			e.tune(cfg)
-			wait = cfg.ConnectTimeout.String()
+			if cfg.ConnectTimeout > 0 {
+				wait += fmt.Sprintf(", at most %s per attempt", cfg.ConnectTimeout)
+			}
 		}
-		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer within %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db", e.where(), wait, redactErr(err, e.db.url))
+		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer in %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db (per attempt)", e.where(), wait, redactErr(err, e.db.url))
 	}
 	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.db.url))
 }

@@ -18,7 +18,22 @@ var ErrNotInTransaction = errors.New("append needs an open transaction")
 type NotInitializedError struct{ Schema string }
 
 func (e *NotInitializedError) Error() string {
-	return fmt.Sprintf("ledger schema %q is not initialized in this database: initialize it as the migrator (Store.Init; a migration runner's first Up does it too)", e.Schema)
+	return e.Fact() + ": initialize it as the migrator (Store.Init; a migration runner's first Up does it too)"
+}
+
+// Fact is the error without the library's advice, for a caller that words
+// the fix itself (Fixer).
+func (e *NotInitializedError) Fact() string {
+	return fmt.Sprintf("ledger schema %q is not initialized in this database", e.Schema)
+}
+
+// Fixer is an error whose Error holds advice in the library's words (it
+// names library calls) and whose Fact says what is wrong without it: a
+// caller that words the fix for its users (the CLI, as commands) shows
+// Fact.
+type Fixer interface {
+	error
+	Fact() string
 }
 
 func (e *NotInitializedError) Unwrap() error { return ErrNotInitialized }
@@ -38,9 +53,17 @@ func (e *FormatError) Older() bool { return e.Found < e.Supported }
 
 func (e *FormatError) Error() string {
 	if e.Older() {
-		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes: initialize it once with this release (Store.Init, or a migration runner's Up) to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it", e.Schema, e.Found, e.Supported)
+		return e.Fact() + ": initialize it once with this release (Store.Init, or a migration runner's Up) to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it"
 	}
-	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands: use a newer ledger release (this one changes nothing)", e.Schema, e.Found, e.Supported)
+	return e.Fact() + ": use a newer ledger release (this one changes nothing)"
+}
+
+// Fact is the error without the library's advice (Fixer).
+func (e *FormatError) Fact() string {
+	if e.Older() {
+		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes", e.Schema, e.Found, e.Supported)
+	}
+	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands (nothing was changed)", e.Schema, e.Found, e.Supported)
 }
 
 // CorruptHeadError: the head row does not match the newest event (its seq,
@@ -54,7 +77,12 @@ type CorruptHeadError struct {
 }
 
 func (e *CorruptHeadError) Error() string {
-	return fmt.Sprintf("ledger schema %q cannot be trusted: %s; verify it (Store.Verify) to see every difference, and restore the ledger from a backup", e.Schema, e.Reason)
+	return e.Fact() + "; verify it (Store.Verify) to see every difference, and restore the ledger from a backup"
+}
+
+// Fact is the error without the library's advice (Fixer).
+func (e *CorruptHeadError) Fact() string {
+	return fmt.Sprintf("ledger schema %q cannot be trusted: %s", e.Schema, e.Reason)
 }
 
 // SchemaNameError: an unusable name for the ledger schema.

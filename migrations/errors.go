@@ -369,3 +369,14 @@ func oneLine(s string, max int) string {
 	}
 	return s
 }
+
+// factOf is err said without the ledger's advice in the library's words
+// (ledger.Fixer), for a message whose fixes are given as data beside it (a
+// verdict's, a verification's).
+func factOf(err error) error {
+	var fx ledger.Fixer
+	if errors.As(err, &fx) {
+		return errors.New(strings.Replace(err.Error(), fx.Error(), fx.Fact(), 1))
+	}
+	return err
+}

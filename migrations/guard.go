@@ -68,7 +68,7 @@ func (e *BreakingError) Error() string {
 	}
 	for _, r := range e.Releases {
 		fmt.Fprintf(&b, "\n  %s would make release %s refuse (%d instance(s), last seen %s ago on %s)",
-			strings.Join(r.Migrations, ", "), r.name(), r.Instances, e.Now.Sub(r.LastSeen).Round(time.Second), r.LastHost)
+			strings.Join(r.Migrations, ", "), r.Name(), r.Instances, e.Now.Sub(r.LastSeen).Round(time.Second), r.LastHost)
 		if r.AppVersion == "" {
 			// Without an app version no compatible constraint can admit it.
 			fmt.Fprintf(&b, ": deploy %s everywhere first, or allow breaking it", deploy)
@@ -100,9 +100,9 @@ func (e *GuardLockedError) Error() string {
 
 func (e *GuardLockedError) Unwrap() error { return e.Err }
 
-// name is how a message names the release: its app version, or, for one
+// Name is how a message names the release: its app version, or, for one
 // that checked in without any, its manifest's digest.
-func (b Broken) name() string {
+func (b Broken) Name() string {
 	if b.AppVersion != "" {
 		return b.AppVersion
 	}
