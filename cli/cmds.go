@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -548,7 +549,10 @@ func (c *resolveCmd) run(ctx context.Context, e *env, args []string) int {
 	if e.given["ddl-lock-timeout"] {
 		return e.usageErr("--ddl-lock-timeout goes with --resume: --applied and --failed run no statement")
 	}
-	p, code := e.prepare(ctx, false, c.lock.options()...)
+	// Resolved as failed, the next up runs it from its first statement:
+	// with the files, resolve says what its completed statements created
+	// and is still in the way.
+	p, code := e.prepare(ctx, c.failed && dirExists(c.dir.path), c.lock.options()...)
 	if code != 0 {
 		return code
 	}
@@ -556,11 +560,16 @@ func (c *resolveCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.failed {
 		decision = projector.ResolvedFailed
 	}
-	if err := p.runner.Resolve(ctx, id, decision, c.reason); err != nil {
+	res, err := p.runner.Resolve(ctx, id, decision, c.reason)
+	if err != nil {
 		return e.fail(err)
 	}
+	if w := res.Warning(); w != "" {
+		e.warn("%s", w)
+	}
 	if c.out.json {
-		return e.printJSON(map[string]string{"id": id, "decision": decision, "reason": c.reason})
+		return e.printJSON(map[string]any{"id": id, "decision": decision, "reason": c.reason, "statements_done": res.StatementsDone,
+			"created": res.Created, "left": res.Left, "drop": res.Drop})
 	}
 	fmt.Fprintf(e.stdout, "recorded: %s resolved as %s\n", id, decision)
 	return exitOK
@@ -613,4 +622,10 @@ func (c *versionCmd) run(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
 	return exitOK
+}
+
+// dirExists reports whether path is a directory.
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

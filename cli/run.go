@@ -563,11 +563,15 @@ func (e *env) advise(msg string, fixes []migrations.Fix) string {
 		case migrations.FixDDLLockTimeout:
 			msg += "\n  to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
 		case migrations.FixSettle:
-			first := ""
-			if len(f.SQL) > 0 {
-				first = "run " + strings.Join(f.SQL, " ") + " then "
+			resume := fmt.Sprintf("`ledger resolve %s --resume` goes on from statement %d", f.ID, f.From)
+			if len(f.Leftover) > 0 {
+				resume += fmt.Sprintf(" (it drops %s concurrently first)", strings.Join(f.Leftover, ", "))
 			}
-			msg += fmt.Sprintf("\n  to fix: %s`ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", first, f.ID, f.From)
+			startOver := fmt.Sprintf("`ledger resolve %s --failed --reason TEXT` lets the next up run it from its first statement", f.ID)
+			if len(f.SQL) > 0 {
+				startOver = fmt.Sprintf("to start over, run %s then `ledger resolve %s --failed --reason TEXT` (the next up runs it from its first statement)", strings.Join(f.SQL, " "), f.ID)
+			}
+			msg += fmt.Sprintf("\n  to fix: %s; or %s; `ledger resolve %s --applied --reason TEXT` records it as done", resume, startOver, f.ID)
 		}
 	}
 	return msg

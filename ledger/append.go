@@ -346,17 +346,18 @@ type (
 		Accepted      []string `json:"accepted_checksums"`
 	}
 	inDoubtRow struct {
-		ID             string  `json:"id"`
-		Checksum       string  `json:"checksum"`
-		Seq            int64   `json:"seq"`
-		StartedAt      *string `json:"started_at,omitempty"`
-		AppVersion     string  `json:"app_version"`
-		Actor          *string `json:"actor,omitempty"`
-		Host           string  `json:"host"`
-		Compatible     string  `json:"compatible"`
-		DownChecksum   string  `json:"down_checksum"`
-		StatementsDone int     `json:"statements_done"`
-		Error          string  `json:"error"`
+		ID             string   `json:"id"`
+		Checksum       string   `json:"checksum"`
+		Seq            int64    `json:"seq"`
+		StartedAt      *string  `json:"started_at,omitempty"`
+		AppVersion     string   `json:"app_version"`
+		Actor          *string  `json:"actor,omitempty"`
+		Host           string   `json:"host"`
+		Compatible     string   `json:"compatible"`
+		DownChecksum   string   `json:"down_checksum"`
+		StatementsDone int      `json:"statements_done"`
+		Error          string   `json:"error"`
+		LeftBehind     []string `json:"left_behind"`
 	}
 	failedRow struct {
 		ID         string  `json:"id"`
@@ -413,7 +414,7 @@ func (call *appendCall) changeOps(ops []any, c projector.Change) ([]any, error) 
 		ops = append(ops, rowOp{"put_in_doubt", inDoubtRow{
 			ID: d.ID, Checksum: d.Checksum, Seq: d.Seq, StartedAt: at, AppVersion: d.AppVersion,
 			Actor: actor, Host: d.Host, Compatible: d.Compatible, DownChecksum: d.DownChecksum,
-			StatementsDone: d.StatementsDone, Error: d.Error,
+			StatementsDone: d.StatementsDone, Error: d.Error, LeftBehind: append([]string{}, d.LeftBehind...),
 		}})
 	}
 	for _, id := range c.DelFailed {

@@ -397,7 +397,10 @@ func scanApplied(rows pgx.Rows) (string, projector.Migration, error) {
 
 func scanInDoubt(rows pgx.Rows) (string, projector.InDoubt, error) {
 	var d projector.InDoubt
-	err := rows.Scan(&d.ID, &d.Checksum, &d.Seq, &d.StartedAt, &d.AppVersion, &d.Actor, &d.Host, &d.Compatible, &d.DownChecksum, &d.StatementsDone, &d.Error)
+	err := rows.Scan(&d.ID, &d.Checksum, &d.Seq, &d.StartedAt, &d.AppVersion, &d.Actor, &d.Host, &d.Compatible, &d.DownChecksum, &d.StatementsDone, &d.Error, &d.LeftBehind)
+	if len(d.LeftBehind) == 0 {
+		d.LeftBehind = nil
+	}
 	d.StartedAt = d.StartedAt.UTC()
 	return d.ID, d, err
 }

@@ -62,7 +62,13 @@ type Fix struct {
 	Action FixAction
 	ID     string   // the migration concerned, if any
 	From   int      // FixSettle: the statement a resume goes on from (1-based)
-	SQL    []string // statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
+	// FixSettle: Leftover is what the interrupted statement left (invalid
+	// indexes), which a resume drops itself before it runs the statement
+	// again; SQL is what to run before recording it failed instead, so
+	// that the next up can run it from its first statement: dropping what
+	// the completed statements created and what the failing one left.
+	Leftover []string
+	SQL      []string
 	Schema string   // the ledger schema concerned, if any
 	Tool   string   // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
 	Table  string   // FixAdopt: its history table, schema-qualified, when it is not the tool's default
@@ -220,7 +226,12 @@ type MigrationError struct {
 	InDoubt        bool
 	StatementsDone int      // no-transaction: statements that completed (and are recorded as done)
 	LeftBehind     bool     // the failing statement may have left something behind (an invalid index)
-	InvalidIndexes []string // invalid indexes found after it, "schema.index on schema.table"
+	InvalidIndexes []string // invalid indexes it left, found after it failed ("schema.index")
+	// Created: what the completed statements created and is still there,
+	// "index public.orders_user (statement 1)": to start the migration
+	// over, it must go too.
+	Created []string
+	undo    []string // the DROP statements of Created
 	Recorded       bool     // the failure is recorded as migration.failed
 	RecordErr      error    // why recording the failure failed, if it did
 	RolledBack     bool     // a transactional step: its transaction was rolled back
@@ -246,9 +257,13 @@ func (e *MigrationError) Fixes() []Fix {
 		fixes = append(fixes, Fix{Action: FixDDLLockTimeout, ID: e.ID})
 	}
 	if e.InDoubt && !e.Rehearsal {
-		f := Fix{Action: FixSettle, ID: e.ID, From: e.StatementsDone + 1}
+		f := Fix{Action: FixSettle, ID: e.ID, From: e.StatementsDone + 1, Leftover: e.InvalidIndexes}
+		// To start over (record it failed: the next up runs it from its
+		// first statement), what the completed statements created and
+		// what the failing one left must go first.
+		f.SQL = append(f.SQL, e.undo...)
 		for _, ix := range e.InvalidIndexes {
-			f.SQL = append(f.SQL, "DROP INDEX CONCURRENTLY "+strings.SplitN(ix, " on ", 2)[0]+";")
+			f.SQL = append(f.SQL, "DROP INDEX CONCURRENTLY "+ix+";")
 		}
 		fixes = append(fixes, f)
 	}
@@ -297,16 +312,25 @@ func (e *MigrationError) Error() string {
 			what = "revert"
 		}
 		fmt.Fprintf(&b, "\n  %s is a no-transaction %s: %d of its statements completed", e.ID, what, e.StatementsDone)
-		if e.LeftBehind {
+		switch {
+		case len(e.InvalidIndexes) > 0:
+			fmt.Fprintf(&b, ", and the failing statement (%d) left invalid index %s", e.StatementsDone+1, strings.Join(e.InvalidIndexes, ", "))
+		case e.LeftBehind:
 			b.WriteString(", and the failing statement may have left something behind")
 		}
 		b.WriteString("; it is now in doubt")
-		if len(e.InvalidIndexes) > 0 {
-			fmt.Fprintf(&b, "\n  invalid indexes: %s", strings.Join(e.InvalidIndexes, ", "))
-			fmt.Fprintf(&b, "\n  drop them (%s), then settle it: resume it (statement %d runs again), or record it as failed", strings.Join(e.Fixes()[len(e.Fixes())-1].SQL, " "), e.StatementsDone+1)
-		} else {
-			fmt.Fprintf(&b, "\n  check the database, then settle it: resume it from statement %d, or record it as applied or as failed", e.StatementsDone+1)
+		if len(e.Created) > 0 {
+			fmt.Fprintf(&b, "\n  the completed statements created: %s", strings.Join(e.Created, ", "))
 		}
+		resume := fmt.Sprintf("resume it from statement %d", e.StatementsDone+1)
+		if len(e.InvalidIndexes) > 0 {
+			resume = fmt.Sprintf("resume it (it drops %s concurrently first, then runs statement %d again)", strings.Join(e.InvalidIndexes, ", "), e.StatementsDone+1)
+		}
+		startOver := "record it as failed (the next up runs it from its first statement)"
+		if sql := e.Fixes()[len(e.Fixes())-1].SQL; len(sql) > 0 {
+			startOver = fmt.Sprintf("run %s and record it as failed (the next up runs it from its first statement)", strings.Join(sql, " "))
+		}
+		fmt.Fprintf(&b, "\n  check the database, then settle it: %s; or %s; or record it as applied", resume, startOver)
 		if e.RecordErr != nil {
 			fmt.Fprintf(&b, "\n  recording the failure failed too (it stays in doubt as migration.started left it): %v", e.RecordErr)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,19 +232,67 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 	return rep, err
 }
 
+// Resolution is what Resolve recorded, and what the database still holds
+// of the migration.
+type Resolution struct {
+	ID             string `json:"id"`
+	Decision       string `json:"decision"`
+	StatementsDone int    `json:"statements_done"` // recorded as completed before it was resolved
+	// Created and Left (ResolvedFailed): what its completed statements
+	// created and its failing one left, still there. The next up runs it
+	// from its first statement, which will meet them: drop them first.
+	Created []string `json:"created,omitempty"`
+	Left    []string `json:"left,omitempty"`
+	Drop    []string `json:"drop,omitempty"` // the statements that drop them
+}
+
+// Warning says what a resolution as failed leaves in the way of the next
+// up ("" if nothing).
+func (r Resolution) Warning() string {
+	if r.Decision != projector.ResolvedFailed || r.StatementsDone == 0 && len(r.Left) == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%s is recorded as failed, but %d of its statements were recorded as completed", r.ID, r.StatementsDone)
+	if len(r.Created) > 0 || len(r.Left) > 0 {
+		msg += "; still in the database: " + strings.Join(append(slices.Clone(r.Created), r.Left...), ", ")
+		msg += "; the next up runs it from its first statement, which will find them: drop them first (" + strings.Join(r.Drop, " ") + ")"
+	}
+	return msg
+}
+
 // Resolve records an operator's decision about a migration in doubt:
 // projector.ResolvedApplied (it did take effect) or ResolvedFailed (it did
-// not; a later up runs it again). It takes the migration lock.
-func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error {
+// not; a later up runs it again, from its first statement). It takes the
+// migration lock. A migration resolved as failed whose statements were
+// recorded as completed is resolved all the same; the Resolution says what
+// they created and is still there (Warning).
+func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) (Resolution, error) {
+	res := Resolution{ID: id, Decision: decision}
 	if decision != projector.ResolvedApplied && decision != projector.ResolvedFailed {
-		return fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
+		return res, fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
 	}
 	if strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
+		return res, fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
 	}
-	return r.locked(ctx, lockWrite, func(s *session) error {
-		if _, err := inDoubt(s.app.State(), id); err != nil {
+	err := r.locked(ctx, lockWrite, func(s *session) error {
+		d, err := inDoubt(s.app.State(), id)
+		if err != nil {
 			return err
+		}
+		res.StatementsDone = d.StatementsDone
+		if decision == projector.ResolvedFailed && !s.app.State().Reverting(id) {
+			if m, ok := r.set.Lookup(id); ok && m.Up.NoTransaction && d.StatementsDone <= len(m.Up.Statements) {
+				res.Created, res.Drop = s.createdBy(ctx, m.Up.Statements[:d.StatementsDone])
+				_ = s.inspect(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+					for _, ix := range d.LeftBehind {
+						if reg, exists, _, err := relationState(ctx, conn, ix); err == nil && exists {
+							res.Left = append(res.Left, "invalid index "+reg)
+							res.Drop = append(res.Drop, dropSQL("index", reg))
+						}
+					}
+					return nil
+				})
+			}
 		}
 		ev, err := projector.NewEvent(projector.TypeMigrationResolved, projector.Resolved{ID: id, Decision: decision, Reason: reason})
 		if err != nil {
@@ -251,6 +300,7 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 		}
 		return s.record(ctx, ev)
 	})
+	return res, err
 }
 
 // inDoubt returns the migration in doubt id, or an error naming those that are.
@@ -271,10 +321,14 @@ func inDoubt(state projector.State, id string) (projector.InDoubt, error) {
 
 // Resume goes on with a no-transaction migration in doubt from the statement
 // after the last one recorded as done (projector.InDoubt.StatementsDone),
-// in the direction it was going, and records it applied (or reverted). The
-// operator first makes sure that what the failing statement left behind is
-// gone (an invalid index dropped): the statement runs again. It takes the
-// migration lock and records the schema's fingerprint.
+// in the direction it was going, and records it applied (or reverted).
+// What the interrupted statement left behind — the invalid indexes
+// recorded with its failure, or the invalid index of the name it creates
+// — is dropped concurrently first, recorded as migration.leftover_dropped;
+// a valid index of that name, or invalid ones it cannot tell are its own,
+// refuse the resume before anything runs (*ResumeError). The statement
+// then runs again. It takes the migration lock and records the schema's
+// fingerprint.
 func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 	start := time.Now()
 	var rep Report
@@ -314,6 +368,11 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 			return fmt.Errorf("resume %s: %d statements are recorded as done, but %s holds %d", id, d.StatementsDone, step.Script.File, len(step.Script.Statements))
 		}
 		rep.Planned = []string{id}
+		// What the interrupted statement left (an invalid index) is
+		// dropped first, or the resume refused before anything runs.
+		if err := s.clearLeftover(ctx, step, d, d.StatementsDone); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		if err := s.execNoTx(ctx, step, d.StatementsDone, false); err != nil {
 			return err

@@ -438,13 +438,25 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 				// No answer from the server: whether the statement took
 				// effect is unknown. It stays in doubt for an operator.
 				merr.InDoubt, merr.StatementsDone = true, i
+				if leavesBehind(st) {
+					merr.LeftBehind = true
+					merr.InvalidIndexes, _ = s.leftBy(ctx, st)
+				}
+				merr.Created, merr.undo = s.createdBy(ctx, sc.Statements[:i])
 				return merr
 			}
 			leftBehind := leavesBehind(st)
-			merr.InDoubt, merr.StatementsDone = i > 0 || leftBehind, i
 			if leftBehind {
-				merr.LeftBehind = true
-				merr.InvalidIndexes = s.invalidIndexes(ctx, st)
+				// A statement proven to have left nothing (no index of
+				// the name it creates is there) failed cleanly.
+				left, proven := s.leftBy(ctx, st)
+				leftBehind = !proven || len(left) > 0
+				merr.InvalidIndexes = left
+			}
+			merr.InDoubt, merr.StatementsDone = i > 0 || leftBehind, i
+			merr.LeftBehind = leftBehind
+			if merr.InDoubt {
+				merr.Created, merr.undo = s.createdBy(ctx, sc.Statements[:i])
 			}
 			_ = s.cleanSession(ctx, false)
 			s.recordFailure(ctx, step, merr, i, leftBehind)
@@ -499,7 +511,7 @@ func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 }
 
 // invalidIndexes names the invalid indexes on the tables a failed
-// statement touched (or named), as "schema.index on schema.table".
+// statement touched (or named), as "schema.index".
 func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -526,9 +538,9 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 		if rows.Scan(&idx, &table, &idxName, &tableName) != nil {
 			break
 		}
-		all = append(all, idx+" on "+table)
+		all = append(all, idx)
 		if words[strings.ToLower(idxName)] || words[strings.ToLower(tableName)] {
-			touched = append(touched, idx+" on "+table)
+			touched = append(touched, idx)
 		}
 	}
 	rows.Close()

@@ -41,7 +41,11 @@ func Diff(want, got State) []string {
 	})
 	diffMap(add, "in doubt", want.InDoubt, got.InDoubt, func(a, b InDoubt) bool {
 		a.StartedAt, b.StartedAt = a.StartedAt.UTC(), b.StartedAt.UTC()
-		return a == b
+		if !slices.Equal(a.LeftBehind, b.LeftBehind) {
+			return false
+		}
+		a.LeftBehind, b.LeftBehind = nil, nil
+		return reflect.DeepEqual(a, b)
 	})
 	diffMap(add, "failed", want.Failed, got.Failed, func(a, b Failure) bool {
 		a.FailedAt, b.FailedAt = a.FailedAt.UTC(), b.FailedAt.UTC()

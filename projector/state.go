@@ -58,6 +58,9 @@ type InDoubt struct {
 	Compatible     string    `json:"compatible,omitempty"`
 	DownChecksum   string    `json:"down_checksum,omitempty"`
 	StatementsDone int       `json:"statements_done,omitempty"` // committed before a recorded failure
+	// LeftBehind are the invalid indexes the failing statement left
+	// ("schema.index"), as recorded with its failure.
+	LeftBehind []string `json:"left_behind,omitempty"`
 	Error          string    `json:"error,omitempty"`           // the recorded failure, if any
 }
 
@@ -213,6 +216,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = changed(s, e)
 	case TypeMigrationAccepted:
 		c, err = accepted(s, e)
+	case TypeLeftoverDropped:
+		c, err = leftoverDropped(s, e)
 	}
 	if err != nil {
 		return Change{}, err
@@ -398,7 +403,7 @@ func failed(s *State, e Event) (Change, error) {
 	if d, ok := s.InDoubt[p.ID]; ok {
 		if p.StatementsDone > 0 || p.LeftBehind {
 			// Part of it took effect: the database is neither before nor after it.
-			d.StatementsDone, d.Error = p.StatementsDone, p.Error
+			d.StatementsDone, d.Error, d.LeftBehind = p.StatementsDone, p.Error, slices.Clone(p.LeftIndexes)
 			c.PutInDoubt = []InDoubt{d}
 		} else {
 			c.DelInDoubt = []string{p.ID}
@@ -407,6 +412,32 @@ func failed(s *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "migration %s failed after %d statements but never started", p.ID, p.StatementsDone)
 	}
 	return c, nil
+}
+
+// leftoverDropped: what a migration in doubt's interrupted statement left
+// is gone; it stays in doubt (a resume goes on).
+func leftoverDropped(s *State, e Event) (Change, error) {
+	var p LeftoverDropped
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	d, ok := s.InDoubt[p.ID]
+	switch {
+	case !ok:
+		return Change{}, invalid(e, "migration %s is not in doubt", p.ID)
+	case p.Statement != d.StatementsDone+1:
+		return Change{}, invalid(e, "statement %d of %s: the interrupted one is %d", p.Statement, p.ID, d.StatementsDone+1)
+	case len(p.Indexes) == 0:
+		return Change{}, invalid(e, "nothing dropped")
+	}
+	d.LeftBehind = slices.DeleteFunc(slices.Clone(d.LeftBehind), func(ix string) bool { return slices.Contains(p.Indexes, ix) })
+	if len(d.LeftBehind) == 0 {
+		d.LeftBehind = nil
+	}
+	return Change{PutInDoubt: []InDoubt{d}}, nil
 }
 
 // progressed records how many statements of a migration in doubt completed.

@@ -187,3 +187,8 @@ UPDATE {{schema}}.applied a SET accepted_checksums = x.previous
          GROUP BY e.migration_id) x
  WHERE a.id = x.migration_id;
 SELECT set_config('ledger.append', '', true);
+
+-- A no-transaction migration in doubt keeps the invalid indexes its
+-- failing statement left (from migration.failed's left_indexes), so every
+-- reader — status, check, a resume — can name them.
+ALTER TABLE {{schema}}.in_doubt ADD COLUMN IF NOT EXISTS left_behind text[] NOT NULL DEFAULT '{}';
