@@ -60,8 +60,8 @@ func (e *DirError) Error() string {
 // commands and flags — a server calling Check should not log shell advice).
 type Fix struct {
 	Action FixAction
-	ID     string   // the migration concerned, if any
-	From   int      // FixSettle: the statement a resume goes on from (1-based)
+	ID     string // the migration concerned, if any
+	From   int    // FixSettle: the statement a resume goes on from (1-based)
 	// FixSettle: Leftover is what the interrupted statement left (invalid
 	// indexes), which a resume drops itself before it runs the statement
 	// again; SQL is what to run before recording it failed instead, so
@@ -69,10 +69,10 @@ type Fix struct {
 	// the completed statements created and what the failing one left.
 	Leftover []string
 	SQL      []string
-	Schema string   // the ledger schema concerned, if any
-	Tool   string   // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
-	Table  string   // FixAdopt: its history table, schema-qualified, when it is not the tool's default
-	File   string   // FixWriteManifest: the manifest file, when known
+	Schema   string // the ledger schema concerned, if any
+	Tool     string // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
+	Table    string // FixAdopt: its history table, schema-qualified, when it is not the tool's default
+	File     string // FixWriteManifest: the manifest file, when known
 }
 
 // FixAction names a fix.
@@ -230,11 +230,11 @@ type MigrationError struct {
 	// Created: what the completed statements created and is still there,
 	// "index public.orders_user (statement 1)": to start the migration
 	// over, it must go too.
-	Created []string
-	undo    []string // the DROP statements of Created
-	Recorded       bool     // the failure is recorded as migration.failed
-	RecordErr      error    // why recording the failure failed, if it did
-	RolledBack     bool     // a transactional step: its transaction was rolled back
+	Created    []string
+	undo       []string // the DROP statements of Created
+	Recorded   bool     // the failure is recorded as migration.failed
+	RecordErr  error    // why recording the failure failed, if it did
+	RolledBack bool     // a transactional step: its transaction was rolled back
 	// NotRun: none of its SQL ran and nothing of it was recorded — the
 	// server refused to open its transaction (a hot standby), or to record
 	// the migration.started a no-transaction step begins with.

@@ -61,7 +61,7 @@ type InDoubt struct {
 	// LeftBehind are the invalid indexes the failing statement left
 	// ("schema.index"), as recorded with its failure.
 	LeftBehind []string `json:"left_behind,omitempty"`
-	Error          string    `json:"error,omitempty"`           // the recorded failure, if any
+	Error      string   `json:"error,omitempty"` // the recorded failure, if any
 }
 
 // Failure is the latest recorded failure of a migration that is not applied.
