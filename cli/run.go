@@ -634,7 +634,11 @@ func cliAdvice(f policy.Fix) string {
 	case policy.FixAppVersion:
 		return "to fix: give this release's version with --app-version or LEDGER_APP_VERSION"
 	case policy.FixSettle:
-		return fmt.Sprintf("to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, f.From, f.ID, f.ID, f.ID)
+		resume := fmt.Sprintf("go on from statement %d with `ledger resolve %s --resume`", f.From, f.ID)
+		if len(f.Leftover) > 0 {
+			resume += fmt.Sprintf(" (it drops invalid index %s concurrently first)", strings.Join(f.Leftover, ", "))
+		}
+		return fmt.Sprintf("to fix: check what %s left in the database, then %s, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, resume, f.ID, f.ID)
 	case policy.FixRollBack:
 		down := fmt.Sprintf("ledger down --to %s --use-recorded", f.To)
 		if f.To == "" {

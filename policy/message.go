@@ -19,6 +19,9 @@ type Fix struct {
 	Action FixAction
 	ID     string // FixSettle: the migration in doubt
 	From   int    // FixSettle: the statement a resume goes on from (1-based)
+	// FixSettle: the invalid indexes the interrupted statement left, which
+	// a resume drops first.
+	Leftover []string
 	// FixRollBack: the newest migration this binary knows, to roll back to;
 	// empty when it knows none applied, and then Steps applied migrations
 	// are to be reverted.
@@ -125,7 +128,10 @@ func (v Verdict) MessageWith(advise Advice) string {
 		case d.StatementsDone > 0:
 			fmt.Fprintf(&b, " (%s done)", plural(d.StatementsDone, "statement", "statements"))
 		}
-		b.WriteString("\n  " + advise(Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1}))
+		if len(d.LeftBehind) > 0 {
+			fmt.Fprintf(&b, "; statement %d left invalid index %s", d.StatementsDone+1, strings.Join(d.LeftBehind, ", "))
+		}
+		b.WriteString("\n  " + advise(Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1, Leftover: d.LeftBehind}))
 	}
 	v.writeUnknown(&b, refused, advise)
 	if len(v.OutOfOrder) > 0 && v.Has(CodeOutOfOrder) {
