@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
@@ -186,4 +185,3 @@ func TestDDLLockTimeoutOnAConcurrentIndexIsACleanFailure(t *testing.T) {
 		t.Fatalf("the retry: %v %v", rep.Done, err)
 	}
 }
-
