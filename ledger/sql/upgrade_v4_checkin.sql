@@ -1,4 +1,8 @@
--- Ledger format 3 -> 4 (check-ins): the application role records a
+-- Ledger format 3 -> 4, the hardening of issue 24: check-ins through two
+-- functions (below), accepted checksums kept in the projection, and the
+-- invalid indexes a migration in doubt left (at the end of this file).
+--
+-- Check-ins: the application role records a
 -- sighting, and stores its release's manifest, only through two functions
 -- that run as the ledger's owner — a narrow door instead of table
 -- privileges. With INSERT or UPDATE on the sightings table, a role could
