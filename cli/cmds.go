@@ -264,6 +264,7 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 		e.printJSON(out)
 	} else {
 		e.warnDrift(rep.Schema)
+		e.warnFuture(rep.IgnoredSightings, "up's guard ignores it")
 		e.warnBreaking(rep, err)
 	}
 	if !e.out.json && err == nil {

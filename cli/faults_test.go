@@ -224,7 +224,8 @@ func TestFaultUpForgedFutureSighting(t *testing.T) {
 	mustCLI(t, url, "--dir", dir, "--app-version", "1.0.0", "check", "--check-in", "--instance", "web-1")
 	pgtest.Exec(t, url, "UPDATE ledger.sightings SET last_seen = now() + interval '10 years'")
 	dir = writeDir(t, map[string]string{"0001_a.up.sql": "CREATE TABLE a (id int);", "0002_b.up.sql": "CREATE TABLE b (id int);"})
-	if code, out, errOut := ledgerCLI(t, url, "--dir", dir, "--app-version", "1.1.0", "up"); code != exitOK {
+	if code, out, errOut := ledgerCLI(t, url, "--dir", dir, "--app-version", "1.1.0", "up"); code != exitOK || !strings.Contains(errOut, "sighting of instance web-1") ||
+		!strings.Contains(errOut, "up's guard ignores it") {
 		t.Fatalf("up with a sighting dated ahead: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut := ledgerCLI(t, url, "fleet")

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -66,10 +67,7 @@ func (c *fleetCmd) run(ctx context.Context, e *env, args []string) int {
 
 func printFleet(e *env, f migrations.Fleet, now time.Time) {
 	fmt.Fprintf(e.stdout, "%s, ledger schema %q: seq %d, schema version %s\n", e.where(), e.db.schema, f.Seq, orDash(f.SchemaVersion))
-	for _, s := range f.Future {
-		e.warn("sighting of instance %s (host %s) is dated %s, in the future: check-ins are dated by the server's clock, so it was written by hand; it is left out, and up's guard ignores it",
-			s.Instance, s.Host, s.LastSeen.UTC().Format(time.RFC3339))
-	}
+	e.warnFuture(f.Future, "it is left out, and up's guard ignores it")
 	if len(f.Releases) == 0 {
 		fmt.Fprintf(e.stdout, "no release checked in within %s (check-ins are opt-in: ledger check --check-in, or migrations.WithCheckIn)\n", f.Window)
 		return
@@ -153,6 +151,15 @@ func (e *env) breakingCode(err error) (int, bool) {
 		fmt.Fprintf(e.stderr, "  to go ahead anyway: ledger up --allow-breaking (each migration's event records the releases it broke); ledger fleet lists who runs what\n")
 	}
 	return exitRefused, true
+}
+
+// warnFuture names sightings dated after now, which check-ins (dated by
+// the server's clock) cannot have written.
+func (e *env) warnFuture(future []ledger.FutureSighting, what string) {
+	for _, s := range future {
+		e.warn("sighting of instance %s (host %s) is dated %s, in the future: check-ins are dated by the server's clock, so it was written by hand; %s",
+			s.Instance, s.Host, s.LastSeen.UTC().Format(time.RFC3339), what)
+	}
 }
 
 // warnBreaking names the running releases an up was allowed to break.

@@ -539,8 +539,8 @@ func TestFaultForgedFutureSighting(t *testing.T) {
 	if err != nil || len(rep.Done) != 1 {
 		t.Fatalf("up with a sighting dated 10 years ahead: %v (done %v)", err, rep.Done)
 	}
-	if warnings.Load() == 0 {
-		t.Error("no warning about the sighting dated ahead")
+	if warnings.Load() == 0 || len(rep.IgnoredSightings) != 1 || rep.IgnoredSightings[0].Instance != "api-1" {
+		t.Errorf("the sighting dated ahead: %d warnings, ignored %+v; want a warning and api-1 in the report", warnings.Load(), rep.IgnoredSightings)
 	}
 	run, err := migrations.NewRunner(pool, load(t, r130.files), r130.opts()...)
 	if err != nil {

@@ -118,8 +118,8 @@ func (b Broken) Name() string {
 // is a *BreakingError, unless breaking is allowed — then each step carries
 // the releases it breaks into its event. With no sightings it says nothing.
 // It returns what it found, for the report.
-func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector.State, plan *Plan) ([]Broken, error) {
-	return r.guardFrom(ctx, store, state, nil, plan)
+func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector.State, plan *Plan, rep *Report) error {
+	return r.guardFrom(ctx, store, state, nil, plan, rep)
 }
 
 // guardFrom is guard for a plan that runs from state but is judged
@@ -127,9 +127,17 @@ func (r *Runner) guard(ctx context.Context, store *ledger.Store, state projector
 // from the reverted state): a release is broken by it when it refuses
 // after the plan and did not before, for the plan's migrations it does
 // not know or whose checksum it does not ship.
-func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state projector.State, before *projector.State, plan *Plan) ([]Broken, error) {
+func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state projector.State, before *projector.State, plan *Plan, rep *Report) error {
+	broken, future, err := r.judgeFleet(ctx, store, state, before, plan)
+	rep.Breaking, rep.IgnoredSightings = broken, future
+	return err
+}
+
+// judgeFleet is the guard's work: the releases a plan breaks, and the
+// sightings dated ahead it ignored.
+func (r *Runner) judgeFleet(ctx context.Context, store *ledger.Store, state projector.State, before *projector.State, plan *Plan) ([]Broken, []ledger.FutureSighting, error) {
 	if plan.Direction != DirUp || len(plan.Steps) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var at time.Time
 	if r.cfg.clock != nil {
@@ -137,16 +145,16 @@ func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state proje
 	}
 	seen, future, err := store.ReleasesSeen(ctx, ledger.SeenQuery{Window: r.cfg.fleetWindow, Now: at, Running: true})
 	if errors.Is(err, ledger.ErrNotInitialized) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
 			// Refused, not guessed: without the sightings the guard
 			// cannot say whom the plan breaks.
-			return nil, &GuardLockedError{Schema: store.Schema(), Waited: r.cfg.lockTimeout, Holders: store.TableLockers(ctx, "sightings"), Err: err}
+			return nil, nil, &GuardLockedError{Schema: store.Schema(), Waited: r.cfg.lockTimeout, Holders: store.TableLockers(ctx, "sightings"), Err: err}
 		}
-		return nil, fmt.Errorf("read the releases seen within %s: %w", r.cfg.fleetWindow, err)
+		return nil, nil, fmt.Errorf("read the releases seen within %s: %w", r.cfg.fleetWindow, err)
 	}
 	for _, f := range future {
 		// check_in dates a sighting by the server's clock: one dated
@@ -156,7 +164,7 @@ func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state proje
 			"instance", f.Instance, "host", f.Host, "last_seen", f.LastSeen)
 	}
 	if len(seen) == 0 {
-		return nil, nil
+		return nil, future, nil
 	}
 	after := state.Clone()
 	inPlan := make(map[string]bool, len(plan.Steps))
@@ -203,14 +211,14 @@ func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state proje
 		})
 	}
 	if len(broken) == 0 {
-		return nil, nil
+		return nil, future, nil
 	}
 	if !r.cfg.allowBreaking {
 		now := at
 		if now.IsZero() {
 			now = time.Now()
 		}
-		return broken, &BreakingError{Window: r.cfg.fleetWindow, Now: now, Releases: broken, Deploy: r.cfg.appVersion}
+		return broken, future, &BreakingError{Window: r.cfg.fleetWindow, Now: now, Releases: broken, Deploy: r.cfg.appVersion}
 	}
 	for i := range plan.Steps {
 		st := &plan.Steps[i]
@@ -225,5 +233,5 @@ func (r *Runner) guardFrom(ctx context.Context, store *ledger.Store, state proje
 	for _, b := range broken {
 		r.cfg.logger.Warn("applying migrations that make a running release refuse (allowed)", "release", b.AppVersion, "instances", b.Instances, "migrations", b.Migrations)
 	}
-	return broken, nil
+	return broken, future, nil
 }

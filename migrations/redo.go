@@ -51,7 +51,7 @@ func (r *Runner) Redo(ctx context.Context) (RedoReport, error) {
 		}
 		rep.Planned = []string{rep.ID}
 		rep.Plan = up
-		if rep.Breaking, err = r.guardFrom(ctx, s.store, reverted, &before, &up); err != nil {
+		if err = r.guardFrom(ctx, s.store, reverted, &before, &up, &rep.Report); err != nil {
 			return err
 		}
 		for i, step := range []Step{down.Steps[0], up.Steps[0]} {

@@ -100,6 +100,10 @@ type Report struct {
 	// Breaking: running releases (seen within the fleet window) the plan
 	// makes refuse — the reason an up is refused, or what it was allowed to break.
 	Breaking []Broken `json:"breaking,omitempty"`
+	// IgnoredSightings: sightings dated after now, which up's guard
+	// ignored (check-ins are dated by the server's clock: these were
+	// written by hand).
+	IgnoredSightings []ledger.FutureSighting `json:"ignored_sightings,omitempty"`
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -145,7 +149,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
 		if err == nil {
-			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+			err = r.guard(ctx, r.store, state, &plan, &rep)
 		}
 		// The down SQL recorded in the ledger, so a dry run can show what
 		// would run.
@@ -188,7 +192,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			return err
 		}
 		// Would the plan make a release that is still running refuse?
-		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
+		if err = r.guard(ctx, s.store, s.app.State(), &plan, &rep); err != nil {
 			return err
 		}
 		// Down SQL recorded in the ledger is read now, while the
