@@ -140,6 +140,17 @@ const settings = `SELECT set_config('search_path', 'pg_catalog', true),
 // settings. Objects that belong to an extension are left out: the extension
 // stands for them, with its version.
 func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
+	return read(ctx, db, exclude, "")
+}
+
+// ReadSchema is Read limited to one schema: a tenant's, when each tenant
+// of a database is a schema with a ledger of its own (exclude), so that
+// one tenant's migrations are never another tenant's drift.
+func ReadSchema(ctx context.Context, db Querier, exclude, only string) (Snapshot, error) {
+	return read(ctx, db, exclude, only)
+}
+
+func read(ctx context.Context, db Querier, exclude, only string) (Snapshot, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
@@ -149,7 +160,7 @@ func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
 	b.Queue("SET TRANSACTION READ ONLY")
 	b.Queue(settings)
 	var objects []Object
-	b.Queue(objectsSQL, exclude).Query(func(rows pgx.Rows) error {
+	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
 		var o Object
 		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
 			objects = append(objects, o)

@@ -49,7 +49,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 // options are the library options of the database and release groups the
 // command attached.
 func (e *env) options() []migrations.Option {
-	opts := []migrations.Option{migrations.WithSchema(e.db.schema)}
+	opts := e.db.options()
 	if e.rel != nil {
 		opts = append(opts, e.rel.options()...)
 	}

@@ -650,6 +650,7 @@ func commands() []*command {
 		cmdDiff(), cmdAcceptDrift(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
+		cmdRollout(),
 		cmdCompletion(),
 	}
 }

@@ -62,7 +62,12 @@ type schemaCheck struct {
 // stale snapshot; otherwise it is drift, recorded once as schema.drifted.
 func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 	var c schemaCheck
-	snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
+	if st := s.app.State(); st.Fingerprint == nil && len(st.Applied) == 0 && len(st.InDoubt) == 0 {
+		// Nothing recorded to compare with and nothing to snapshot yet
+		// (a fresh ledger): afterRun reads the catalog if the run migrates.
+		return c, nil
+	}
+	snap, err := readCatalog(ctx, s.conn, s.store.Schema(), s.set.tenant)
 	if err != nil {
 		return c, err
 	}
@@ -127,7 +132,7 @@ func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) e
 	snap := c.snap
 	if migrated {
 		var err error
-		if snap, err = catalog.Read(ctx, s.conn, s.store.Schema()); err != nil {
+		if snap, err = readCatalog(ctx, s.conn, s.store.Schema(), s.set.tenant); err != nil {
 			return fmt.Errorf("fingerprint the schema: %w", err)
 		}
 	}
@@ -157,7 +162,7 @@ func (r *Runner) AcceptDrift(ctx context.Context, reason string) (accepted proje
 		return accepted, err
 	}
 	err = r.locked(ctx, lockWriteChecked, func(s *session) error {
-		snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
+		snap, err := readCatalog(ctx, s.conn, s.store.Schema(), s.set.tenant)
 		if err != nil {
 			return err
 		}
@@ -223,7 +228,7 @@ func (r *Runner) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	snap, err := catalog.Read(ctx, r.pool, r.store.Schema())
+	snap, err := readCatalog(ctx, r.pool, r.store.Schema(), r.cfg.tenant)
 	if err != nil {
 		return st, err
 	}
@@ -248,4 +253,13 @@ func (r *Runner) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 		st.Lines = catalog.Lines(st.Changes)
 	}
 	return st, nil
+}
+
+// readCatalog reads the schema the ledger fingerprints: the database's
+// (but the ledger's own schema), or only the tenant's.
+func readCatalog(ctx context.Context, db catalog.Querier, ledgerSchema, tenant string) (catalog.Snapshot, error) {
+	if tenant != "" {
+		return catalog.ReadSchema(ctx, db, ledgerSchema, tenant)
+	}
+	return catalog.Read(ctx, db, ledgerSchema)
 }

@@ -191,6 +191,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		if err != nil {
 			return err
 		}
+		for i := range plan.Steps {
+			plan.Steps[i].Rollout = r.cfg.rollout
+		}
 		// Would the plan make a release that is still running refuse?
 		if err = r.guard(ctx, s.store, s.app.State(), &plan, &rep); err != nil {
 			return err
@@ -477,7 +480,7 @@ func (r *Runner) locked(ctx context.Context, mode lockMode, f func(*session) err
 			return err
 		}
 		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout,
-			readTimeout: lockTimeoutSQL(r.cfg.lockTimeout, false), pool: r.pool}
+			readTimeout: lockTimeoutSQL(r.cfg.lockTimeout, false), pool: r.pool, tenant: r.cfg.tenant}
 		return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 	})
 }
@@ -623,6 +626,31 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 	return strings.Join(holders, "; ")
 }
 
+// stepSettings are the settings a migration's statements run under: the
+// DDL lock timeout and, for a tenant, its schema first on search_path
+// (SET LOCAL: for the step's transaction only). Without a DDL lock
+// timeout, a step's transaction sets lock_timeout back to the server's
+// setting: the session's own reads are bounded by the lock timeout
+// (Runner.locked), its migrations' statements are not. (A no-transaction
+// step's statements run after RESET ALL, which does the same.)
+func stepSettings(ddlLockTimeout time.Duration, tenant string, local bool) []string {
+	var out []string
+	switch set := lockTimeoutSQL(ddlLockTimeout, local); {
+	case set != "":
+		out = append(out, set)
+	case local:
+		out = append(out, "SET LOCAL lock_timeout TO DEFAULT")
+	}
+	if tenant != "" {
+		scope := "SET "
+		if local {
+			scope = "SET LOCAL "
+		}
+		out = append(out, scope+"search_path = "+pgx.Identifier{tenant}.Sanitize()+", public")
+	}
+	return out
+}
+
 // lockTimeoutSQL sets lock_timeout to d for a migration's statements (SET
 // LOCAL: for its transaction only); "" when d is not positive.
 func lockTimeoutSQL(d time.Duration, local bool) string {
@@ -634,16 +662,6 @@ func lockTimeoutSQL(d time.Duration, local bool) string {
 		scope = "SET LOCAL "
 	}
 	return scope + "lock_timeout = '" + strconv.FormatInt(d.Milliseconds(), 10) + "ms'"
-}
-
-// stepLockTimeoutSQL is what a transactional step's transaction sets
-// lock_timeout to: the DDL lock timeout, or (bounded, when the session's
-// reads are) the server's own setting back.
-func stepLockTimeoutSQL(ddl time.Duration, bounded bool) string {
-	if set := lockTimeoutSQL(ddl, true); set != "" || !bounded {
-		return set
-	}
-	return "SET LOCAL lock_timeout TO DEFAULT"
 }
 
 // recordedDown reads the down SQL recorded when id was applied (in its
@@ -690,10 +708,10 @@ type statementFailure struct {
 
 // execBody runs a migration body in one round trip (simple protocol,
 // several statements) inside the open transaction on conn.
-func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
-	sql, offset := body, 0
-	if prefix != "" {
-		sql, offset = prefix+";\n"+body, 1
+func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix []string) *statementFailure {
+	sql, offset := body, len(prefix)
+	if len(prefix) > 0 {
+		sql = strings.Join(prefix, ";\n") + ";\n" + body
 	}
 	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
 	f := failureOf(results, err, offset, stmts)
@@ -821,13 +839,18 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 			return nil
 		}
 		if step.Script.Go() {
+			for _, set := range stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true) {
+				if _, err := tx.Exec(ctx, set); err != nil {
+					return err
+				}
+			}
 			if err := step.Script.goFn.tx(ctx, tx); err != nil {
 				return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Rehearsal: true}
 			}
 			rep.Rehearsed = append(rep.Rehearsed, step.ID)
 			continue
 		}
-		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, stepLockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
+		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
 			merr.Rehearsal = true
 			return merr

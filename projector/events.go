@@ -24,6 +24,18 @@ const (
 	// TypeLeftoverDropped: before resuming a migration in doubt, what its
 	// interrupted statement left behind (an invalid index) was dropped.
 	TypeLeftoverDropped = "migration.leftover_dropped"
+
+	// A rollout's events, recorded in a control ledger (a ledger schema of
+	// its own, e.g. ledger_rollouts): see RolloutStarted and the fleet
+	// package. They change no projection; each payload's "id" is the
+	// rollout's id, so the store's migration_id column (payload->>'id')
+	// indexes one rollout's events.
+	TypeRolloutStarted     = "rollout.started"
+	TypeRolloutTarget      = "rollout.target"
+	TypeRolloutHalted      = "rollout.halted"
+	TypeRolloutInterrupted = "rollout.interrupted"
+	TypeRolloutResumed     = "rollout.resumed"
+	TypeRolloutFinished    = "rollout.finished"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -44,6 +56,12 @@ var payloadVersions = map[string]int{
 	TypeSchemaChanged:       1,
 	TypeMigrationAccepted:   1,
 	TypeLeftoverDropped:     1,
+	TypeRolloutStarted:      1,
+	TypeRolloutTarget:       1,
+	TypeRolloutHalted:       1,
+	TypeRolloutInterrupted:  1,
+	TypeRolloutResumed:      1,
+	TypeRolloutFinished:     1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -54,6 +72,8 @@ func Types() []string {
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
 		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged, TypeMigrationAccepted,
 		TypeLeftoverDropped,
+		TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted,
+		TypeRolloutResumed, TypeRolloutFinished,
 	}
 }
 
@@ -139,6 +159,9 @@ type Applied struct {
 	// window) that this migration made refuse, applied anyway because the
 	// operator allowed it (up --allow-breaking).
 	AllowedBreaking []BrokenRelease `json:"allowed_breaking,omitempty"`
+	// Rollout: the id of the fleet rollout that applied it, if one did
+	// (its events are in the rollout's control ledger).
+	Rollout string `json:"rollout,omitempty"`
 }
 
 // BrokenRelease is a running release a migration was allowed to break.

@@ -218,6 +218,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = accepted(s, e)
 	case TypeLeftoverDropped:
 		c, err = leftoverDropped(s, e)
+	case TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted, TypeRolloutResumed, TypeRolloutFinished:
+		c, err = rolloutEvent(e)
 	}
 	if err != nil {
 		return Change{}, err
