@@ -134,10 +134,20 @@ type checkInState struct {
 	beats   atomic.Int64 // heartbeats recorded
 }
 
+// beats is how often this checker's heartbeat runs: 0 when it has none —
+// NoHeartbeat, or a single connection, which a goroutine must not share.
+// The sighting records it, so that up's guard knows how long to count it.
+func (c *Checker) beats() time.Duration {
+	if _, ok := c.db.(*pgxpool.Pool); !ok {
+		return 0
+	}
+	return c.cfg.checkIn.heartbeat()
+}
+
 // startHeartbeat starts the heartbeat, once, if the checker has one.
 func (c *Checker) startHeartbeat() {
 	st := &c.checkIns
-	every := c.cfg.checkIn.heartbeat()
+	every := c.beats()
 	pool, ok := c.db.(*pgxpool.Pool)
 	if every <= 0 || !ok {
 		return
@@ -205,7 +215,7 @@ func (c *Checker) sighting(d policy.Decision) ledger.Sighting {
 	return ledger.Sighting{
 		Instance: c.cfg.checkIn.Instance, Host: c.cfg.checkIn.Host,
 		Release: r.Digest, AppVersion: r.AppVersion, Policy: r.Policy, SetDigest: c.digest, Decision: d.String(),
-		Heartbeat: c.cfg.checkIn.heartbeat(),
+		Heartbeat: c.beats(),
 	}
 }
 

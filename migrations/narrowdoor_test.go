@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -195,5 +196,31 @@ func TestCheckInHeartbeat(t *testing.T) {
 	backdate(t, pool, "api-1", time.Second)
 	if _, err := upWith(t, pool, r130, migrations.UpOptions{DryRun: true}); err != nil {
 		t.Fatalf("up after 1.2.0 missed three beats: %v", err)
+	}
+}
+
+// A checker over a single connection has no heartbeat (a goroutine must not
+// share the connection), and its sighting says so: up's guard counts it for
+// the fleet window, not for three missed beats.
+func TestCheckInOverAConnectionDoesNotBeat(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 2)
+	r120 := newRelease("1.2.0", ids120...)
+	r120.up(t, pool, "deploy-1")
+	man, err := migrations.NewManifest(load(t, r120.files), "1.2.0", policy.Strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := migrations.CheckManifest(ctx, conn, man.Marshal(), migrations.WithCheckIn(migrations.CheckIn{Instance: "one-shot"})); err != nil {
+		t.Fatal(err)
+	}
+	if hb := scalar[int64](t, pool, "SELECT heartbeat_ms FROM ledger.sightings WHERE instance = 'one-shot'"); hb != 0 {
+		t.Errorf("heartbeat recorded as %d ms over a single connection, want 0", hb)
 	}
 }
