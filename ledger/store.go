@@ -245,6 +245,9 @@ type SetupResult struct {
 // Setup is Init, saying whether it created or upgraded the ledger.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 	res.Format = Format
+	if s.Current(ctx) {
+		return res, nil
+	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
 		if s.lockTimeout > 0 {
 			if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.lockTimeout.Milliseconds(), 10)+"ms"); err != nil {
@@ -381,6 +384,26 @@ func (s *Store) WriteErr(err error) error {
 		return &PermissionError{Schema: s.schema, Err: err, Write: true}
 	}
 	return s.mapErr(err)
+}
+
+// Current reports, in one round trip and without the init lock, whether
+// the ledger exists in this binary's format with its release views up to
+// date, and this role may record in it (MayRecord's test): every up's
+// case, which then needs no transaction of Setup's. Any other answer (or
+// error) is for MayRecord and Setup's locked path to sort out.
+func (s *Store) Current(ctx context.Context) bool {
+	var marker string
+	var format int
+	var mayRecord bool
+	b := &pgx.Batch{}
+	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
+	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
+	b.Queue("SELECT has_table_privilege(to_regclass($1), 'INSERT') AND has_table_privilege(to_regclass($2), 'UPDATE')",
+		s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&mayRecord) })
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return false
+	}
+	return format == Format && marker == releasesMarker && mayRecord
 }
 
 // txBeginner adapts DB to pgx.BeginFunc.

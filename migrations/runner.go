@@ -113,6 +113,12 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, o.Steps, false)
+	if !o.DryRun && !o.Rehearse && r.store.Current(ctx) {
+		// The usual case, in one round trip: the ledger exists in this
+		// format. Whether it never migrated (and another tool's history
+		// must refuse the up) is read from its state under the lock.
+		return r.run(ctx, target, false, false, true)
+	}
 	if err := r.refuseForeign(ctx); err != nil {
 		return Report{}, err
 	}
@@ -121,7 +127,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return r.run(ctx, target, o.DryRun, o.Rehearse)
+	return r.run(ctx, target, o.DryRun, o.Rehearse, false)
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
@@ -129,7 +135,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 // down, statement by statement between migration.started and
 // migration.reverted).
 func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
-	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false)
+	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false, false)
 }
 
 // run plans toward target and runs each step under the migration lock; a
@@ -137,7 +143,11 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 // takes the lock (so it never races a real run) and records nothing. At
 // the end of a run that changed anything it records the schema's
 // fingerprint.
-func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) (Report, error) {
+//
+// refuseForeign: before anything else under the lock, refuse (as
+// refuseForeign does) if the ledger never migrated and another tool's
+// history is in the database.
+func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refuseForeign bool) (Report, error) {
 	start := time.Now()
 	rep := Report{DryRun: dryRun}
 	dir := target.Direction
@@ -180,13 +190,24 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 	if dir == DirUp {
 		mode = lockWriteChecked // Up found that it may record before it initialized the ledger
 	}
+	headKnown := false
 	err := r.locked(ctx, mode, func(s *session) error {
-		schema, err := s.beforeRun(ctx)
-		rep.Schema = schema.report
-		if err != nil {
-			return err
+		if st := s.app.State(); refuseForeign && len(st.Applied) == 0 && len(st.InDoubt) == 0 &&
+			neverMigrated(ctx, s.store, s.app.Head(), nil) {
+			if err := foreignError(ctx, s.conn, s.store.Schema(), r.cfg.tenant); err != nil {
+				return err
+			}
 		}
 		plan, err := r.set.Plan(s.app.State(), target)
+		var schema schemaCheck
+		if err != nil || len(plan.Steps) > 0 || s.needsSchemaCheck() {
+			schema, err = s.beforeRun(ctx)
+			rep.Schema = schema.report
+			if err != nil {
+				return err
+			}
+			plan, err = r.set.Plan(s.app.State(), target)
+		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
 			return err
@@ -241,11 +262,18 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
 		}
+		if err == nil {
+			// Everything this run recorded went through the Appender,
+			// under the lock: its head is the ledger's.
+			rep.Head, headKnown = s.app.Head(), true
+		}
 		return err
 	})
 	rep.Elapsed = time.Since(start)
-	if h, herr := r.store.Head(ctx); herr == nil {
-		rep.Head = h
+	if !headKnown {
+		if h, herr := r.store.Head(ctx); herr == nil {
+			rep.Head = h
+		}
 	}
 	return rep, err
 }
