@@ -40,6 +40,10 @@ type CheckIn struct {
 // DefaultHeartbeat is how often a checker with a check-in checks in again.
 const DefaultHeartbeat = time.Minute
 
+// MaxHeartbeat is the longest heartbeat a check-in may record: a sighting
+// counts for three beats, and never for days.
+const MaxHeartbeat = time.Hour
+
 // NoHeartbeat (CheckIn.Heartbeat) checks in only when Check is called.
 const NoHeartbeat time.Duration = -1
 
@@ -94,6 +98,9 @@ func WithCheckIn(ci CheckIn) Option {
 					ci.Host = c.host
 				}
 			}
+		}
+		if ci.Heartbeat > MaxHeartbeat {
+			return fmt.Errorf("WithCheckIn: heartbeat %s: at most %s", ci.Heartbeat, MaxHeartbeat)
 		}
 		c.checkIn = &ci
 		return nil

@@ -95,10 +95,14 @@ func TestCheckInIsANarrowDoor(t *testing.T) {
 	if _, err := app.Exec(ctx, "SELECT ledger.check_in($1, $2, $3, $4, $5, $6, $7, $8, $9)", valid...); err != nil {
 		t.Fatalf("a valid check-in: %v", err)
 	}
-	for i, bad := range map[int]any{
-		0: "", 1: "sha256:xyz", 2: strings.Repeat("9", 101), 3: "no such policy!", 4: make([]byte, 31),
-		5: "maybe", 6: "host\nx", 7: int64(-1),
+	for _, c := range []struct {
+		i   int
+		bad any
+	}{
+		{0, ""}, {1, "sha256:xyz"}, {2, strings.Repeat("9", 101)}, {3, "no such policy!"}, {4, make([]byte, 31)},
+		{5, "maybe"}, {6, "host\nx"}, {7, int64(-1)}, {7, int64(2 * 3600000)}, // a heartbeat of two hours: a sighting that counts for six
 	} {
+		i, bad := c.i, c.bad
 		args := append([]any(nil), valid...)
 		args[i] = bad
 		_, err := app.Exec(ctx, "SELECT ledger.check_in($1, $2, $3, $4, $5, $6, $7, $8, $9)", args...)

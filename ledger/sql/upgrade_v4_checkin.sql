@@ -69,8 +69,10 @@ BEGIN
         RAISE EXCEPTION 'ledger check-in: host %: want at most 255 printable characters', quote_nullable(left(p_host, 40))
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_heartbeat_ms IS NULL OR p_heartbeat_ms NOT BETWEEN 0 AND 86400000 THEN
-        RAISE EXCEPTION 'ledger check-in: heartbeat % ms: want 0 (none) up to a day', p_heartbeat_ms
+    -- At most an hour: a sighting counts for three beats, and a role that
+    -- checks in must not make one count for days.
+    IF p_heartbeat_ms IS NULL OR p_heartbeat_ms NOT BETWEEN 0 AND 3600000 THEN
+        RAISE EXCEPTION 'ledger check-in: heartbeat % ms: want 0 (none) up to an hour', p_heartbeat_ms
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT coalesce(p_always, false) AND NOT EXISTS (
