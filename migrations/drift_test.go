@@ -19,7 +19,7 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-func exec(t *testing.T, pool *pgxpool.Pool, sql string) {
+func exec(t *testing.T, pool ledger.DB, sql string) {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
