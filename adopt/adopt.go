@@ -280,6 +280,11 @@ func record(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Opti
 		rep.Head = head
 		return rep, err
 	}
+	// A role that may not record is refused before the lock, told what it
+	// lacks.
+	if err := store.MayRecord(ctx); err != nil {
+		return Report{}, err
+	}
 	var rep Report
 	err := migrations.Locked(ctx, pool, store, migrations.LockOptions{Timeout: o.LockTimeout}, func(conn *pgx.Conn, _ string) error {
 		var err error

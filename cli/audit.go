@@ -200,6 +200,9 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 			if d.Error != "" {
 				fmt.Fprintf(w, "; failed: %s", oneLine(d.Error, 120))
 			}
+			if len(d.LeftBehind) > 0 {
+				fmt.Fprintf(w, "; statement %d left invalid index %s (resume drops it first)", d.StatementsDone+1, strings.Join(d.LeftBehind, ", "))
+			}
 			fmt.Fprintln(w)
 		}
 	}
@@ -532,7 +535,11 @@ func (c *verifyCmd) run(ctx context.Context, e *env, args []string) int {
 			out.Files = append(out.Files, f.String())
 		}
 		for _, d := range ver.InDoubt {
-			out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
+			line := fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host))
+			if len(d.LeftBehind) > 0 {
+				line += fmt.Sprintf("; statement %d left invalid index %s", d.StatementsDone+1, strings.Join(d.LeftBehind, ", "))
+			}
+			out.InDoubt = append(out.InDoubt, line)
 		}
 		out.OK = ver.OK() && (out.Stream == nil || out.Stream.OK())
 		if c.out.json {
@@ -548,7 +555,7 @@ func (c *verifyCmd) run(ctx context.Context, e *env, args []string) int {
 				fmt.Fprintf(e.stdout, "file changed: %s\n", f)
 			}
 			for _, d := range out.InDoubt {
-				fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --applied|--failed --reason TEXT\n", d)
+				fmt.Fprintf(e.stdout, "in doubt: %s; settle it with ledger resolve ID --resume, or --applied|--failed --reason TEXT\n", d)
 			}
 			if out.Schema != nil {
 				printSchemaStatus(e.stdout, *out.Schema)

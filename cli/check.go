@@ -146,7 +146,7 @@ func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
 	}
 	opts := c.db.options()
 	if c.checkIn {
-		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
+		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance, Heartbeat: migrations.NoHeartbeat}))
 	}
 	checker, err := migrations.NewReleaseChecker(conn, data, opts...)
 	if err != nil {
@@ -172,7 +172,7 @@ func (e *env) checkInFromDir(ctx context.Context, c *checkCmd) int {
 	if code != 0 {
 		return code
 	}
-	opts := append(e.options(), migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
+	opts := append(e.options(), migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance, Heartbeat: migrations.NoHeartbeat}))
 	checker, err := migrations.NewChecker(e.pool, p.set, opts...)
 	if err != nil {
 		return e.usageErr("%v", err)

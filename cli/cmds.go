@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -276,6 +277,7 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 		e.printJSON(out)
 	} else {
 		e.warnDrift(rep.Schema)
+		e.warnFuture(rep.IgnoredSightings, "up's guard ignores it")
 		e.warnBreaking(rep, err)
 	}
 	if !e.out.json && err == nil {
@@ -514,7 +516,10 @@ func (c *resolveCmd) run(ctx context.Context, e *env, args []string) int {
 	if e.given["ddl-lock-timeout"] {
 		return e.usageErr("--ddl-lock-timeout goes with --resume: --applied and --failed run no statement")
 	}
-	p, code := e.prepare(ctx, false, c.lock.options()...)
+	// Resolved as failed, the next up runs it from its first statement:
+	// with the files, resolve says what its completed statements created
+	// and is still in the way.
+	p, code := e.prepare(ctx, c.failed && dirExists(c.dir.path), c.lock.options()...)
 	if code != 0 {
 		return code
 	}
@@ -522,11 +527,16 @@ func (c *resolveCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.failed {
 		decision = projector.ResolvedFailed
 	}
-	if err := p.runner.Resolve(ctx, id, decision, c.reason); err != nil {
+	res, err := p.runner.Resolve(ctx, id, decision, c.reason)
+	if err != nil {
 		return e.fail(err)
 	}
+	if w := res.Warning(); w != "" {
+		e.warn("%s", w)
+	}
 	if c.out.json {
-		return e.printJSON(map[string]string{"id": id, "decision": decision, "reason": c.reason})
+		return e.printJSON(map[string]any{"id": id, "decision": decision, "reason": c.reason, "statements_done": res.StatementsDone,
+			"created": res.Created, "left": res.Left, "drop": res.Drop})
 	}
 	fmt.Fprintf(e.stdout, "recorded: %s resolved as %s\n", id, decision)
 	return exitOK
@@ -579,4 +589,10 @@ func (c *versionCmd) run(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "ledger %s (ledger format %d, %s%s)\n", v, ledger.Format, runtime.Version(), build)
 	return exitOK
+}
+
+// dirExists reports whether path is a directory.
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

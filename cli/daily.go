@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-
-	"github.com/schema-ledger/ledger/migrations"
 )
 
 // ---- accept
@@ -93,22 +91,22 @@ func (c *redoCmd) run(ctx context.Context, e *env, args []string) int {
 	if code != 0 {
 		return code
 	}
-	down, err := p.runner.Down(ctx, migrations.DownOptions{Steps: 1})
-	if err != nil || len(down.Done) == 0 {
-		if err == nil {
-			fmt.Fprintln(e.stdout, "nothing to redo: no migration is applied")
-			return exitOK
-		}
-		return e.report("redo", false, down, err)
-	}
-	id := down.Done[0].ID
-	up, err := p.runner.Up(ctx, migrations.UpOptions{Target: id})
+	// The revert and the re-apply are judged together (the policy, up's
+	// guard) before either runs: a redo that cannot finish never starts.
+	rep, err := p.runner.Redo(ctx)
 	if err != nil {
-		return e.report("redo", false, up, fmt.Errorf("%s was reverted, but applying it again failed (fix the file and run ledger up): %w", id, err))
+		if len(rep.Reverted) > 0 {
+			err = fmt.Errorf("%w\n  it stays reverted: fix the file and run ledger up", err)
+		}
+		return e.report("redo", false, rep.Report, err)
+	}
+	if rep.ID == "" {
+		fmt.Fprintln(e.stdout, "nothing to redo: no migration is applied")
+		return exitOK
 	}
 	if c.out.json {
-		return e.printJSON(map[string]any{"id": id, "reverted": down.Done, "applied": up.Done, "head": up.Head})
+		return e.printJSON(map[string]any{"id": rep.ID, "reverted": rep.Reverted, "applied": rep.Applied, "head": rep.Head})
 	}
-	fmt.Fprintf(e.stdout, "redo: %s reverted and applied again; schema version %s (ledger seq %d)\n", id, orDash(up.Head.SchemaVersion), up.Head.Seq)
+	fmt.Fprintf(e.stdout, "redo: %s reverted and applied again; schema version %s (ledger seq %d)\n", rep.ID, orDash(rep.Head.SchemaVersion), rep.Head.Seq)
 	return exitOK
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -66,6 +67,7 @@ func (c *fleetCmd) run(ctx context.Context, e *env, args []string) int {
 
 func printFleet(e *env, f migrations.Fleet, now time.Time) {
 	fmt.Fprintf(e.stdout, "%s, ledger schema %q: seq %d, schema version %s\n", e.where(), e.db.schema, f.Seq, orDash(f.SchemaVersion))
+	e.warnFuture(f.Future, "it is left out, and up's guard ignores it")
 	if len(f.Releases) == 0 {
 		fmt.Fprintf(e.stdout, "no release checked in within %s (check-ins are opt-in: ledger check --check-in, or migrations.WithCheckIn)\n", f.Window)
 		return
@@ -123,7 +125,7 @@ type guardFlags struct {
 }
 
 func (g *guardFlags) register(fs *flag.FlagSet, e *env) {
-	fs.DurationVar(&g.window, "fleet-window", migrations.DefaultFleetWindow, "a release seen (checked in) within this `duration` counts as running: up refuses to make it refuse")
+	fs.DurationVar(&g.window, "fleet-window", migrations.DefaultFleetWindow, "a release seen (checked in) within this `duration` counts as running: up refuses to make it refuse (an instance with a heartbeat counts until it misses three beats)")
 	fs.BoolVar(&g.allowBreaking, "allow-breaking", false, "apply even migrations that make a running release refuse; each one's event records the releases it broke")
 }
 
@@ -151,6 +153,15 @@ func (e *env) breakingCode(err error) (int, bool) {
 	return exitRefused, true
 }
 
+// warnFuture names sightings dated after now, which check-ins (dated by
+// the server's clock) cannot have written.
+func (e *env) warnFuture(future []ledger.FutureSighting, what string) {
+	for _, s := range future {
+		e.warn("sighting of instance %s (host %s) is dated %s, in the future: check-ins are dated by the server's clock, so it was written by hand; %s",
+			s.Instance, s.Host, s.LastSeen.UTC().Format(time.RFC3339), what)
+	}
+}
+
 // warnBreaking names the running releases an up was allowed to break.
 func (e *env) warnBreaking(rep migrations.Report, err error) {
 	if err != nil {
@@ -162,6 +173,6 @@ func (e *env) warnBreaking(rep migrations.Report, err error) {
 	}
 	for _, b := range rep.Breaking {
 		fmt.Fprintf(e.stderr, "ledger %s: warning: %s %s release %s refuse (%d instance(s), last seen on %s); allowed by --allow-breaking\n",
-			e.name, strings.Join(b.Migrations, ", "), verb, b.AppVersion, b.Instances, b.LastHost)
+			e.name, strings.Join(b.Migrations, ", "), verb, b.Name(), b.Instances, b.LastHost)
 	}
 }

@@ -33,9 +33,11 @@ func readmeSQL(t *testing.T, name string) string {
 
 // The README's grants, run as written (with this test's role and database
 // names): the migrator migrates; the application role runs check, status,
-// history and a check-in, and cannot write the ledger; a role with no grant
-// is told which it needs; and an application role holding the migration
-// lock is named as not a migrator.
+// history and a check-in, and cannot write the ledger, lock or write the
+// sightings, or date a sighting ahead; its up, and a role's with no grant,
+// is refused before anything runs, told what it lacks; a role with no
+// grant is told which grants a check needs; and an application role
+// holding the migration lock is named as a session that may not migrate.
 func TestRolesFromTheREADME(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -93,10 +95,42 @@ func TestRolesFromTheREADME(t *testing.T) {
 	if code, out, errOut := ledgerCLI(t, appURL, "--dir", dir, "--app-version", "1.0.0", "check", "--check-in"); code != 3 || strings.Contains(errOut, "warning") {
 		t.Fatalf("check --check-in as the application role: exit %d\n%s%s", code, out, errOut)
 	}
+	if n := queryInt(t, url, "SELECT count(*) FROM ledger.sightings WHERE db_user = '"+app+"' AND last_seen <= now()"); n != 1 {
+		t.Fatalf("%d sightings by the application role, want 1", n)
+	}
+	// No table privilege: it cannot lock the sightings (and stall every
+	// up's guard and check-in) or date them ahead (and block every
+	// breaking up).
+	for _, sql := range []string{
+		"BEGIN; LOCK TABLE ledger.sightings IN ACCESS EXCLUSIVE MODE; COMMIT",
+		"UPDATE ledger.sightings SET last_seen = now() + interval '10 years'",
+		"INSERT INTO ledger.releases (digest, app_version, policy, set_digest, manifest) VALUES ('x', '', '', '', '{}')",
+	} {
+		c, err := pgx.Connect(ctx, appURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, sql)
+		c.Close(ctx)
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Fatalf("the application role ran %s: %v", sql, err)
+		}
+	}
 	events := queryInt(t, url, "SELECT count(*) FROM ledger.events")
-	code, out, errOut := ledgerCLI(t, appURL, "--dir", dir, "up")
-	if code == 0 || !strings.Contains(out+errOut, "permission denied") {
-		t.Fatalf("up as the application role: exit %d\n%s%s", code, out, errOut)
+	// Its up (0003 pending) is refused before anything runs, told what it
+	// lacks — and so is that of a role with no grant at all.
+	for _, r := range []struct{ url, role, lacks string }{
+		{appURL, app, "it lacks INSERT on ledger.events, UPDATE on ledger.head"},
+		{noneURL, none, "it lacks USAGE on schema ledger, INSERT on ledger.events, UPDATE on ledger.head"},
+	} {
+		code, out, errOut := ledgerCLI(t, r.url, "--dir", dir, "up")
+		if code == 0 || !strings.Contains(errOut, "role "+r.role+" may not record in the ledger, so nothing was run: "+r.lacks) ||
+			!strings.Contains(errOut, "run them as the migrator role that owns it") || strings.Contains(errOut, "SQLSTATE") {
+			t.Fatalf("up as %s: exit %d\n%s%s", r.role, code, out, errOut)
+		}
+	}
+	if n := queryInt(t, url, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'status'"); n != 0 {
+		t.Fatal("0003 ran")
 	}
 	if _, err := pgx.Connect(ctx, appURL); err == nil {
 		c, _ := pgx.Connect(ctx, appURL)
@@ -125,8 +159,9 @@ func TestRolesFromTheREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	code, out, errOut = ledgerCLI(t, migURL, "--dir", dir, "up", "--lock-timeout", "1s")
-	if code == 0 || !regexp.MustCompile(`pid [0-9]+, `+app+`@(local|[0-9.:a-f]+), unnamed, since 20[0-9-]+T`).MatchString(errOut) || !strings.Contains(errOut, "role "+app+" may not migrate (it has no INSERT on ledger.events), so it is not a migrator") ||
+	code, out, errOut := ledgerCLI(t, migURL, "--dir", dir, "up", "--lock-timeout", "1s")
+	if code == 0 || !regexp.MustCompile(`pid [0-9]+, `+app+`@(local|[0-9.:a-f]+), unnamed, since 20[0-9-]+T`).MatchString(errOut) || !strings.Contains(errOut, "role "+app+" may not migrate (it has no INSERT on ledger.events), yet holds the lock") ||
+		strings.Contains(errOut, "migrator has held") || strings.Contains(errOut, "not a migrator") ||
 		!strings.Contains(errOut, "pg_terminate_backend(") {
 		t.Fatalf("up while the application role holds the lock (%s): exit %d\n%s%s", time.Since(start), code, out, errOut)
 	}

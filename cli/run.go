@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
 )
@@ -74,6 +76,10 @@ type env struct {
 	// given holds the flags set on the command line.
 	given map[string]bool
 
+	started time.Time // when the command began: how long a connection that timed out was waited for
+	// stdoutUsed: whether the command wrote to stdout (a --json command
+	// that fails before it did prints its error as JSON there).
+	stdoutUsed *countingWriter
 	// loadOpts are what the migration set is loaded with: a program of its
 	// own running the CLI (Run with WithGoMigrations) registers its Go
 	// migrations here.
@@ -92,7 +98,8 @@ type env struct {
 var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, opts ...Option) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	counted := &countingWriter{w: stdout}
+	e := &env{stdout: counted, stdoutUsed: counted, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}, started: time.Now()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -430,16 +437,42 @@ func redactErr(err error, dsn string) string {
 	return msg
 }
 
-// fail prints an error with what to do, and returns the exit code.
+// fail prints an error with what to do, and returns the exit code. With
+// --json, a command that wrote nothing to stdout yet writes the error
+// there too, as {"error": …, "exit_code": …}: a script reading stdout
+// always gets JSON.
 func (e *env) fail(err error) int {
-	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
-	if isIntegrityError(err) {
-		return exitIntegrity
+	msg := e.explain(err)
+	fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, msg)
+	code := exitError
+	switch {
+	case isIntegrityError(err):
+		code = exitIntegrity
+	case errors.Is(err, migrations.ErrForeignHistory):
+		code = exitRefused
 	}
-	if errors.Is(err, migrations.ErrForeignHistory) {
-		return exitRefused
+	if e.out != nil && e.out.json && e.stdoutUsed != nil && e.stdoutUsed.n == 0 {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Command  string `json:"command"`
+			Error    string `json:"error"`
+			ExitCode int    `json:"exit_code"`
+		}{e.name, msg, code})
 	}
-	return exitError
+	return code
+}
+
+// countingWriter counts what was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // explain adds advice to errors a user can act on: the library's fixes
@@ -456,6 +489,11 @@ func (e *env) explain(err error) string {
 		var worded migrations.Worded
 		if errors.As(err, &worded) && worded == err {
 			msg = worded.ErrorWith(e.advice)
+		}
+		// The ledger's advice names library calls; the fixes below say it
+		// as commands.
+		if fx := ledger.Fixer(nil); errors.As(err, &fx) {
+			msg = strings.Replace(msg, fx.Error(), fx.Fact(), 1)
 		}
 		return e.advise(msg, migrations.Fixes(err))
 	}
@@ -477,13 +515,18 @@ func (e *env) explain(err error) string {
 		return fmt.Sprintf("PostgreSQL at %s refused the connection: %s\n  %s", e.where(), msg, advice)
 	}
 	if timedOut(err) {
-		wait := "the connect timeout"
+		// What was waited for in truth: a connection may be tried more
+		// than once (TLS, then without; each address), each attempt for
+		// up to the connect timeout.
+		wait := time.Since(e.started).Round(time.Second).String()
 		if e.db.cfg != nil {
 			cfg := e.db.cfg.ConnConfig.Copy()
 			e.tune(cfg)
-			wait = cfg.ConnectTimeout.String()
+			if cfg.ConnectTimeout > 0 {
+				wait += fmt.Sprintf(", at most %s per attempt", cfg.ConnectTimeout)
+			}
 		}
-		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer within %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db", e.where(), wait, redactErr(err, e.db.url))
+		return fmt.Sprintf("connecting to PostgreSQL at %s timed out: no answer in %s (%s)\n  the server took the connection but did not answer; check that --db points at PostgreSQL and that it is not overloaded, or wait longer with connect_timeout=SECONDS in --db (per attempt)", e.where(), wait, redactErr(err, e.db.url))
 	}
 	return fmt.Sprintf("cannot connect to PostgreSQL at %s: %s\n  is the server running? Point --db or DATABASE_URL at it (e.g. postgres://user@localhost:5432/app?sslmode=disable), or set the PG* variables", e.where(), redactErr(err, e.db.url))
 }
@@ -525,11 +568,15 @@ func (e *env) advice(f policy.Fix) string {
 		}
 		return fmt.Sprintf("to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `%s` (from this binary or the newer one)", down)
 	case policy.FixSettle:
-		first := "check what " + f.ID + " left in the database; then "
-		if len(f.SQL) > 0 {
-			first = "run " + strings.Join(f.SQL, " ") + " then "
+		resume := fmt.Sprintf("`ledger resolve %s --resume` goes on from statement %d", f.ID, f.From)
+		if len(f.Leftover) > 0 {
+			resume += fmt.Sprintf(" (it drops invalid index %s concurrently first)", strings.Join(f.Leftover, ", "))
 		}
-		return fmt.Sprintf("to fix: %s`ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", first, f.ID, f.From)
+		startOver := fmt.Sprintf("`ledger resolve %s --failed --reason TEXT` lets the next up run it from its first statement", f.ID)
+		if len(f.SQL) > 0 {
+			startOver = fmt.Sprintf("to start over, run %s then `ledger resolve %s --failed --reason TEXT` (the next up runs it from its first statement)", strings.Join(f.SQL, " "), f.ID)
+		}
+		return fmt.Sprintf("to fix: check what %s left in the database; then %s; or %s; `ledger resolve %s --applied --reason TEXT` records it as done", f.ID, resume, startOver, f.ID)
 	case policy.FixVerify:
 		if e.name == "verify" {
 			return ""

@@ -30,7 +30,7 @@ func (a Anchor) String() string {
 func ParseAnchor(s string) (Anchor, error) {
 	seqText, hashText, ok := strings.Cut(strings.TrimSpace(s), ":")
 	if !ok {
-		return Anchor{}, fmt.Errorf("checkpoint %q: want SEQ:HASH, as Anchor.String writes it (Store.Checkpoint's anchor)", s)
+		return Anchor{}, fmt.Errorf("checkpoint %q: want SEQ:HASH, the newest event's seq and hash as a checkpoint is written (e.g. 42:9f86d081884c…, the hash in 64 hex digits)", s)
 	}
 	seq, err := strconv.ParseInt(seqText, 10, 64)
 	if err != nil || seq < 1 {

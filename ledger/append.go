@@ -331,31 +331,33 @@ type (
 	}
 	// Rows carry the projection tables' column names.
 	appliedRow struct {
-		ID            string  `json:"id"`
-		Num           string  `json:"num"`
-		Name          string  `json:"name"`
-		Checksum      string  `json:"checksum"`
-		Seq           int64   `json:"seq"`
-		AppliedAt     *string `json:"applied_at,omitempty"`
-		AppVersion    string  `json:"app_version"`
-		Actor         *string `json:"actor,omitempty"`
-		Host          string  `json:"host"`
-		Compatible    string  `json:"compatible"`
-		Transactional bool    `json:"transactional"`
-		DownChecksum  string  `json:"down_checksum"`
+		ID            string   `json:"id"`
+		Num           string   `json:"num"`
+		Name          string   `json:"name"`
+		Checksum      string   `json:"checksum"`
+		Seq           int64    `json:"seq"`
+		AppliedAt     *string  `json:"applied_at,omitempty"`
+		AppVersion    string   `json:"app_version"`
+		Actor         *string  `json:"actor,omitempty"`
+		Host          string   `json:"host"`
+		Compatible    string   `json:"compatible"`
+		Transactional bool     `json:"transactional"`
+		DownChecksum  string   `json:"down_checksum"`
+		Accepted      []string `json:"accepted_checksums"`
 	}
 	inDoubtRow struct {
-		ID             string  `json:"id"`
-		Checksum       string  `json:"checksum"`
-		Seq            int64   `json:"seq"`
-		StartedAt      *string `json:"started_at,omitempty"`
-		AppVersion     string  `json:"app_version"`
-		Actor          *string `json:"actor,omitempty"`
-		Host           string  `json:"host"`
-		Compatible     string  `json:"compatible"`
-		DownChecksum   string  `json:"down_checksum"`
-		StatementsDone int     `json:"statements_done"`
-		Error          string  `json:"error"`
+		ID             string   `json:"id"`
+		Checksum       string   `json:"checksum"`
+		Seq            int64    `json:"seq"`
+		StartedAt      *string  `json:"started_at,omitempty"`
+		AppVersion     string   `json:"app_version"`
+		Actor          *string  `json:"actor,omitempty"`
+		Host           string   `json:"host"`
+		Compatible     string   `json:"compatible"`
+		DownChecksum   string   `json:"down_checksum"`
+		StatementsDone int      `json:"statements_done"`
+		Error          string   `json:"error"`
+		LeftBehind     []string `json:"left_behind"`
 	}
 	failedRow struct {
 		ID         string  `json:"id"`
@@ -401,7 +403,7 @@ func (call *appendCall) changeOps(ops []any, c projector.Change) ([]any, error) 
 		ops = append(ops, rowOp{"put_applied", appliedRow{
 			ID: m.ID, Num: cmp.Or(num, "0"), Name: name, Checksum: m.Checksum, Seq: m.Seq, AppliedAt: at,
 			AppVersion: m.AppVersion, Actor: actor, Host: m.Host, Compatible: m.Compatible,
-			Transactional: m.Transactional, DownChecksum: m.DownChecksum,
+			Transactional: m.Transactional, DownChecksum: m.DownChecksum, Accepted: append([]string{}, m.Accepted...),
 		}})
 	}
 	for _, id := range c.DelInDoubt {
@@ -412,7 +414,7 @@ func (call *appendCall) changeOps(ops []any, c projector.Change) ([]any, error) 
 		ops = append(ops, rowOp{"put_in_doubt", inDoubtRow{
 			ID: d.ID, Checksum: d.Checksum, Seq: d.Seq, StartedAt: at, AppVersion: d.AppVersion,
 			Actor: actor, Host: d.Host, Compatible: d.Compatible, DownChecksum: d.DownChecksum,
-			StatementsDone: d.StatementsDone, Error: d.Error,
+			StatementsDone: d.StatementsDone, Error: d.Error, LeftBehind: append([]string{}, d.LeftBehind...),
 		}})
 	}
 	for _, id := range c.DelFailed {

@@ -38,6 +38,15 @@ func (e *CaptureDDLError) Error() string {
 
 func (e *CaptureDDLError) Unwrap() error { return e.Err }
 
+// Fact is the error without the library's advice (Fixer).
+func (e *CaptureDDLError) Fact() string {
+	var pgErr *pgconn.PgError
+	if e.NeedsSuperuser() && errors.As(e.Err, &pgErr) {
+		return fmt.Sprintf("capture DDL for ledger %q: creating an event trigger needs a superuser (PostgreSQL: %s)", e.Schema, pgErr.Message)
+	}
+	return e.Error()
+}
+
 // captureTrigger names the ledger's event triggers (event triggers live
 // outside any schema, so the name carries it).
 func (s *Store) captureTrigger() string { return "ledger_" + s.schema + "_capture" }

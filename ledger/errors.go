@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ErrNotInitialized: the ledger schema or its tables do not exist.
@@ -20,7 +18,22 @@ var ErrNotInTransaction = errors.New("append needs an open transaction")
 type NotInitializedError struct{ Schema string }
 
 func (e *NotInitializedError) Error() string {
-	return fmt.Sprintf("ledger schema %q is not initialized in this database: initialize it as the migrator (Store.Init; a migration runner's first Up does it too)", e.Schema)
+	return e.Fact() + ": initialize it as the migrator (Store.Init; a migration runner's first Up does it too)"
+}
+
+// Fact is the error without the library's advice, for a caller that words
+// the fix itself (Fixer).
+func (e *NotInitializedError) Fact() string {
+	return fmt.Sprintf("ledger schema %q is not initialized in this database", e.Schema)
+}
+
+// Fixer is an error whose Error holds advice in the library's words (it
+// names library calls) and whose Fact says what is wrong without it: a
+// caller that words the fix for its users (the CLI, as commands) shows
+// Fact.
+type Fixer interface {
+	error
+	Fact() string
 }
 
 func (e *NotInitializedError) Unwrap() error { return ErrNotInitialized }
@@ -40,9 +53,17 @@ func (e *FormatError) Older() bool { return e.Found < e.Supported }
 
 func (e *FormatError) Error() string {
 	if e.Older() {
-		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes: initialize it once with this release (Store.Init, or a migration runner's Up) to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it", e.Schema, e.Found, e.Supported)
+		return e.Fact() + ": initialize it once with this release (Store.Init, or a migration runner's Up) to upgrade it in place (one transaction, recorded as ledger.upgraded); releases before the upgrade then refuse it"
 	}
-	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands: use a newer ledger release (this one changes nothing)", e.Schema, e.Found, e.Supported)
+	return e.Fact() + ": use a newer ledger release (this one changes nothing)"
+}
+
+// Fact is the error without the library's advice (Fixer).
+func (e *FormatError) Fact() string {
+	if e.Older() {
+		return fmt.Sprintf("ledger schema %q has ledger format %d, older than format %d that this binary reads and writes", e.Schema, e.Found, e.Supported)
+	}
+	return fmt.Sprintf("ledger schema %q has ledger format %d, newer than format %d that this binary understands (nothing was changed)", e.Schema, e.Found, e.Supported)
 }
 
 // CorruptHeadError: the head row does not match the newest event (its seq,
@@ -56,7 +77,12 @@ type CorruptHeadError struct {
 }
 
 func (e *CorruptHeadError) Error() string {
-	return fmt.Sprintf("ledger schema %q cannot be trusted: %s; verify it (Store.Verify) to see every difference, and restore the ledger from a backup", e.Schema, e.Reason)
+	return e.Fact() + "; verify it (Store.Verify) to see every difference, and restore the ledger from a backup"
+}
+
+// Fact is the error without the library's advice (Fixer).
+func (e *CorruptHeadError) Fact() string {
+	return fmt.Sprintf("ledger schema %q cannot be trusted: %s", e.Schema, e.Reason)
 }
 
 // SchemaNameError: an unusable name for the ledger schema.
@@ -86,33 +112,46 @@ func (e *UpgradeError) Error() string {
 // the migrator's, the role that created and owns it.
 type PermissionError struct {
 	Schema string
-	Err    error
+	Err    error // the server's refusal; nil when found before anything ran (Missing)
 	// Write: the role was refused a write of the ledger (an append), which
 	// only the migrator may do; the message then names no application grants.
 	Write bool
+	// Role and Missing: MayRecord found, before anything ran, that Role
+	// lacks these privileges to record in the ledger ("INSERT on
+	// ledger.events", "CREATE on database app", …).
+	Role    string
+	Missing []string
 }
 
 // writeAdvice is what a role refused a write of the ledger is told.
 const writeAdvice = "up, down, resolve and init write the ledger: run them as the migrator role that owns it (README: Roles)"
 
 func (e *PermissionError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("ledger schema %q: role %s may not record in the ledger, so nothing was run: it lacks %s\n  %s",
+			e.Schema, e.Role, strings.Join(e.Missing, ", "), e.Advice())
+	}
 	return fmt.Sprintf("ledger schema %q: %v\n  %s", e.Schema, e.Err, e.Advice())
 }
 
-// Advice is what to do about it: for a write, whose role it is; for a
-// read, the grants an application role needs too.
+// Advice is what to do about it: for a write, whose role it is (and, for a
+// ledger not created yet, the grants a migrator needs); for a read, the
+// grants an application role needs too.
 func (e *PermissionError) Advice() string {
+	q := displayIdent(e.Schema)
 	if e.Write {
+		for _, m := range e.Missing {
+			if strings.HasPrefix(m, "CREATE on database ") {
+				return fmt.Sprintf("the migrator role creates the ledger and so owns it; it needs, granted by the database's owner:\n"+
+					"    GRANT %s TO <role>;\n  %s", strings.Replace(m, " on ", " ON ", 1), writeAdvice)
+			}
+		}
 		return writeAdvice
 	}
-	q := e.Schema
-	if strings.ToLower(q) != q {
-		q = pgx.Identifier{e.Schema}.Sanitize()
-	}
 	return fmt.Sprintf("an application role (check, status, history, check-ins) needs, granted by the ledger's owner:\n"+
-		"    GRANT USAGE ON SCHEMA %s TO <role>;\n    GRANT SELECT ON ALL TABLES IN SCHEMA %s TO <role>;\n"+
-		"    GRANT INSERT, UPDATE ON %s.sightings TO <role>; GRANT INSERT ON %s.releases TO <role>;  -- check-ins only\n"+
-		"  %s", q, q, q, q, writeAdvice)
+		"    GRANT USAGE ON SCHEMA %s TO <role>;\n    GRANT SELECT ON %s.head, %s.events, %s.applied, %s.in_doubt, %s.failed TO <role>;\n"+
+		"    GRANT EXECUTE ON FUNCTION %s.check_in, %s.put_release TO <role>;  -- check-ins only\n"+
+		"  %s", q, q, q, q, q, q, q, q, writeAdvice)
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }

@@ -387,14 +387,20 @@ func queueRows[T any](b *pgx.Batch, sql string, arg any, into map[string]T, scan
 
 func scanApplied(rows pgx.Rows) (string, projector.Migration, error) {
 	var m projector.Migration
-	err := rows.Scan(&m.ID, &m.Checksum, &m.Seq, &m.AppliedAt, &m.AppVersion, &m.Actor, &m.Host, &m.Compatible, &m.Transactional, &m.DownChecksum)
+	err := rows.Scan(&m.ID, &m.Checksum, &m.Seq, &m.AppliedAt, &m.AppVersion, &m.Actor, &m.Host, &m.Compatible, &m.Transactional, &m.DownChecksum, &m.Accepted)
 	m.AppliedAt = m.AppliedAt.UTC()
+	if len(m.Accepted) == 0 {
+		m.Accepted = nil
+	}
 	return m.ID, m, err
 }
 
 func scanInDoubt(rows pgx.Rows) (string, projector.InDoubt, error) {
 	var d projector.InDoubt
-	err := rows.Scan(&d.ID, &d.Checksum, &d.Seq, &d.StartedAt, &d.AppVersion, &d.Actor, &d.Host, &d.Compatible, &d.DownChecksum, &d.StatementsDone, &d.Error)
+	err := rows.Scan(&d.ID, &d.Checksum, &d.Seq, &d.StartedAt, &d.AppVersion, &d.Actor, &d.Host, &d.Compatible, &d.DownChecksum, &d.StatementsDone, &d.Error, &d.LeftBehind)
+	if len(d.LeftBehind) == 0 {
+		d.LeftBehind = nil
+	}
 	d.StartedAt = d.StartedAt.UTC()
 	return d.ID, d, err
 }

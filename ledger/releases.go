@@ -14,7 +14,7 @@ var releasesSQL string
 
 // releasesMarker is the comment releases.sql sets on the timeline view last:
 // when it is there, every object of the file is.
-const releasesMarker = "schema-ledger releases objects v2"
+const releasesMarker = "schema-ledger releases objects v3"
 
 // ensureReleases creates the tables of releases and sightings and the
 // audit views beside the event log, if this ledger lacks them (a ledger

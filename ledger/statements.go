@@ -11,8 +11,8 @@ type statements struct {
 }
 
 const (
-	appliedCols   = "id, checksum, seq, applied_at, app_version, actor, host, compatible, transactional, down_checksum"
-	inDoubtCols   = "id, checksum, seq, started_at, app_version, actor, host, compatible, down_checksum, statements_done, error"
+	appliedCols   = "id, checksum, seq, applied_at, app_version, actor, host, compatible, transactional, down_checksum, accepted_checksums"
+	inDoubtCols   = "id, checksum, seq, started_at, app_version, actor, host, compatible, down_checksum, statements_done, error, left_behind"
 	failedCols    = "id, checksum, seq, failed_at, app_version, actor, host, error, sqlstate, statement, attempt"
 	headColsPlain = "seq, hash, format, schema_version, digest, in_doubt, fingerprint, fingerprint_objects, fingerprint_seq"
 	headCols      = "h.seq, h.hash, h.format, h.schema_version, h.digest, h.in_doubt, h.fingerprint, h.fingerprint_objects, h.fingerprint_seq"

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -96,6 +98,9 @@ type Store struct {
 	host       string
 	appVersion string
 	sql        statements
+	// lockTimeout bounds the store's own waits for locks (0: the
+	// server's setting): what a migrator reads beside its lock.
+	lockTimeout time.Duration
 }
 
 // Option configures a Store.
@@ -122,6 +127,20 @@ func WithHost(host string) Option {
 // WithAppVersion sets the app version recorded with events that do not name one.
 func WithAppVersion(v string) Option {
 	return func(s *Store) error { s.appVersion = v; return nil }
+}
+
+// WithLockTimeout bounds how long the store's reads beside the event log
+// (the sightings) and Setup wait for a lock that another session holds: a
+// migrator is never stalled past its own lock timeout by a role that
+// locked a table it reads.
+func WithLockTimeout(d time.Duration) Option {
+	return func(s *Store) error {
+		if d < 0 {
+			return fmt.Errorf("lock timeout %s: want zero or a positive duration", d)
+		}
+		s.lockTimeout = d
+		return nil
+	}
 }
 
 // New returns a store over db. It does not touch the database: Init creates
@@ -230,6 +249,11 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 		return res, nil
 	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
+		if s.lockTimeout > 0 {
+			if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", strconv.FormatInt(s.lockTimeout.Milliseconds(), 10)+"ms"); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("init", s.schema)); err != nil {
 			return err
 		}
@@ -364,18 +388,22 @@ func (s *Store) WriteErr(err error) error {
 
 // Current reports, in one round trip and without the init lock, whether
 // the ledger exists in this binary's format with its release views up to
-// date: every up's case, which then needs no transaction of Setup's. Any
-// other answer (or error) is for Setup's locked path to sort out.
+// date, and this role may record in it (MayRecord's test): every up's
+// case, which then needs no transaction of Setup's. Any other answer (or
+// error) is for MayRecord and Setup's locked path to sort out.
 func (s *Store) Current(ctx context.Context) bool {
 	var marker string
 	var format int
+	var mayRecord bool
 	b := &pgx.Batch{}
 	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
 	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
+	b.Queue("SELECT has_table_privilege(to_regclass($1), 'INSERT') AND has_table_privilege(to_regclass($2), 'UPDATE')",
+		s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&mayRecord) })
 	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
 		return false
 	}
-	return format == Format && marker == releasesMarker
+	return format == Format && marker == releasesMarker && mayRecord
 }
 
 // txBeginner adapts DB to pgx.BeginFunc.

@@ -161,7 +161,7 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 		}
 		return policy.Evaluate(c.manifest, projector.NewState(), c.cfg.policy), nil
 	case errors.As(err, &format), errors.As(err, &corrupt):
-		return policy.Unverifiable(c.manifest, c.cfg.policy, err), nil
+		return policy.Unverifiable(c.manifest, c.cfg.policy, factOf(err)), nil
 	case err != nil:
 		return policy.Verdict{}, err
 	case neverMigrated(ctx, store, head, nil):
@@ -173,7 +173,7 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 	state, _, err := store.State(ctx)
 	switch {
 	case errors.As(err, &format), errors.As(err, &corrupt):
-		return policy.Unverifiable(c.manifest, c.cfg.policy, err), nil
+		return policy.Unverifiable(c.manifest, c.cfg.policy, factOf(err)), nil
 	case err != nil:
 		return policy.Verdict{}, err
 	}

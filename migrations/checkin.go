@@ -2,11 +2,15 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/policy"
@@ -25,6 +29,33 @@ type CheckIn struct {
 	Instance string
 	// Host is recorded with the sighting. Default: WithHost's, or the host name.
 	Host string
+	// Heartbeat is how often the checker checks in again while the
+	// program runs, so that up's guard sees a release that started long
+	// ago (0: DefaultHeartbeat; NoHeartbeat: check in only when Check is
+	// called, as a program that exits after its check does). Up's guard
+	// counts a beating instance as running until it misses three beats.
+	Heartbeat time.Duration
+}
+
+// DefaultHeartbeat is how often a checker with a check-in checks in again.
+const DefaultHeartbeat = time.Minute
+
+// MaxHeartbeat is the longest heartbeat a check-in may record: a sighting
+// counts for three beats, and never for days.
+const MaxHeartbeat = time.Hour
+
+// NoHeartbeat (CheckIn.Heartbeat) checks in only when Check is called.
+const NoHeartbeat time.Duration = -1
+
+// heartbeat is how often the instance beats: 0 for none.
+func (ci *CheckIn) heartbeat() time.Duration {
+	switch {
+	case ci.Heartbeat < 0:
+		return 0
+	case ci.Heartbeat == 0:
+		return DefaultHeartbeat
+	}
+	return ci.Heartbeat
 }
 
 // WithCheckIn makes Check record a sighting after deciding: this release
@@ -35,9 +66,22 @@ type CheckIn struct {
 // exactly this release's migrations, the sighting rides in the same round
 // trip as the head read, as one more statement; otherwise it is one
 // statement after the verdict. A check-in that cannot be recorded (a role
-// without the grants, a database without a ledger yet) never changes the
-// verdict: it is logged once as a warning (WithLogger) and returned by
+// without the grants, a database without a ledger yet, a sighting locked
+// by another session: the wait is short) never changes the verdict: it is
+// logged once as a warning (WithLogger) and returned by
 // Checker.CheckInError.
+//
+// The heartbeat: after the first check, a checker over a *pgxpool.Pool
+// checks in again every CheckIn.Heartbeat (DefaultHeartbeat, a minute) in
+// a goroutine of its own, until the pool is closed or Checker.Close is
+// called — one head read and one sighting in one round trip when the
+// ledger still holds exactly the release, bounded by the heartbeat (at
+// most 10 seconds), never touching the caller's verdict or blocking it.
+// Up's guard counts a beating instance as running for as long as it beats
+// (until it misses three beats), however long ago it started; one that
+// checks in only at start (NoHeartbeat, or over a single connection)
+// counts for the fleet window. The role needs only EXECUTE on the
+// ledger's check_in and put_release functions (README: Check-ins).
 func WithCheckIn(ci CheckIn) Option {
 	return func(c *config) error {
 		if ci.Instance == "" || ci.Host == "" {
@@ -55,14 +99,18 @@ func WithCheckIn(ci CheckIn) Option {
 				}
 			}
 		}
+		if ci.Heartbeat > MaxHeartbeat {
+			return fmt.Errorf("WithCheckIn: heartbeat %s: at most %s", ci.Heartbeat, MaxHeartbeat)
+		}
 		c.checkIn = &ci
 		return nil
 	}
 }
 
-// WithClock replaces the database server's clock for what the ledger times
-// beside its events — sightings and up's fleet window — so a test can move
-// time instead of sleeping. Event times are always the server's.
+// WithClock replaces the database server's clock as "now" for up's guard
+// and the fleet — which sightings count as recent — so a test can move
+// time instead of sleeping. Sightings and events are always timed by the
+// server's clock.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {
@@ -87,6 +135,74 @@ type checkInState struct {
 	warned  atomic.Bool
 	last    atomic.Pointer[error]
 	stored  atomic.Bool // this checker stored or found its release
+	beat    sync.Once   // the heartbeat started
+	stop    chan struct{}
+	stopped sync.Once
+	beats   atomic.Int64 // heartbeats recorded
+}
+
+// beats is how often this checker's heartbeat runs: 0 when it has none —
+// NoHeartbeat, or a single connection, which a goroutine must not share.
+// The sighting records it, so that up's guard knows how long to count it.
+func (c *Checker) beats() time.Duration {
+	if _, ok := c.db.(*pgxpool.Pool); !ok {
+		return 0
+	}
+	return c.cfg.checkIn.heartbeat()
+}
+
+// startHeartbeat starts the heartbeat, once, if the checker has one.
+func (c *Checker) startHeartbeat() {
+	st := &c.checkIns
+	every := c.beats()
+	pool, ok := c.db.(*pgxpool.Pool)
+	if every <= 0 || !ok {
+		return
+	}
+	st.beat.Do(func() {
+		st.stop = make(chan struct{})
+		go c.heartbeat(pool, every, st.stop)
+	})
+}
+
+// heartbeat checks in every interval until stop closes or the pool does.
+// A beat that fails is logged (once, as any check-in) and the next one
+// tries again: a database that is down for a while is no reason to stop.
+func (c *Checker) heartbeat(pool *pgxpool.Pool, every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), min(every, 10*time.Second))
+		conn, err := pool.Acquire(ctx)
+		if errors.Is(err, puddle.ErrClosedPool) {
+			cancel()
+			return
+		}
+		if err == nil {
+			conn.Release()
+			if _, err := c.checkAndCheckIn(ctx); err == nil && c.CheckInError() == nil {
+				c.checkIns.beats.Add(1)
+			}
+		}
+		cancel()
+	}
+}
+
+// Close stops the checker's heartbeat (WithCheckIn), if it runs. Closing
+// the pool stops it too. The checker can still check.
+func (c *Checker) Close() {
+	st := &c.checkIns
+	st.stopped.Do(func() {
+		st.beat.Do(func() {}) // no heartbeat starts after Close
+		if st.stop != nil {
+			close(st.stop)
+		}
+	})
 }
 
 // readHead reads the head; with a check-in it also records the sighting
@@ -103,14 +219,11 @@ func (c *Checker) readHead(ctx context.Context, rec *checkInResult) (ledger.Head
 // sighting is this checker's check-in with decision d.
 func (c *Checker) sighting(d policy.Decision) ledger.Sighting {
 	r := c.checkInRelease()
-	sg := ledger.Sighting{
+	return ledger.Sighting{
 		Instance: c.cfg.checkIn.Instance, Host: c.cfg.checkIn.Host,
 		Release: r.Digest, AppVersion: r.AppVersion, Policy: r.Policy, SetDigest: c.digest, Decision: d.String(),
+		Heartbeat: c.beats(),
 	}
-	if c.cfg.clock != nil {
-		sg.At = c.cfg.clock()
-	}
-	return sg
 }
 
 // checkInRelease is the release this checker checks in as: its manifest.
@@ -162,6 +275,7 @@ func (c *Checker) checkAndCheckIn(ctx context.Context) (policy.Verdict, error) {
 	if rec.err != nil && !c.checkIns.warned.Swap(true) {
 		c.cfg.logger.Warn("check-in not recorded; the verdict stands", "err", rec.err)
 	}
+	c.startHeartbeat()
 	return v, nil
 }
 

@@ -28,6 +28,7 @@ func BenchmarkCheckIn(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer c.Close()
 			for range 50 { // warm: connections, prepared statements, the release stored
 				if v, err := c.Check(ctx); err != nil || v.Decision != policy.Run || c.CheckInError() != nil {
 					b.Fatalf("check: %s, %v, check-in %v", v.Decision, err, c.CheckInError())

@@ -163,10 +163,11 @@ func readmeGrants(t *testing.T, role string) (check, checkIn string) {
 	_, rest, _ = strings.Cut(rest, "```sql\n")
 	block, _, _ := strings.Cut(rest, "```")
 	block = strings.ReplaceAll(block, " TO app;", " TO "+role+";")
-	check, checkIn, ok = strings.Cut(block, "-- the check-in\n")
+	check, checkIn, ok = strings.Cut(block, "-- the check-in")
 	if !ok {
 		t.Fatal("README's grants have no '-- the check-in' part")
 	}
+	_, checkIn, _ = strings.Cut(checkIn, "\n")
 	return check, checkIn
 }
 

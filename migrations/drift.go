@@ -216,10 +216,10 @@ func (r *Runner) AcceptDrift(ctx context.Context, reason string) (accepted proje
 	if strings.TrimSpace(reason) == "" {
 		return accepted, errors.New("accept the drift: give a reason: it is recorded for the auditors")
 	}
-	if _, err := r.store.Init(ctx); err != nil {
+	if err := r.initToRecord(ctx); err != nil {
 		return accepted, err
 	}
-	err = r.locked(ctx, false, func(s *session) error {
+	err = r.locked(ctx, lockWriteChecked, func(s *session) error {
 		snap, err := s.readCatalog(ctx)
 		if err != nil {
 			return err

@@ -152,8 +152,9 @@ func (e *DirError) Is(target error) bool { return target == ErrNoDirectory }
 // files — use NewChecker with a loaded set.
 var ErrAutoMigrateNeedsFiles = errors.New("WithAutoMigrate needs the migration files: use NewChecker with a loaded set")
 
-// ErrLockTimeout: another migrator held the ledger's migration lock for
-// longer than the lock timeout.
+// ErrLockTimeout: another session (a migrator, or any session that took
+// the key) held the ledger's migration lock for longer than the lock
+// timeout.
 var ErrLockTimeout = errors.New("timed out waiting for the migration lock")
 
 // PlanError: the state does not allow the plan. It names every reason.
@@ -197,7 +198,7 @@ type LockTimeoutError struct {
 }
 
 func (e *LockTimeoutError) Error() string {
-	msg := fmt.Sprintf("another migrator has held the migration lock of ledger schema %q for longer than %s", e.Schema, e.Waited)
+	msg := fmt.Sprintf("another session has held the migration lock of ledger schema %q for longer than %s", e.Schema, e.Waited)
 	if e.Holders != "" {
 		msg += " (held by " + e.Holders + ")"
 	}
@@ -225,10 +226,15 @@ type MigrationError struct {
 	InDoubt        bool
 	StatementsDone int      // no-transaction: statements that completed (and are recorded as done)
 	LeftBehind     bool     // the failing statement may have left something behind (an invalid index)
-	InvalidIndexes []string // invalid indexes found after it, "schema.index on schema.table"
-	Recorded       bool     // the failure is recorded as migration.failed
-	RecordErr      error    // why recording the failure failed, if it did
-	RolledBack     bool     // a transactional step: its transaction was rolled back
+	InvalidIndexes []string // invalid indexes it left, found after it failed ("schema.index")
+	// Created: what the completed statements created and is still there,
+	// "index public.orders_user (statement 1)": to start the migration
+	// over, it must go too.
+	Created    []string
+	undo       []string // the DROP statements of Created
+	Recorded   bool     // the failure is recorded as migration.failed
+	RecordErr  error    // why recording the failure failed, if it did
+	RolledBack bool     // a transactional step: its transaction was rolled back
 	// NotRun: none of its SQL ran and nothing of it was recorded — the
 	// server refused to open its transaction (a hot standby), or to record
 	// the migration.started a no-transaction step begins with.
@@ -251,9 +257,13 @@ func (e *MigrationError) Fixes() []Fix {
 		fixes = append(fixes, Fix{Action: FixDDLLockTimeout, ID: e.ID})
 	}
 	if e.InDoubt && !e.Rehearsal {
-		f := Fix{Action: FixSettle, ID: e.ID, From: e.StatementsDone + 1}
+		f := Fix{Action: FixSettle, ID: e.ID, From: e.StatementsDone + 1, Leftover: e.InvalidIndexes}
+		// To start over (record it failed: the next up runs it from its
+		// first statement), what the completed statements created and
+		// what the failing one left must go first.
+		f.SQL = append(f.SQL, e.undo...)
 		for _, ix := range e.InvalidIndexes {
-			f.SQL = append(f.SQL, "DROP INDEX CONCURRENTLY "+strings.SplitN(ix, " on ", 2)[0]+";")
+			f.SQL = append(f.SQL, "DROP INDEX CONCURRENTLY "+ix+";")
 		}
 		fixes = append(fixes, f)
 	}
@@ -302,16 +312,25 @@ func (e *MigrationError) Error() string {
 			what = "revert"
 		}
 		fmt.Fprintf(&b, "\n  %s is a no-transaction %s: %d of its statements completed", e.ID, what, e.StatementsDone)
-		if e.LeftBehind {
+		switch {
+		case len(e.InvalidIndexes) > 0:
+			fmt.Fprintf(&b, ", and the failing statement (%d) left invalid index %s", e.StatementsDone+1, strings.Join(e.InvalidIndexes, ", "))
+		case e.LeftBehind:
 			b.WriteString(", and the failing statement may have left something behind")
 		}
 		b.WriteString("; it is now in doubt")
-		if len(e.InvalidIndexes) > 0 {
-			fmt.Fprintf(&b, "\n  invalid indexes: %s", strings.Join(e.InvalidIndexes, ", "))
-			fmt.Fprintf(&b, "\n  drop them (%s), then settle it: resume it (statement %d runs again), or record it as failed", strings.Join(e.Fixes()[len(e.Fixes())-1].SQL, " "), e.StatementsDone+1)
-		} else {
-			fmt.Fprintf(&b, "\n  check the database, then settle it: resume it from statement %d, or record it as applied or as failed", e.StatementsDone+1)
+		if len(e.Created) > 0 {
+			fmt.Fprintf(&b, "\n  the completed statements created: %s", strings.Join(e.Created, ", "))
 		}
+		resume := fmt.Sprintf("resume it from statement %d", e.StatementsDone+1)
+		if len(e.InvalidIndexes) > 0 {
+			resume = fmt.Sprintf("resume it (it drops %s concurrently first, then runs statement %d again)", strings.Join(e.InvalidIndexes, ", "), e.StatementsDone+1)
+		}
+		startOver := "record it as failed (the next up runs it from its first statement)"
+		if sql := e.Fixes()[len(e.Fixes())-1].SQL; len(sql) > 0 {
+			startOver = fmt.Sprintf("run %s and record it as failed (the next up runs it from its first statement)", strings.Join(sql, " "))
+		}
+		fmt.Fprintf(&b, "\n  check the database, then settle it: %s; or %s; or record it as applied", resume, startOver)
 		if e.RecordErr != nil {
 			fmt.Fprintf(&b, "\n  recording the failure failed too (it stays in doubt as migration.started left it): %v", e.RecordErr)
 		}
@@ -373,4 +392,15 @@ func oneLine(s string, max int) string {
 		s = s[:max] + " …"
 	}
 	return s
+}
+
+// factOf is err said without the ledger's advice in the library's words
+// (ledger.Fixer), for a message whose fixes are given as data beside it (a
+// verdict's, a verification's).
+func factOf(err error) error {
+	var fx ledger.Fixer
+	if errors.As(err, &fx) {
+		return errors.New(strings.Replace(err.Error(), fx.Error(), fx.Fact(), 1))
+	}
+	return err
 }

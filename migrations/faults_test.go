@@ -8,8 +8,12 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 )
 
 // recordClaims are what a failure's message may say about the ledger, and
@@ -78,9 +83,75 @@ func allEvents(t *testing.T, pool *pgxpool.Pool) []string {
 	return eventTypes(t, runner(t, pool, load(t, nil)).Store(), ledger.Filter{})
 }
 
-// A role that may read the ledger (so up gets as far as running a
-// migration) but not write it: the owner created the ledger and applied
-// 0001; the role runs up with 0002.
+// A role that may read the ledger but not write it: the owner created the
+// ledger and applied 0001; the role runs up with 0002. Up finds, before it
+// runs anything or takes the migration lock, that the role may not append
+// (INSERT on events, UPDATE on head), and says what it lacks.
+func TestFaultRoleMayNotRecordIsRefusedFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 3)
+	src := map[string]string{"0001_a": "CREATE TABLE a (id int);"}
+	r := runner(t, pool, load(t, src))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, grants string
+		want         []string
+	}{
+		{"no grant at all", "", []string{"it lacks USAGE on schema ledger, INSERT on ledger.events, UPDATE on ledger.head"}},
+		{"the application's grants", "GRANT USAGE ON SCHEMA ledger TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO {role}; GRANT CREATE ON SCHEMA public TO {role}",
+			[]string{"it lacks INSERT on ledger.events, UPDATE on ledger.head"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			role := pgtest.NewRole(t, url, "ledger_nowrite_")
+			if tc.grants != "" {
+				exec(t, pool, strings.ReplaceAll(tc.grants, "{role}", role))
+			}
+			cfg := pool.Config().Copy()
+			cfg.ConnConfig.User = role
+			rolePool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rolePool.Close()
+			// The migration lock is held: a role refused before it takes
+			// the lock is refused at once, not after the lock timeout.
+			holder, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Release()
+			exec(t, holder.Conn(), fmt.Sprintf("SELECT pg_advisory_lock(%d)", r.Store().LockKey()))
+			defer exec(t, holder.Conn(), fmt.Sprintf("SELECT pg_advisory_unlock(%d)", r.Store().LockKey()))
+			before := allEvents(t, pool)
+			src := maps.Clone(src)
+			src["0002_b"] = "CREATE TABLE b (id int);"
+			start := time.Now()
+			_, err = runner(t, rolePool, load(t, src), migrations.WithLockTimeout(5*time.Second)).Up(ctx, migrations.UpOptions{})
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("refused after %s: it waited for the lock", took)
+			}
+			var perr *ledger.PermissionError
+			if !errors.As(err, &perr) || !perr.Write || perr.Role != role {
+				t.Fatalf("up as a role that may not record: %v, want a *ledger.PermissionError naming the role", err)
+			}
+			says(t, err.Error(), append(tc.want, "role "+role+" may not record in the ledger, so nothing was run",
+				"run them as the migrator role that owns it"), []string{"SQLSTATE", "GRANT USAGE"})
+			if after := allEvents(t, pool); !slices.Equal(before, after) {
+				t.Errorf("events: %v, then %v", before, after)
+			}
+			if got := tables(t, pool); !slices.Equal(got, []string{"a"}) {
+				t.Errorf("tables: %v: the migration ran", got)
+			}
+		})
+	}
+}
+
+// A role that passes that first test — INSERT on the events and UPDATE on
+// the head, but not the projection's tables — so up gets as far as running
+// a migration, and its record fails.
 func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -96,7 +167,7 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			sql: "CREATE TABLE b (id int);\nSELECT 1/0;",
 			want: []string{
 				"apply 0002_b failed at 0002_b.up.sql:2: ERROR: division by zero (SQLSTATE 22012)",
-				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table head (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)",
 				"run them as the migrator role that owns it",
 			},
 			notWant:   []string{"recorded as migration.failed", "GRANT"},
@@ -107,7 +178,7 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			sql:  "CREATE TABLE b (id int);",
 			want: []string{
 				"apply 0002_b failed at 0002_b.up.sql:1:14: ERROR: permission denied for schema public (SQLSTATE 42501)",
-				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table head (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)",
 			},
 			notWant:   []string{"recorded as migration.failed"},
 			sqlstates: 2,
@@ -116,11 +187,11 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 			name: "the migration runs but its event cannot be written", createSQL: true,
 			sql: "CREATE TABLE b (id int);",
 			want: []string{
-				"apply 0002_b failed (0002_b.up.sql): its SQL ran, but recording it in the ledger failed: ERROR: permission denied for table head (SQLSTATE 42501)",
-				"it was rolled back, and recording the failure failed the same way, so nothing was recorded\n  up, down, resolve and init write the ledger: run them as the migrator role that owns it",
+				"apply 0002_b failed (0002_b.up.sql): its SQL ran, but recording it in the ledger failed: ERROR: permission denied for table applied (SQLSTATE 42501)",
+				"it was rolled back, but recording the failure failed, so nothing was recorded: ledger schema \"ledger\": record in the ledger: ERROR: permission denied for table failed (SQLSTATE 42501)\n  up, down, resolve and init write the ledger: run them as the migrator role that owns it",
 			},
 			notWant:   []string{"recorded as migration.failed"},
-			sqlstates: 1,
+			sqlstates: 2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,7 +203,8 @@ func TestFaultRoleMayNotWriteTheLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			role := pgtest.NewRole(t, url, "ledger_nowrite_")
-			exec(t, pool, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role)
+			exec(t, pool, "GRANT USAGE ON SCHEMA ledger TO "+role+"; GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO "+role+
+				"; GRANT INSERT ON ledger.events TO "+role+"; GRANT UPDATE ON ledger.head TO "+role)
 			if tc.createSQL {
 				exec(t, pool, "GRANT CREATE ON SCHEMA public TO "+role)
 			}
@@ -400,5 +472,85 @@ func TestFaultCrashInNoTransactionMigration(t *testing.T) {
 	}
 	if d, ok := state(t, r.Store()).InDoubt["0001_slow"]; !ok || d.StatementsDone != 1 {
 		t.Errorf("0001_slow is not in doubt with 1 statement done: %+v", d)
+	}
+}
+
+// The sightings table locked by another session (what the application
+// role could do with the grants of format 3, and what any session with
+// the table's privileges can still do): up's guard gives up within the
+// lock timeout and says who holds the lock, and a check with a check-in
+// gets its verdict, its check-in refused after a short wait.
+func TestFaultSightingsLocked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _, r130 := fleetStory(t, dropLegacy)
+	locker, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Release()
+	if _, err := locker.Exec(ctx, "BEGIN; LOCK TABLE ledger.sightings IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Exec(ctx, "ROLLBACK") //nolint:errcheck
+	before := eventCount(t, pool)
+
+	start := time.Now()
+	_, err = upWith(t, pool, r130, migrations.UpOptions{}, migrations.WithLockTimeout(time.Second))
+	took := time.Since(start)
+	var gerr *migrations.GuardLockedError
+	if !errors.As(err, &gerr) || took > 5*time.Second {
+		t.Fatalf("up with the sightings locked: %v after %s, want a *GuardLockedError within the lock timeout", err, took)
+	}
+	says(t, err.Error(), []string{"up's guard could not read the sightings", "within the lock timeout (1s)", "nothing was applied", "AccessExclusiveLock"}, nil)
+	if n := eventCount(t, pool); n != before {
+		t.Errorf("a refused up recorded %d events", n-before)
+	}
+
+	// The check: its verdict at once, the check-in not recorded.
+	r120 := newRelease("1.2.0", ids120...)
+	c, err := migrations.NewChecker(pool, load(t, r120.files), r120.opts(migrations.WithCheckIn(migrations.CheckIn{Instance: "api-5", Heartbeat: migrations.NoHeartbeat}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	v, err := c.Check(ctx)
+	if took := time.Since(start); err != nil || v.Decision != policy.Run || took > 3*time.Second {
+		t.Fatalf("check with the sightings locked: %v %v after %s", v.Decision, err, took)
+	}
+	if ciErr := c.CheckInError(); ciErr == nil || !strings.Contains(ciErr.Error(), "lock timeout") {
+		t.Errorf("check-in error %v, want the lock timeout", ciErr)
+	}
+}
+
+// A sighting dated ten years ahead (written by someone with the table's
+// privileges; check-ins are dated by the server's clock) does not block
+// every breaking up until then: up's guard ignores it and warns, and
+// Fleet lists it apart.
+func TestFaultForgedFutureSighting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _, r130 := fleetStory(t, dropLegacy)
+	exec(t, pool, "DELETE FROM ledger.sightings WHERE instance <> 'api-1'")
+	exec(t, pool, "UPDATE ledger.sightings SET last_seen = now() + interval '10 years'")
+	var warnings atomic.Int32
+	logger := slog.New(warnCounter{slog.DiscardHandler, &warnings})
+	rep, err := upWith(t, pool, r130, migrations.UpOptions{}, migrations.WithLogger(logger))
+	if err != nil || len(rep.Done) != 1 {
+		t.Fatalf("up with a sighting dated 10 years ahead: %v (done %v)", err, rep.Done)
+	}
+	if warnings.Load() == 0 || len(rep.IgnoredSightings) != 1 || rep.IgnoredSightings[0].Instance != "api-1" {
+		t.Errorf("the sighting dated ahead: %d warnings, ignored %+v; want a warning and api-1 in the report", warnings.Load(), rep.IgnoredSightings)
+	}
+	run, err := migrations.NewRunner(pool, load(t, r130.files), r130.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := run.Fleet(ctx, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Releases) != 0 || len(f.Future) != 1 || f.Future[0].Instance != "api-1" {
+		t.Errorf("fleet: %d releases, future %+v; want none, and api-1 apart", len(f.Releases), f.Future)
 	}
 }

@@ -18,6 +18,9 @@ type Fleet struct {
 	Seq           int64          `json:"seq"` // the ledger the verdicts are against
 	SchemaVersion string         `json:"schema_version"`
 	Releases      []FleetRelease `json:"releases"`
+	// Future are sightings dated after now, which check-ins (timed by the
+	// server's clock) cannot write: left out of Releases.
+	Future []ledger.FutureSighting `json:"future_sightings,omitempty"`
 }
 
 // FleetRelease is one release seen within the window.
@@ -65,11 +68,11 @@ func (r *Runner) Fleet(ctx context.Context, window time.Duration) (Fleet, error)
 	if r.cfg.clock != nil {
 		now = r.cfg.clock()
 	}
-	seen, err := r.store.ReleasesSeen(ctx, window, now)
+	seen, future, err := r.store.ReleasesSeen(ctx, ledger.SeenQuery{Window: window, Now: now})
 	if err != nil {
 		return Fleet{}, err
 	}
-	f := Fleet{Window: window, Seq: state.Seq, SchemaVersion: state.SchemaVersion, Releases: make([]FleetRelease, len(seen))}
+	f := Fleet{Window: window, Seq: state.Seq, SchemaVersion: state.SchemaVersion, Releases: make([]FleetRelease, len(seen)), Future: future}
 	verdicts := judgeAll(seen, state)
 	for i, s := range seen {
 		fr := FleetRelease{

@@ -32,28 +32,39 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 // fleetStory: release 1.2.0 (policy compatible) applied 0001-0003 and runs
-// three instances; 1.3.0 ships 0004 as given and one instance checked in.
-// It returns the pool, the clock and release 1.3.0.
+// three instances, last seen 70s, 60s and 50s ago; 1.3.0 ships 0004 as
+// given and one instance checked in 40s ago. It returns the pool, the
+// clock (now) and release 1.3.0.
 func fleetStory(t *testing.T, drop string) (*pgxpool.Pool, *testClock, release) {
 	t.Helper()
 	pool, _ := pgtest.NewPool(t, 2)
-	clock := &testClock{now: time.Now()}
 	r120 := newRelease("1.2.0", ids120...)
 	r130 := newRelease("1.3.0", ids120...).with("0004_drop_legacy_flag", drop)
 	r120.up(t, pool, "deploy-1")
 	for i := 1; i <= 3; i++ {
-		checkIn(t, pool, r120, policy.Compatible, clock, fmt.Sprintf("api-%d", i))
-		clock.Add(10 * time.Second)
+		instance := fmt.Sprintf("api-%d", i)
+		checkIn(t, pool, r120, policy.Compatible, instance)
+		backdate(t, pool, instance, time.Duration(80-10*i)*time.Second)
 	}
-	checkIn(t, pool, r130, policy.Compatible, clock, "api-9")
-	clock.Add(40 * time.Second)
-	return pool, clock, r130
+	checkIn(t, pool, r130, policy.Compatible, "api-9")
+	backdate(t, pool, "api-9", 40*time.Second)
+	return pool, &testClock{now: time.Now()}, r130
 }
 
-func checkIn(t *testing.T, pool *pgxpool.Pool, r release, p policy.Policy, clock *testClock, instance string) {
+// backdate moves an instance's sighting ago into the past. Check-ins are
+// timed by the server's clock only: the test, as the ledger's owner,
+// writes the table itself.
+func backdate(t *testing.T, pool *pgxpool.Pool, instance string, ago time.Duration) {
 	t.Helper()
-	c, err := migrations.NewChecker(pool, load(t, r.files), r.opts(migrations.WithPolicy(p), migrations.WithClock(clock.Now),
-		migrations.WithCheckIn(migrations.CheckIn{Instance: instance, Host: instance}))...)
+	if _, err := pool.Exec(context.Background(), `UPDATE ledger.sightings SET last_seen = now() - $2::interval, first_seen = least(first_seen, now() - $2::interval) WHERE instance = $1`, instance, ago); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkIn(t *testing.T, pool *pgxpool.Pool, r release, p policy.Policy, instance string) {
+	t.Helper()
+	c, err := migrations.NewChecker(pool, load(t, r.files), r.opts(migrations.WithPolicy(p),
+		migrations.WithCheckIn(migrations.CheckIn{Instance: instance, Host: instance, Heartbeat: migrations.NoHeartbeat}))...)
 	if err != nil {
 		t.Fatal(err)
 	}

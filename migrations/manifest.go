@@ -57,11 +57,20 @@ type ManifestError struct {
 	// Regenerate: the fix is to write the manifest again from the
 	// release's files (NewManifest, Manifest.Marshal); see Fixes.
 	Regenerate bool
+	// Hint says how, in the library's words (Error shows it; Fact, for a
+	// caller that words the fix itself, does not).
+	Hint string
 }
 
 func (e *ManifestError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Source, e.Msg)
+	if e.Hint != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Source, e.Msg, e.Hint)
+	}
+	return e.Fact()
 }
+
+// Fact is the error without the library's hint (ledger.Fixer).
+func (e *ManifestError) Fact() string { return fmt.Sprintf("%s: %s", e.Source, e.Msg) }
 
 // NewManifest describes set as the release appVersion running under p.
 func NewManifest(set *Set, appVersion string, p policy.Policy) (Manifest, error) {
@@ -187,7 +196,8 @@ func readHeader(data []byte, source string) (ManifestHeader, error) {
 		return h, &ManifestError{Source: source, Msg: fmt.Sprintf(format, args...), Regenerate: true}
 	}
 	notManifest := func(err error) (ManifestHeader, error) {
-		return regenerate("not a ledger manifest: %v (write one from the release's files: NewManifest, then Manifest.Marshal)", err)
+		return h, &ManifestError{Source: source, Msg: fmt.Sprintf("not a ledger manifest: %v", err), Regenerate: true,
+			Hint: "write one from the release's files: NewManifest, then Manifest.Marshal"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {

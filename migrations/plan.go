@@ -254,7 +254,7 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 		step := Step{ID: rec.ID, Direction: DirDown, Recorded: &rec, Source: projector.DownFromRecorded, Attempt: 1}
 		if m, ok := set.Lookup(rec.ID); ok {
 			switch {
-			case m.Checksum != rec.Checksum:
+			case !rec.Matches(m.Checksum):
 				integrity = true
 				reasons = append(reasons, fmt.Sprintf("migration %s: the up file's checksum %s differs from the one recorded when it was applied (%s): this set's down file may not undo what ran", rec.ID, short(m.Checksum), short(rec.Checksum)))
 			case m.Down == nil:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func newRunner(pool *pgxpool.Pool, db ledger.DB, set *Set, opts []Option) (*Runn
 
 // newStore is the event store the options describe, read through db.
 func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
-	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion)}
+	sopts := []ledger.Option{ledger.WithSchema(cfg.schema), ledger.WithAppVersion(cfg.appVersion), ledger.WithLockTimeout(cfg.lockTimeout)}
 	if cfg.host != "" {
 		sopts = append(sopts, ledger.WithHost(cfg.host))
 	}
@@ -99,6 +100,10 @@ type Report struct {
 	// Breaking: running releases (seen within the fleet window) the plan
 	// makes refuse — the reason an up is refused, or what it was allowed to break.
 	Breaking []Broken `json:"breaking,omitempty"`
+	// IgnoredSightings: sightings dated after now, which up's guard
+	// ignored (check-ins are dated by the server's clock: these were
+	// written by hand).
+	IgnoredSightings []ledger.FutureSighting `json:"ignored_sightings,omitempty"`
 }
 
 // Up applies pending migrations, each in its own transaction together with
@@ -118,7 +123,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 		return Report{}, err
 	}
 	if !o.DryRun && !o.Rehearse {
-		if _, err := r.store.Init(ctx); err != nil {
+		if err := r.initToRecord(ctx); err != nil {
 			return Report{}, err
 		}
 	}
@@ -154,7 +159,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 		rep.Head = head
 		plan, err := r.set.Plan(state, target)
 		if err == nil {
-			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+			err = r.guard(ctx, r.store, state, &plan, &rep)
 		}
 		// The down SQL recorded in the ledger, so a dry run can show what
 		// would run.
@@ -168,7 +173,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 		return rep, err
 	}
 	if rehearse {
-		err := r.locked(ctx, true, func(s *session) error {
+		err := r.locked(ctx, lockRehearse, func(s *session) error {
 			rep.Head = s.app.Head()
 			plan, err := r.set.Plan(s.app.State(), target)
 			rep.Plan, rep.Planned = plan, plan.IDs()
@@ -181,8 +186,12 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 		return rep, err
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
+	mode := lockWrite
+	if dir == DirUp {
+		mode = lockWriteChecked // Up found that it may record before it initialized the ledger
+	}
 	headKnown := false
-	err := r.locked(ctx, false, func(s *session) error {
+	err := r.locked(ctx, mode, func(s *session) error {
 		if st := s.app.State(); refuseForeign && len(st.Applied) == 0 && len(st.InDoubt) == 0 &&
 			neverMigrated(ctx, s.store, s.app.Head(), nil) {
 			if err := foreignError(ctx, s.conn, s.store.Schema(), r.cfg.tenant); err != nil {
@@ -207,7 +216,7 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 			plan.Steps[i].Rollout = r.cfg.rollout
 		}
 		// Would the plan make a release that is still running refuse?
-		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
+		if err = r.guard(ctx, s.store, s.app.State(), &plan, &rep); err != nil {
 			return err
 		}
 		// Down SQL recorded in the ledger is read now, while the
@@ -247,6 +256,9 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 		// before the schema is read again.
 		s.settle(ctx)
 		if ctx.Err() == nil && !s.conn.IsClosed() {
+			// A step that reset the session (RESET ALL before its record)
+			// took the bound of its reads with it.
+			s.boundReads(ctx)
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
 		}
@@ -266,19 +278,67 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refus
 	return rep, err
 }
 
+// Resolution is what Resolve recorded, and what the database still holds
+// of the migration.
+type Resolution struct {
+	ID             string `json:"id"`
+	Decision       string `json:"decision"`
+	StatementsDone int    `json:"statements_done"` // recorded as completed before it was resolved
+	// Created and Left (ResolvedFailed): what its completed statements
+	// created and its failing one left, still there. The next up runs it
+	// from its first statement, which will meet them: drop them first.
+	Created []string `json:"created,omitempty"`
+	Left    []string `json:"left,omitempty"`
+	Drop    []string `json:"drop,omitempty"` // the statements that drop them
+}
+
+// Warning says what a resolution as failed leaves in the way of the next
+// up ("" if nothing).
+func (r Resolution) Warning() string {
+	if r.Decision != projector.ResolvedFailed || r.StatementsDone == 0 && len(r.Left) == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%s is recorded as failed, but %d of its statements were recorded as completed", r.ID, r.StatementsDone)
+	if len(r.Created) > 0 || len(r.Left) > 0 {
+		msg += "; still in the database: " + strings.Join(append(slices.Clone(r.Created), r.Left...), ", ")
+		msg += "; the next up runs it from its first statement, which will find them: drop them first (" + strings.Join(r.Drop, " ") + ")"
+	}
+	return msg
+}
+
 // Resolve records an operator's decision about a migration in doubt:
 // projector.ResolvedApplied (it did take effect) or ResolvedFailed (it did
-// not; a later up runs it again). It takes the migration lock.
-func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error {
+// not; a later up runs it again, from its first statement). It takes the
+// migration lock. A migration resolved as failed whose statements were
+// recorded as completed is resolved all the same; the Resolution says what
+// they created and is still there (Warning).
+func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) (Resolution, error) {
+	res := Resolution{ID: id, Decision: decision}
 	if decision != projector.ResolvedApplied && decision != projector.ResolvedFailed {
-		return fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
+		return res, fmt.Errorf("resolve %s: decision %q: want %q or %q", id, decision, projector.ResolvedApplied, projector.ResolvedFailed)
 	}
 	if strings.TrimSpace(reason) == "" {
-		return fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
+		return res, fmt.Errorf("resolve %s: give a reason: it is recorded for the auditors", id)
 	}
-	return r.locked(ctx, false, func(s *session) error {
-		if _, err := inDoubt(s.app.State(), id); err != nil {
+	err := r.locked(ctx, lockWrite, func(s *session) error {
+		d, err := inDoubt(s.app.State(), id)
+		if err != nil {
 			return err
+		}
+		res.StatementsDone = d.StatementsDone
+		if decision == projector.ResolvedFailed && !s.app.State().Reverting(id) {
+			if m, ok := r.set.Lookup(id); ok && m.Up.NoTransaction && d.StatementsDone <= len(m.Up.Statements) {
+				res.Created, res.Drop = s.createdBy(ctx, m.Up.Statements[:d.StatementsDone])
+				_ = s.inspect(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+					for _, ix := range d.LeftBehind {
+						if reg, exists, _, err := relationState(ctx, conn, ix); err == nil && exists {
+							res.Left = append(res.Left, "invalid index "+reg)
+							res.Drop = append(res.Drop, dropSQL("index", reg))
+						}
+					}
+					return nil
+				})
+			}
 		}
 		ev, err := projector.NewEvent(projector.TypeMigrationResolved, projector.Resolved{ID: id, Decision: decision, Reason: reason})
 		if err != nil {
@@ -286,6 +346,7 @@ func (r *Runner) Resolve(ctx context.Context, id, decision, reason string) error
 		}
 		return s.record(ctx, ev)
 	})
+	return res, err
 }
 
 // inDoubt returns the migration in doubt id, or an error naming those that are.
@@ -306,14 +367,18 @@ func inDoubt(state projector.State, id string) (projector.InDoubt, error) {
 
 // Resume goes on with a no-transaction migration in doubt from the statement
 // after the last one recorded as done (projector.InDoubt.StatementsDone),
-// in the direction it was going, and records it applied (or reverted). The
-// operator first makes sure that what the failing statement left behind is
-// gone (an invalid index dropped): the statement runs again. It takes the
-// migration lock and records the schema's fingerprint.
+// in the direction it was going, and records it applied (or reverted).
+// What the interrupted statement left behind — the invalid indexes
+// recorded with its failure, or the invalid index of the name it creates
+// — is dropped concurrently first, recorded as migration.leftover_dropped;
+// a valid index of that name, or invalid ones it cannot tell are its own,
+// refuse the resume before anything runs (*ResumeError). The statement
+// then runs again. It takes the migration lock and records the schema's
+// fingerprint.
 func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 	start := time.Now()
 	var rep Report
-	err := r.locked(ctx, false, func(s *session) error {
+	err := r.locked(ctx, lockWrite, func(s *session) error {
 		state := s.app.State()
 		d, err := inDoubt(state, id)
 		if err != nil {
@@ -352,6 +417,11 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 			return fmt.Errorf("resume %s: %d statements are recorded as done, but %s holds %d", id, d.StatementsDone, step.Script.File, len(step.Script.Statements))
 		}
 		rep.Planned = []string{id}
+		// What the interrupted statement left (an invalid index) is
+		// dropped first, or the resume refused before anything runs.
+		if err := s.clearLeftover(ctx, step, d, d.StatementsDone); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		if err := s.execNoTx(ctx, step, d.StatementsDone, false); err != nil {
 			return err
@@ -388,12 +458,44 @@ func (r *Runner) progress(dir Direction, id string, i, total int, done bool, sta
 	}
 }
 
+// lockMode says what a run under the migration lock will do.
+type lockMode int
+
+const (
+	lockWrite        lockMode = iota // it records: find first that the role may (MayRecord)
+	lockWriteChecked                 // it records, and the caller found already that the role may
+	lockRehearse                     // it records nothing; a database without a ledger is the empty state
+)
+
+// initToRecord finds that the role may record in the ledger, then creates
+// or upgrades it: a role that may not is refused before anything runs and
+// before any lock is taken, told what it lacks.
+func (r *Runner) initToRecord(ctx context.Context) error {
+	if err := r.store.MayRecord(ctx); err != nil {
+		return err
+	}
+	_, err := r.store.Init(ctx)
+	return err
+}
+
 // locked runs f on a connection holding the ledger's migration lock,
-// reading the ledger under it.
+// reading the ledger under it. A run that records finds first, before it
+// takes the lock, that its role may (unless the caller did).
 //
-// readOnly (a rehearsal): a database without a ledger is the empty state.
-func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) error) error {
-	return Locked(ctx, r.pool, r.store, LockOptions{Timeout: r.cfg.lockTimeout, Logger: r.cfg.logger}, func(conn *pgx.Conn, actor string) error {
+// Under the lock, the session waits for any other lock no longer than the
+// lock timeout while it reads (the ledger, the catalog, the sightings):
+// whoever locks a table the migrator reads stalls it no longer than
+// whoever holds its lock. A migration's own statements run under the
+// server's lock_timeout, or the DDL lock timeout.
+func (r *Runner) locked(ctx context.Context, mode lockMode, f func(*session) error) error {
+	readOnly := mode == lockRehearse
+	if mode == lockWrite {
+		if err := r.store.MayRecord(ctx); err != nil {
+			return err
+		}
+	}
+	o := LockOptions{Timeout: r.cfg.lockTimeout, Logger: r.cfg.logger, BoundReads: true}
+	return Locked(ctx, r.pool, r.store, o, func(conn *pgx.Conn, actor string) error {
 		// Read the ledger only under the lock: what others did before is
 		// now final. The run reads and writes through the lock's
 		// connection only, so a pool of one connection is enough.
@@ -405,7 +507,8 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 		if err != nil {
 			return err
 		}
-		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool, tenant: r.cfg.tenant}
+		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout,
+			readTimeout: lockTimeoutSQL(r.cfg.lockTimeout, false), pool: r.pool, tenant: r.cfg.tenant}
 		return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 	})
 }
@@ -415,6 +518,10 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 type LockOptions struct {
 	Timeout time.Duration // 0: DefaultLockTimeout
 	Logger  *slog.Logger  // nil: no log
+	// BoundReads: f's session waits for other locks no longer than Timeout
+	// (lock_timeout, set for the session; f's own statements that must
+	// not be bounded set theirs).
+	BoundReads bool
 }
 
 // Locked runs f on a connection of pool holding the migration lock of
@@ -458,8 +565,13 @@ func Locked(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Lock
 		pc.Release()
 	}()
 	// Every step starts from the same clean session state, whatever the
-	// caller's pool left on this connection.
-	if _, err := conn.PgConn().Exec(ctx, strings.Join(cleanSession, "; ")).ReadAll(); err != nil {
+	// caller's pool left on this connection; with BoundReads, what the
+	// session reads waits for locks no longer than the lock timeout.
+	reset := cleanSession[:len(cleanSession):len(cleanSession)]
+	if o.BoundReads {
+		reset = append(reset, lockTimeoutSQL(o.Timeout, false))
+	}
+	if _, err := conn.PgConn().Exec(ctx, strings.Join(reset, "; ")).ReadAll(); err != nil {
 		return fmt.Errorf("reset the session: %w", err)
 	}
 	return f(conn, actor)
@@ -516,7 +628,8 @@ func acquire(ctx context.Context, conn *pgx.Conn, key int64, schema string, o Lo
 //
 // Any role may take any advisory lock — PostgreSQL does not guard them by
 // privilege — so a holder whose role may not write the ledger (no INSERT
-// on its events) is named as what it is: not a migrator, stalling every up.
+// on its events) is named as what it is: a session that may not migrate,
+// stalling every up.
 func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) string {
 	rows, err := conn.Query(ctx, `
 		SELECT CASE WHEN a.backend_start IS NULL
@@ -526,7 +639,7 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 		                        coalesce(nullif(a.application_name, ''), 'unnamed'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
 		       END
 		    || CASE WHEN to_regclass($2) IS NULL OR has_table_privilege(a.usesysid, to_regclass($2), 'INSERT') THEN ''
-		       ELSE format(': role %s may not migrate (it has no INSERT on %s), so it is not a migrator and stalls every up; end it with SELECT pg_terminate_backend(%s)',
+		       ELSE format(': role %s may not migrate (it has no INSERT on %s), yet holds the lock and stalls every up; end its session with SELECT pg_terminate_backend(%s)',
 		                   a.usename, to_regclass($2), a.pid) END
 		FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -543,11 +656,18 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 
 // stepSettings are the settings a migration's statements run under: the
 // DDL lock timeout and, for a tenant, its schema first on search_path
-// (SET LOCAL: for the step's transaction only).
+// (SET LOCAL: for the step's transaction only). Without a DDL lock
+// timeout, a step's transaction sets lock_timeout back to the server's
+// setting: the session's own reads are bounded by the lock timeout
+// (Runner.locked), its migrations' statements are not. (A no-transaction
+// step's statements run after RESET ALL, which does the same.)
 func stepSettings(ddlLockTimeout time.Duration, tenant string, local bool) []string {
 	var out []string
-	if set := lockTimeoutSQL(ddlLockTimeout, local); set != "" {
+	switch set := lockTimeoutSQL(ddlLockTimeout, local); {
+	case set != "":
 		out = append(out, set)
+	case local:
+		out = append(out, "SET LOCAL lock_timeout TO DEFAULT")
 	}
 	if tenant != "" {
 		scope := "SET "

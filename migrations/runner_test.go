@@ -400,10 +400,10 @@ func TestNoTransactionMigrationAndCrashInDoubt(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Verdict == nil || !perr.Verdict.Has(policy.CodeInDoubt) {
 		t.Fatalf("Up while in doubt: %v, want a refusal for in-doubt", err)
 	}
-	if err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, ""); err == nil {
+	if _, err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, ""); err == nil {
 		t.Fatal("resolve without a reason succeeded")
 	}
-	if err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, "users_id exists and is valid; pg_sleep does nothing"); err != nil {
+	if _, err := r.Resolve(ctx, "0003_slow", projector.ResolvedApplied, "users_id exists and is valid; pg_sleep does nothing"); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := r.Up(ctx, migrations.UpOptions{}); err != nil || len(rep.Done) != 0 {

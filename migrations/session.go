@@ -47,6 +47,10 @@ type sessionSettings struct {
 	logger         *slog.Logger
 	refuseDrift    bool
 	ddlLockTimeout time.Duration
+	// readTimeout is the SET that bounds the session's own reads by the
+	// lock timeout (see Runner.locked); a migration's statements run
+	// without it.
+	readTimeout string
 	// pool is the caller's: its configuration makes a connection of the
 	// session's own, to record a failure on when the lock's connection died.
 	pool *pgxpool.Pool
@@ -425,13 +429,25 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 				// No answer from the server: whether the statement took
 				// effect is unknown. It stays in doubt for an operator.
 				merr.InDoubt, merr.StatementsDone = true, i
+				if leavesBehind(st) {
+					merr.LeftBehind = true
+					merr.InvalidIndexes, _ = s.leftBy(ctx, st)
+				}
+				merr.Created, merr.undo = s.createdBy(ctx, sc.Statements[:i])
 				return merr
 			}
 			leftBehind := leavesBehind(st)
-			merr.InDoubt, merr.StatementsDone = i > 0 || leftBehind, i
 			if leftBehind {
-				merr.LeftBehind = true
-				merr.InvalidIndexes = s.invalidIndexes(ctx, st)
+				// A statement proven to have left nothing (no index of
+				// the name it creates is there) failed cleanly.
+				left, proven := s.leftBy(ctx, st)
+				leftBehind = !proven || len(left) > 0
+				merr.InvalidIndexes = left
+			}
+			merr.InDoubt, merr.StatementsDone = i > 0 || leftBehind, i
+			merr.LeftBehind = leftBehind
+			if merr.InDoubt {
+				merr.Created, merr.undo = s.createdBy(ctx, sc.Statements[:i])
 			}
 			_ = s.cleanSession(ctx, false)
 			s.recordFailure(ctx, step, merr, i, leftBehind)
@@ -470,8 +486,17 @@ func (s *session) progress(ctx context.Context, step Step, done int) error {
 	return s.record(ctx, ev)
 }
 
+// boundReads sets the bound of the session's own reads again, after
+// steps that may have reset it; a failure leaves the reads unbounded.
+func (s *session) boundReads(ctx context.Context) {
+	if s.set.readTimeout != "" && s.conn.PgConn().TxStatus() == 'I' {
+		_, _ = s.conn.PgConn().Exec(ctx, s.set.readTimeout).ReadAll()
+	}
+}
+
 // cleanSession resets the session outside a transaction and, before a
-// step's statements (ddl), sets the DDL lock timeout.
+// step's statements (ddl), sets the DDL lock timeout; after them, the
+// bound of the session's own reads.
 func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 	sql := strings.Join(cleanSession, "; ")
 	if ddl {
@@ -479,12 +504,15 @@ func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 			sql += "; " + set
 		}
 	}
+	if !ddl && s.set.readTimeout != "" {
+		sql += "; " + s.set.readTimeout // the session reads on, bounded again
+	}
 	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
 	return err
 }
 
 // invalidIndexes names the invalid indexes on the tables a failed
-// statement touched (or named), as "schema.index on schema.table".
+// statement touched (or named), as "schema.index".
 func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -511,9 +539,9 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 		if rows.Scan(&idx, &table, &idxName, &tableName) != nil {
 			break
 		}
-		all = append(all, idx+" on "+table)
+		all = append(all, idx)
 		if words[strings.ToLower(idxName)] || words[strings.ToLower(tableName)] {
-			touched = append(touched, idx+" on "+table)
+			touched = append(touched, idx)
 		}
 	}
 	rows.Close()

@@ -76,7 +76,7 @@ func (st Step) failed(merr *MigrationError, done int, leftBehind bool) projector
 	return projector.Failed{
 		ID: st.ID, Checksum: st.checksum(), Error: merr.Err.Error(), SQLState: merr.SQLState,
 		Statement: oneLine(merr.Statement, 2000), Attempt: attempt, StatementsDone: done,
-		LeftBehind: leftBehind, Direction: st.dirName(),
+		LeftBehind: leftBehind, LeftIndexes: merr.InvalidIndexes, Direction: st.dirName(),
 	}
 }
 

@@ -84,7 +84,7 @@ func (r *Runner) Verify(ctx context.Context, o VerifyOptions) (Verification, err
 	case err == nil:
 		v.Schema = &st
 	case ledger.IsIntegrityError(err):
-		v.SchemaError = err.Error()
+		v.SchemaError = factOf(err).Error()
 	default:
 		return v, err
 	}

@@ -75,10 +75,14 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 		}
 		seen[k.ID] = true
 		if m, ok := s.Applied[k.ID]; ok {
-			if m.Checksum != k.Checksum {
-				v.Mismatched = append(v.Mismatched, Mismatch{ID: k.ID, Recorded: m.Checksum, Local: k.Checksum, AppliedAt: m.AppliedAt, AppVersion: m.AppVersion})
+			if !m.Matches(k.Checksum) {
+				mm := Mismatch{ID: k.ID, Recorded: m.AppliedChecksum(), Local: k.Checksum, AppliedAt: m.AppliedAt, AppVersion: m.AppVersion}
+				if len(m.Accepted) > 0 {
+					mm.Accepted = append(slices.Clone(m.Accepted[1:]), m.Checksum)
+				}
+				v.Mismatched = append(v.Mismatched, mm)
 				mismatch = append(mismatch, Reason{CodeChecksumMismatch, fmt.Sprintf(
-					"migration %s was applied with checksum %s, but this binary's file has checksum %s", k.ID, short(m.Checksum), short(k.Checksum))})
+					"migration %s was applied with checksum %s%s, but this binary's file has checksum %s", k.ID, short(mm.Recorded), mm.acceptedSince(), short(k.Checksum))})
 			}
 			continue
 		}

@@ -21,9 +21,15 @@ func (v Verdict) Message() string { return v.MessageWith(LibraryAdvice) }
 // that package declares.
 type Fix struct {
 	Action FixAction
-	ID     string   // the migration concerned, if any (FixSettle: the one in doubt)
-	From   int      // FixSettle: the statement a resume goes on from (1-based)
-	SQL    []string // FixSettle: statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
+	ID     string // the migration concerned, if any (FixSettle: the one in doubt)
+	From   int    // FixSettle: the statement a resume goes on from (1-based)
+	// FixSettle: Leftover is what the interrupted statement left (invalid
+	// indexes), which a resume drops itself before it runs the statement
+	// again; SQL is what to run before recording it failed instead, so
+	// that the next up can run it from its first statement: dropping what
+	// the completed statements created and what the failing one left.
+	Leftover []string
+	SQL      []string
 	// FixRollBack: the newest migration this binary knows, to roll back to;
 	// empty when it knows none applied, and then Steps applied migrations
 	// are to be reverted.
@@ -119,8 +125,8 @@ func (v Verdict) MessageWith(advise Advice) string {
 		}
 	}
 	for _, m := range v.Mismatched {
-		fmt.Fprintf(&b, "\n  checksum mismatch: %s was applied %s by app version %s with checksum %s; this binary's file has %s",
-			m.ID, when(m.AppliedAt), orUnknown(m.AppVersion), short(m.Recorded), short(m.Local))
+		fmt.Fprintf(&b, "\n  checksum mismatch: %s was applied %s by app version %s with checksum %s%s; this binary's file has %s",
+			m.ID, when(m.AppliedAt), orUnknown(m.AppVersion), short(m.Recorded), m.acceptedSince(), short(m.Local))
 	}
 	if len(v.Mismatched) > 0 {
 		b.WriteString("\n  to fix: restore the migration files exactly as they were applied; never edit an applied migration, add a new one instead")
@@ -134,7 +140,10 @@ func (v Verdict) MessageWith(advise Advice) string {
 		case d.StatementsDone > 0:
 			fmt.Fprintf(&b, " (%s done)", plural(d.StatementsDone, "statement", "statements"))
 		}
-		b.WriteString("\n  " + advise(Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1}))
+		if len(d.LeftBehind) > 0 {
+			fmt.Fprintf(&b, "; statement %d left invalid index %s", d.StatementsDone+1, strings.Join(d.LeftBehind, ", "))
+		}
+		b.WriteString("\n  " + advise(Fix{Action: FixSettle, ID: d.ID, From: d.StatementsDone + 1, Leftover: d.LeftBehind}))
 	}
 	v.writeUnknown(&b, refused, advise)
 	if len(v.OutOfOrder) > 0 && v.Has(CodeOutOfOrder) {

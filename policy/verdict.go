@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/schema-ledger/ledger/projector"
@@ -92,9 +93,13 @@ type Unknown struct {
 // Mismatch is an applied migration whose recorded checksum differs from the
 // checksum of this binary's file.
 type Mismatch struct {
-	ID         string    `json:"id"`
-	Recorded   string    `json:"recorded"` // checksum recorded when it was applied
-	Local      string    `json:"local"`    // checksum of this binary's file
+	ID       string `json:"id"`
+	Recorded string `json:"recorded"` // checksum recorded when it was applied
+	Local    string `json:"local"`    // checksum of this binary's file
+	// Accepted are the checksums accepted for it since (migration.accepted,
+	// oldest first): a file with any of them, or with Recorded, is this
+	// migration.
+	Accepted   []string  `json:"accepted,omitempty"`
 	AppliedAt  time.Time `json:"applied_at"`
 	AppVersion string    `json:"app_version"`
 }
@@ -129,4 +134,17 @@ func (v Verdict) Integrity() bool {
 // Has reports whether the verdict holds a reason with the code.
 func (v Verdict) Has(c Code) bool {
 	return slices.ContainsFunc(v.Reasons, func(r Reason) bool { return r.Code == c })
+}
+
+// acceptedSince says which checksums were accepted for it since it was
+// applied ("" if none).
+func (m Mismatch) acceptedSince() string {
+	if len(m.Accepted) == 0 {
+		return ""
+	}
+	sums := make([]string, len(m.Accepted))
+	for i, c := range m.Accepted {
+		sums[i] = short(c)
+	}
+	return " (accepted since as " + strings.Join(sums, ", ") + ")"
 }

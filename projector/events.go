@@ -21,6 +21,9 @@ const (
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
 	TypeSchemaChanged       = "schema.changed"
 	TypeMigrationAccepted   = "migration.accepted"
+	// TypeLeftoverDropped: before resuming a migration in doubt, what its
+	// interrupted statement left behind (an invalid index) was dropped.
+	TypeLeftoverDropped = "migration.leftover_dropped"
 
 	// A rollout's events, recorded in a control ledger (a ledger schema of
 	// its own, e.g. ledger_rollouts): see RolloutStarted and the fleet
@@ -52,6 +55,7 @@ var payloadVersions = map[string]int{
 	TypeSchemaDriftAccepted: 1,
 	TypeSchemaChanged:       1,
 	TypeMigrationAccepted:   1,
+	TypeLeftoverDropped:     1,
 	TypeRolloutStarted:      1,
 	TypeRolloutTarget:       1,
 	TypeRolloutHalted:       1,
@@ -67,6 +71,7 @@ func Types() []string {
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
 		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged, TypeMigrationAccepted,
+		TypeLeftoverDropped,
 		TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted,
 		TypeRolloutResumed, TypeRolloutFinished,
 	}
@@ -232,7 +237,20 @@ type Failed struct {
 	Attempt        int    `json:"attempt"`
 	StatementsDone int    `json:"statements_done,omitempty"`
 	LeftBehind     bool   `json:"left_behind,omitempty"`
-	Direction      string `json:"direction,omitempty"`
+	// LeftIndexes are the invalid indexes the failing statement left, as
+	// found after it failed ("schema.index"), when it left any.
+	LeftIndexes []string `json:"left_indexes,omitempty"`
+	Direction   string   `json:"direction,omitempty"`
+}
+
+// LeftoverDropped is the payload of migration.leftover_dropped: before a
+// resume ran statement Statement (1-based) of a migration in doubt again,
+// the invalid indexes that statement had left behind when it was
+// interrupted were dropped (DROP INDEX CONCURRENTLY), so that it can run.
+type LeftoverDropped struct {
+	ID        string   `json:"id"`
+	Statement int      `json:"statement"`
+	Indexes   []string `json:"indexes"`
 }
 
 // Progressed is the payload of migration.progressed: a statement of a

@@ -211,3 +211,22 @@ func TestSortedInDoubt(t *testing.T) {
 		t.Errorf("SortedInDoubt: %v, want %v", got, want)
 	}
 }
+
+// Diff names the fields that differ, never a whole struct.
+func TestDiffNamesFields(t *testing.T) {
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	want, got := projector.NewState(), projector.NewState()
+	want.Applied["1_a"] = projector.Migration{ID: "1_a", Checksum: "aa", AppliedAt: at, Host: "h"}
+	got.Applied["1_a"] = projector.Migration{ID: "1_a", Checksum: "bb", AppliedAt: at.In(time.FixedZone("x", 3600)), Host: "h"}
+	want.Fingerprint = &projector.Fingerprint{Value: "f1", Objects: 2, Seq: 3}
+	diffs := projector.Diff(want, got)
+	joined := strings.Join(diffs, "\n")
+	for _, w := range []string{`applied 1_a: checksum: want "aa", got "bb"`, "fingerprint: want f1 (2 objects, seq 3), got none"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("diff lacks %q:\n%s", w, joined)
+		}
+	}
+	if strings.Contains(joined, "{") || strings.Contains(joined, "&") || strings.Contains(joined, "applied_at") {
+		t.Errorf("diff prints a struct, or a field that is equal:\n%s", joined)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -20,6 +21,26 @@ type Migration struct {
 	Compatible    string    `json:"compatible,omitempty"` // semver constraint recorded with it
 	Transactional bool      `json:"transactional"`
 	DownChecksum  string    `json:"down_checksum,omitempty"` // non-empty: its down SQL is recorded
+	// Accepted are the checksums it had before migration.accepted events
+	// replaced them, oldest first (the first is the one it was applied
+	// with): an accepted change is the same migration, so a file with any
+	// of them is this migration too.
+	Accepted []string `json:"accepted_checksums,omitempty"`
+}
+
+// Matches reports whether a file with checksum is this migration: its
+// checksum, or one it had before an accepted change.
+func (m Migration) Matches(checksum string) bool {
+	return m.Checksum == checksum || slices.Contains(m.Accepted, checksum)
+}
+
+// AppliedChecksum is the checksum it was applied with (before any
+// accepted change).
+func (m Migration) AppliedChecksum() string {
+	if len(m.Accepted) > 0 {
+		return m.Accepted[0]
+	}
+	return m.Checksum
 }
 
 // InDoubt is a no-transaction migration that started and never finished
@@ -37,7 +58,10 @@ type InDoubt struct {
 	Compatible     string    `json:"compatible,omitempty"`
 	DownChecksum   string    `json:"down_checksum,omitempty"`
 	StatementsDone int       `json:"statements_done,omitempty"` // committed before a recorded failure
-	Error          string    `json:"error,omitempty"`           // the recorded failure, if any
+	// LeftBehind are the invalid indexes the failing statement left
+	// ("schema.index"), as recorded with its failure.
+	LeftBehind []string `json:"left_behind,omitempty"`
+	Error      string   `json:"error,omitempty"` // the recorded failure, if any
 }
 
 // Failure is the latest recorded failure of a migration that is not applied.
@@ -192,6 +216,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = changed(s, e)
 	case TypeMigrationAccepted:
 		c, err = accepted(s, e)
+	case TypeLeftoverDropped:
+		c, err = leftoverDropped(s, e)
 	case TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted, TypeRolloutResumed, TypeRolloutFinished:
 		c, err = rolloutEvent(e)
 	}
@@ -379,7 +405,7 @@ func failed(s *State, e Event) (Change, error) {
 	if d, ok := s.InDoubt[p.ID]; ok {
 		if p.StatementsDone > 0 || p.LeftBehind {
 			// Part of it took effect: the database is neither before nor after it.
-			d.StatementsDone, d.Error = p.StatementsDone, p.Error
+			d.StatementsDone, d.Error, d.LeftBehind = p.StatementsDone, p.Error, slices.Clone(p.LeftIndexes)
 			c.PutInDoubt = []InDoubt{d}
 		} else {
 			c.DelInDoubt = []string{p.ID}
@@ -388,6 +414,32 @@ func failed(s *State, e Event) (Change, error) {
 		return Change{}, invalid(e, "migration %s failed after %d statements but never started", p.ID, p.StatementsDone)
 	}
 	return c, nil
+}
+
+// leftoverDropped: what a migration in doubt's interrupted statement left
+// is gone; it stays in doubt (a resume goes on).
+func leftoverDropped(s *State, e Event) (Change, error) {
+	var p LeftoverDropped
+	if err := decode(e, &p); err != nil {
+		return Change{}, err
+	}
+	if err := checkID(e, p.ID); err != nil {
+		return Change{}, err
+	}
+	d, ok := s.InDoubt[p.ID]
+	switch {
+	case !ok:
+		return Change{}, invalid(e, "migration %s is not in doubt", p.ID)
+	case p.Statement != d.StatementsDone+1:
+		return Change{}, invalid(e, "statement %d of %s: the interrupted one is %d", p.Statement, p.ID, d.StatementsDone+1)
+	case len(p.Indexes) == 0:
+		return Change{}, invalid(e, "nothing dropped")
+	}
+	d.LeftBehind = slices.DeleteFunc(slices.Clone(d.LeftBehind), func(ix string) bool { return slices.Contains(p.Indexes, ix) })
+	if len(d.LeftBehind) == 0 {
+		d.LeftBehind = nil
+	}
+	return Change{PutInDoubt: []InDoubt{d}}, nil
 }
 
 // progressed records how many statements of a migration in doubt completed.
@@ -579,8 +631,9 @@ func driftAccepted(_ *State, e Event) (Change, error) {
 	return Change{Fingerprint: &Fingerprint{Value: p.Fingerprint, Objects: p.Objects, Seq: e.Seq}}, nil
 }
 
-// accepted replaces an applied migration's checksum; everything else
-// recorded when it was applied (seq, time, release, actor) stays.
+// accepted replaces an applied migration's checksum, keeping the one it
+// replaces as accepted (a file with it is the same migration); everything
+// else recorded when it was applied (seq, time, release, actor) stays.
 func accepted(s *State, e Event) (Change, error) {
 	var p Accepted
 	if err := decode(e, &p); err != nil {
@@ -600,6 +653,7 @@ func accepted(s *State, e Event) (Change, error) {
 	case m.Checksum != p.Previous:
 		return Change{}, invalid(e, "migration %s has checksum %s, not %s", p.ID, m.Checksum, p.Previous)
 	}
+	m.Accepted = append(slices.Clone(m.Accepted), m.Checksum)
 	m.Checksum = p.Checksum
 	return Change{DelApplied: []string{p.ID}, PutApplied: []Migration{m}}, nil
 }

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS {{schema}}.sightings (
 -- update, room left on the page), and ledger fleet and up's guard read
 -- every row anyway (one per instance).
 DROP INDEX IF EXISTS {{schema}}.sightings_last_seen;
+-- How often the instance beats (0: it checked in once): see upgrade_v4_checkin.sql.
+ALTER TABLE {{schema}}.sightings ADD COLUMN IF NOT EXISTS heartbeat_ms bigint NOT NULL DEFAULT 0;
 ALTER TABLE {{schema}}.sightings SET (fillfactor = 50);
 
 -- Every event in readable columns, for auditors in psql or a BI tool.
@@ -63,7 +65,8 @@ SELECT e.seq,
 -- The releases seen, one row per instance, with the release's manifest facts.
 CREATE OR REPLACE VIEW {{schema}}.fleet AS
 SELECT s.app_version AS release, s.policy, s.instance, s.host, s.decision,
-       s.db_user, s.first_seen, s.last_seen, s.checks, s.release AS manifest_digest
+       s.db_user, s.first_seen, s.last_seen, s.checks, s.release AS manifest_digest,
+       s.heartbeat_ms
   FROM {{schema}}.sightings s;
 
-COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v2';
+COMMENT ON VIEW {{schema}}.timeline IS 'schema-ledger releases objects v3';
