@@ -226,7 +226,7 @@ func Build(ctx context.Context, store *ledger.Store, o Options) (*Report, error)
 	}
 	b.r.Verification = ver
 	if o.SeenWindow > 0 {
-		seen, err := store.ReleasesSeen(ctx, o.SeenWindow, b.r.GeneratedAt)
+		seen, _, err := store.ReleasesSeen(ctx, ledger.SeenQuery{Window: o.SeenWindow, Now: b.r.GeneratedAt})
 		if err != nil {
 			return nil, fmt.Errorf("read the releases seen in ledger %q: %w", store.Schema(), err)
 		}
