@@ -20,11 +20,6 @@ const (
 	KindRecovered Kind = "recovered"         // the release's verdict no longer refuses
 )
 
-// Kinds lists every kind, in a stable order.
-func Kinds() []Kind {
-	return []Kind{KindUnknown, KindMismatch, KindFailed, KindInDoubt, KindDrift, KindRecovered}
-}
-
 // Fact is one migration an alert is about, with what the ledger recorded
 // of it.
 type Fact struct {

@@ -74,12 +74,6 @@ func WithLogger(l *slog.Logger) Option {
 	return func(w *Watcher) error { w.log = l; return nil }
 }
 
-// WithAlertStream names the stream alerts are kept in (default: the
-// events stream's name + "_ALERTS", over <prefix>.alerts.>).
-func WithAlertStream(name string) Option {
-	return func(w *Watcher) error { w.alertStream = name; return nil }
-}
-
 // Watcher follows a ledger's stream and guards one release. Its methods are
 // safe for concurrent use; Run runs once.
 type Watcher struct {
@@ -101,7 +95,7 @@ type Watcher struct {
 	interval time.Duration
 	poke     chan struct{} // read the schema now: the stream says DDL ran
 
-	mu       sync.Mutex // guards guard, caughtUp, outMu's writes
+	mu       sync.Mutex // guards guard, caughtUp, alerts and the writes to out
 	guard    *Guard
 	caughtUp bool
 	alerts   int64

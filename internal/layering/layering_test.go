@@ -36,6 +36,16 @@ func TestLayering(t *testing.T) {
 		{module + "/ledger", []string{module + "/migrations", module + "/cmd/ledger", module + "/adopt"}},
 		{module + "/internal/sqllex", append(pure, module+"/projector", module+"/policy")},
 	}
+	// natsbus reads the store only through ledger: no pgx of its own.
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", module+"/ledger/natsbus").Output()
+	if err != nil {
+		t.Fatalf("go list natsbus: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "github.com/jackc/pgx") {
+			t.Errorf("ledger/natsbus imports %s: it reads the store only through ledger", imp)
+		}
+	}
 	for _, r := range rules {
 		have := map[string]bool{}
 		for _, d := range deps(t, r.pkg) {
@@ -47,7 +57,7 @@ func TestLayering(t *testing.T) {
 			}
 		}
 	}
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
+	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -39,6 +39,8 @@
 // watcher needs without parsing the body: Ledger-Seq, Ledger-Hash,
 // Ledger-Prev-Hash, Ledger-Type, and Nats-Msg-Id = the event id.
 //
-// It imports ledger, projector, pgx and nats.go; nothing imports it but the
-// CLI and the NATS-side features above the store (watch, verify --nats).
+// It imports ledger, projector and nats.go — never pgx: it reads the store
+// only through ledger (events, head, ledger.Listen for LISTEN/NOTIFY,
+// ledger.DatabaseName). Nothing imports it but the CLI and the NATS-side
+// features above the store (watch, verify --nats, the fleet).
 package natsbus

@@ -80,13 +80,9 @@ func (n Names) Validate() error {
 	return nil
 }
 
-// DatabaseName reads current_database() through db, for DefaultName.
+// DatabaseName is ledger.DatabaseName (kept for callers of natsbus).
 func DatabaseName(ctx context.Context, db ledger.DB) (string, error) {
-	var name string
-	if err := db.QueryRow(ctx, "SELECT current_database()").Scan(&name); err != nil {
-		return "", fmt.Errorf("read the database name: %w", err)
-	}
-	return name, nil
+	return ledger.DatabaseName(ctx, db)
 }
 
 // RedactURL shows a NATS server URL (or a comma-separated list of them)

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,7 +26,7 @@ import (
 type Relay struct {
 	js    jetstream.JetStream
 	store *ledger.Store
-	pool  *pgxpool.Pool
+	db    ledger.DB
 
 	names                          *Names
 	log                            *slog.Logger
@@ -40,6 +37,18 @@ type Relay struct {
 	conflicts                      atomic.Int64
 	streamSeq, headSeq             atomic.Int64
 	mu                             sync.Mutex // guards names
+}
+
+// DefaultAckWait is how long a publish waits for its acknowledgement (and
+// a stream request for its answer) before the relay retries: the one ack
+// timeout of the relay, also the asynchronous publish timeout of the
+// JetStream context NewJetStream makes.
+const DefaultAckWait = 5 * time.Second
+
+// NewJetStream is the JetStream context the relay (and watchers) use over
+// nc, with DefaultAckWait as its asynchronous publish timeout.
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	return jetstream.New(nc, jetstream.WithPublishAsyncTimeout(DefaultAckWait))
 }
 
 // RelayOption configures a Relay.
@@ -79,7 +88,7 @@ func WithMaxPending(n int) RelayOption {
 }
 
 // WithAckWait sets how long a publish or a stream request may wait for
-// its answer before the relay retries (default 5s).
+// its answer before the relay retries (default DefaultAckWait).
 func WithAckWait(d time.Duration) RelayOption {
 	return positive("ack wait", d, func(r *Relay) { r.ackWait = d })
 }
@@ -113,18 +122,19 @@ func positive(what string, v time.Duration, set func(*Relay)) RelayOption {
 	}
 }
 
-// NewRelay returns a relay of store's ledger to js. pool is the database
-// of store: the relay holds one of its connections to LISTEN for appends
-// while it runs, and the store's reads need another, so give it at least
-// two. It touches neither NATS nor the database until Run.
-func NewRelay(js jetstream.JetStream, store *ledger.Store, pool *pgxpool.Pool, opts ...RelayOption) (*Relay, error) {
-	if js == nil || store == nil || pool == nil {
+// NewRelay returns a relay of store's ledger to js. db is the database
+// of store, a pool (*pgxpool.Pool): the relay holds one of its connections
+// to LISTEN for appends while it runs (ledger.Listen), and the store's
+// reads need another, so give it at least two. It touches neither NATS
+// nor the database until Run.
+func NewRelay(js jetstream.JetStream, store *ledger.Store, db ledger.DB, opts ...RelayOption) (*Relay, error) {
+	if js == nil || store == nil || db == nil {
 		return nil, errors.New("relay: needs a JetStream context, a ledger store and its pool")
 	}
 	r := &Relay{
-		js: js, store: store, pool: pool,
+		js: js, store: store, db: db,
 		log:  slog.New(slog.DiscardHandler),
-		poll: 2 * time.Second, ackWait: 5 * time.Second, progress: 10 * time.Second,
+		poll: 2 * time.Second, ackWait: DefaultAckWait, progress: 10 * time.Second,
 		backoffMin: 250 * time.Millisecond, backoffMax: 10 * time.Second,
 		batch: 1000, window: 2048,
 	}
@@ -175,7 +185,7 @@ func (r *Relay) ResolveNames(ctx context.Context) (Names, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.names == nil {
-		dbName, err := DatabaseName(ctx, r.pool)
+		dbName, err := ledger.DatabaseName(ctx, r.db)
 		if err != nil {
 			return Names{}, err
 		}
@@ -508,28 +518,14 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 }
 
 func (r *Relay) listenOnce(ctx context.Context, signal func(), bo *time.Duration) error {
-	c, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The connection goes back closed, never LISTENing into the pool.
-	conn := c.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{r.store.Channel()}.Sanitize()); err != nil {
-		return err
-	}
-	*bo = r.backoffMin
-	signal()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if seq, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+	return ledger.Listen(ctx, r.db, []string{r.store.Channel()}, func(_ string, seq int64) {
+		if seq > 0 {
 			r.noteHead(seq)
+		} else {
+			*bo = r.backoffMin // listening again
 		}
 		signal()
-	}
+	})
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.

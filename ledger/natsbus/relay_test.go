@@ -19,7 +19,7 @@ import (
 // defaultNames are the names a relay of st picks by default.
 func defaultNames(t testing.TB, st *ledger.Store, db ledger.DB) natsbus.Names {
 	t.Helper()
-	name, err := natsbus.DatabaseName(context.Background(), db)
+	name, err := ledger.DatabaseName(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
