@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,25 @@ func WithSchemaPolling(pool *pgxpool.Pool, store *ledger.Store, interval time.Du
 	}
 }
 
+// WithSettle sets how long the stream must stay quiet, once caught up,
+// before the watcher judges the burst (default DefaultSettle); the end of
+// a run (schema.fingerprinted) is judged at once. 0 judges after every
+// event the stream has caught up with.
+func WithSettle(d time.Duration) Option {
+	return func(w *Watcher) error {
+		if d < 0 {
+			return fmt.Errorf("settle: want a duration of 0 or more, got %s", d)
+		}
+		w.settle = d
+		return nil
+	}
+}
+
+// WithGuardOptions passes options to the Guard (in-doubt grace, clock).
+func WithGuardOptions(opts ...GuardOption) Option {
+	return func(w *Watcher) error { w.guardOpts = append(w.guardOpts, opts...); return nil }
+}
+
 // WithLogger sets where the watcher logs retries and progress.
 func WithLogger(l *slog.Logger) Option {
 	return func(w *Watcher) error { w.log = l; return nil }
@@ -95,14 +116,26 @@ type Watcher struct {
 	interval time.Duration
 	poke     chan struct{} // read the schema now: the stream says DDL ran
 
+	known     policy.Manifest
+	policy    policy.Policy
+	guardOpts []GuardOption
+
 	mu       sync.Mutex // guards guard, caughtUp, alerts and the writes to out
 	guard    *Guard
 	caughtUp bool
-	alerts   int64
-	seqCh    chan struct{} // closed and replaced at every folded event
-	ended    chan struct{} // closed when Run returns
-	runErr   error
+	settle   time.Duration
+	// judgedSeq is the last event of the last burst judged.
+	judgedSeq int64
+	alerts    int64
+	seqCh     chan struct{} // closed and replaced at every judgement
+	ended     chan struct{} // closed when Run returns
+	runErr    error
 }
+
+// DefaultSettle is how long the stream must stay quiet after it caught up
+// before the watcher judges: the migrations of one run are committed
+// milliseconds apart, and are one burst.
+const DefaultSettle = 200 * time.Millisecond
 
 // DuplicateWindow is how long the alerts stream remembers a Nats-Msg-Id:
 // a watcher started within it after another one raised an alert does not
@@ -111,7 +144,7 @@ const DuplicateWindow = 24 * time.Hour
 
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
-	w := &Watcher{js: js, guard: NewGuard(known, p), log: slog.New(slog.DiscardHandler), out: io.Discard,
+	w := &Watcher{js: js, known: known, policy: p, settle: DefaultSettle, log: slog.New(slog.DiscardHandler), out: io.Discard,
 		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(w); err != nil {
@@ -121,6 +154,7 @@ func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ..
 	if w.names.Stream == "" {
 		return nil, errors.New("watch: name the ledger's stream (WithNames)")
 	}
+	w.guard = NewGuard(w.known, w.policy, w.guardOpts...)
 	if w.pool != nil {
 		w.guard.ReadsCatalog()
 	}
@@ -149,11 +183,12 @@ func (w *Watcher) Verdict() (policy.Verdict, int64) {
 	return w.guard.Verdict(), w.guard.Seq()
 }
 
-// WaitSeq blocks until the watcher has folded the event at seq (or ctx ends).
+// WaitSeq blocks until the watcher has folded the event at seq and judged
+// the burst it ends, its alerts emitted (or ctx ends).
 func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 	for {
 		w.mu.Lock()
-		done, ch := w.guard.Seq() >= seq && w.caughtUp, w.seqCh
+		done, ch := w.judgedSeq >= seq && w.caughtUp, w.seqCh
 		w.mu.Unlock()
 		if done {
 			return nil
@@ -165,7 +200,7 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 		case <-w.ended:
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if w.guard.Seq() >= seq && w.caughtUp {
+			if w.judgedSeq >= seq && w.caughtUp {
 				return nil
 			}
 			return fmt.Errorf("the watcher stopped at seq %d: %v", w.guard.Seq(), w.runErr)
@@ -173,9 +208,31 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 	}
 }
 
+// ErrNoStream: the ledger's stream does not exist while other ledgers'
+// streams do — a mistyped name, not a relay that has not started yet.
+var ErrNoStream = errors.New("no such ledger stream")
+
+// NoStreamError names the stream looked for and the ledgers' streams the
+// server has.
+type NoStreamError struct {
+	Stream string
+	Have   []string // the streams named LEDGER_* on the server
+}
+
+func (e *NoStreamError) Error() string {
+	return fmt.Sprintf("the NATS server has no stream %s; its ledger streams are %s: check the ledger's name (the relay's --name, or <database>_<schema>)", e.Stream, strings.Join(e.Have, ", "))
+}
+
+func (e *NoStreamError) Unwrap() error { return ErrNoStream }
+
 // Run follows the stream from its first event until ctx ends (then it
-// returns nil). NATS going away is waited out: the ordered consumer
-// resumes after the last event folded.
+// returns nil), judging the guarded release after each burst: once the
+// stream has caught up and either the last event ends a run
+// (schema.fingerprinted) or no event came for the settle time. NATS going
+// away is waited out: the ordered consumer resumes after the last event
+// folded. A stream that does not exist is waited for while the server has
+// no ledger stream at all (the relay has not run yet); when it has others,
+// the name is wrong and Run returns a *NoStreamError at once.
 func (w *Watcher) Run(ctx context.Context) (err error) {
 	defer func() {
 		w.mu.Lock()
@@ -183,21 +240,21 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 		w.mu.Unlock()
 		close(w.ended)
 	}()
-	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
-		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
-	}
 	stream, err := w.waitStream(ctx)
 	if err != nil || stream == nil {
 		return err
+	}
+	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
+		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", w.names.Stream, err)
 	}
-	catchUpTo := int64(info.State.LastSeq)
 	w.mu.Lock()
-	if catchUpTo == 0 {
+	if info.State.LastSeq == 0 {
 		w.caughtUp = true
+		w.guard.Live()
 	}
 	w.mu.Unlock()
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -215,11 +272,31 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 	defer wg.Wait()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	type next struct {
+		m   jetstream.Msg
+		err error
+	}
+	in := make(chan next)
 	wg.Add(1)
 	go func() { // Next blocks; Stop ends it when ctx does
 		defer wg.Done()
 		<-runCtx.Done()
 		msgs.Stop()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			m, err := msgs.Next()
+			select {
+			case in <- next{m, err}:
+			case <-runCtx.Done():
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+		}
 	}()
 	if w.webhook != "" {
 		w.hooks = make(chan Alert, 1024)
@@ -230,53 +307,93 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.pollSchema(runCtx) }()
 	}
-	for {
-		m, err := msgs.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			w.log.Warn("watch: reading the stream", "err", err)
-			continue
-		}
-		ev, err := natsbus.Decode(m)
-		if err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-		alerts, err := w.fold(ev, catchUpTo)
-		if err != nil {
-			return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
-		}
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer settle.Stop()
+	defer due.Stop()
+	judge := func() {
+		w.mu.Lock()
+		alerts := w.guard.Judge()
+		seq, nextDue := w.guard.Seq(), w.guard.NextDue()
+		w.mu.Unlock()
 		w.emit(ctx, alerts)
-		if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
-			select { // the diff lines (which column ...) come from the catalog
-			case w.poke <- struct{}{}:
+		w.mu.Lock()
+		w.judgedSeq = seq
+		close(w.seqCh)
+		w.seqCh = make(chan struct{})
+		w.mu.Unlock()
+		if !nextDue.IsZero() {
+			due.Reset(max(time.Until(nextDue), time.Millisecond))
+		}
+	}
+	if info.State.LastSeq == 0 {
+		judge()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-settle.C:
+			judge()
+		case <-due.C:
+			judge()
+		case n := <-in:
+			if n.err != nil {
+				if ctx.Err() != nil || errors.Is(n.err, jetstream.ErrMsgIteratorClosed) {
+					return nil
+				}
+				w.log.Warn("watch: reading the stream", "err", n.err)
+				continue
+			}
+			ev, err := natsbus.Decode(n.m)
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			meta, err := n.m.Metadata()
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			endsBurst, err := w.fold(ev, meta.NumPending == 0 && int64(meta.Sequence.Stream) >= int64(info.State.LastSeq))
+			if err != nil {
+				return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
+			}
+			if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
+				select { // the diff lines (which column ...) come from the catalog
+				case w.poke <- struct{}{}:
+				default:
+				}
+			}
+			switch {
+			case !endsBurst:
+				settle.Stop()
+			case ev.Type == projector.TypeSchemaFingerprinted || w.settle == 0:
+				settle.Stop()
+				judge()
 			default:
+				settle.Reset(w.settle)
 			}
 		}
 	}
 }
 
-// fold applies one event: folded only while catching up on the stream's
-// history, judged once at its end and after every event from then on.
-func (w *Watcher) fold(ev ledger.Event, catchUpTo int64) ([]Alert, error) {
+// fold applies one event and reports whether the stream has caught up
+// with it (nothing more pending).
+func (w *Watcher) fold(ev ledger.Event, caughtUp bool) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ev.Seq <= w.guard.Seq() {
-		return nil, nil // already folded (redelivered after a reconnect)
+		return false, nil // already folded (redelivered after a reconnect)
 	}
-	defer func() { close(w.seqCh); w.seqCh = make(chan struct{}) }()
-	if !w.caughtUp {
-		if err := w.guard.Fold(ev); err != nil {
-			return nil, err
-		}
-		if ev.Seq < catchUpTo {
-			return nil, nil
-		}
+	if err := w.guard.Fold(ev); err != nil {
+		return false, err
+	}
+	if caughtUp && !w.caughtUp {
 		w.caughtUp = true
-		return w.guard.Judge(), nil
+		w.guard.Live()
 	}
-	return w.guard.Apply(ev)
+	return caughtUp || w.caughtUp && ev.Type == projector.TypeSchemaFingerprinted, nil
 }
 
 func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
@@ -286,10 +403,23 @@ func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 		if err == nil {
 			return s, nil
 		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			var have []string
+			names := w.js.StreamNames(ctx, jetstream.WithStreamListSubject("ledger.>"))
+			for n := range names.Name() {
+				if strings.HasPrefix(n, "LEDGER_") && !strings.HasSuffix(n, "_ALERTS") {
+					have = append(have, n)
+				}
+			}
+			if len(have) > 0 {
+				slices.Sort(have)
+				return nil, &NoStreamError{Stream: w.names.Stream, Have: have}
+			}
+		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
 			w.log.Warn("watch: looking for the ledger's stream", "stream", w.names.Stream, "err", err)
 		} else if ctx.Err() == nil {
-			w.log.Info("watch: waiting for the relay (natsbus.Relay) to create the stream", "stream", w.names.Stream)
+			w.log.Info("watch: no ledger stream on the server yet; waiting for the relay (natsbus.Relay) to create it", "stream", w.names.Stream)
 		}
 		select {
 		case <-ctx.Done():
@@ -451,8 +581,9 @@ func (w *Watcher) CheckSchema(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	var alerts []Alert
-	if w.guard.Seq() >= head.Seq && w.guard.State().Fingerprint.Value == fp.Value {
-		alerts = w.guard.SchemaFound(snap.Fingerprint, changes, time.Now().UTC())
+	if w.guard.Seq() >= head.Seq && w.guard.State().Fingerprint.Value == fp.Value &&
+		w.guard.SchemaFound(snap.Fingerprint, changes, time.Now().UTC()) {
+		alerts = w.guard.Judge()
 	}
 	w.mu.Unlock()
 	w.emit(ctx, alerts)
