@@ -247,7 +247,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		r.retries.Add(1)
 		wait := jitter(bo)
-		r.log.Warn("relay: cannot publish now; retrying", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		if errors.Is(err, ledger.ErrNotInitialized) {
+			r.log.Info("relay: the ledger is not initialized yet; waiting for `ledger init` or the first migration", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		} else {
+			r.log.Warn("relay: cannot publish now; retrying", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		}
 		if !sleep(ctx, wait) {
 			return nil
 		}
