@@ -85,6 +85,18 @@ func WithSettle(d time.Duration) Option {
 	}
 }
 
+// WithReplicas keeps the alerts stream on n servers of a JetStream
+// cluster (default 1).
+func WithReplicas(n int) Option {
+	return func(w *Watcher) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("watch replicas: want 1 to 5 (JetStream's limit), got %d", n)
+		}
+		w.replicas = n
+		return nil
+	}
+}
+
 // WithGuardOptions passes options to the Guard (in-doubt grace, clock).
 func WithGuardOptions(opts ...GuardOption) Option {
 	return func(w *Watcher) error { w.guardOpts = append(w.guardOpts, opts...); return nil }
@@ -119,6 +131,7 @@ type Watcher struct {
 	known     policy.Manifest
 	policy    policy.Policy
 	guardOpts []GuardOption
+	replicas  int
 
 	mu       sync.Mutex // guards guard, caughtUp, alerts and the writes to out
 	guard    *Guard
@@ -172,6 +185,7 @@ func (w *Watcher) AlertStreamConfig() jetstream.StreamConfig {
 		Subjects:    []string{w.names.Prefix + ".alerts.>"},
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DuplicateWindow,
+		Replicas:    max(1, w.replicas),
 	}
 }
 

@@ -36,6 +36,7 @@ type Relay struct {
 	published, duplicates, retries atomic.Int64
 	conflicts                      atomic.Int64
 	streamSeq, headSeq             atomic.Int64
+	streamOpts                     []StreamOption
 	mu                             sync.Mutex // guards names
 }
 
@@ -62,6 +63,18 @@ func WithNames(n Names) RelayOption {
 			return err
 		}
 		r.names = &n
+		return nil
+	}
+}
+
+// WithReplicas keeps the stream on n servers of a JetStream cluster
+// (default 1); an existing stream with fewer is raised to n.
+func WithReplicas(n int) RelayOption {
+	return func(r *Relay) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("relay replicas: want 1 to 5 (JetStream's limit), got %d", n)
+		}
+		r.streamOpts = append(r.streamOpts, WithStreamReplicas(n))
 		return nil
 	}
 }
@@ -267,7 +280,7 @@ func (r *Relay) session(ctx context.Context, wake <-chan struct{}, bo *time.Dura
 		return fmt.Errorf("not connected to NATS at %s (%s): %w", RedactURL(strings.Join(nc.Servers(), ",")), nc.Status(), nats.ErrDisconnected)
 	}
 	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
-	s, err := EnsureStream(opCtx, r.js, n)
+	s, err := EnsureStream(opCtx, r.js, n, r.streamOpts...)
 	if err == nil {
 		var last int64
 		last, err = CheckLast(opCtx, s, r.store)
