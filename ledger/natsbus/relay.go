@@ -213,7 +213,7 @@ func (r *Relay) ResolveNames(ctx context.Context) (Names, error) {
 func fatal(err error) bool {
 	var fe *ledger.FormatError
 	var ce *ledger.CorruptHeadError
-	return errors.Is(err, ErrStreamMismatch) || errors.Is(err, ErrStreamConfig) ||
+	return errors.Is(err, ErrStreamMismatch) || errors.Is(err, ErrStreamConfig) || errors.Is(err, ErrConnectConfig) ||
 		errors.As(err, &fe) || errors.As(err, &ce)
 }
 
@@ -276,7 +276,9 @@ func (r *Relay) Run(ctx context.Context) error {
 // more, until an error.
 func (r *Relay) session(ctx context.Context, wake <-chan struct{}, bo *time.Duration) error {
 	n := *r.names
-	if nc := r.js.Conn(); !nc.IsConnected() {
+	if nc := r.js.Conn(); nc.IsClosed() {
+		return closedError(nc)
+	} else if !nc.IsConnected() {
 		return fmt.Errorf("not connected to NATS at %s (%s): %w", RedactURL(strings.Join(nc.Servers(), ",")), nc.Status(), nats.ErrDisconnected)
 	}
 	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
