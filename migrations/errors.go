@@ -66,6 +66,7 @@ type Fix struct {
 	Schema string   // the ledger schema concerned, if any
 	Tool   string   // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
 	Table  string   // FixAdopt: its history table, schema-qualified, when it is not the tool's default
+	File   string   // FixWriteManifest: the manifest file, when known
 }
 
 // FixAction names a fix.
@@ -119,7 +120,7 @@ func Fixes(err error) []Fix {
 		return foreign.Fixes()
 	case errors.As(err, &manifest):
 		if manifest.Regenerate {
-			return []Fix{{Action: FixWriteManifest}}
+			return []Fix{{Action: FixWriteManifest, File: manifest.Source}}
 		}
 	case errors.As(err, &notInit):
 		return []Fix{{Action: FixInit, Schema: notInit.Schema}}

@@ -25,7 +25,7 @@ func TestLayering(t *testing.T) {
 	pure := []string{
 		"net", "net/http", "database/sql", "crypto/tls",
 		"github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/nats-io/nats.go",
-		module + "/ledger", module + "/migrations", module + "/catalog", module + "/cmd/ledger",
+		module + "/ledger", module + "/migrations", module + "/catalog", module + "/cli",
 	}
 	rules := []struct {
 		pkg       string
@@ -33,7 +33,7 @@ func TestLayering(t *testing.T) {
 	}{
 		{module + "/projector", pure},
 		{module + "/policy", pure},
-		{module + "/ledger", []string{module + "/migrations", module + "/cmd/ledger", module + "/adopt"}},
+		{module + "/ledger", []string{module + "/migrations", module + "/cli", module + "/adopt"}},
 		{module + "/internal/sqllex", append(pure, module+"/projector", module+"/policy")},
 	}
 	// natsbus reads the store only through ledger: no pgx of its own.
@@ -65,7 +65,7 @@ func TestLayering(t *testing.T) {
 		f := strings.Fields(line)
 		for _, imp := range f[1:] {
 			if imp == module+"/cmd/ledger" && f[0] != module+"/cmd/ledger" {
-				t.Errorf("%s imports the CLI (cmd/ledger)", f[0])
+				t.Errorf("%s imports the CLI (cli)", f[0])
 			}
 		}
 	}

@@ -1,0 +1,351 @@
+//go:build !ledger_nonats
+
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/schema-ledger/ledger/examples"
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
+)
+
+func cmdDemo() *command {
+	return &command{
+		name: "demo", args: "[--db URL] [--nats URL] [--keep]",
+		short: "the whole story on a scratch database, in one command",
+		long: `Creates a scratch database on the server --db points at (or DATABASE_URL,
+or the PG* defaults), tells the ledger's story step by step — releases
+1.2.0, 1.2.3 and 1.3.0 migrating, checking, refusing, rolling back — and
+drops the database at the end (--keep keeps it, to look around with status,
+history and verify).
+
+Beside the story, an embedded nats-server (JetStream in a temporary
+directory) runs with a relay of the scratch ledger, and a subscriber prints
+each event as it arrives. With --nats URL (or NATS_URL) the demo uses that
+server instead, and deletes its stream at the end unless --keep.`,
+		example:  "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
+		newFlags: func() runnable { return &demoCmd{} },
+	}
+}
+
+type demoCmd struct {
+	db   dbFlags
+	nats natsFlags // --nats only: the story's stream is its own
+	keep bool
+}
+
+func (c *demoCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db)
+	c.nats.url = e.getenv("NATS_URL")
+	fs.StringVar(&c.nats.url, "nats", c.nats.url, "use the NATS server at `URL` instead of an embedded one [NATS_URL]")
+	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database")
+}
+
+func (c *demoCmd) run(ctx context.Context, e *env, args []string) int {
+	if _, err := c.nats.serverURL(); err != nil {
+		return e.usageErr("%v", err)
+	}
+	if err := e.demo(ctx, c); err != nil {
+		return e.fail(err)
+	}
+	return exitOK
+}
+
+// demoRelease is one release of the story: its version, the host it runs
+// on, and its embedded migration set.
+type demoRelease struct {
+	version, host, dir string
+	set                *migrations.Set
+}
+
+func (e *env) demo(ctx context.Context, c *demoCmd) error {
+	w := e.stdout
+	cfg, err := pgx.ParseConfig(e.db.url)
+	if err != nil {
+		return fmt.Errorf("invalid --db / DATABASE_URL: %v", redactErr(err, e.db.url))
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.db.url))
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "ledger_demo_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return fmt.Errorf("create the scratch database %s on %s: %w\n  the demo needs a user allowed to CREATE DATABASE; point --db at such a server", name, e.where(), err)
+	}
+	keep := c.keep
+	defer func() {
+		if keep {
+			return
+		}
+		if _, err := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(e.stderr, "ledger demo: could not drop the scratch database %s: %v\n", name, err)
+		}
+	}()
+	pcfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return err
+	}
+	pcfg.ConnConfig = cfg.Copy()
+	pcfg.ConnConfig.Database = name
+	pcfg.MaxConns = 6 // the story's migrator and checks, and the relay (one to LISTEN, one to read)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := ledger.New(pool)
+	if err != nil {
+		return err
+	}
+	// The relay starts with the ledger (up would create it too).
+	if _, err := store.Init(ctx); err != nil {
+		return err
+	}
+	bus, err := e.startDemoBus(ctx, &c.nats, pool, store, name)
+	if err != nil {
+		return err
+	}
+	defer bus.close(context.WithoutCancel(ctx), keep)
+
+	releases := map[string]*demoRelease{
+		"1.2.0": {version: "1.2.0", host: "web-1", dir: "1.2.0"},
+		"1.2.3": {version: "1.2.3", host: "web-2", dir: "1.2.0"}, // a patch: the same migrations
+		"1.3.0": {version: "1.3.0", host: "deploy-7", dir: "1.3.0"},
+	}
+	for _, r := range releases {
+		fsys, err := examples.Release(r.dir)
+		if err != nil {
+			return err
+		}
+		if r.set, err = migrations.Load(fsys); err != nil {
+			return err
+		}
+	}
+	opts := func(r *demoRelease, p policy.Policy) []migrations.Option {
+		return []migrations.Option{migrations.WithAppVersion(r.version), migrations.WithHost(r.host), migrations.WithPolicy(p)}
+	}
+	check := func(r *demoRelease, p policy.Policy) (policy.Verdict, error) {
+		c, err := migrations.NewChecker(pool, r.set, opts(r, p)...)
+		if err != nil {
+			return policy.Verdict{}, err
+		}
+		return c.Check(ctx)
+	}
+	showCheck := func(r *demoRelease, p policy.Policy) error {
+		v, err := check(r, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n  $ ledger check --app-version %s --policy %s     # on %s; exit %d\n", r.version, p, r.host, verdictCode(v))
+		fmt.Fprint(w, indent(v.MessageWith(cliAdvice), "    "))
+		return nil
+	}
+	runner := func(r *demoRelease) (*migrations.Runner, error) {
+		return migrations.NewRunner(pool, r.set, opts(r, policy.Strict)...)
+	}
+	up := func(r *demoRelease) error {
+		run, err := runner(r)
+		if err != nil {
+			return err
+		}
+		rep, err := run.Up(ctx, migrations.UpOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n  $ ledger up --app-version %s     # on %s\n", r.version, r.host)
+		for _, d := range rep.Done {
+			fmt.Fprintf(w, "    applied %s\n", d.ID)
+		}
+		if len(rep.Done) == 0 {
+			fmt.Fprintln(w, "    nothing to apply")
+		}
+		return nil
+	}
+	guard, err := startDemoWatch(ctx, bus, releases["1.2.0"].set.Manifest("1.2.0"), pool, store)
+	if err != nil {
+		return err
+	}
+	defer guard.close(context.WithoutCancel(ctx), bus, keep)
+	var busErr error
+	step := func(n int, title, text string) {
+		// What the subscriber received during the previous step, and the
+		// watcher's alerts.
+		if busErr == nil {
+			busErr = bus.flush(ctx, store)
+		}
+		if busErr == nil {
+			busErr = guard.flush(ctx, w, store)
+		}
+		fmt.Fprintf(w, "\n%d. %s\n", n, title)
+		if text = strings.TrimSpace(text); text != "" {
+			fmt.Fprint(w, indent(text, "   "))
+		}
+	}
+
+	fmt.Fprintf(w, "ledger demo: a scratch database %s on %s\n", name, e.where())
+	fmt.Fprintf(w, "NATS: a relay publishes every ledger event to stream %s on %s;\na subscriber prints each one as it arrives ([nats] lines), and `ledger watch`\nguards release 1.2.0, alerting when the database drifts away from it ([watch 1.2.0] lines).\n", bus.names.Stream, bus.where)
+	r120, r123, r130 := releases["1.2.0"], releases["1.2.3"], releases["1.3.0"]
+
+	step(1, "Release 1.2.0 meets a fresh database.", `Its startup check finds its two migrations pending; it migrates, and the
+check passes.`)
+	if err := showCheck(r120, policy.Strict); err != nil {
+		return err
+	}
+	if err := up(r120); err != nil {
+		return err
+	}
+	if err := showCheck(r120, policy.Strict); err != nil {
+		return err
+	}
+
+	step(2, "Release 1.2.3, a patch with no schema change, rolls out beside 1.2.0.", `Tools that compare one version number would make 1.2.0 refuse a database
+"at 1.2.3". The ledger compares sets: 1.2.3 added no migration, so both run.`)
+	if err := up(r123); err != nil {
+		return err
+	}
+	if err := showCheck(r123, policy.Strict); err != nil {
+		return err
+	}
+	if err := showCheck(r120, policy.Strict); err != nil {
+		return err
+	}
+
+	step(3, "Release 1.3.0 adds a column (compatible with >=1.2.0) and drops another (compatible only with >=1.3.0).", "")
+	if err := up(r130); err != nil {
+		return err
+	}
+
+	step(4, "A 1.2.0 pod restarts. Its startup check refuses, naming what it does not know.", `Under the default strict policy any unknown migration refuses. Under the
+compatible policy the additive 0003 is allowed by its recorded constraint;
+the destructive 0004 still refuses.`)
+	if err := showCheck(r120, policy.Strict); err != nil {
+		return err
+	}
+	if err := showCheck(r120, policy.Compatible); err != nil {
+		return err
+	}
+
+	step(5, "Who did what: the audit trail.", "\n  $ ledger history")
+	var events []ledger.Event
+	for ev, err := range store.Events(ctx, ledger.Filter{}) {
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	var hist strings.Builder
+	printHistory(&hist, events)
+	fmt.Fprint(w, indent(hist.String(), "    "))
+
+	step(6, "1.3.0 is rolled back. The 1.2.0 binary takes the database back to its own schema.", `It does not ship 0003 and 0004, so a plain down refuses, naming them; with
+--use-recorded it runs the down SQL 1.3.0 recorded when it applied them.`)
+	old, err := runner(r120)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n  $ ledger down --to 0002_create_orders --app-version 1.2.0")
+	if _, err := old.Down(ctx, migrations.DownOptions{Target: "0002_create_orders"}); err != nil {
+		var perr *migrations.PlanError
+		if !errors.As(err, &perr) {
+			return err
+		}
+		fmt.Fprint(w, indent(e.explain(err), "    ")) // as ledger down prints it
+	} else {
+		return fmt.Errorf("demo: the 1.2.0 down without --use-recorded was not refused")
+	}
+	fmt.Fprintln(w, "\n  $ ledger down --to 0002_create_orders --use-recorded --app-version 1.2.0")
+	rep, err := old.Down(ctx, migrations.DownOptions{Target: "0002_create_orders", UseRecorded: true})
+	if err != nil {
+		return err
+	}
+	for _, d := range rep.Done {
+		fmt.Fprintf(w, "    reverted %s (down SQL from: %s)\n", d.ID, d.Source)
+	}
+
+	step(7, "1.2.0 runs again, and the ledger verifies.", "")
+	if err := showCheck(r120, policy.Strict); err != nil {
+		return err
+	}
+	vr, err := store.Verify(ctx, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n  $ ledger verify\n    %s\n", vr.String())
+	if !vr.OK() {
+		return fmt.Errorf("demo: the ledger does not verify")
+	}
+
+	step(8, "Someone adds a column by hand, outside any migration: schema drift.", `The ledger's last schema snapshot no longer describes the database: verify
+names the object and exits 5, and the watcher alerts (it reads the schema
+every --interval; here, at once).`)
+	fmt.Fprintln(w, "\n  $ psql -c 'ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer'")
+	if _, err := pool.Exec(ctx, "ALTER TABLE accounts ADD COLUMN sneaky_hotfix integer"); err != nil {
+		return err
+	}
+	if err := guard.w.CheckSchema(ctx); err != nil {
+		return err
+	}
+	run120, err := runner(r120)
+	if err != nil {
+		return err
+	}
+	st, err := run120.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Drifted() {
+		return fmt.Errorf("demo: the hand-made column is not seen as drift")
+	}
+	fmt.Fprintln(w, "\n  $ ledger verify     # exit 5")
+	var sb strings.Builder
+	printSchemaStatus(&sb, st)
+	fmt.Fprint(w, indent(sb.String(), "    "))
+	if busErr == nil {
+		busErr = bus.flush(ctx, store)
+	}
+	if busErr == nil {
+		busErr = guard.flush(ctx, w, store)
+	}
+	if busErr != nil {
+		return busErr
+	}
+	sum, err := bus.summary(ctx, store)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n  NATS: %s\n", sum)
+	if keep {
+		fmt.Fprintf(w, "\nkept the scratch database; look around with:\n  export DATABASE_URL=%s\n  ledger status --dir examples/release-1.2.0 --app-version 1.2.0\n  ledger history\n", demoURL(cfg, name))
+	} else {
+		fmt.Fprintf(w, "\ndone; the scratch database %s was dropped (--keep keeps it)\n", name)
+	}
+	return nil
+}
+
+func demoURL(cfg *pgx.ConnConfig, db string) string {
+	return describeDB(cfg, db)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,180 @@
+//go:build !ledger_nonats
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/schema-ledger/ledger/ledger"
+	"github.com/schema-ledger/ledger/ledger/natsbus"
+	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/watch"
+)
+
+func cmdWatch() *command {
+	return &command{
+		name: "watch", args: "(--dir DIR | --manifest FILE) --app-version V [--policy P] [--nats URL] [--nats-creds FILE] [--name N | --stream S --subject-prefix P] [--db URL [--interval D]] [--webhook URL] [--json]",
+		short: "guard one release: alert when the database drifts away from it (from the NATS stream)",
+		long: `Follows the ledger's JetStream stream (published by ledger relay) from its
+first event and folds it with the projector itself — no database is needed
+to see version drift — re-evaluating the release's verdict after each event.
+When it changes, an alert goes to ledger.<name>.alerts.<kind>, once across
+any number of watchers of the same release (Nats-Msg-Id), is printed on one
+line (--json: one JSON object per line) and, with --webhook, POSTed as JSON
+(retried on network errors, 429 and 5xx).
+
+Kinds: unknown-migration, checksum-mismatch, migration-failed, in-doubt,
+schema-drift, recovered. A watcher started late replays the stream and
+alerts what holds now, once — not the history.
+
+With --db (or DATABASE_URL) it also reads the schema every --interval and
+alerts schema drift against the last snapshot the ledger recorded.
+
+The ledger's name in NATS defaults to <database>_<schema>, as ledger relay's
+(the database named by --db / DATABASE_URL); --name, --stream and
+--subject-prefix as for ledger relay. Alerts are kept in the stream
+<stream>_ALERTS (subjects <prefix>.alerts.>, created if missing).
+Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
+		example: `  ledger watch --dir ./migrations --app-version 1.2.0 --nats nats://nats:4222
+  ledger watch --manifest release-1.2.0.json --db "$DATABASE_URL" --interval 10s --json
+  ledger watch --dir ./migrations --app-version 1.2.0 --webhook https://hooks.example.com/ledger`,
+		newFlags: func() runnable {
+			return &watchCmd{rel: releaseFlags{withPolicy: true}, nats: natsFlags{withStream: true}}
+		},
+	}
+}
+
+type watchCmd struct {
+	db       dbFlags
+	dir      dirFlags
+	rel      releaseFlags
+	out      outputFlags
+	nats     natsFlags
+	manifest string
+	interval time.Duration
+	webhook  string
+	attempts int
+}
+
+func (c *watchCmd) flags(fs *flag.FlagSet, e *env) {
+	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.nats)
+	fs.StringVar(&c.manifest, "manifest", "", "guard the release described by manifest `FILE` (ledger manifest) instead of --dir")
+	fs.DurationVar(&c.interval, "interval", 30*time.Second, "with --db: read the schema every `duration` for drift")
+	fs.StringVar(&c.webhook, "webhook", "", "also POST each alert as JSON to `URL`")
+	fs.IntVar(&c.attempts, "webhook-attempts", 5, "give up on a webhook delivery after `N` attempts")
+}
+
+func (c *watchCmd) run(ctx context.Context, e *env, args []string) int {
+	{
+		wf := c
+		if wf.interval <= 0 || wf.attempts < 1 {
+			return e.usageErr("--interval must be positive and --webhook-attempts at least 1")
+		}
+		if wf.webhook != "" {
+			if u, err := url.Parse(wf.webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return e.usageErr("--webhook %q: want an http:// or https:// URL", wf.webhook)
+			}
+		}
+		known, pol, code := c.release(e)
+		if code != 0 {
+			return code
+		}
+		names, err := c.watchNames(e)
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		natsURL, err := c.nats.serverURL()
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts := []watch.Option{watch.WithNames(names), watch.WithOutput(e.stdout, c.out.json), watch.WithLogger(logger)}
+		if wf.webhook != "" {
+			opts = append(opts, watch.WithWebhook(wf.webhook, wf.attempts, 500*time.Millisecond))
+		}
+		if c.db.url != "" {
+			pool, err := e.connect(ctx)
+			if err != nil {
+				return e.fail(err)
+			}
+			store, err := ledger.New(pool, ledger.WithSchema(c.db.schema))
+			if err != nil {
+				return e.usageErr("%v", err)
+			}
+			opts = append(opts, watch.WithSchemaPolling(pool, store, wf.interval))
+		}
+		nc, err := e.natsConnect(&c.nats, natsURL, logger)
+		if err != nil {
+			return e.fail(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return e.fail(err)
+		}
+		w, err := watch.New(js, known, pol, opts...)
+		if err != nil {
+			return e.usageErr("%v", err)
+		}
+		if !c.out.json {
+			fmt.Fprintf(e.stderr, "watching stream %s on %s for release %s, policy %s; alerts on %s.alerts.>\n", names.Stream, natsbus.RedactURL(natsURL), orDash(known.AppVersion), pol, names.Prefix)
+		}
+		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return e.fail(err)
+		}
+		return exitOK
+	}
+}
+
+// release is the guarded release: --manifest, or --dir with --app-version
+// and --policy.
+func (c *watchCmd) release(e *env) (policy.Manifest, policy.Policy, int) {
+	if c.manifest != "" {
+		m, code := e.readRelease(c.manifest, &c.rel)
+		if code != 0 {
+			return policy.Manifest{}, policy.Policy{}, code
+		}
+		p, err := policy.Parse(m.Policy)
+		if err != nil {
+			return policy.Manifest{}, policy.Policy{}, e.fail(err)
+		}
+		return m.Known(), p, 0
+	}
+	set, err := e.loadSet()
+	if err != nil {
+		return policy.Manifest{}, policy.Policy{}, e.fail(err)
+	}
+	return set.Manifest(c.rel.appVersion()), c.rel.policy, 0
+}
+
+// watchNames are the ledger's stream and subject prefix: --name, --stream
+// and --subject-prefix as for relay, defaulting to the name relay gives the
+// database of --db / DATABASE_URL.
+func (c *watchCmd) watchNames(e *env) (natsbus.Names, error) {
+	f := c.nats
+	name := f.name
+	if name == "" {
+		cfg, err := pgx.ParseConfig(c.db.url)
+		if err != nil {
+			return natsbus.Names{}, e.dsnError(err)
+		}
+		name = natsbus.DefaultName(cfg.Database, c.db.schema)
+	}
+	n := natsbus.NamesFor(name)
+	if f.stream != "" {
+		n.Stream = f.stream
+	}
+	if f.prefix != "" {
+		n.Prefix = f.prefix
+	}
+	return n, n.Validate()
+}
