@@ -37,6 +37,9 @@ type Relay struct {
 	conflicts                      atomic.Int64
 	streamSeq, headSeq             atomic.Int64
 	streamOpts                     []StreamOption
+	// wake, when set, is where a FleetRelay's LISTEN on the whole database
+	// wakes this relay; it holds no connection of its own then.
+	wake chan struct{}
 	mu                             sync.Mutex // guards names
 }
 
@@ -243,11 +246,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		bo = min(2*bo, r.backoffMax)
 	}
-	wake := make(chan struct{}, 1)
-	lctx, stopListen := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.listen(lctx, wake) })
-	defer func() { stopListen(); wg.Wait() }()
+	wake := r.wake
+	if wake == nil {
+		wake = make(chan struct{}, 1)
+		lctx, stopListen := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.listen(lctx, wake) })
+		defer func() { stopListen(); wg.Wait() }()
+	}
 
 	bo = r.backoffMin
 	for {
