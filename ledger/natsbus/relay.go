@@ -40,7 +40,7 @@ type Relay struct {
 	// wake, when set, is where a FleetRelay's LISTEN on the whole database
 	// wakes this relay; it holds no connection of its own then.
 	wake chan struct{}
-	mu                             sync.Mutex // guards names
+	mu   sync.Mutex // guards names
 }
 
 // DefaultAckWait is how long a publish waits for its acknowledgement (and
