@@ -40,7 +40,10 @@ type Relay struct {
 	// wake, when set, is where a FleetRelay's LISTEN on the whole database
 	// wakes this relay; it holds no connection of its own then.
 	wake chan struct{}
-	mu   sync.Mutex // guards names
+	// sightEvery > 0: the check-ins are published every sightEvery
+	// (WithSightings).
+	sightEvery, sightWindow time.Duration
+	mu                      sync.Mutex // guards names
 }
 
 // DefaultAckWait is how long a publish waits for its acknowledgement (and
@@ -80,6 +83,15 @@ func WithReplicas(n int) RelayOption {
 		r.streamOpts = append(r.streamOpts, WithStreamReplicas(n))
 		return nil
 	}
+}
+
+// replicas is the stream's replicas as the options set them.
+func (r *Relay) replicas() int {
+	var c jetstream.StreamConfig
+	for _, o := range r.streamOpts {
+		o(&c)
+	}
+	return max(1, c.Replicas)
 }
 
 // WithLogger sets where progress, lag and retries are logged (default: nowhere).
@@ -245,6 +257,12 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		bo = min(2*bo, r.backoffMax)
+	}
+	if r.sightEvery > 0 {
+		sctx, stopSightings := context.WithCancel(ctx)
+		var swg sync.WaitGroup
+		swg.Go(func() { r.publishSightings(sctx) })
+		defer func() { stopSightings(); swg.Wait() }()
 	}
 	wake := r.wake
 	if wake == nil {
