@@ -79,23 +79,35 @@ type Alert struct {
 	// ledger, release, kind and status they are the alert's id (MsgID):
 	// every watcher that sees the same state publishes it once, and the
 	// same state again after a recovery is a new alert.
-	Seq   int64     `json:"seq"`
-	State string    `json:"state"`
+	Seq   int64  `json:"seq"`
+	State string `json:"state"`
+	// Cause is a digest of the state without its seqs: the same cause on
+	// another database (the same unknown migrations, the same drift) has
+	// the same; a fleet watcher groups alerts by it.
+	Cause string    `json:"cause"`
 	At    time.Time `json:"at"` // when the watcher raised it
 	// The whole current situation (firing), or what ended (recovered).
 	Migrations []Fact   `json:"migrations,omitempty"`
 	Drifts     []Drift  `json:"drifts,omitempty"`
 	Changes    []string `json:"changes,omitempty"` // schema-drift: every drift's lines
 	Actor      string   `json:"actor,omitempty"`   // schema-drift: who, when known (the newest drift)
-	// Databases are, for an alert grouped over a fleet, every ledger with
-	// this cause (Ledger is then empty).
-	Databases []string `json:"databases,omitempty"`
-	Message   string   `json:"message"`
+	// Group is, for an alert grouped over a fleet, its id (release, kind,
+	// status, cause, when it opened), and Ledgers every ledger with this
+	// cause (Ledger is then empty); Update says that a later ledger
+	// joined a group alerted before.
+	Group   string   `json:"group,omitempty"`
+	Ledgers []string `json:"ledgers,omitempty"`
+	Count   int      `json:"count,omitempty"`
+	Update  bool     `json:"update,omitempty"`
+	Message string   `json:"message"`
 }
 
 // MsgID is the alert's Nats-Msg-Id: the same for every watcher of the same
 // release that sees the same state.
 func (a Alert) MsgID() string {
+	if a.Group != "" {
+		return fmt.Sprintf("%s|%d", a.Group, a.Count)
+	}
 	return fmt.Sprintf("%s|%s|%s|%s|%d|%s", a.Ledger, a.Release, a.Kind, a.Status, a.Seq, a.State)
 }
 
@@ -106,7 +118,12 @@ func (a Alert) Line() string {
 		what += " recovered"
 	}
 	where := ""
-	if a.Ledger != "" {
+	switch {
+	case a.Group != "" && a.Update:
+		where = fmt.Sprintf(" on %d ledgers (now also %s)", a.Count, a.Ledgers[len(a.Ledgers)-1])
+	case a.Group != "":
+		where = fmt.Sprintf(" on %d ledgers (%s)", a.Count, strings.Join(a.Ledgers, ", "))
+	case a.Ledger != "":
 		where = " on " + a.Ledger
 	}
 	return fmt.Sprintf("%s ALERT %s%s release %s (%s): %s", a.At.UTC().Format(time.RFC3339), what, where, orDash(a.Release), a.Decision, a.Message)

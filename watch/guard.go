@@ -3,6 +3,7 @@ package watch
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -62,9 +63,10 @@ type Guard struct {
 
 // raised is a state that was alerted.
 type raised struct {
-	state  string
-	facts  []Fact
-	drifts []Drift
+	State  string  `json:"state"`
+	Cause  string  `json:"cause"`
+	Facts  []Fact  `json:"facts,omitempty"`
+	Drifts []Drift `json:"drifts,omitempty"`
 }
 
 // GuardOption configures a Guard.
@@ -223,6 +225,7 @@ func changesSummary(changes []string, unreadable string) string {
 type situation struct {
 	kind    Kind
 	lines   []string
+	causes  []string // the lines without seqs: the same cause on another database has the same
 	facts   []Fact
 	drifts  []Drift
 	seq     int64
@@ -241,13 +244,13 @@ func (g *Guard) Judge() []Alert {
 		switch {
 		case len(s.lines) == 0 && was:
 			delete(g.alerted, s.kind)
-			a.Status, a.Seq, a.State = Recovered, s.seq, prev.state
-			a.Migrations, a.Drifts = prev.facts, prev.drifts // what ended
+			a.Status, a.Seq, a.State, a.Cause = Recovered, s.seq, prev.State, prev.Cause
+			a.Migrations, a.Drifts = prev.Facts, prev.Drifts // what ended
 			a.Message = fmt.Sprintf("%s no longer holds (the release's verdict: %s)", s.kind, v.Decision)
 			out = append(out, a)
-		case len(s.lines) > 0 && (!was || prev.state != digest(s.lines)):
-			g.alerted[s.kind] = raised{state: digest(s.lines), facts: s.facts, drifts: s.drifts}
-			a.Status, a.Seq, a.State = Firing, s.seq, digest(s.lines)
+		case len(s.lines) > 0 && (!was || prev.State != digest(s.lines)):
+			g.alerted[s.kind] = raised{State: digest(s.lines), Cause: digest(s.causes), Facts: s.facts, Drifts: s.drifts}
+			a.Status, a.Seq, a.State, a.Cause = Firing, s.seq, digest(s.lines), digest(s.causes)
 			a.Migrations, a.Drifts, a.Message = s.facts, s.drifts, s.message
 			for _, d := range s.drifts {
 				a.Changes = append(a.Changes, d.Changes...)
@@ -298,7 +301,7 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 		}
 		m := g.state.Applied[u.ID]
 		f := Fact{ID: u.ID, Seq: u.Seq, At: u.AppliedAt, AppVersion: u.AppVersion, Actor: u.Actor, Host: u.Host, Checksum: m.Checksum, Compatible: u.Compatible}
-		unknown.add(f, u.ID+"|"+m.Checksum, g.touched[u.ID])
+		unknown.add(f, u.ID+"|"+m.Checksum, u.ID+"|"+m.Checksum, g.touched[u.ID])
 	}
 	unknown.message = fmt.Sprintf("%d migration(s) this release does not know: %s", len(unknown.facts), describeAll(unknown.facts))
 
@@ -306,7 +309,7 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 	for _, m := range v.Mismatched {
 		a := g.state.Applied[m.ID]
 		f := Fact{ID: m.ID, Seq: a.Seq, At: m.AppliedAt, AppVersion: m.AppVersion, Actor: a.Actor, Host: a.Host, Checksum: m.Recorded, Local: m.Local}
-		mismatch.add(f, m.ID+"|"+m.Recorded+"|"+m.Local, g.touched[m.ID])
+		mismatch.add(f, m.ID+"|"+m.Recorded+"|"+m.Local, m.ID+"|"+m.Recorded+"|"+m.Local, g.touched[m.ID])
 	}
 	mismatch.message = fmt.Sprintf("%d applied migration(s) differ from this release's files: %s", len(mismatch.facts), describeAll(mismatch.facts))
 
@@ -316,7 +319,7 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 			continue
 		}
 		f := Fact{ID: d.ID, Seq: d.Seq, At: d.StartedAt, AppVersion: d.AppVersion, Actor: d.Actor, Host: d.Host, Checksum: d.Checksum, Error: d.Error}
-		doubt.add(f, fmt.Sprintf("%s|%d", d.ID, d.Seq), g.touched[d.ID])
+		doubt.add(f, fmt.Sprintf("%s|%d", d.ID, d.Seq), d.ID+"|"+d.Checksum, g.touched[d.ID])
 	}
 	doubt.message = fmt.Sprintf("%d no-transaction migration(s) started and never finished; the database may hold part of them: %s", len(doubt.facts), describeAll(doubt.facts))
 
@@ -333,7 +336,7 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 			continue
 		}
 		fact := Fact{ID: id, Seq: f.Seq, At: f.FailedAt, AppVersion: f.AppVersion, Actor: f.Actor, Host: f.Host, Checksum: f.Checksum, SQLState: f.SQLState, Error: f.Error, Statement: f.Statement}
-		failed.add(fact, fmt.Sprintf("%s|%d", id, f.Seq), g.touched[id])
+		failed.add(fact, fmt.Sprintf("%s|%d", id, f.Seq), id+"|"+f.Checksum+"|"+f.SQLState, g.touched[id])
 		msg := fmt.Sprintf("%s failed (attempt %d", describe(fact), f.Attempt)
 		if f.SQLState != "" {
 			msg += ", SQLSTATE " + f.SQLState
@@ -346,6 +349,7 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 	var dmsgs []string
 	for _, d := range g.drifts {
 		drift.lines = append(drift.lines, d.key())
+		drift.causes = append(drift.causes, strings.Join(d.Changes, "\n"))
 		drift.seq = max(drift.seq, d.BaselineSeq)
 		dmsgs = append(dmsgs, d.Message)
 	}
@@ -353,9 +357,10 @@ func (g *Guard) situations(v policy.Verdict, now time.Time) []situation {
 	return []situation{unknown, mismatch, doubt, failed, drift}
 }
 
-func (s *situation) add(f Fact, line string, touched int64) {
+func (s *situation) add(f Fact, line, cause string, touched int64) {
 	s.facts = append(s.facts, f)
 	s.lines = append(s.lines, line)
+	s.causes = append(s.causes, cause)
 	s.seq = max(s.seq, touched)
 }
 
@@ -422,3 +427,57 @@ func (g *Guard) SchemaFound(fingerprint string, changes []string, at time.Time) 
 	}
 	return g.addDrift(d)
 }
+
+// GuardSnapshot is a Guard's whole state, to resume a watcher where it
+// stopped without reading the stream from its start or alerting again
+// what it alerted (Snapshot, Restore).
+type GuardSnapshot struct {
+	State       projector.State     `json:"state"`
+	Touched     map[string]int64    `json:"touched"`
+	Last        int64               `json:"last"`
+	At          time.Time           `json:"at"`
+	Failures    []int64             `json:"failures,omitempty"`
+	Drifts      []Drift             `json:"drifts,omitempty"`
+	AcceptedSeq int64               `json:"accepted_seq,omitempty"`
+	Moved       int64               `json:"moved,omitempty"`
+	Alerted     map[Kind]raised     `json:"alerted,omitempty"`
+	Seen        map[int64]time.Time `json:"seen,omitempty"`
+}
+
+// Snapshot is the guard's state now.
+func (g *Guard) Snapshot() GuardSnapshot {
+	s := GuardSnapshot{State: g.state.Clone(), Touched: maps.Clone(g.touched), Last: g.last, At: g.at,
+		Drifts: slices.Clone(g.drifts), AcceptedSeq: g.acceptedSeq, Moved: g.moved, Alerted: maps.Clone(g.alerted), Seen: maps.Clone(g.seen)}
+	for seq := range g.failures {
+		s.Failures = append(s.Failures, seq)
+	}
+	slices.Sort(s.Failures)
+	return s
+}
+
+// Restore makes the guard the one a snapshot was taken of (its release
+// and policy stay the guard's own).
+func (g *Guard) Restore(s GuardSnapshot) {
+	g.state, g.touched, g.last, g.at = s.State.Clone(), maps.Clone(s.Touched), s.Last, s.At
+	if g.touched == nil {
+		g.touched = map[string]int64{}
+	}
+	g.failures = map[int64]bool{}
+	for _, seq := range s.Failures {
+		g.failures[seq] = true
+	}
+	g.drifts, g.acceptedSeq, g.moved = slices.Clone(s.Drifts), s.AcceptedSeq, s.Moved
+	g.alerted = maps.Clone(s.Alerted)
+	if g.alerted == nil {
+		g.alerted = map[Kind]raised{}
+	}
+	g.seen = maps.Clone(s.Seen)
+	if g.seen == nil {
+		g.seen = map[int64]time.Time{}
+	}
+	g.judged = false
+}
+
+// Drifted reports whether a change made outside the migrations is not
+// accepted yet.
+func (g *Guard) Drifted() bool { return len(g.drifts) > 0 }

@@ -1,15 +1,11 @@
 package watch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -110,18 +106,9 @@ func WithLogger(l *slog.Logger) Option {
 // Watcher follows a ledger's stream and guards one release. Its methods are
 // safe for concurrent use; Run runs once.
 type Watcher struct {
-	js          jetstream.JetStream
+	sinks
 	names       natsbus.Names
 	alertStream string
-	log         *slog.Logger
-	out         io.Writer
-	json        bool
-
-	webhook      string
-	hookAttempts int
-	hookWait     time.Duration
-	client       *http.Client
-	hooks        chan Alert
 
 	pool     *pgxpool.Pool
 	store    *ledger.Store
@@ -133,13 +120,12 @@ type Watcher struct {
 	guardOpts []GuardOption
 	replicas  int
 
-	mu       sync.Mutex // guards guard, caughtUp, alerts and the writes to out
+	mu       sync.Mutex // guards guard, caughtUp, judgedSeq, seqCh and runErr
 	guard    *Guard
 	caughtUp bool
 	settle   time.Duration
 	// judgedSeq is the last event of the last burst judged.
 	judgedSeq int64
-	alerts    int64
 	seqCh     chan struct{} // closed and replaced at every judgement
 	ended     chan struct{} // closed when Run returns
 	runErr    error
@@ -157,8 +143,7 @@ const DuplicateWindow = 24 * time.Hour
 
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
-	w := &Watcher{js: js, known: known, policy: p, settle: DefaultSettle, log: slog.New(slog.DiscardHandler), out: io.Discard,
-		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
+	w := &Watcher{sinks: newSinks(js), known: known, policy: p, settle: DefaultSettle, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -312,11 +297,8 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if w.webhook != "" {
-		w.hooks = make(chan Alert, 1024)
-		wg.Add(1)
-		go func() { defer wg.Done(); w.deliverHooks(runCtx) }()
-	}
+	w.sinks.subject = func(a Alert) string { return w.names.AlertSubject(string(a.Kind)) }
+	w.startHooks(runCtx, &wg)
 	if w.pool != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.pollSchema(runCtx) }()
@@ -444,105 +426,12 @@ func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 }
 
-// emit publishes each alert (once across watchers, by its Nats-Msg-Id),
-// prints it and hands it to the webhook.
+// emit publishes, prints and posts the alerts of this ledger.
 func (w *Watcher) emit(ctx context.Context, alerts []Alert) {
-	for _, a := range alerts {
-		a.Ledger = w.names.Prefix
-		data, err := json.Marshal(a)
-		if err != nil {
-			w.log.Error("watch: encode alert", "err", err)
-			continue
-		}
-		w.publish(ctx, a, data)
-		w.mu.Lock()
-		w.alerts++
-		if w.json {
-			fmt.Fprintf(w.out, "%s\n", data)
-		} else {
-			fmt.Fprintln(w.out, a.Line())
-		}
-		w.mu.Unlock()
-		if w.hooks != nil {
-			select {
-			case w.hooks <- a:
-			default:
-				w.log.Error("watch: webhook queue full; alert not delivered to the webhook", "kind", a.Kind, "seq", a.Seq)
-			}
-		}
+	for i := range alerts {
+		alerts[i].Ledger = w.names.Prefix
 	}
-}
-
-// publish retries until the alert is stored or ctx ends.
-func (w *Watcher) publish(ctx context.Context, a Alert, data []byte) {
-	wait := 100 * time.Millisecond
-	for {
-		_, err := w.js.Publish(ctx, w.names.AlertSubject(string(a.Kind)), data, jetstream.WithMsgID(a.MsgID()))
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		w.log.Warn("watch: publish alert; retrying", "kind", a.Kind, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-func (w *Watcher) deliverHooks(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case a := <-w.hooks:
-			if err := w.post(ctx, a); err != nil && ctx.Err() == nil {
-				w.log.Error("watch: webhook", "url", w.webhook, "kind", a.Kind, "err", err)
-			}
-		}
-	}
-}
-
-// post sends one alert to the webhook, retrying what may succeed later.
-func (w *Watcher) post(ctx context.Context, a Alert) error {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	wait := w.hookWait
-	var last error
-	for attempt := 1; attempt <= w.hookAttempts; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.webhook, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", a.MsgID())
-		resp, err := w.client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			switch {
-			case resp.StatusCode < 300:
-				return nil
-			case resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500:
-				return fmt.Errorf("the webhook answered %s (not retried)", resp.Status)
-			}
-			err = fmt.Errorf("the webhook answered %s", resp.Status)
-		}
-		last = err
-		if attempt == w.hookAttempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait + rand.N(wait/2+1)):
-		}
-		wait *= 2
-	}
-	return fmt.Errorf("gave up after %d attempts: %w", w.hookAttempts, last)
+	w.sinks.emit(ctx, alerts)
 }
 
 // pollSchema reads the catalog every interval, once the stream is caught
