@@ -14,6 +14,7 @@ import (
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/watch"
 )
 
@@ -140,3 +141,5 @@ func TestFleetStateFromTheBus(t *testing.T) {
 		}
 	}
 }
+
+func policyStrict() policy.Policy { return policy.Strict }
