@@ -117,16 +117,18 @@ func (a Alert) Line() string {
 	if a.Status == Recovered {
 		what += " recovered"
 	}
-	where := ""
+	return fmt.Sprintf("%s ALERT %s release %s (%s): %s", a.At.UTC().Format(time.RFC3339), what, orDash(a.Release), a.Decision, a.Message)
+}
+
+// FleetLine is Line with the ledger(s) the alert is about first.
+func (a Alert) FleetLine() string {
 	switch {
 	case a.Group != "" && a.Update:
-		where = fmt.Sprintf(" on %d ledgers (now also %s)", a.Count, a.Ledgers[len(a.Ledgers)-1])
+		return fmt.Sprintf("[%d ledgers, now also %s] %s", a.Count, a.Ledgers[len(a.Ledgers)-1], a.Line())
 	case a.Group != "":
-		where = fmt.Sprintf(" on %d ledgers (%s)", a.Count, strings.Join(a.Ledgers, ", "))
-	case a.Ledger != "":
-		where = " on " + a.Ledger
+		return fmt.Sprintf("[%d ledgers: %s] %s", a.Count, strings.Join(a.Ledgers, ", "), a.Line())
 	}
-	return fmt.Sprintf("%s ALERT %s%s release %s (%s): %s", a.At.UTC().Format(time.RFC3339), what, where, orDash(a.Release), a.Decision, a.Message)
+	return fmt.Sprintf("[%s] %s", a.Ledger, a.Line())
 }
 
 // digest is a short digest of a state's lines.

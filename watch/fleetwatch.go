@@ -203,6 +203,7 @@ func NewFleet(js jetstream.JetStream, opts ...FleetOption) (*FleetWatcher, error
 		return nil, errors.New("watch: nothing to guard: give a release (a manifest) or guard the releases seen checking in")
 	}
 	w.sinks.subject = func(a Alert) string { return FleetAlertPrefix + "." + string(a.Kind) }
+	w.sinks.line = Alert.FleetLine
 	return w, nil
 }
 

@@ -140,7 +140,7 @@ func TestSameDriftOnFiveDatabasesIsOneGroupedAlert(t *testing.T) {
 	if a.Kind != watch.KindDrift || a.Count != 5 || !slices.Equal(got, want) || !slices.Contains(a.Changes, "+ column public.users.sneaky_hotfix integer null") {
 		t.Fatalf("alert %+v; want schema-drift on the 5 ledgers %v", a, want)
 	}
-	if !strings.Contains(a.Line(), "on 5 ledgers") {
+	if !strings.Contains(a.FleetLine(), "[5 ledgers: ") {
 		t.Errorf("line: %s", a.Line())
 	}
 }

@@ -246,7 +246,14 @@ func (g *Guard) Judge() []Alert {
 			delete(g.alerted, s.kind)
 			a.Status, a.Seq, a.State, a.Cause = Recovered, s.seq, prev.State, prev.Cause
 			a.Migrations, a.Drifts = prev.Facts, prev.Drifts // what ended
-			a.Message = fmt.Sprintf("%s no longer holds (the release's verdict: %s)", s.kind, v.Decision)
+			var what []string
+			for _, f := range prev.Facts {
+				what = append(what, f.ID)
+			}
+			for _, d := range prev.Drifts {
+				what = append(what, changesSummary(d.Changes, ""))
+			}
+			a.Message = fmt.Sprintf("%s no longer holds (was: %s); the release's verdict: %s", s.kind, strings.Join(what, "; "), v.Decision)
 			out = append(out, a)
 		case len(s.lines) > 0 && (!was || prev.State != digest(s.lines)):
 			g.alerted[s.kind] = raised{State: digest(s.lines), Cause: digest(s.causes), Facts: s.facts, Drifts: s.drifts}

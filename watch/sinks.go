@@ -21,6 +21,7 @@ type sinks struct {
 	js      jetstream.JetStream
 	log     *slog.Logger
 	subject func(Alert) string
+	line    func(Alert) string // the alert as a line of out
 
 	outMu  sync.Mutex // guards out and alerts
 	out    io.Writer
@@ -35,7 +36,7 @@ type sinks struct {
 }
 
 func newSinks(js jetstream.JetStream) sinks {
-	return sinks{js: js, log: slog.New(slog.DiscardHandler), out: io.Discard, client: &http.Client{Timeout: 10 * time.Second}}
+	return sinks{js: js, log: slog.New(slog.DiscardHandler), out: io.Discard, line: Alert.Line, client: &http.Client{Timeout: 10 * time.Second}}
 }
 
 // startHooks delivers to the webhook, if any, until ctx ends.
@@ -70,7 +71,7 @@ func (w *sinks) emit(ctx context.Context, alerts []Alert) {
 		if w.json {
 			fmt.Fprintf(w.out, "%s\n", data)
 		} else {
-			fmt.Fprintln(w.out, a.Line())
+			fmt.Fprintln(w.out, w.line(a))
 		}
 		w.outMu.Unlock()
 		if w.hooks != nil {

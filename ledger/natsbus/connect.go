@@ -71,7 +71,7 @@ func ParseServers(raw string) (string, error) {
 			part = "nats://" + part
 		}
 		bad := func(format string, args ...any) (string, error) {
-			return "", &ConnectError{Field: "url", Reason: fmt.Sprintf("server URL %q: ", RedactURL(part)) + fmt.Sprintf(format, args...)}
+			return "", &ConnectError{Field: "url", Reason: fmt.Sprintf("%q: ", RedactURL(part)) + fmt.Sprintf(format, args...)}
 		}
 		u, err := url.Parse(part)
 		if err != nil {
