@@ -4,10 +4,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
