@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/schema-ledger/ledger/internal/natstest"
+	"github.com/schema-ledger/ledger/internal/pgtest"
+	"github.com/schema-ledger/ledger/internal/syncbuf"
+	"github.com/schema-ledger/ledger/ledger/natsbus"
+)
+
+// background runs the CLI until the test ends (or stop), with its output.
+type background struct {
+	out, errOut syncbuf.Buffer
+	stop        context.CancelFunc
+	done        chan int
+}
+
+func runBackground(t *testing.T, args ...string) *background {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	b := &background{stop: stop, done: make(chan int, 1)}
+	go func() { b.done <- runWith(ctx, args, &b.out, &b.errOut, func(string) string { return "" }) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-b.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("ledger %s did not stop", args[0])
+		}
+	})
+	return b
+}
+
+// Bug 6 at the command line: `ledger relay` started before PostgreSQL is
+// up, and before `ledger init`, waits for both (it does not exit), then
+// publishes from seq 1.
+func TestRelayCommandWaitsForPostgreSQLAndInit(t *testing.T) {
+	c := pgtest.NewCluster(t)
+	_, dbURL := c.NewPool(1)
+	c.Stop()
+	srv := natstest.Start(t)
+	r := runBackground(t, "relay", "--db", dbURL, "--nats", srv.URL(), "--name", "sidecar", "--poll", "100ms")
+	time.Sleep(2 * time.Second)
+	select {
+	case code := <-r.done:
+		t.Fatalf("the relay exited (%d) while PostgreSQL was down:\n%s\n%s", code, r.out.String(), r.errOut.String())
+	default:
+	}
+	c.Start()
+	time.Sleep(time.Second)
+	select {
+	case code := <-r.done:
+		t.Fatalf("the relay exited (%d) on a ledger not initialized:\n%s\n%s", code, r.out.String(), r.errOut.String())
+	default:
+	}
+	if code, _, errOut := ledgerIn(context.Background(), "init", "--db", dbURL); code != 0 {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	_, js := natstest.Connect(t, srv.URL())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got []int64
+		for ev, err := range natsbus.ReadEvents(context.Background(), js, natsbus.NamesFor("sidecar"), 0) {
+			if err != nil {
+				break
+			}
+			got = append(got, ev.Seq)
+		}
+		if len(got) >= 1 && got[0] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing published from seq 1 after the init:\n%s", r.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(r.out.String(), "not initialized yet") {
+		t.Errorf("the relay did not say it waits for the init:\n%s", r.out.String())
+	}
+}
+
+// Bug 5 at the command line: a wrong password, a malformed .creds file
+// and port 99999 fail at once with what is wrong and an exit code; a
+// mistyped watch --name on a server with other ledgers is an error.
+func TestNATSMisconfigurationFailsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t, func(o *server.Options) { o.Username, o.Password = "relay", "s3cret" })
+	port := strings.TrimPrefix(srv.URL(), "nats://127.0.0.1:")
+	db := pgtest.NewDatabase(t)
+	if code, _, errOut := ledgerIn(ctx, "init", "--db", db); code != 0 {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	creds := t.TempDir() + "/bad.creds"
+	if err := os.WriteFile(creds, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"relay", "--db", db, "--nats", "nats://relay:wrong@127.0.0.1:" + port}, exitError, "the server refused the credentials"},
+		{[]string{"relay", "--db", db, "--nats", srv.URL(), "--nats-creds", creds}, exitError, "holds no user JWT"},
+		{[]string{"relay", "--db", db, "--nats", "nats://127.0.0.1:99999"}, exitUsage, "port 99999 is not a port"},
+		{[]string{"watch", "--dir", t.TempDir(), "--app-version", "1.0.0", "--nats", "nats://relay:wrong@127.0.0.1:" + port, "--name", "x"}, exitError, "the server refused the credentials"},
+	} {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		code, _, errOut := ledgerIn(rctx, tc.args...)
+		cancel()
+		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "wrong@") {
+			t.Errorf("%v: exit %d, %q; want exit %d saying %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+
+	// A mistyped ledger name next to a real ledger's stream.
+	open := natstest.Start(t)
+	r := runBackground(t, "relay", "--db", db, "--nats", open.URL(), "--name", "orders")
+	_, js := natstest.Connect(t, open.URL())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := js.Stream(ctx, "LEDGER_orders"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream:\n%s", r.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	code, _, errOut := ledgerIn(rctx, "watch", "--dir", t.TempDir(), "--app-version", "1.0.0", "--nats", open.URL(), "--name", "ordres")
+	if code != exitError || !strings.Contains(errOut, "no stream LEDGER_ordres") || !strings.Contains(errOut, "LEDGER_orders") {
+		t.Errorf("watch --name ordres: exit %d, %q", code, errOut)
+	}
+}
+
+// `ledger fleet --nats`: every ledger's state from the bus, as JSON with
+// the documented fields; relay --all relays every database's ledgers.
+func TestFleetNATSCommand(t *testing.T) {
+	ctx := context.Background()
+	c := pgtest.NewCluster(t)
+	for i := range 3 {
+		_, u := c.NewPool(1)
+		if code, _, errOut := ledgerIn(ctx, "up", "--db", u, "--dir", t.TempDir(), "--app-version", fmt.Sprintf("1.%d.0", i)); code != 0 {
+			t.Fatalf("up: %d %s", code, errOut)
+		}
+	}
+	srv := natstest.Start(t)
+	runBackground(t, "relay", "--all", "--db", c.URL("postgres"), "--nats", srv.URL(), "--max-conns", "20", "--db-conns", "2", "--discover", "200ms")
+	deadline := time.Now().Add(30 * time.Second)
+	var states []map[string]any
+	for {
+		code, out, errOut := ledgerIn(ctx, "fleet", "--nats", srv.URL(), "--json", "--release", "1.0.0")
+		if code != 0 {
+			t.Fatalf("fleet --nats: %d %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &states); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(states) >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(states) != 3 {
+		t.Fatalf("fleet --nats: %d ledgers, want 3: %v", len(states), states)
+	}
+	for _, s := range states {
+		for _, f := range []string{"name", "seq", "schema_version", "applied", "in_doubt", "failed", "drifted", "releases"} {
+			if _, ok := s[f]; !ok {
+				t.Errorf("ledger %v has no %q", s["name"], f)
+			}
+		}
+		if s["seq"].(float64) < 1 {
+			t.Errorf("ledger %v: seq %v", s["name"], s["seq"])
+		}
+	}
+	code, out, _ := ledgerIn(ctx, "fleet", "--nats", srv.URL())
+	if code != 0 || !strings.Contains(out, "3 ledger(s) on") {
+		t.Errorf("fleet --nats (text): %d\n%s", code, out)
+	}
+}
