@@ -14,12 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/internal/foreign"
@@ -247,36 +245,18 @@ func record(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Opti
 		rep.Head = head
 		return rep, err
 	}
-	pc, err := pool.Acquire(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	defer pc.Release()
-	conn := pc.Conn()
-	timeout := o.LockTimeout
-	if timeout <= 0 {
-		timeout = migrations.DefaultLockTimeout
-	}
-	if _, err := conn.Exec(ctx, "SELECT set_config('lock_timeout', $1, false)", strconv.FormatInt(timeout.Milliseconds(), 10)+"ms"); err != nil {
-		return Report{}, err
-	}
-	_, err = conn.Exec(ctx, "SELECT pg_advisory_lock($1)", store.LockKey())
-	_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout")
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55P03" {
-			return Report{}, &migrations.LockTimeoutError{Schema: store.Schema(), Waited: timeout}
-		}
-		return Report{}, fmt.Errorf("take the migration lock: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", store.LockKey()); err != nil {
-			_ = conn.Close(cctx) // the lock goes with the connection
-		}
-	}()
-	on := store.On(conn)
+	var rep Report
+	err := migrations.Locked(ctx, pool, store, migrations.LockOptions{Timeout: o.LockTimeout}, func(conn *pgx.Conn, _ string) error {
+		var err error
+		rep, err = recordLocked(ctx, store.On(conn), conn, build)
+		return err
+	})
+	return rep, err
+}
+
+// recordLocked builds the events under the migration lock, from the ledger's
+// state read under it, and appends them.
+func recordLocked(ctx context.Context, on *ledger.Store, conn *pgx.Conn, build func(projector.State) (Report, []ledger.Event, error)) (Report, error) {
 	state, head, err := on.State(ctx)
 	if errors.Is(err, ledger.ErrNotInitialized) {
 		// The ledger is created only once there is something to record: a

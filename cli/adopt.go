@@ -37,17 +37,6 @@ func (e *env) adoptCommand(f migrations.Fix) string {
 	return cmd
 }
 
-// foreignHistories is Runner.ForeignHistories with the command that
-// adopts each.
-func (e *env) foreignHistories(ctx context.Context, r *migrations.Runner) ([]foreignView, error) {
-	hs, err := r.ForeignHistories(ctx)
-	var out []foreignView
-	for _, h := range hs {
-		out = append(out, foreignView{ForeignHistory: h, Command: e.adoptCommand(h.Fix())})
-	}
-	return out, err
-}
-
 // shellWord quotes s for a POSIX shell if it needs it.
 func shellWord(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
-	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -24,23 +22,13 @@ func ts(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // ---- status
 
-// statusView is status's JSON.
+// statusView is status's JSON: the library's Status, with the database
+// named, the moment as it was asked for, and each other tool's history with
+// the command that adopts it.
 type statusView struct {
-	Database      string                `json:"database"`
-	Schema        string                `json:"schema"`
-	Initialized   bool                  `json:"initialized"`
-	Seq           int64                 `json:"seq"`
-	SchemaVersion string                `json:"schema_version"`
-	Applied       []projector.Migration `json:"applied"`
-	Pending       []string              `json:"pending"`
-	Unknown       []policy.Unknown      `json:"unknown"`
-	Mismatched    []policy.Mismatch     `json:"mismatched"`
-	InDoubt       []projector.InDoubt   `json:"in_doubt"`
-	Failed        []projector.Failure   `json:"failed"`
-	Ignored       []string              `json:"ignored"` // files in the directory that are not migrations
-	Verdict       policy.Verdict        `json:"verdict"`
-	AsOf          *asOfView             `json:"as_of,omitempty"`
-	// Foreign: another tool's history in a database without a ledger (adopt it first).
+	Database string `json:"database"`
+	migrations.Status
+	AsOf    *asOfView     `json:"as_of,omitempty"`
 	Foreign []foreignView `json:"foreign,omitempty"`
 }
 
@@ -52,9 +40,8 @@ type foreignView struct {
 
 // asOfView says which moment status --as-of shows.
 type asOfView struct {
-	Requested  string    `json:"requested"`
-	Seq        int64     `json:"seq"`         // the last event folded (0: the ledger did not exist yet)
-	RecordedAt time.Time `json:"recorded_at"` // that event's time
+	Requested string `json:"requested"`
+	migrations.StatusMoment
 }
 
 // parseAsOf reads a seq (digits) or a time (as parseTime).
@@ -106,104 +93,43 @@ func (c *statusCmd) flags(fs *flag.FlagSet, e *env) {
 }
 
 func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
-	{
-		var moment ledger.AsOf
-		if c.asOf != "" {
-			var err error
-			if moment, err = parseAsOf(c.asOf, time.Now()); err != nil {
-				return e.usageErr("--as-of: %v", err)
-			}
+	var o migrations.StatusOptions
+	if c.asOf != "" {
+		moment, err := parseAsOf(c.asOf, time.Now())
+		if err != nil {
+			return e.usageErr("--as-of: %v", err)
 		}
-		var release *migrations.Manifest
-		if c.manifest != "" {
-			m, code := e.readRelease(c.manifest, &c.rel)
-			if code != 0 {
-				return code
-			}
-			release = &m
-		}
-		p, code := e.prepare(ctx, release == nil)
+		o.AsOf = &moment
+	}
+	source := c.dir.path
+	if c.manifest != "" {
+		m, code := e.readRelease(c.manifest, &c.rel)
 		if code != 0 {
 			return code
 		}
-		manifest, source := p.set.Manifest(c.rel.appVersion()), c.dir.path
-		if release != nil {
-			manifest, source = release.Known(), c.manifest
-		}
-		var state projector.State
-		var at *asOfView
-		var err error
-		if c.asOf != "" {
-			at = &asOfView{Requested: c.asOf}
-			state, at.Seq, err = p.runner.Store().StateAsOf(ctx, moment)
-			if err == nil && at.Seq > 0 {
-				var ev ledger.Event
-				ev, err = p.runner.Store().Event(ctx, at.Seq)
-				at.RecordedAt = ev.RecordedAt
-			}
-			if err == nil && at.Seq == 0 {
-				err = &ledger.NotInitializedError{Schema: c.db.schema}
-			}
-		} else {
-			state, _, err = p.runner.Store().State(ctx)
-		}
-		initialized := true
-		var foreign []foreignView
-		var verdict policy.Verdict
-		var format *ledger.FormatError
-		var corrupt *ledger.CorruptHeadError
-		switch {
-		case errors.Is(err, ledger.ErrNotInitialized):
-			initialized, state = false, projector.NewState()
-			verdict = policy.Evaluate(manifest, state, c.rel.policy)
-			if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
-				return e.fail(err)
-			}
-		case errors.As(err, &format), errors.As(err, &corrupt):
-			return e.fail(err)
-		case err != nil:
-			return e.fail(err)
-		default:
-			verdict = policy.Evaluate(manifest, state, c.rel.policy)
-			if at == nil && state.SchemaVersion == "" {
-				// An empty ledger (ledger init) on a database another tool migrated.
-				if foreign, err = e.foreignHistories(ctx, p.runner); err != nil {
-					return e.fail(err)
-				}
-			}
-		}
-		v := statusView{
-			Database: e.where(), Schema: c.db.schema, Initialized: initialized, Seq: state.Seq, AsOf: at,
-			SchemaVersion: state.SchemaVersion, Verdict: verdict, Ignored: p.set.Ignored,
-			// Empty lists are [] in the JSON, never null: scripts iterate them.
-			Applied: []projector.Migration{}, Failed: []projector.Failure{},
-			Pending:    append([]string{}, verdict.Pending...),
-			Unknown:    append([]policy.Unknown{}, verdict.Unknown...),
-			Mismatched: append([]policy.Mismatch{}, verdict.Mismatched...),
-			InDoubt:    append([]projector.InDoubt{}, verdict.InDoubt...),
-			Foreign:    foreign,
-		}
-		if v.Ignored == nil {
-			v.Ignored = []string{}
-		}
-		known := map[string]bool{}
-		for _, m := range manifest.Migrations {
-			known[m.ID] = true
-		}
-		for _, m := range state.Sorted() {
-			if known[m.ID] {
-				v.Applied = append(v.Applied, m)
-			}
-		}
-		for _, f := range state.Failed {
-			v.Failed = append(v.Failed, f)
-		}
-		if c.out.json {
-			return e.printJSON(v)
-		}
-		printStatus(e.stdout, v, source, len(manifest.Migrations))
-		return exitOK
+		known := m.Known()
+		o.Release, source = &known, c.manifest
 	}
+	p, code := e.prepare(ctx, o.Release == nil)
+	if code != 0 {
+		return code
+	}
+	st, err := p.runner.Status(ctx, o)
+	if err != nil {
+		return e.fail(err)
+	}
+	v := statusView{Database: e.where(), Status: st}
+	if st.AsOf != nil {
+		v.AsOf = &asOfView{Requested: c.asOf, StatusMoment: *st.AsOf}
+	}
+	for _, h := range st.Foreign {
+		v.Foreign = append(v.Foreign, foreignView{ForeignHistory: h, Command: e.adoptCommand(h.Fix())})
+	}
+	if c.out.json {
+		return e.printJSON(v)
+	}
+	printStatus(e.stdout, v, source, st.ReleaseSize)
+	return exitOK
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {
@@ -563,19 +489,19 @@ func (c *verifyCmd) run(ctx context.Context, e *env, args []string) int {
 		if code != 0 {
 			return code
 		}
-		store := p.runner.Store()
 		progress := func(n int64) {
 			if e.isTerminal && !c.out.json {
 				fmt.Fprintf(e.stderr, "\r\033[Kverified %d events…", n)
 			}
 		}
-		rep, err := store.VerifyWith(ctx, ledger.VerifyOptions{Progress: progress, Expect: anchors})
+		ver, err := p.runner.Verify(ctx, migrations.VerifyOptions{Progress: progress, Expect: anchors})
 		if e.isTerminal && !c.out.json {
 			fmt.Fprint(e.stderr, "\r\033[K")
 		}
 		if err != nil {
 			return e.fail(err)
 		}
+		rep := ver.Chain
 		out := struct {
 			Chain   ledger.VerifyReport      `json:"chain"`
 			Files   []string                 `json:"files,omitempty"`
@@ -587,37 +513,21 @@ func (c *verifyCmd) run(ctx context.Context, e *env, args []string) int {
 			// Stream: with --nats, the chain compared with its copy in JetStream.
 			Stream *streamReport `json:"stream,omitempty"`
 			OK     bool          `json:"ok"`
-		}{Chain: rep}
+		}{Chain: rep, Schema: ver.Schema, SchemaError: ver.SchemaError}
 		if e.given["nats"] {
-			sr, err := e.verifyNATS(ctx, store, &c.nats)
+			sr, err := e.verifyNATS(ctx, p.runner.Store(), &c.nats)
 			if err != nil {
 				return e.fail(err)
 			}
 			out.Stream = &sr
 		}
-		// The files and the migrations in doubt are checked against
-		// the fold of the events, read in the chain's own snapshot: no
-		// second read that could fail, or disagree, after the chain
-		// checked out.
-		for _, m := range rep.Fold.Sorted() {
-			if local, ok := p.set.Lookup(m.ID); ok && local.Checksum != m.Checksum {
-				out.Files = append(out.Files, fmt.Sprintf("%s: checksum %.12s, recorded %.12s when applied by %s at %s", local.Up.File, local.Checksum, m.Checksum, orDash(m.AppVersion), ts(m.AppliedAt)))
-			}
+		for _, f := range ver.Files {
+			out.Files = append(out.Files, f.String())
 		}
-		for _, d := range projector.SortedInDoubt(rep.Fold.InDoubt) {
+		for _, d := range ver.InDoubt {
 			out.InDoubt = append(out.InDoubt, fmt.Sprintf("%s started %s by %s on %s and never finished", d.ID, ts(d.StartedAt), orDash(d.AppVersion), orDash(d.Host)))
 		}
-		st, err := p.runner.SchemaStatus(ctx)
-		switch {
-		case err == nil:
-			out.Schema = &st
-		case isIntegrityError(err):
-			out.SchemaError = err.Error()
-		default:
-			return e.fail(err)
-		}
-		out.OK = rep.OK() && len(out.Files) == 0 && len(out.InDoubt) == 0 && out.SchemaError == "" && (out.Stream == nil || out.Stream.OK()) &&
-			(out.Schema == nil || !out.Schema.Drifted() && len(out.Schema.Invalid) == 0)
+		out.OK = ver.OK() && (out.Stream == nil || out.Stream.OK())
 		if c.out.json {
 			if c := e.printJSON(out); c != exitOK {
 				return c

@@ -151,7 +151,7 @@ func (e *env) demo(ctx context.Context, c *demoCmd) error {
 			return err
 		}
 		fmt.Fprintf(w, "\n  $ ledger check --app-version %s --policy %s     # on %s; exit %d\n", r.version, p, r.host, verdictCode(v))
-		fmt.Fprint(w, indent(v.MessageWith(cliAdvice), "    "))
+		fmt.Fprint(w, indent(v.MessageWith(e.advice), "    "))
 		return nil
 	}
 	runner := func(r *demoRelease) (*migrations.Runner, error) {

@@ -276,7 +276,7 @@ func (e *env) printVerdict(v policy.Verdict) int {
 		}
 		return code
 	}
-	fmt.Fprintln(e.stdout, v.MessageWith(cliAdvice))
+	fmt.Fprintln(e.stdout, v.MessageWith(e.advice))
 	return code
 }
 

@@ -447,11 +447,11 @@ func (e *env) explain(err error) string {
 	var merr *migrations.MigrationError
 	if !isConnectError(err) || errors.As(err, &merr) {
 		msg := err.Error()
-		if perr := (*migrations.PlanError)(nil); errors.As(err, &perr) {
-			msg = strings.Replace(msg, perr.Error(), perr.ErrorWith(cliAdvice), 1)
-		}
-		if fe := (*migrations.ForeignHistoryError)(nil); errors.As(err, &fe) {
-			msg = strings.Replace(msg, fe.Error(), fe.ErrorWith(e.adoptCommand), 1)
+		// An error that words its own fixes is rendered with ours; the
+		// library returns it unwrapped.
+		var worded migrations.Worded
+		if errors.As(err, &worded) && worded == err {
+			msg = worded.ErrorWith(e.advice)
 		}
 		return e.advise(msg, migrations.Fixes(err))
 	}
@@ -489,44 +489,69 @@ func timedOut(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-// advise words the library's fixes (structured, so that the library holds
-// no shell advice) as ledger commands and flags.
+// advise appends the "to fix" lines of an error's fixes, worded by advice
+// (the fixes a Worded error words in place are not repeated).
 func (e *env) advise(msg string, fixes []migrations.Fix) string {
 	for _, f := range fixes {
-		switch f.Action {
-		case migrations.FixInit:
-			msg += "\n  to fix: run `ledger init` (or `ledger up`, which creates it)"
-		case migrations.FixUpgrade:
-			msg += "\n  to fix: run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
-		case migrations.FixNewerRelease:
-			msg += "\n  to fix: use a newer ledger binary (go install github.com/schema-ledger/ledger/cmd/ledger@latest)"
-		case migrations.FixVerify:
-			if e.name != "verify" {
-				msg += "\n  to fix: run `ledger verify` to see every difference, and restore the ledger from a backup"
-			}
-		case migrations.FixSuperuser:
-			msg += "\n  to fix: run `ledger init --capture-ddl` once with --db as a superuser, or go without: drift is still found by verify, up and watch --db"
-		case migrations.FixWriteManifest:
-			msg += "\n  to fix: write it again: " + e.manifestCommand(f.File)
-		case migrations.FixAdopt:
-			// Worded in place, per history (ForeignHistoryError.ErrorWith).
-		case migrations.FixChooseDir:
-			msg += "; pass --dir or set LEDGER_DIR"
-		case migrations.FixWaitForLock:
-			msg += "\n  to fix: wait for it to finish, or raise --lock-timeout"
-		case migrations.FixUseRecorded:
-			msg += "\n  to fix: run this down with --use-recorded to use the down SQL recorded when they were applied"
-		case migrations.FixDDLLockTimeout:
-			msg += "\n  to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
-		case migrations.FixSettle:
-			first := ""
-			if len(f.SQL) > 0 {
-				first = "run " + strings.Join(f.SQL, " ") + " then "
-			}
-			msg += fmt.Sprintf("\n  to fix: %s`ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", first, f.ID, f.From)
+		switch line := e.advice(f); {
+		case line == "" || strings.Contains(msg, line):
+		case strings.HasPrefix(line, ";"): // a clause of the message's own line
+			msg += line
+		default:
+			msg += "\n  " + line
 		}
 	}
 	return msg
+}
+
+// advice is the CLI's one wording of a fix, a verdict's or an error's: the
+// whole "to fix" line, naming ledger commands and flags ("" for a fix that
+// needs no line here).
+func (e *env) advice(f policy.Fix) string {
+	switch f.Action {
+	case policy.FixApply:
+		return "to apply: run `ledger up` (or let the library auto-migrate at startup)"
+	case policy.FixAppVersion:
+		return "to fix: give this release's version with --app-version or LEDGER_APP_VERSION"
+	case policy.FixRollBack:
+		down := fmt.Sprintf("ledger down --to %s --use-recorded", f.To)
+		if f.To == "" {
+			down = fmt.Sprintf("ledger down --steps %d --use-recorded", f.Steps)
+		}
+		return fmt.Sprintf("to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `%s` (from this binary or the newer one)", down)
+	case policy.FixSettle:
+		first := "check what " + f.ID + " left in the database; then "
+		if len(f.SQL) > 0 {
+			first = "run " + strings.Join(f.SQL, " ") + " then "
+		}
+		return fmt.Sprintf("to fix: %s`ledger resolve %s --resume` goes on from statement %d; `--failed --reason TEXT` lets the next up run it from its first statement; `--applied --reason TEXT` records it as done", first, f.ID, f.From)
+	case policy.FixVerify:
+		if e.name == "verify" {
+			return ""
+		}
+		return "to fix: run `ledger verify` to see what is wrong, every difference; restore a ledger that was tampered with from a backup (a ledger in a newer format needs a newer ledger release; one in an older format is upgraded by `ledger init`)"
+	case migrations.FixInit:
+		return "to fix: run `ledger init` (or `ledger up`, which creates it)"
+	case migrations.FixUpgrade:
+		return "to fix: run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
+	case migrations.FixNewerRelease:
+		return "to fix: use a newer ledger binary (go install github.com/schema-ledger/ledger/cmd/ledger@latest)"
+	case migrations.FixSuperuser:
+		return "to fix: run `ledger init --capture-ddl` once with --db as a superuser, or go without: drift is still found by verify, up and watch --db"
+	case migrations.FixWriteManifest:
+		return "to fix: write it again: " + e.manifestCommand(f.File)
+	case migrations.FixAdopt:
+		return "to take it over: " + e.adoptCommand(f)
+	case migrations.FixChooseDir:
+		return "; pass --dir or set LEDGER_DIR"
+	case migrations.FixWaitForLock:
+		return "to fix: wait for it to finish, or raise --lock-timeout"
+	case migrations.FixUseRecorded:
+		return "to fix: run this down with --use-recorded to use the down SQL recorded when they were applied"
+	case migrations.FixDDLLockTimeout:
+		return "to fix: retry when traffic is lower, or raise --ddl-lock-timeout"
+	}
+	return policy.LibraryAdvice(f)
 }
 
 func isConnectError(err error) bool {
@@ -573,26 +598,4 @@ func commands() []*command {
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
 	}
-}
-
-// cliAdvice words a verdict's fixes as ledger commands (the library's own
-// wording, policy.LibraryAdvice, names none).
-func cliAdvice(f policy.Fix) string {
-	switch f.Action {
-	case policy.FixApply:
-		return "to apply: run `ledger up` (or let the library auto-migrate at startup)"
-	case policy.FixVerify:
-		return "to fix: run `ledger verify` to see what is wrong; if the ledger format is newer than this binary understands, use a newer ledger release; if older, run `ledger init` (or `ledger up`) once with this release to upgrade it in place"
-	case policy.FixAppVersion:
-		return "to fix: give this release's version with --app-version or LEDGER_APP_VERSION"
-	case policy.FixSettle:
-		return fmt.Sprintf("to fix: check what %s left in the database, then go on from statement %d with `ledger resolve %s --resume`, or record it with `ledger resolve %s --applied --reason ...` or `ledger resolve %s --failed --reason ...`", f.ID, f.From, f.ID, f.ID, f.ID)
-	case policy.FixRollBack:
-		down := fmt.Sprintf("ledger down --to %s --use-recorded", f.To)
-		if f.To == "" {
-			down = fmt.Sprintf("ledger down --steps %d --use-recorded", f.Steps)
-		}
-		return fmt.Sprintf("to fix: deploy a release that ships these migrations, or roll the database back to this release's schema with `%s` (from this binary or the newer one)", down)
-	}
-	return policy.LibraryAdvice(f)
 }

@@ -116,3 +116,13 @@ func (e *PermissionError) Advice() string {
 }
 
 func (e *PermissionError) Unwrap() error { return e.Err }
+
+// IsIntegrityError reports whether err says the ledger cannot be trusted:
+// a head or projection that does not match the state committed in the
+// newest event, a newest event that does not match its hash, or an older
+// format that does not verify.
+func IsIntegrityError(err error) bool {
+	var corrupt *CorruptHeadError
+	var upgrade *UpgradeError
+	return errors.As(err, &corrupt) || errors.As(err, &upgrade)
+}

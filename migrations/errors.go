@@ -56,40 +56,45 @@ func (e *DirError) Error() string {
 }
 
 // Fix is what to do about an error, as data: the library says which action
-// and on what; a caller words it for its users (cmd/ledger as ledger
-// commands and flags — a server calling Check should not log shell advice).
-type Fix struct {
-	Action FixAction
-	ID     string   // the migration concerned, if any
-	From   int      // FixSettle: the statement a resume goes on from (1-based)
-	SQL    []string // statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
-	Schema string   // the ledger schema concerned, if any
-	Tool   string   // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
-	Table  string   // FixAdopt: its history table, schema-qualified, when it is not the tool's default
-	File   string   // FixWriteManifest: the manifest file, when known
-}
+// and on what; a caller words it for its users (the CLI as ledger commands
+// and flags — a server calling Check should not log shell advice). It is
+// policy.Fix: one type for a verdict's fixes and an error's.
+type Fix = policy.Fix
 
-// FixAction names a fix.
-type FixAction string
+// FixAction names a fix (policy.FixAction).
+type FixAction = policy.FixAction
 
 // The fixes errors suggest.
 const (
 	FixChooseDir      FixAction = "choose-dir"       // name the migrations directory
 	FixWaitForLock    FixAction = "wait-for-lock"    // another migrator holds the lock: wait for it, or wait longer
 	FixDDLLockTimeout FixAction = "ddl-lock-timeout" // a statement waited too long for its locks: retry when traffic is lower, or wait longer
-	FixSettle         FixAction = "settle"           // a migration in doubt: resume it, or record it as applied or failed
+	FixSettle                   = policy.FixSettle   // a migration in doubt: resume it, or record it as applied or failed
 	FixUseRecorded    FixAction = "use-recorded"     // revert migrations the set does not know with their recorded down SQL
 
 	// The ledger itself (errors of package ledger).
-	FixInit         FixAction = "init"          // no ledger in the schema yet: initialize it as the migrator (Store.Init; Runner.Up does it too)
-	FixUpgrade      FixAction = "upgrade"       // the ledger is in an older format: initialize it once with this release, which upgrades it in place
-	FixNewerRelease FixAction = "newer-release" // the ledger is in a newer format than this release reads: use a newer release
-	FixVerify       FixAction = "verify"        // the ledger cannot be trusted: verify it to see every difference, then restore it from a backup
-	FixSuperuser    FixAction = "superuser"     // DDL capture needs a superuser: install it once as one, or go without it
+	FixInit         FixAction = "init"           // no ledger in the schema yet: initialize it as the migrator (Store.Init; Runner.Up does it too)
+	FixUpgrade      FixAction = "upgrade"        // the ledger is in an older format: initialize it once with this release, which upgrades it in place
+	FixNewerRelease FixAction = "newer-release"  // the ledger is in a newer format than this release reads: use a newer release
+	FixVerify                 = policy.FixVerify // the ledger cannot be trusted: verify it to see every difference, then restore it from a backup
+	FixSuperuser    FixAction = "superuser"      // DDL capture needs a superuser: install it once as one, or go without it
 
 	FixAdopt         FixAction = "adopt"          // another tool's history and no ledger: adopt that history (Tool, Table)
 	FixWriteManifest FixAction = "write-manifest" // a manifest that cannot be used: write it again from the release's files
 )
+
+// Advice words a Fix as the whole "to fix" line of a message (policy.Advice).
+type Advice = policy.Advice
+
+// Worded is an error that words its fixes in its own message, in the
+// library's words (Error) or a caller's (ErrorWith): a refused plan, a
+// foreign history. The migrations package returns them unwrapped, so a
+// caller that words fixes its own way renders the whole message with
+// ErrorWith instead of rewriting Error's text.
+type Worded interface {
+	error
+	ErrorWith(advise Advice) string
+}
 
 // Fixes lists the fixes err, or an error it wraps, suggests: this
 // package's errors and the ledger's (package ledger holds no fixes of its
@@ -169,7 +174,7 @@ func (e *PlanError) Error() string { return e.ErrorWith(policy.LibraryAdvice) }
 
 // ErrorWith is Error with the verdict's fixes worded by advise (see
 // policy.Verdict.MessageWith).
-func (e *PlanError) ErrorWith(advise policy.Advice) string {
+func (e *PlanError) ErrorWith(advise Advice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s refused", e.Direction)
 	if e.Verdict != nil {

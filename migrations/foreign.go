@@ -46,9 +46,9 @@ type ForeignHistoryError struct {
 
 func (e *ForeignHistoryError) Error() string { return e.ErrorWith(adoptAdvice) }
 
-// ErrorWith is Error with each history's fix worded by advise as the text
-// after "to take it over: ".
-func (e *ForeignHistoryError) ErrorWith(advise func(Fix) string) string {
+// ErrorWith is Error with each history's fix worded by advise (the whole
+// line, e.g. "to take it over: …").
+func (e *ForeignHistoryError) ErrorWith(advise Advice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "this database has no ledger (schema %q) but holds the history of another migration tool, so nothing was run (it would re-run migrations already applied):", e.Schema)
 	for _, h := range e.Histories {
@@ -56,7 +56,7 @@ func (e *ForeignHistoryError) ErrorWith(advise func(Fix) string) string {
 		if h.Problem != "" {
 			fmt.Fprintf(&b, " (%s)", h.Problem)
 		}
-		fmt.Fprintf(&b, "\n    to take it over: %s", advise(h.Fix()))
+		fmt.Fprintf(&b, "\n    %s", advise(h.Fix()))
 	}
 	return b.String()
 }
@@ -72,7 +72,7 @@ func (e *ForeignHistoryError) Fixes() []Fix {
 
 // adoptAdvice words a FixAdopt in the library's terms: package adopt.
 func adoptAdvice(f Fix) string {
-	s := fmt.Sprintf("adopt its history into the ledger before the first up (adopt.Adopt, From %q", f.Tool)
+	s := fmt.Sprintf("to take it over: adopt its history into the ledger before the first up (adopt.Adopt, From %q", f.Tool)
 	if f.Table != "" {
 		s += fmt.Sprintf(", Table %q", f.Table)
 	}

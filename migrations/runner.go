@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -60,9 +61,6 @@ func newStore(db ledger.DB, cfg config) (*ledger.Store, error) {
 
 // Store is the runner's event store.
 func (r *Runner) Store() *ledger.Store { return r.store }
-
-// Set is the runner's migration set.
-func (r *Runner) Set() *Set { return r.set }
 
 // UpOptions say how far and how an up runs.
 type UpOptions struct {
@@ -348,19 +346,57 @@ func (r *Runner) progress(dir Direction, id string, i, total int, done bool, sta
 	}
 }
 
-// locked runs f on a connection holding the ledger's migration lock (a
-// session advisory lock keyed by the schema), waiting at most the lock
-// timeout. The lock goes when f returns, or with the connection if it dies.
+// locked runs f on a connection holding the ledger's migration lock,
+// reading the ledger under it.
 //
 // readOnly (a rehearsal): a database without a ledger is the empty state.
 func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) error) error {
-	pc, err := r.pool.Acquire(ctx)
+	return Locked(ctx, r.pool, r.store, LockOptions{Timeout: r.cfg.lockTimeout, Logger: r.cfg.logger}, func(conn *pgx.Conn, actor string) error {
+		// Read the ledger only under the lock: what others did before is
+		// now final. The run reads and writes through the lock's
+		// connection only, so a pool of one connection is enough.
+		store := r.store.On(conn)
+		state, head, err := store.State(ctx)
+		if readOnly && errors.Is(err, ledger.ErrNotInitialized) {
+			state, head, err = projector.NewState(), ledger.Head{}, nil
+		}
+		if err != nil {
+			return err
+		}
+		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
+		return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
+	})
+}
+
+// LockOptions say how long Locked waits for the migration lock and where
+// it says that it waits.
+type LockOptions struct {
+	Timeout time.Duration // 0: DefaultLockTimeout
+	Logger  *slog.Logger  // nil: no log
+}
+
+// Locked runs f on a connection of pool holding the migration lock of
+// store's ledger (a session advisory lock keyed by the schema), with the
+// connection's current_user. It is the one lock of every path that writes
+// the ledger under it (the runner, adopt): it polls, waiting at most
+// o.Timeout and honouring ctx, names the holders when it gives up, starts
+// f from a clean session, and releases the lock — on a context that a
+// cancelled ctx does not cancel — with the session reset, or closes the
+// connection (the lock goes with it) when it cannot.
+func Locked(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o LockOptions, f func(conn *pgx.Conn, actor string) error) error {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultLockTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	conn := pc.Conn()
-	key := r.store.LockKey()
-	actor, err := r.acquire(ctx, conn, key)
+	key := store.LockKey()
+	actor, err := acquire(ctx, conn, key, store.Schema(), o)
 	if err != nil {
 		pc.Release()
 		return err
@@ -384,19 +420,7 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 	if _, err := conn.PgConn().Exec(ctx, strings.Join(cleanSession, "; ")).ReadAll(); err != nil {
 		return fmt.Errorf("reset the session: %w", err)
 	}
-	// Read the ledger only under the lock: what others did before is now
-	// final. The run reads and writes through the lock's connection only, so
-	// a pool of one connection is enough.
-	store := r.store.On(conn)
-	state, head, err := store.State(ctx)
-	if readOnly && errors.Is(err, ledger.ErrNotInitialized) {
-		state, head, err = projector.NewState(), ledger.Head{}, nil
-	}
-	if err != nil {
-		return err
-	}
-	set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
-	return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
+	return f(conn, actor)
 }
 
 // Lock polling: the first retry after lockPollMin, doubling up to
@@ -415,8 +439,8 @@ const (
 // run by the holder waits for every older snapshot to go — a deadlock that
 // PostgreSQL breaks by aborting one of the two (40P01), possibly leaving an
 // invalid index behind. Between polls this session holds nothing.
-func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string, error) {
-	deadline := time.Now().Add(r.cfg.lockTimeout)
+func acquire(ctx context.Context, conn *pgx.Conn, key int64, schema string, o LockOptions) (string, error) {
+	deadline := time.Now().Add(o.Timeout)
 	wait := lockPollMin
 	logged := false
 	for {
@@ -430,11 +454,11 @@ func (r *Runner) acquire(ctx context.Context, conn *pgx.Conn, key int64) (string
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return "", &LockTimeoutError{Schema: r.store.Schema(), Waited: r.cfg.lockTimeout, Holders: lockHolders(ctx, conn, key, r.store.Schema())}
+			return "", &LockTimeoutError{Schema: schema, Waited: o.Timeout, Holders: lockHolders(ctx, conn, key, schema)}
 		}
 		if !logged {
 			logged = true
-			r.cfg.logger.Info("waiting for the migration lock", "schema", r.store.Schema(), "held_by", lockHolders(ctx, conn, key, r.store.Schema()), "timeout", r.cfg.lockTimeout)
+			o.Logger.Info("waiting for the migration lock", "schema", schema, "held_by", lockHolders(ctx, conn, key, schema), "timeout", o.Timeout)
 		}
 		sleep := min(wait/2+rand.N(wait/2+1), left)
 		select {

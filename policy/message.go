@@ -13,17 +13,26 @@ import (
 // verdict is one line.
 func (v Verdict) Message() string { return v.MessageWith(LibraryAdvice) }
 
-// Fix is one "to fix" line of a verdict's message, as data: what to do and
-// on what. An Advice words it for the message's reader.
+// Fix is what to do about a verdict or an error, as data: the library says
+// which action and on what; a caller words it for its readers (an Advice:
+// the library's own words name no program's command, the CLI's name ledger
+// commands and flags). It is the one fix type of the module: migrations'
+// errors carry the same type (migrations.Fix is this one), with the actions
+// that package declares.
 type Fix struct {
 	Action FixAction
-	ID     string // FixSettle: the migration in doubt
-	From   int    // FixSettle: the statement a resume goes on from (1-based)
+	ID     string   // the migration concerned, if any (FixSettle: the one in doubt)
+	From   int      // FixSettle: the statement a resume goes on from (1-based)
+	SQL    []string // FixSettle: statements to run first, e.g. DROP INDEX CONCURRENTLY of what a failed statement left behind
 	// FixRollBack: the newest migration this binary knows, to roll back to;
 	// empty when it knows none applied, and then Steps applied migrations
 	// are to be reverted.
-	To    string
-	Steps int
+	To     string
+	Steps  int
+	Schema string // the ledger schema concerned, if any
+	Tool   string // FixAdopt: the other migration tool (goose, golang-migrate, tern, flyway)
+	Table  string // FixAdopt: its history table, schema-qualified, when it is not the tool's default
+	File   string // FixWriteManifest: the manifest file, when known
 }
 
 // FixAction names a fix of a verdict.

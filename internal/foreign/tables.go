@@ -21,9 +21,6 @@ const (
 	Flyway        Tool = "flyway"
 )
 
-// Tools lists every tool, in a stable order.
-func Tools() []Tool { return []Tool{Goose, GolangMigrate, Tern, Flyway} }
-
 // ParseTool accepts a tool's name (and "migrate" for golang-migrate).
 func ParseTool(s string) (Tool, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {

@@ -1,7 +1,9 @@
 package layering
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,23 +20,31 @@ func deps(t *testing.T, pkg string) []string {
 	return strings.Fields(string(out))
 }
 
-// The layering of DESIGN.md: projector and policy are pure (no database,
-// no network); the event store knows nothing of the runner or the CLI;
-// nothing imports the CLI.
+// The layers of ARCHITECTURE.md, each line a rule: what a package must not
+// depend on, directly or not.
 func TestLayering(t *testing.T) {
-	pure := []string{
-		"net", "net/http", "database/sql", "crypto/tls",
-		"github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/nats-io/nats.go",
-		module + "/ledger", module + "/migrations", module + "/catalog", module + "/cli",
+	network := []string{"net/http", "database/sql", "crypto/tls", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/nats-io/nats.go"}
+	above := func(pkgs ...string) []string {
+		out := make([]string, len(pkgs))
+		for i, p := range pkgs {
+			out[i] = module + "/" + p
+		}
+		return out
 	}
+	pure := append(append([]string{"net"}, network...), above("ledger", "migrations", "catalog", "cli")...)
 	rules := []struct {
 		pkg       string
 		forbidden []string
 	}{
-		{module + "/projector", pure},
-		{module + "/policy", pure},
-		{module + "/ledger", []string{module + "/migrations", module + "/cli", module + "/adopt"}},
-		{module + "/internal/sqllex", append(pure, module+"/projector", module+"/policy")},
+		{"projector", pure},
+		{"policy", pure},
+		{"internal/sqllex", append(pure, above("projector", "policy")...)},
+		{"catalog", above("projector", "policy", "ledger", "migrations", "adopt", "watch", "cli")},
+		{"ledger", append(above("migrations", "adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
+		{"ledger/natsbus", above("migrations", "adopt", "watch", "cli")},
+		{"migrations", append(above("adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
+		{"adopt", above("watch", "ledger/natsbus", "cli")},
+		{"watch", above("adopt", "cli")},
 	}
 	// natsbus reads the store only through ledger: no pgx of its own.
 	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", module+"/ledger/natsbus").Output()
@@ -48,24 +58,53 @@ func TestLayering(t *testing.T) {
 	}
 	for _, r := range rules {
 		have := map[string]bool{}
-		for _, d := range deps(t, r.pkg) {
+		for _, d := range deps(t, module+"/"+r.pkg) {
 			have[d] = true
 		}
 		for _, f := range r.forbidden {
 			if have[f] {
-				t.Errorf("%s depends on %s", r.pkg, f)
+				t.Errorf("%s depends on %s (ARCHITECTURE.md)", r.pkg, f)
 			}
 		}
 	}
+
+	// Nothing imports the CLI but its main and users' programs.
 	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
+		if f[0] == module+"/cli" || f[0] == module+"/cmd/ledger" || strings.HasPrefix(f[0], module+"/examples/") {
+			continue
+		}
 		for _, imp := range f[1:] {
-			if imp == module+"/cmd/ledger" && f[0] != module+"/cmd/ledger" {
+			if imp == module+"/cli" {
 				t.Errorf("%s imports the CLI (cli)", f[0])
+			}
+		}
+	}
+}
+
+// The CLI decides nothing: verdicts and folds are the library's (a report
+// such as migrations.Status or migrations.Verify), so a Go server, the CLI
+// and its JSON show the same facts.
+func TestCLIDecidesNothing(t *testing.T) {
+	files, err := filepath.Glob("../../cli/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no CLI sources found: %v", err)
+	}
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, call := range []string{"policy.Evaluate(", "projector.Apply(", "projector.Fold(", "projector.NewState("} {
+			if strings.Contains(string(src), call) {
+				t.Errorf("%s calls %s…): that decision belongs in the library", filepath.Base(file), call)
 			}
 		}
 	}
