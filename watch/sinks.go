@@ -57,19 +57,47 @@ func (w *sinks) Alerts() int64 {
 }
 
 // emit publishes each alert (once across watchers, by its Nats-Msg-Id),
-// prints it and hands it to the webhook.
+// prints it and hands it to the webhook. The alerts of one call are
+// published together (one round trip for all their acknowledgements);
+// one that fails is retried on its own.
 func (w *sinks) emit(ctx context.Context, alerts []Alert) {
+	type sent struct {
+		a    Alert
+		data []byte
+		paf  jetstream.PubAckFuture
+	}
+	var batch []sent
 	for _, a := range alerts {
 		data, err := json.Marshal(a)
 		if err != nil {
 			w.log.Error("watch: encode alert", "err", err)
 			continue
 		}
-		w.publish(ctx, a, data)
+		paf, err := w.js.PublishAsync(w.subject(a), data, jetstream.WithMsgID(a.MsgID()))
+		if err != nil {
+			paf = nil
+		}
+		batch = append(batch, sent{a, data, paf})
+	}
+	for _, s := range batch {
+		ok := false
+		if s.paf != nil {
+			select {
+			case <-s.paf.Ok():
+				ok = true
+			case <-s.paf.Err():
+			case <-time.After(10 * time.Second):
+			case <-ctx.Done():
+			}
+		}
+		if !ok {
+			w.publish(ctx, s.a, s.data)
+		}
+		a := s.a
 		w.outMu.Lock()
 		w.alerts++
 		if w.json {
-			fmt.Fprintf(w.out, "%s\n", data)
+			fmt.Fprintf(w.out, "%s\n", s.data)
 		} else {
 			fmt.Fprintln(w.out, w.line(a))
 		}
