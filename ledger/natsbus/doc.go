@@ -21,6 +21,17 @@
 // to publish onto a stream whose last message is not the ledger's event at
 // that seq (a different database, a restored backup).
 //
+// # Many ledgers, check-ins, connecting
+//
+// A FleetRelay relays every ledger of many databases from one process
+// (one LISTEN connection per database for all its ledgers, each ledger a
+// Relay with every guarantee above), picking up ledgers and databases that
+// appear later. WithSightings keeps a ledger's check-ins (the releases
+// seen running against it) in the key-value bucket ledger_sightings,
+// outside the chain. Connect waits for a server that is not there yet and
+// fails at once on what waiting cannot fix (credentials, TLS files);
+// WithReplicas keeps the stream on several servers of a cluster.
+//
 // # Reading it back
 //
 // Decode turns a consumed message back into its ledger.Event (a watcher
