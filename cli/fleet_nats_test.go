@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/internal/syncbuf"
+	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
+	"github.com/schema-ledger/ledger/projector"
 )
 
 // background runs the CLI until the test ends (or stop), with its output.
@@ -187,5 +190,96 @@ func TestFleetNATSCommand(t *testing.T) {
 	code, out, _ := ledgerIn(ctx, "fleet", "--nats", srv.URL())
 	if code != 0 || !strings.Contains(out, "3 ledger(s) on") {
 		t.Errorf("fleet --nats (text): %d\n%s", code, out)
+	}
+}
+
+// Production NATS: `ledger relay --replicas 3` on a 3-node JetStream
+// cluster while the ledger is written to; a node is killed mid-stream,
+// then the stream's leader; `ledger verify --nats` then finds the stream
+// equal to the chain, every event once and in order.
+func TestRelayCommandOnAThreeNodeClusterVerifies(t *testing.T) {
+	ctx := context.Background()
+	cl := natstest.StartCluster(t, 3)
+	pool, db := pgtest.NewPool(t, 2)
+	if code, _, errOut := ledgerIn(ctx, "init", "--db", db); code != 0 {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	st, err := ledger.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runBackground(t, "relay", "--db", db, "--nats", cl.URL(), "--name", "r3", "--replicas", "3", "--poll", "100ms")
+	_, js := natstest.Connect(t, cl.URL())
+	wctx, stopWriting := context.WithCancel(ctx)
+	written := make(chan error, 1)
+	go func() {
+		n := 0
+		for wctx.Err() == nil {
+			ev, err := projector.NewEvent(projector.TypeMigrationApplied, projector.Applied{ID: fmt.Sprintf("%06d_m", n), Checksum: "c", Transactional: true})
+			if err == nil {
+				err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { _, err := st.Append(ctx, tx, ev); return err })
+			}
+			if err != nil {
+				written <- err
+				return
+			}
+			n++
+			time.Sleep(10 * time.Millisecond)
+		}
+		written <- nil
+	}()
+	leader := func() string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if s, err := js.Stream(ctx, "LEDGER_r3"); err == nil {
+				if info, err := s.Info(ctx); err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Config.Replicas == 3 {
+					return info.Cluster.Leader
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no R3 stream with a leader:\n%s", r.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	time.Sleep(time.Second)
+	first := leader()
+	for _, name := range []string{"n1", "n2", "n3"} {
+		if name != first {
+			node := cl.Node(name)
+			node.Stop() // a follower killed mid-stream
+			time.Sleep(time.Second)
+			node.Restart()
+			break
+		}
+	}
+	time.Sleep(2 * time.Second)
+	lead := cl.Node(leader())
+	lead.Stop() // then the leader
+	time.Sleep(2 * time.Second)
+	lead.Restart()
+	time.Sleep(time.Second)
+	stopWriting()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("ok: stream LEDGER_r3 holds the database's events 1..%d, same seq, hash and prev hash\n", head.Seq)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, out, errOut := ledgerIn(ctx, "verify", "--db", db, "--dir", t.TempDir(), "--nats", cl.URL(), "--name", "r3")
+		if code == 0 && strings.Contains(out, want) {
+			break
+		}
+		if code == exitIntegrity || time.Now().After(deadline) {
+			t.Fatalf("verify --nats: exit %d\n%s%s\nwant %q\nrelay:\n%s", code, out, errOut, want, r.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if head.Seq < 200 {
+		t.Errorf("only %d events written during the failures", head.Seq)
 	}
 }
