@@ -58,7 +58,7 @@ type FleetQuery struct {
 	Release  string
 	Manifest *policy.Manifest
 	Policy   policy.Policy
-	Workers  int // streams read at once (default 16)
+	Workers  int // streams read at once (default 64)
 }
 
 // FleetState folds every ledger stream on the server (LEDGER_*, subjects
@@ -83,7 +83,7 @@ func FleetState(ctx context.Context, js jetstream.JetStream, q FleetQuery) ([]Le
 	out := make([]LedgerState, len(streams))
 	workers := q.Workers
 	if workers <= 0 {
-		workers = 16
+		workers = 64
 	}
 	work := make(chan int)
 	var wg sync.WaitGroup

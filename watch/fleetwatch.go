@@ -68,7 +68,6 @@ type FleetWatcher struct {
 	ledgers map[string]*fleetLedger
 	changed chan struct{} // closed and replaced at every judgement
 	groups  map[string]*group
-	pending []Alert // group updates to emit
 	// sightings are the check-ins read, by ledger name (written by Run's
 	// loop only, after the first catch-up).
 	sightings map[string]natsbus.Sightings
@@ -89,6 +88,7 @@ type group struct {
 	alert   Alert
 	opened  time.Time
 	emitted bool
+	dirty   bool // ledgers joined since it was alerted: one update at the next flush
 	ledgers []string
 }
 
@@ -583,8 +583,7 @@ func (w *FleetWatcher) addToGroup(a Alert, now time.Time) {
 	}
 	g.ledgers = append(g.ledgers, a.Ledger)
 	if g.emitted {
-		g.alert = a // the newest facts
-		w.pending = append(w.pending, w.grouped(key, g, true))
+		g.alert, g.dirty = a, true // the newest facts; one update per flush
 	}
 }
 
@@ -610,12 +609,15 @@ func (w *FleetWatcher) grouped(key string, g *group, update bool) Alert {
 func (w *FleetWatcher) flushGroups(ctx context.Context, all bool) {
 	now := time.Now()
 	w.mu.Lock()
-	out := w.pending
-	w.pending = nil
+	var out []Alert
 	for key, g := range w.groups {
 		if !g.emitted && (all || now.Sub(g.opened) >= w.window) {
 			g.emitted = true
 			out = append(out, w.grouped(key, g, false))
+		}
+		if g.dirty {
+			g.dirty = false
+			out = append(out, w.grouped(key, g, true))
 		}
 		if g.emitted && now.Sub(g.opened) > groupTTL(w.window) {
 			delete(w.groups, key)
