@@ -71,10 +71,7 @@ type demoRelease struct {
 
 func (e *env) demo(ctx context.Context, c *demoCmd) error {
 	w := e.stdout
-	cfg, err := pgx.ParseConfig(e.db.url)
-	if err != nil {
-		return fmt.Errorf("invalid --db / DATABASE_URL: %v", redactErr(err, e.db.url))
-	}
+	cfg := e.db.cfg.ConnConfig.Copy()
 	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.db.url))

@@ -46,6 +46,7 @@ func (e *env) envOr(name, def string) string {
 type dbFlags struct {
 	url    string // a connection URL or key=value DSN; "" means the PG* variables
 	schema string
+	cfg    *pgxpool.Config // url parsed, once (by validate)
 }
 
 func (g *dbFlags) register(fs *flag.FlagSet, e *env) {
@@ -59,9 +60,11 @@ func (g *dbFlags) validate(e *env) error {
 	if err := ledger.ValidateSchemaName(g.schema); err != nil {
 		return fmt.Errorf("--schema: %w", err)
 	}
-	if _, err := pgxpool.ParseConfig(g.url); err != nil { // pool_max_conns and the like too
+	cfg, err := pgxpool.ParseConfig(g.url) // pool_max_conns and the like too
+	if err != nil {
 		return e.dsnError(err)
 	}
+	g.cfg = cfg
 	if w := ledger.PlacementWarning(g.schema); w != "" {
 		e.warn("%s", w)
 	}

@@ -156,73 +156,6 @@ func (e *env) readRelease(file string, rel *releaseFlags) (migrations.Manifest, 
 	return m, 0
 }
 
-// checkRelease is check --manifest: one file read (its migration list is
-// decoded only if the ledger does not hold exactly the release), one
-// connection, one query.
-func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
-	wait, err := e.dial(ctx)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
-	data, rerr := os.ReadFile(c.manifest)
-	conn, cerr := wait()
-	if cerr == nil {
-		defer conn.Close(context.WithoutCancel(ctx))
-	}
-	if rerr != nil {
-		return e.fail(fmt.Errorf("read manifest: %w", rerr))
-	}
-	if cerr != nil {
-		return e.fail(cerr)
-	}
-	opts := []migrations.Option{migrations.WithSchema(c.db.schema)}
-	if c.checkIn {
-		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
-	}
-	checker, err := migrations.NewReleaseChecker(conn, data, opts...)
-	if err != nil {
-		return e.fail(manifestErr(err, c.manifest))
-	}
-	h, _ := checker.Release()
-	if code := e.agreeWith(c.manifest, &c.rel, h.AppVersion, h.Policy); code != 0 {
-		return code
-	}
-	v, err := checker.Check(ctx)
-	if err != nil {
-		return e.fail(manifestErr(err, c.manifest))
-	}
-	e.warnCheckIn(checker)
-	return e.printVerdict(v)
-}
-
-// checkInFromDir is check --check-in with --dir: the whole directory is
-// loaded, since the sighting records the release's manifest (a manifest,
-// --manifest, is cheaper).
-func (e *env) checkInFromDir(ctx context.Context, c *checkCmd) int {
-	p, code := e.prepare(ctx, true)
-	if code != 0 {
-		return code
-	}
-	opts := append(e.options(), migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
-	checker, err := migrations.NewChecker(e.pool, p.set, opts...)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
-	v, err := checker.Check(ctx)
-	if err != nil {
-		return e.fail(err)
-	}
-	e.warnCheckIn(checker)
-	return e.printVerdict(v)
-}
-
-// warnCheckIn reports a check-in that was not recorded; the verdict stands.
-func (e *env) warnCheckIn(c *migrations.Checker) {
-	if err := c.CheckInError(); err != nil {
-		fmt.Fprintf(e.stderr, "ledger %s: warning: %v\n  the verdict below stands; to record check-ins, run ledger up (or init) once with this binary and grant the role what the README's \"Check-ins\" section lists\n", e.name, err)
-	}
-}
-
 // manifestCommand is the command that writes the manifest file, with what
 // this command was given (placeholders for what it was not).
 func (e *env) manifestCommand(file string) string {
@@ -265,19 +198,6 @@ func (e *env) agreeWith(file string, rel *releaseFlags, appVersion, pol string) 
 		}
 	}
 	return 0
-}
-
-// printVerdict prints check's verdict and returns its exit code.
-func (e *env) printVerdict(v policy.Verdict) int {
-	code := verdictCode(v)
-	if e.out.json {
-		if c := e.printJSON(v); c != 0 {
-			return c
-		}
-		return code
-	}
-	fmt.Fprintln(e.stdout, v.MessageWith(e.advice))
-	return code
 }
 
 // lintManifest is lint's check of --manifest against --dir: every

@@ -336,10 +336,7 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	if e.pool != nil {
 		return e.pool, nil
 	}
-	cfg, err := pgxpool.ParseConfig(e.db.url)
-	if err != nil {
-		return nil, e.dsnError(err)
-	}
+	cfg := e.db.cfg.Copy()
 	cfg.MaxConns = 4
 	e.tune(cfg.ConnConfig)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -381,10 +378,7 @@ func (e *env) dsnError(err error) error {
 // a few rows once, with local work to do meanwhile — and returns what
 // waits for it.
 func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
-	cfg, err := pgx.ParseConfig(e.db.url)
-	if err != nil {
-		return nil, e.dsnError(err)
-	}
+	cfg := e.db.cfg.ConnConfig.Copy()
 	e.tune(cfg)
 	type dialed struct {
 		conn *pgx.Conn
@@ -400,11 +394,10 @@ func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
 
 // where describes the database without its password.
 func (e *env) where() string {
-	cfg, err := pgx.ParseConfig(e.db.url)
-	if err != nil {
+	if e.db == nil || e.db.cfg == nil {
 		return "(unparseable DSN)"
 	}
-	return describeDB(cfg, cfg.Database)
+	return describeDB(e.db.cfg.ConnConfig, e.db.cfg.ConnConfig.Database)
 }
 
 // describeDB names a database as a URL without the password.
@@ -474,7 +467,8 @@ func (e *env) explain(err error) string {
 	}
 	if timedOut(err) {
 		wait := "the connect timeout"
-		if cfg, perr := pgx.ParseConfig(e.db.url); perr == nil {
+		if e.db.cfg != nil {
+			cfg := e.db.cfg.ConnConfig.Copy()
 			e.tune(cfg)
 			wait = cfg.ConnectTimeout.String()
 		}
@@ -597,5 +591,6 @@ func commands() []*command {
 		cmdDiff(), cmdAcceptDrift(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
+		cmdCompletion(),
 	}
 }

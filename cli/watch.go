@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
@@ -197,11 +195,7 @@ func (c *watchCmd) watchNames(e *env) (natsbus.Names, error) {
 	f := c.nats
 	name := f.name
 	if name == "" {
-		cfg, err := pgx.ParseConfig(c.db.url)
-		if err != nil {
-			return natsbus.Names{}, e.dsnError(err)
-		}
-		name = natsbus.DefaultName(cfg.Database, c.db.schema)
+		name = natsbus.DefaultName(c.db.cfg.ConnConfig.Database, c.db.schema)
 	}
 	n := natsbus.NamesFor(name)
 	if f.stream != "" {
