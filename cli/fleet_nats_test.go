@@ -151,8 +151,14 @@ func TestNATSMisconfigurationFailsAtOnce(t *testing.T) {
 func TestFleetNATSCommand(t *testing.T) {
 	ctx := context.Background()
 	c := pgtest.NewCluster(t)
+	var dbNames []string
 	for i := range 3 {
 		_, u := c.NewPool(1)
+		cfg, err := pgx.ParseConfig(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbNames = append(dbNames, cfg.Database)
 		if code, _, errOut := ledgerIn(ctx, "up", "--db", u, "--dir", t.TempDir(), "--app-version", fmt.Sprintf("1.%d.0", i)); code != 0 {
 			t.Fatalf("up: %d %s", code, errOut)
 		}
@@ -190,6 +196,31 @@ func TestFleetNATSCommand(t *testing.T) {
 	code, out, _ := ledgerIn(ctx, "fleet", "--nats", srv.URL())
 	if code != 0 || !strings.Contains(out, "3 ledger(s) on") {
 		t.Errorf("fleet --nats (text): %d\n%s", code, out)
+	}
+
+	// watch --all guarding a release with no migrations: one migration it
+	// does not know, applied on the 3 databases, is one grouped alert.
+	w := runBackground(t, "watch", "--all", "--dir", t.TempDir(), "--app-version", "0.9.0", "--seen=false", "--group-window", "3s", "--nats", srv.URL())
+	time.Sleep(time.Second)
+	one := t.TempDir()
+	if err := os.WriteFile(one+"/0001_t.up.sql", []byte("CREATE TABLE t (id int);"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		u := c.URL(dbNames[i])
+		if code, _, errOut := ledgerIn(ctx, "up", "--db", u, "--dir", one, "--app-version", "1.9.0"); code != 0 {
+			t.Fatalf("up: %d %s", code, errOut)
+		}
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(w.out.String(), "[3 ledgers: ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch --all: no alert naming the 3 ledgers:\n%s\n%s", w.out.String(), w.errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := strings.Count(w.out.String(), "ALERT unknown-migration release 0.9.0"); n != 1 {
+		t.Errorf("watch --all printed %d unknown-migration alerts, want 1 (grouped):\n%s", n, w.out.String())
 	}
 }
 
