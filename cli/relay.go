@@ -76,7 +76,7 @@ type relayCmd struct {
 
 func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.db, &c.out, &c.nats)
-	fs.DurationVar(&c.poll, "poll", 2*time.Second, "look for new events every `duration` even without a notification")
+	fs.DurationVar(&c.poll, "poll", 2*time.Second, "look for new events every `duration` even without a notification (with --all: 30s unless given)")
 	fs.DurationVar(&c.progress, "progress", 10*time.Second, "log progress every `duration` while a backlog drains")
 	fs.IntVar(&c.batch, "batch", 1000, "events per read of the ledger")
 	fs.IntVar(&c.maxPending, "max-pending", 2048, "publishes awaiting their acknowledgement at most")
@@ -130,11 +130,15 @@ func natsFlagError(err error) error {
 }
 
 // logger writes text lines, or JSON lines with --json, to stdout.
-func (e *env) logger() *slog.Logger {
+func (e *env) logger() *slog.Logger { return e.loggerAt(slog.LevelInfo) }
+
+// loggerAt is logger from level up.
+func (e *env) loggerAt(level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if e.out.json {
-		return slog.New(slog.NewJSONHandler(e.stdout, nil))
+		return slog.New(slog.NewJSONHandler(e.stdout, opts))
 	}
-	return slog.New(slog.NewTextHandler(e.stdout, nil))
+	return slog.New(slog.NewTextHandler(e.stdout, opts))
 }
 
 // relayOptions turns the relay flags into options.
@@ -208,7 +212,14 @@ func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
 			return code
 		}
 		defer nc.Close()
-		f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithFleetLogger(log), natsbus.WithDiscoveryInterval(c.discover), natsbus.WithRelayOptions(opts[1:]...))
+		// Each ledger's relay logs what goes wrong, not its progress: a
+		// thousand ledgers would drown the fleet's own lines.
+		perLedger := append([]natsbus.RelayOption{natsbus.WithLogger(e.loggerAt(slog.LevelWarn))}, opts[1:]...)
+		if !e.given["poll"] {
+			// LISTEN wakes every ledger; the poll is only the fallback.
+			perLedger = append(perLedger, natsbus.WithPollInterval(30*time.Second))
+		}
+		f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithFleetLogger(log), natsbus.WithDiscoveryInterval(c.discover), natsbus.WithRelayOptions(perLedger...))
 		if err != nil {
 			return e.usageErr("%v", err)
 		}
