@@ -65,14 +65,18 @@ type FleetQuery struct {
 // ledger.<name>.events.>) with the projector — no database is read — and
 // adds the check-ins the relays published. Ledgers come back by name.
 func FleetState(ctx context.Context, js jetstream.JetStream, q FleetQuery) ([]LedgerState, error) {
+	// One listing gives every stream with its last sequence.
 	var streams []string
-	names := js.StreamNames(ctx, jetstream.WithStreamListSubject("ledger.*.events.>"))
-	for n := range names.Name() {
+	lastSeq := map[string]int64{}
+	list := js.ListStreams(ctx, jetstream.WithStreamListSubject("ledger.*.events.>"))
+	for info := range list.Info() {
+		n := info.Config.Name
 		if strings.HasPrefix(n, "LEDGER_") && !strings.HasSuffix(n, "_ALERTS") {
 			streams = append(streams, n)
+			lastSeq[n] = int64(info.State.LastSeq)
 		}
 	}
-	if err := names.Err(); err != nil {
+	if err := list.Err(); err != nil {
 		return nil, fmt.Errorf("list the ledger streams: %w", err)
 	}
 	slices.Sort(streams)
@@ -90,7 +94,7 @@ func FleetState(ctx context.Context, js jetstream.JetStream, q FleetQuery) ([]Le
 	for range workers {
 		wg.Go(func() {
 			for i := range work {
-				out[i] = ledgerState(ctx, js, streams[i], seen, q)
+				out[i] = ledgerState(ctx, js, streams[i], lastSeq[streams[i]], seen, q)
 			}
 		})
 	}
@@ -103,7 +107,7 @@ func FleetState(ctx context.Context, js jetstream.JetStream, q FleetQuery) ([]Le
 	return out, ctx.Err()
 }
 
-func ledgerState(ctx context.Context, js jetstream.JetStream, stream string, seen map[string]natsbus.Sightings, q FleetQuery) LedgerState {
+func ledgerState(ctx context.Context, js jetstream.JetStream, stream string, last int64, seen map[string]natsbus.Sightings, q FleetQuery) LedgerState {
 	name := strings.TrimPrefix(stream, "LEDGER_")
 	n := natsbus.Names{Stream: stream, Prefix: "ledger." + name}
 	ls := LedgerState{Name: name, Stream: stream, Releases: seen[name].Releases}
@@ -132,7 +136,7 @@ func ledgerState(ctx context.Context, js jetstream.JetStream, stream string, see
 	} else {
 		g = NewGuard(policy.Manifest{}, policy.Strict)
 	}
-	for ev, err := range natsbus.ReadEvents(ctx, js, n, 0) {
+	for ev, err := range natsbus.ReadRange(ctx, js, n, 0, last) {
 		if err != nil {
 			ls.Error = err.Error()
 			break

@@ -362,5 +362,16 @@ func TestReadEventsGivesTheLedgerBack(t *testing.T) {
 		if want != 31 {
 			t.Errorf("after %d: read up to %d, want 30", after, want-1)
 		}
+		// ReadRange, told where the stream ends, gives the same.
+		want = after + 1
+		for ev, err := range natsbus.ReadRange(ctx, js, names, after, 30) {
+			if err != nil || ev.Seq != want {
+				t.Fatalf("ReadRange after %d: event %d, %v; want %d", after, ev.Seq, err, want)
+			}
+			want++
+		}
+		if want != 31 {
+			t.Errorf("ReadRange after %d: read up to %d, want 30", after, want-1)
+		}
 	}
 }
