@@ -172,8 +172,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // guarding a release that knows none of those migrations: a burst of 5
 // more per ledger, each burst ending with the run's schema.fingerprinted;
 // alert latency p50/p99 from a ledger's last commit to the alert naming
-// it (the first alert stating the state the whole burst leaves: 10
-// migrations the release does not know), and the heap the watcher holds. Then FleetState (`fleet --nats`)
+// it (from the run's end, its schema.fingerprinted committed, to the first
+// alert stating the state the whole burst leaves: 10 migrations the
+// release does not know; 0 if that came before), and the heap the
+// watcher holds. Then FleetState (`fleet --nats`)
 // over every stream. Targets at 1,000: stream p99 ≤ 250 ms, alert p99 ≤
 // 500 ms, watcher ≤ 200 MB, fleet state ≤ 2 s.
 func BenchmarkFleet(b *testing.B) {
@@ -339,7 +341,7 @@ func BenchmarkFleet(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					if i == 4 { // the burst's last migration: the state alerted is final from here
+					if i == len(evs)-1 { // the run's end: the burst has settled
 						cmu.Lock()
 						commits[l.name] = time.Now()
 						cmu.Unlock()
@@ -360,7 +362,9 @@ func BenchmarkFleet(b *testing.B) {
 		alat = alat[:0]
 		for name, c := range commits {
 			if at, ok := alertAt[name]; ok {
-				alat = append(alat, at.Sub(c))
+				// An alert judged on the quiet before the run's end came
+				// (settle) arrives before it: no wait after the burst.
+				alat = append(alat, max(0, at.Sub(c)))
 			}
 		}
 		amu.Unlock()
