@@ -57,16 +57,19 @@ type Unmapped struct {
 
 // Report is what an adopt or baseline did (or, dry run, would do).
 type Report struct {
-	From            string      `json:"from"`
-	Table           string      `json:"table,omitempty"`
-	SourceVersion   string      `json:"source_version,omitempty"`
-	Adopted         []Adopted   `json:"adopted"`          // recorded now
-	AlreadyRecorded []string    `json:"already_recorded"` // in the ledger before: not recorded again
-	Unmapped        []Unmapped  `json:"unmapped"`
-	Ignored         []string    `json:"ignored"` // source rows that do not say a migration is applied
-	Pending         []string    `json:"pending"` // migrations of the set that are not applied: ledger up runs them
-	DryRun          bool        `json:"dry_run,omitempty"`
-	Head            ledger.Head `json:"head"`
+	From            string     `json:"from"`
+	Table           string     `json:"table,omitempty"`
+	SourceVersion   string     `json:"source_version,omitempty"`
+	Adopted         []Adopted  `json:"adopted"`          // recorded now
+	AlreadyRecorded []string   `json:"already_recorded"` // in the ledger before: not recorded again
+	Unmapped        []Unmapped `json:"unmapped"`
+	Ignored         []string   `json:"ignored"` // source rows that do not say a migration is applied
+	Pending         []string   `json:"pending"` // migrations of the set that are not applied: ledger up runs them
+	// Mismatched: Flyway rows whose checksum is not their file's (the
+	// adopt is refused with a *ChecksumError).
+	Mismatched []ChecksumMismatch `json:"mismatched,omitempty"`
+	DryRun     bool               `json:"dry_run,omitempty"`
+	Head       ledger.Head        `json:"head"`
 }
 
 // Recorded reports whether the run recorded (or would record) anything.
@@ -104,10 +107,10 @@ type AdoptOptions struct {
 // *SourceStateError) or with rows that map to nothing (*UnmappedError,
 // unless AllowUnmapped) is refused and nothing is recorded.
 func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o AdoptOptions) (Report, error) {
-	tool, err := foreign.ParseTool(o.From)
-	if err != nil {
+	if err := CheckSource(o.From); err != nil {
 		return Report{}, err
 	}
+	tool, _ := foreign.ParseTool(o.From)
 	store, err := newStore(pool, o.Options)
 	if err != nil {
 		return Report{}, err
@@ -128,6 +131,10 @@ func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o Adopt
 	build := func(state projector.State) (Report, []projector.Event, error) {
 		rep := m.report(set, state)
 		rep.From, rep.Table, rep.SourceVersion, rep.DryRun = string(tool), table.String(), hist.Version, o.DryRun
+		rep.Mismatched = m.mismatched
+		if len(m.mismatched) > 0 {
+			return rep, nil, &ChecksumError{Table: table.String(), Mismatched: m.mismatched}
+		}
 		if len(rep.Unmapped) > 0 && !o.AllowUnmapped {
 			return rep, nil, &UnmappedError{Report: rep}
 		}
@@ -149,6 +156,34 @@ func Adopt(ctx context.Context, pool *pgxpool.Pool, set *migrations.Set, o Adopt
 		return rep, events, err
 	}
 	return record(ctx, pool, store, o.Options, build)
+}
+
+// UnknownSourceError: adopt was asked for a tool it does not read.
+type UnknownSourceError struct{ From string }
+
+func (e *UnknownSourceError) Error() string {
+	return fmt.Sprintf("unknown tool %q: adopt reads %s (or migrate, for golang-migrate)", e.From, strings.Join(Sources, ", "))
+}
+
+// CheckSource says whether adopt reads the history of the tool named from
+// (one of Sources, or "migrate"): a *UnknownSourceError if not.
+func CheckSource(from string) error {
+	if _, err := foreign.ParseTool(from); err != nil {
+		return &UnknownSourceError{From: from}
+	}
+	return nil
+}
+
+// Refused reports whether err is adopt refusing the history as it is —
+// the source in a bad state, rows that map to nothing, files changed since
+// the tool applied them — rather than failing to read or record it.
+func Refused(err error) bool {
+	var (
+		se *SourceStateError
+		ue *UnmappedError
+		ce *ChecksumError
+	)
+	return errors.As(err, &se) || errors.As(err, &ue) || errors.As(err, &ce)
 }
 
 // SourceStateError: the other tool's history is in a state that must be
@@ -290,10 +325,56 @@ func recordLocked(ctx context.Context, on *ledger.Store, conn *pgx.Conn, build f
 // applied (in the set's order), what the source kept about each, and the
 // rows that map to nothing.
 type mapping struct {
-	ids      []string
-	facts    map[string]projector.Adoption
-	unmapped []Unmapped
-	ignored  []string
+	ids        []string
+	facts      map[string]projector.Adoption
+	unmapped   []Unmapped
+	ignored    []string
+	mismatched []ChecksumMismatch
+}
+
+// ChecksumMismatch is a Flyway row whose checksum is not the checksum
+// Flyway computes for the file it maps to: the file changed since Flyway
+// applied it.
+type ChecksumMismatch struct {
+	ID       string `json:"id"`
+	File     string `json:"file"`
+	Version  string `json:"version"`
+	Script   string `json:"script,omitempty"`
+	Recorded int32  `json:"recorded"` // Flyway's, in its history
+	File32   int32  `json:"file_checksum"`
+}
+
+// flywayMismatch compares a Flyway row's checksum with the file it maps
+// to, as Flyway's validate does (migrations.FlywayChecksum). Only SQL rows
+// onto whole files (a Flyway or .up.sql file) can be compared.
+func flywayMismatch(mig migrations.Migration, r foreign.Row) (ChecksumMismatch, bool) {
+	if r.Checksum == nil || r.Type != "SQL" || (mig.Format != migrations.FormatFlyway && mig.Format != migrations.FormatPair) {
+		return ChecksumMismatch{}, false
+	}
+	sum := migrations.FlywayChecksum([]byte(mig.Up.Text))
+	if sum == *r.Checksum {
+		return ChecksumMismatch{}, false
+	}
+	return ChecksumMismatch{ID: mig.ID, File: mig.Up.File, Version: r.Version, Script: r.Script, Recorded: *r.Checksum, File32: sum}, true
+}
+
+// ChecksumError: Flyway's history records, for some migrations, a checksum
+// that is not their file's: the files changed after Flyway applied them,
+// so adopting would record files as applied that never ran as they are.
+// Nothing was recorded.
+type ChecksumError struct {
+	Table      string
+	Mismatched []ChecksumMismatch
+}
+
+func (e *ChecksumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "flyway history %s records checksums that are not their files' (they changed after Flyway applied them); nothing was recorded:", e.Table)
+	for _, m := range e.Mismatched {
+		fmt.Fprintf(&b, "\n  version %s (%s): Flyway recorded %d, %s has %d", m.Version, orDash(m.Script), m.Recorded, m.File, m.File32)
+	}
+	b.WriteString("\n  fix it first: restore the files as they were applied, or, if the changes are intended, run `flyway repair` (it records the files' checksums), then adopt again")
+	return b.String()
 }
 
 // mapHistory maps the source's rows onto the set's migrations by number:
@@ -303,8 +384,12 @@ type mapping struct {
 func mapHistory(set *migrations.Set, h foreign.History) mapping {
 	m := mapping{facts: map[string]projector.Adoption{}}
 	byNumber := map[string]migrations.Migration{}
+	byFlyway := map[string]migrations.Migration{} // a Flyway directory's files, by canonical version
 	for _, mig := range set.Migrations {
 		byNumber[strings.TrimLeft(mig.Number, "0")] = mig
+		if mig.Format == migrations.FormatFlyway {
+			byFlyway[migrations.FlywayVersion(mig.Version)] = mig
+		}
 	}
 	for _, r := range h.Ignored {
 		m.ignored = append(m.ignored, describeRow(r))
@@ -318,8 +403,26 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 		m.facts[id] = a
 		m.ids = append(m.ids, id)
 	}
+	exact := func(mig migrations.Migration, r foreign.Row) {
+		adopt(mig.ID, r)
+		if mm, ok := flywayMismatch(mig, r); ok {
+			m.mismatched = append(m.mismatched, mm)
+		}
+	}
 	for _, r := range h.Rows {
-		if r.Number == "" {
+		number := r.Number
+		if len(byFlyway) > 0 && r.Version != "" {
+			// A Flyway history onto a Flyway directory: by version, as
+			// Flyway pairs them (1.1 is V1.1__…, V1_1__… or V1.01__…).
+			if mig, ok := byFlyway[migrations.FlywayVersion(r.Version)]; ok && !r.UpTo {
+				exact(mig, r)
+				continue
+			}
+			if n, err := migrations.FlywayNumber(r.Version); err == nil {
+				number = n
+			}
+		}
+		if number == "" {
 			reason := fmt.Sprintf("version %q is not a whole number; ledger maps versions to migration ids by number", r.Version)
 			if r.Version == "" {
 				reason = "a repeatable migration (no version); ledger has no repeatable migrations"
@@ -327,26 +430,63 @@ func mapHistory(set *migrations.Set, h foreign.History) mapping {
 			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script, Reason: reason})
 			continue
 		}
-		n := strings.TrimLeft(r.Number, "0")
-		exact, ok := byNumber[n]
-		if !ok && (!r.UpTo || r.Type != "BASELINE") {
-			m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script,
-				Reason: fmt.Sprintf("no migration numbered %s in the set", r.Number)})
-			continue
-		}
+		n := strings.TrimLeft(number, "0")
+		mig, ok := byNumber[n]
 		if !r.UpTo {
-			adopt(exact.ID, r)
+			if !ok {
+				m.unmapped = append(m.unmapped, Unmapped{Version: r.Version, Script: r.Script,
+					Reason: fmt.Sprintf("no migration numbered %s in the set", r.Number)})
+				continue
+			}
+			exact(mig, r)
 			continue
 		}
+		// Everything up to n is applied: each migration of the set numbered
+		// n or less is; if none is numbered n, the source applied
+		// migrations the set does not hold, after the last one it does.
+		last := ""
 		for _, mig := range set.Migrations {
 			if projector.CompareNumbers(strings.TrimLeft(mig.Number, "0"), n) > 0 {
 				break
 			}
 			adopt(mig.ID, r)
+			last = strings.TrimLeft(mig.Number, "0")
+		}
+		if !ok && r.Type != "BASELINE" {
+			from := "1"
+			if last != "" {
+				from = decimalAdd1(last)
+			}
+			missing := from + "–" + n
+			if from == n {
+				missing = n
+			}
+			newest := "holds no migration numbered below it"
+			if last != "" {
+				newest = "holds migrations up to " + last + " only"
+			}
+			reason := fmt.Sprintf("no migration numbered %s in the set", r.Number)
+			if from != n {
+				reason = fmt.Sprintf("the history says every migration up to %s is applied, but the set %s: the migrations numbered %s that were applied are not in it", r.Version, newest, missing)
+			}
+			m.unmapped = append(m.unmapped, Unmapped{Version: missing, Script: r.Script, Reason: reason})
 		}
 	}
 	projector.SortIDs(m.ids)
 	return m
+}
+
+// decimalAdd1 is n+1 for a decimal without leading zeros, however long.
+func decimalAdd1(n string) string {
+	b := []byte(n)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return "1" + string(b)
 }
 
 // report splits the mapping by what the ledger already holds.

@@ -62,15 +62,22 @@ func cmdAdopt() *command {
 schema.baselined event, then one migration.applied per migration the tool
 says is applied, marked as adopted, with what the tool kept (goose's tstamp,
 Flyway's checksum, installed_by, installed_on and execution time). The tool's
-versions map to this set's migrations (--dir) by number; golang-migrate's
-and tern's single version means every migration up to it.
+versions map to this set's migrations (--dir) by number (a Flyway
+directory's by version); golang-migrate's and tern's single version means
+every migration up to it: at version 5 with files 0001–0003, 0001–0003 are
+applied and 4–5 are unmapped. Flyway's checksums are compared with its files'
+(as flyway validate does).
 
 The other tool's table is read, never changed. Adopting again records
 nothing new. Refused, with what to fix first: golang-migrate's dirty flag, a
-failed Flyway row (success = false), and rows that map to no migration of
-the set (every one is listed; --allow-unmapped records the rest anyway and
-lists them in the schema.baselined event). goose versions whose latest row
-says is_applied = false are not applied.
+failed Flyway row (success = false), a Flyway checksum that is not its
+file's (the file changed since Flyway applied it), and rows that map to no
+migration of the set (every one is listed; --allow-unmapped records the rest
+anyway and lists them in the schema.baselined event). goose versions whose
+latest row says is_applied = false are not applied.
+
+Exit codes: 0 recorded (or nothing to record), 1 error, 2 usage (an unknown
+--from), 4 refused (what to fix first is said).
 
 --table names the history table when it is not the tool's default (it may be
 schema-qualified); otherwise it is found by its columns.`,
@@ -102,6 +109,9 @@ func (c *adoptCmd) flags(fs *flag.FlagSet, e *env) {
 func (c *adoptCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.from == "" {
 		return e.usageErr("say which tool's history to adopt: --from %s", strings.Join(adopt.Sources, "|"))
+	}
+	if err := adopt.CheckSource(c.from); err != nil {
+		return e.usageErr("--from: %v", err)
 	}
 	p, code := e.prepare(ctx, true)
 	if code != 0 {
@@ -181,17 +191,14 @@ func (e *env) adoptReport(rep adopt.Report, err error, to string) int {
 			out.Error = err.Error()
 		}
 		e.printJSON(out)
-		if err != nil {
-			return exitError
-		}
-		return exitOK
+		return adoptCode(err)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "ledger %s: %s\n", e.name, e.explain(err))
 		if unmapped != nil {
 			fmt.Fprintf(e.stderr, "  check --dir (%s) is this database's migration directory; --allow-unmapped records the rest and lists these rows in the schema.baselined event\n", e.dir.path)
 		}
-		return exitError
+		return adoptCode(err)
 	}
 	w := e.stdout
 	src := rep.From
@@ -236,4 +243,16 @@ func (e *env) adoptReport(rep adopt.Report, err error, to string) int {
 		fmt.Fprintf(w, "pending (ledger up applies them): %s\n", strings.Join(rep.Pending, ", "))
 	}
 	return exitOK
+}
+
+// adoptCode is adopt's exit code: 4 when it refused the history as it is
+// (the exit code table's "refused"), 1 when it could not do it.
+func adoptCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case adopt.Refused(err):
+		return exitRefused
+	}
+	return exitError
 }

@@ -166,11 +166,18 @@ func printStatus(w io.Writer, v statusView, dir string, setSize int) {
 	if len(v.Applied) > 0 {
 		fmt.Fprintln(tw, "  ID\tAPPLIED AT (UTC)\tRELEASE\tACTOR\tHOST\t")
 		for _, m := range v.Applied {
-			note := ""
-			if mismatched[m.ID] {
-				note = "FILE CHANGED SINCE APPLIED"
+			var notes []string
+			at := ts(m.AppliedAt)
+			if src, ok := v.Adopted[m.ID]; ok {
+				// When the other tool really applied it; the ledger's own
+				// time is when it was adopted.
+				at = ts(src.AppliedAt)
+				notes = append(notes, fmt.Sprintf("applied by %s, adopted %s", src.From, ts(m.AppliedAt)))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.ID, ts(m.AppliedAt), orDash(m.AppVersion), m.Actor, m.Host, note)
+			if mismatched[m.ID] {
+				notes = append(notes, "FILE CHANGED SINCE APPLIED")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.ID, at, orDash(m.AppVersion), m.Actor, m.Host, strings.Join(notes, "; "))
 		}
 	}
 	tw.Flush()

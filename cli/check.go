@@ -74,7 +74,7 @@ func (c *checkCmd) run(ctx context.Context, e *env, args []string) int {
 	}
 	// Each file is read and hashed once: the whole set, if the verdict
 	// needs it, is parsed from what the fast path read.
-	dir, err := migrations.ReadDir(c.dir.path)
+	dir, err := migrations.ReadDir(c.dir.path, e.loadOpts...)
 	conn, cerr := wait()
 	if cerr == nil {
 		defer conn.Close(context.WithoutCancel(ctx))

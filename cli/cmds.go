@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -127,7 +128,7 @@ func (c *initCmd) run(ctx context.Context, e *env, args []string) int {
 
 func cmdUp() *command {
 	return &command{
-		name: "up", args: "[--to ID] [--dry-run] [--rehearse] [--lock-timeout D] [--ddl-lock-timeout D] [--fleet-window D] [--allow-breaking]",
+		name: "up", args: "[--to ID|VERSION | --steps N] [--dry-run] [--rehearse] [--lock-timeout D] [--ddl-lock-timeout D] [--fleet-window D] [--allow-breaking]",
 		short: "apply pending migrations, each in one transaction with its ledger event",
 		long: `Creates the ledger if needed, takes the migration lock (any number of
 migrators may start at once: each migration is applied exactly once), and
@@ -142,11 +143,15 @@ migrations that break it. --allow-breaking goes ahead and records the
 releases broken in each such migration's event. With no check-ins it says
 nothing.
 
---dry-run prints the plan (and the same analysis) and changes nothing. --rehearse runs the pending
+--to takes an id or a version number as goose and migrate take it (--to 4
+is 0004_…); --steps N applies only the next N (goose up-by-one, migrate up
+N). --dry-run prints the plan (and the same analysis) with the SQL each
+migration would run, and changes nothing. --rehearse runs the pending
 transactional migrations in one transaction and rolls it back: proof that
 they apply to this very database, recording nothing.`,
 		example: `  ledger up --dir ./migrations --app-version 1.3.0
   ledger up --to 0007_add_orders --dry-run
+  ledger up --steps 1
   ledger up --rehearse --ddl-lock-timeout 2s`,
 		newFlags: func() runnable {
 			return &upCmd{rel: releaseFlags{withPolicy: true}, migrate: runFlags{lock: lockFlags{withDDL: true}}}
@@ -162,13 +167,15 @@ type upCmd struct {
 	migrate          runFlags
 	guard            guardFlags
 	to               string
+	steps            int
 	dryRun, rehearse bool
 }
 
 func (c *upCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.migrate, &c.guard)
-	fs.StringVar(&c.to, "to", "", "apply up to and including this migration `ID`")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
+	fs.StringVar(&c.to, "to", "", "apply up to and including this migration `ID` or version number (4 is 0004_…)")
+	fs.IntVar(&c.steps, "steps", 0, "apply only the next `N` pending migrations (goose up-by-one is --steps 1)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan and the SQL that would run; change nothing")
 	fs.BoolVar(&c.rehearse, "rehearse", false, "apply the pending transactional migrations in one transaction and roll it back")
 }
 
@@ -176,11 +183,17 @@ func (c *upCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.dryRun && c.rehearse {
 		return e.usageErr("--dry-run and --rehearse do not go together: a rehearsal already changes nothing")
 	}
+	switch {
+	case c.steps < 0 || (e.given["steps"] && c.steps == 0):
+		return e.usageErr("--steps %d: want a positive number", c.steps)
+	case c.steps > 0 && c.to != "":
+		return e.usageErr("give --to or --steps, not both")
+	}
 	p, code := e.prepare(ctx, true, append(c.migrate.options(e), c.guard.options()...)...)
 	if code != 0 {
 		return code
 	}
-	rep, err := p.runner.Up(ctx, migrations.UpOptions{Target: c.to, DryRun: c.dryRun, Rehearse: c.rehearse})
+	rep, err := p.runner.Up(ctx, migrations.UpOptions{Target: c.to, Steps: c.steps, DryRun: c.dryRun, Rehearse: c.rehearse})
 	return e.report("up", c.rehearse, rep, err)
 }
 
@@ -235,8 +248,15 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 	if e.out.json {
 		out := struct {
 			migrations.Report
-			Error string `json:"error,omitempty"`
+			// Steps: a dry run's steps with the SQL each would run.
+			Steps []dryStep `json:"steps,omitempty"`
+			Error string    `json:"error,omitempty"`
 		}{Report: rep}
+		if rep.DryRun {
+			for _, s := range rep.Plan.Steps {
+				out.Steps = append(out.Steps, dryStepOf(s))
+			}
+		}
 		if err != nil {
 			out.Error = err.Error()
 		}
@@ -259,6 +279,9 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 					note = "  (no-transaction)"
 				}
 				fmt.Fprintf(e.stdout, "  %s%s\n", s.ID, note)
+			}
+			for _, s := range rep.Plan.Steps {
+				printStepSQL(e.stdout, s)
 			}
 		case rehearse && len(rep.Planned) == 0:
 			fmt.Fprintf(e.stdout, "rehearsal: nothing pending to rehearse; schema version %s\n", orDash(rep.Head.SchemaVersion))
@@ -307,6 +330,50 @@ func (e *env) report(verb string, rehearse bool, rep migrations.Report, err erro
 	return exitError
 }
 
+// dryStep is a planned step in a dry run's JSON.
+type dryStep struct {
+	ID            string   `json:"id"`
+	Direction     string   `json:"direction"`
+	File          string   `json:"file,omitempty"`
+	Transactional bool     `json:"transactional"`
+	Go            bool     `json:"go,omitempty"` // a Go migration: no SQL
+	Statements    []string `json:"statements"`
+}
+
+func dryStepOf(s migrations.Step) dryStep {
+	d := dryStep{ID: s.ID, Direction: s.Direction.String(), Statements: []string{}}
+	if sc := s.Script; sc != nil {
+		d.File, d.Transactional, d.Go = sc.File, !sc.NoTransaction, sc.Go()
+		for _, st := range sc.Statements {
+			d.Statements = append(d.Statements, st.Text)
+		}
+	}
+	return d
+}
+
+// printStepSQL prints the SQL a planned step would run, as it would run it.
+func printStepSQL(w io.Writer, s migrations.Step) {
+	sc := s.Script
+	if sc == nil {
+		fmt.Fprintf(w, "\n-- %s: its recorded down SQL, read when it runs\n", s.ID)
+		return
+	}
+	how := "in one transaction with its ledger event"
+	if sc.NoTransaction {
+		how = "statement by statement, outside a transaction"
+	}
+	fmt.Fprintf(w, "\n-- %s %s (%s), %s\n", s.Direction, s.ID, sc.File, how)
+	switch {
+	case sc.Go():
+		fmt.Fprintln(w, "-- a Go function, not SQL: it runs in the program that registered it")
+	case sc.Empty():
+		fmt.Fprintln(w, "-- no statement: recorded without changing anything")
+	}
+	for _, st := range sc.Statements {
+		fmt.Fprintf(w, "%s;\n", st.Text)
+	}
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -322,7 +389,9 @@ func cmdDown() *command {
 		short: "revert applied migrations, newest first",
 		long: `Reverts applied migrations newest first, each with its down SQL and its
 migration.reverted event in one transaction. --to ID keeps ID and reverts
-everything after it (--to 0 reverts all); --steps N reverts the newest N.
+everything after it (--to 0 reverts all; a version number names its
+migration, as goose and migrate take it: --to 3); --steps N reverts the
+newest N. --dry-run prints the plan and the SQL each step would run.
 
 Migrations this release does not know (applied by a newer one) are refused,
 named, unless --use-recorded: then the down SQL recorded when they were
@@ -349,10 +418,10 @@ type downCmd struct {
 
 func (c *downCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.migrate)
-	fs.StringVar(&c.to, "to", "", "keep this migration `ID`, revert everything after it (0: revert all)")
+	fs.StringVar(&c.to, "to", "", "keep this migration `ID` (or version number: 3 is 0003_…), revert everything after it (0: revert all)")
 	fs.IntVar(&c.steps, "steps", 0, "revert the newest `N` applied migrations")
 	fs.BoolVar(&c.useRecorded, "use-recorded", false, "revert migrations unknown to this release with their recorded down SQL")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan; change nothing")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "print the plan and the SQL that would run; change nothing")
 }
 
 func (c *downCmd) run(ctx context.Context, e *env, args []string) int {

@@ -4,7 +4,11 @@
 // report says, whether a release may run, whether a chain verifies are
 // the library's answers.
 //
-// cmd/ledger's main is cli.Main; a program of your own can call Run.
+// cmd/ledger's main is cli.Main; a program of your own can call Main or
+// Run too, with options: WithGoMigrations registers its Go migrations
+// (migrations.GoMigration) with the set every command loads, so the
+// program has every ledger command and runs what only it compiles
+// (examples/migrate).
 //
 // Each command has a struct of its own holding the flag groups it uses
 // (flags.go: dbFlags, dirFlags, releaseFlags, lockFlags, outputFlags,

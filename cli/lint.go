@@ -2,21 +2,25 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/schema-ledger/ledger/migrations"
 )
 
-// lintProblem is one thing lint found, at a file (and line, if known).
+// lintProblem is one thing lint found, at a file (and line, if known): a
+// migrations.Finding as lint's JSON and text show it.
 type lintProblem struct {
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Severity string `json:"severity"` // "error" or "warning"; both fail lint
-	Message  string `json:"message"`
-	Hint     string `json:"hint,omitempty"`
+	File      string `json:"file"`
+	Line      int    `json:"line,omitempty"`
+	Severity  string `json:"severity"` // error (fails lint), warning (fails it with --strict), info (--verbose)
+	Check     string `json:"check"`    // load, compatible, release, manifest
+	Message   string `json:"message"`
+	Hint      string `json:"hint,omitempty"`
+	Migration string `json:"migration,omitempty"`
+	Object    string `json:"object,omitempty"`
 }
 
 func (p lintProblem) String() string {
@@ -36,87 +40,66 @@ type lintReport struct {
 	Dir        string        `json:"dir"`
 	Migrations int           `json:"migrations"`
 	Checks     []string      `json:"checks"`
+	Strict     bool          `json:"strict"`
+	Errors     int           `json:"errors"`
+	Warnings   int           `json:"warnings"`
 	Problems   []lintProblem `json:"problems"`
+	// Release: with --manifest of an older release, the directory's
+	// migrations it does not know, and those that would make it refuse.
+	Release  string   `json:"release,omitempty"`
+	Pending  []string `json:"pending,omitempty"`
+	Refusing []string `json:"refusing,omitempty"`
 }
 
-// linter is one check lint runs, with no database. To add one (e.g. a
-// release manifest's), append it to linters: it gets the env (flags) and
-// the report so far, and adds problems.
-type linter struct {
-	name string
-	run  func(e *env, c *lintCmd, r *lintReport) error
+func (r *lintReport) add(p lintProblem) {
+	r.Problems = append(r.Problems, p)
+	switch p.Severity {
+	case string(migrations.SeverityError):
+		r.Errors++
+	case string(migrations.SeverityWarning):
+		r.Warnings++
+	}
 }
 
-func (c *lintCmd) linters() []linter {
-	ls := []linter{{name: "migrations", run: lintMigrations}}
-	if c.manifest != "" {
-		ls = append(ls, linter{name: "manifest", run: lintManifest})
-	}
-	return ls
-}
-
-// lintMigrations loads the migration directory as up and check would and
-// reports every problem of every file, and every warning.
-func lintMigrations(e *env, c *lintCmd, r *lintReport) error {
-	set, err := migrations.LoadDir(c.dir.path)
-	if err != nil {
-		var derr *migrations.DirError
-		if errors.As(err, &derr) {
-			return err // not a finding: there is nothing to lint
-		}
-		for _, fe := range fileErrors(err) {
-			r.Problems = append(r.Problems, lintProblem{File: fe.File, Line: fe.Line, Severity: "error", Message: fe.Msg, Hint: fe.Hint})
-		}
-		if len(r.Problems) == 0 {
-			return err
-		}
-		return nil
-	}
-	r.Migrations = len(set.Migrations)
-	for _, w := range set.Warnings {
-		// A warning names its file first: "<dir>/<file>: …" or "<dir>/<file> holds …".
-		file, msg := c.dir.path, w
-		if i := strings.IndexAny(w, ": "); i > 0 && strings.HasSuffix(w[:i], ".sql") {
-			file, msg = w[:i], strings.TrimLeft(w[i:], ": ")
-		}
-		r.Problems = append(r.Problems, lintProblem{File: file, Severity: "warning", Message: msg})
-	}
-	return nil
-}
-
-// fileErrors unwraps the *FileError values Load joined.
-func fileErrors(err error) []*migrations.FileError {
-	var out []*migrations.FileError
-	var walk func(error)
-	walk = func(err error) {
-		var fe *migrations.FileError
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-		} else if errors.As(err, &fe) {
-			out = append(out, fe)
-		}
-	}
-	walk(err)
-	return out
-}
+// failed: any error; with --strict, any warning too.
+func (r *lintReport) failed() bool { return r.Errors > 0 || (r.Strict && r.Warnings > 0) }
 
 func cmdLint() *command {
 	return &command{
-		name: "lint", args: "[--dir D] [--manifest FILE] [--json]",
-		short: "check the migration files without a database (exit 0 clean, 1 problems)",
+		name: "lint", args: "[--dir D] [--manifest FILE] [--strict] [--verbose] [--json]",
+		short: "check the migration files without a database (exit 0 clean or warnings only, 1 errors)",
 		long: `Loads the migration directory exactly as up and check would — file names,
-numbering, directives, goose annotations, transaction control, statements
-that cannot run in a transaction, psql meta-commands — and reports every
-problem of every file with file:line and a hint, warnings included. It needs
-no database, so CI can gate migration files on any runner. With --manifest
-FILE it also proves that the release's manifest lists exactly the
-directory's migrations (ids, checksums, transactional flags, constraints).
+numbering, directives, goose / Flyway / tern files, transaction control,
+statements that cannot run in a transaction, psql meta-commands, invalid
+UTF-8 — and reports every problem of every file with file:line and a hint.
+It needs no database, so CI can gate migration files on any runner.
 
-Exit codes: 0 clean, 1 problems found (or the directory is missing), 2 usage.`,
+Errors are what up would refuse; warnings (a comment-only placeholder, a
+file that looks like a migration and is ignored) are shown and do not fail
+lint unless --strict. While an error exists, every warning is still shown.
+
+It knows releases: a migration declaring -- ledger:compatible C whose SQL
+drops or renames a table or column, changes a column's type, or adds NOT
+NULL without a default contradicts its declaration (an error naming the
+line and the object: releases matching C may read what it removes). With
+--app-version (the release that ships the directory), only a C admitting
+an older release contradicts (>=1.3.0 on a migration shipped in 1.3.0 does
+not: the releases it admits know what it removed). The same statements
+without a declaration are safe (older releases refuse to run with them
+applied) and are listed with --verbose.
+
+--manifest FILE is a release's manifest (ledger manifest). Its migrations
+must be the directory's, unchanged; the directory's migrations it does not
+list are pending for that release, and lint names those that would make it
+refuse under its policy once applied (warnings): up's release guard,
+offline. A manifest of this very directory lists them all: it is then the
+proof that the manifest matches the directory.
+
+Exit codes: 0 no errors (warnings allowed), 1 errors (or warnings with
+--strict, or the directory is missing), 2 usage.`,
 		example: `  ledger lint --dir ./migrations
-  ledger lint --json | jq '.problems[] | "\(.file):\(.line) \(.message)"'`,
+  ledger lint --strict --manifest release-1.2.0.json
+  ledger lint --json | jq -r '.problems[] | "\(.file):\(.line) \(.severity) \(.message)"'`,
 		newFlags: func() runnable { return &lintCmd{} },
 	}
 }
@@ -126,23 +109,42 @@ type lintCmd struct {
 	rel      releaseFlags
 	out      outputFlags
 	manifest string
+	strict   bool
+	verbose  bool
 }
 
 func (c *lintCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.dir, &c.rel, &c.out)
-	fs.StringVar(&c.manifest, "manifest", "", "also prove that release manifest `FILE` (ledger manifest) matches the directory")
+	fs.StringVar(&c.manifest, "manifest", "", "a release's manifest `FILE` (ledger manifest): prove its migrations are the directory's, and name the pending ones that would make it refuse")
+	fs.BoolVar(&c.strict, "strict", false, "fail (exit 1) on warnings too")
+	fs.BoolVar(&c.verbose, "verbose", false, "also list destructive statements of migrations that declare no compatibility (safe: older releases refuse them)")
 }
 
 func (c *lintCmd) run(ctx context.Context, e *env, args []string) int {
-	r := lintReport{Dir: c.dir.path, Problems: []lintProblem{}}
-	for _, l := range c.linters() {
-		r.Checks = append(r.Checks, l.name)
-		if err := l.run(e, c, &r); err != nil {
-			return e.fail(err)
+	r := lintReport{Dir: c.dir.path, Strict: c.strict, Problems: []lintProblem{}}
+	opts := migrations.LintOptions{Verbose: c.verbose, Load: e.loadOpts, AppVersion: c.rel.appVersion()}
+	var release *migrations.Manifest
+	if c.manifest != "" {
+		if m, ok := c.readRelease(e, &r); ok {
+			release = &m
+			opts.Release = release
 		}
 	}
+	rep, err := migrations.LintDir(c.dir.path, opts)
+	if err != nil {
+		return e.fail(err) // not a finding: there is nothing to lint
+	}
+	r.Migrations, r.Checks = rep.Migrations, rep.Checks
+	for _, f := range rep.Findings {
+		r.add(lintProblem{File: f.File, Line: f.Line, Severity: string(f.Severity), Check: f.Check, Message: f.Message, Hint: f.Hint, Migration: f.Migration, Object: f.Object})
+	}
+	if release != nil {
+		r.Release, r.Pending, r.Refusing = release.AppVersion, rep.Pending, rep.Refusing
+		c.lintManifest(e, release, &r)
+	}
+	slices.SortStableFunc(r.Problems, func(a, b lintProblem) int { return severityRank[a.Severity] - severityRank[b.Severity] })
 	code := exitOK
-	if len(r.Problems) > 0 {
+	if r.failed() {
 		code = exitError
 	}
 	if c.out.json {
@@ -154,10 +156,24 @@ func (c *lintCmd) run(ctx context.Context, e *env, args []string) int {
 	for _, p := range r.Problems {
 		fmt.Fprintln(e.stdout, p)
 	}
-	if len(r.Problems) == 0 {
+	if release != nil {
+		fmt.Fprintf(e.stdout, "release %s (%s): %d pending migration(s)", release.AppVersion, release.Policy, len(r.Pending))
+		if len(r.Refusing) > 0 {
+			fmt.Fprintf(e.stdout, ", %d would make it refuse: %s", len(r.Refusing), strings.Join(r.Refusing, ", "))
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	switch {
+	case r.Errors == 0 && r.Warnings == 0:
 		fmt.Fprintf(e.stdout, "%s: %d migration(s), no problems\n", c.dir.path, r.Migrations)
-	} else {
-		fmt.Fprintf(e.stdout, "%s: %d problem(s)\n", c.dir.path, len(r.Problems))
+	default:
+		fmt.Fprintf(e.stdout, "%s: %d migration(s), %d error(s), %d warning(s)", c.dir.path, r.Migrations, r.Errors, r.Warnings)
+		if r.Errors == 0 && !c.strict {
+			fmt.Fprint(e.stdout, " (warnings do not fail lint; --strict makes them)")
+		}
+		fmt.Fprintln(e.stdout)
 	}
 	return code
 }
+
+var severityRank = map[string]int{"error": 0, "warning": 1, "info": 2}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
@@ -200,35 +201,45 @@ func (e *env) agreeWith(file string, rel *releaseFlags, appVersion, pol string) 
 	return 0
 }
 
-// lintManifest is lint's check of --manifest against --dir: every
-// difference is a problem of the manifest file. Without --manifest it
-// checks nothing.
-func lintManifest(e *env, c *lintCmd, r *lintReport) error {
-	if c.manifest == "" {
-		return nil
-	}
-	problem := func(msg, hint string) {
-		r.Problems = append(r.Problems, lintProblem{File: c.manifest, Severity: "error", Message: msg, Hint: hint})
-	}
+// readRelease reads lint's --manifest; a manifest it cannot read is a
+// problem of the manifest file.
+func (c *lintCmd) readRelease(e *env, r *lintReport) (migrations.Manifest, bool) {
 	m, err := migrations.ReadManifestFile(c.manifest)
 	if err != nil {
 		hint := ""
 		if slices.ContainsFunc(migrations.Fixes(err), func(f migrations.Fix) bool { return f.Action == migrations.FixWriteManifest }) {
 			hint = "write it again: " + e.manifestCommand(c.manifest)
 		}
-		problem(err.Error(), hint)
-		return nil
+		r.add(lintProblem{File: c.manifest, Severity: "error", Check: "manifest", Message: err.Error(), Hint: hint})
+		return m, false
+	}
+	return m, true
+}
+
+// lintManifest checks --manifest against --dir: the release's migrations
+// must be the directory's, unchanged (each difference is a problem of the
+// manifest file); the directory's migrations it does not list are pending
+// for that release, which the release check of migrations.Lint judged.
+func (c *lintCmd) lintManifest(e *env, m *migrations.Manifest, r *lintReport) {
+	problem := func(msg, hint string) {
+		r.add(lintProblem{File: c.manifest, Severity: "error", Check: "manifest", Message: msg, Hint: hint})
 	}
 	regen := fmt.Sprintf("regenerate it: ledger manifest --dir %s --app-version %s --policy %s -o %s", c.dir.path, m.AppVersion, m.Policy, c.manifest)
-	if c.rel.versionGiven && c.rel.versionText != m.AppVersion {
+	if c.rel.versionGiven && c.rel.versionText != m.AppVersion && len(r.Pending) == 0 {
 		problem(fmt.Sprintf("the manifest is release %s, --app-version says %s", m.AppVersion, c.rel.versionText), "")
 	}
-	set, err := migrations.LoadDir(c.dir.path)
+	set, err := migrations.LoadDir(c.dir.path, e.loadOpts...)
 	if err != nil {
-		return nil // the migrations check reports the directory's problems
+		return // the load check reports the directory's problems
+	}
+	pending := map[string]bool{}
+	for _, id := range r.Pending {
+		pending[id] = true
 	}
 	for _, d := range m.Diff(set) {
+		if id, ok := strings.CutSuffix(d, " is in the directory but not in the manifest"); ok && pending[id] {
+			continue // pending for that release: judged by the release check
+		}
 		problem(d, regen)
 	}
-	return nil
 }

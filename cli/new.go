@@ -132,7 +132,8 @@ func newCommandNamed(name string) *command {
 	return &command{
 		name: name, args: "NAME [--no-transaction]",
 		short: "write the next migration's files, continuing the directory's numbering",
-		long: `Writes <id>.up.sql and <id>.down.sql in --dir, where id is the next number
+		long: `Writes <id>.up.sql and <id>.down.sql in --dir (created if it does not
+exist yet), where id is the next number
 and NAME: a zero-padded sequence of the same width as the newest migration's
 (0007 after 0006), or the current UTC time (YYYYMMDDhhmmss) when the
 directory numbers by timestamp. In a directory of goose-format files it
@@ -161,8 +162,18 @@ func (c *newCmd) run(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.usageErr("%v", err)
 	}
-	if fi, err := os.Stat(c.dir.path); err != nil || !fi.IsDir() {
-		return e.fail(fmt.Errorf("migrations directory %s does not exist (or is not a directory): create it, or pass --dir", c.dir.path))
+	var made string
+	switch fi, err := os.Stat(c.dir.path); {
+	case errors.Is(err, fs.ErrNotExist):
+		// The first migration of a project: the directory comes with it.
+		if err := os.MkdirAll(c.dir.path, 0o755); err != nil {
+			return e.fail(fmt.Errorf("create the migrations directory: %w", err))
+		}
+		made = c.dir.path
+	case err != nil:
+		return e.fail(fmt.Errorf("migrations directory %s: %w", c.dir.path, err))
+	case !fi.IsDir():
+		return e.fail(fmt.Errorf("migrations directory %s is a file, not a directory: pass --dir", c.dir.path))
 	}
 	n, err := readNumbering(c.dir.path)
 	if err != nil {
@@ -194,7 +205,14 @@ func (c *newCmd) run(ctx context.Context, e *env, args []string) int {
 		written = append(written, path)
 	}
 	if c.out.json {
-		return e.printJSON(map[string]any{"id": id, "files": written})
+		out := map[string]any{"id": id, "files": written}
+		if made != "" {
+			out["created_dir"] = made
+		}
+		return e.printJSON(out)
+	}
+	if made != "" {
+		fmt.Fprintf(e.stdout, "created directory %s\n", made)
 	}
 	for _, w := range written {
 		fmt.Fprintf(e.stdout, "created %s\n", w)
@@ -204,8 +222,9 @@ func (c *newCmd) run(ctx context.Context, e *env, args []string) int {
 
 type newFile struct{ name, text string }
 
-// newFiles are the files of a new migration: they fail lint and up until
-// their SQL is written, so an empty migration is never applied by mistake.
+// newFiles are the files of a new migration: until their SQL is written
+// lint warns about them (lint --strict fails), and a goose file's empty up
+// section is refused.
 func newFiles(id string, goose, noTx bool) []newFile {
 	if goose {
 		text := "-- +goose Up\n-- write the migration's SQL here\n\n-- +goose Down\n-- write the SQL that reverts it here\n"

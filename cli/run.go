@@ -74,6 +74,11 @@ type env struct {
 	// given holds the flags set on the command line.
 	given map[string]bool
 
+	// loadOpts are what the migration set is loaded with: a program of its
+	// own running the CLI (Run with WithGoMigrations) registers its Go
+	// migrations here.
+	loadOpts []migrations.LoadOption
+
 	groups []flagGroup
 	db     *dbFlags
 	dir    *dirFlags
@@ -86,8 +91,15 @@ type env struct {
 // found; they are handed to the command, which must know them.
 var valueFlags = map[string]bool{"db": true, "dir": true, "schema": true, "app-version": true, "policy": true, "nats": true}
 
-func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, opts ...Option) int {
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, isTerminal: isTerminal(stderr), given: map[string]bool{}, out: &outputFlags{}}
+	for _, o := range opts {
+		o(e)
+	}
+	// ledger --version and -v, as most tools take them: the version command.
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	// Flags may come before the command too: ledger --db URL status.
 	var before []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
@@ -555,7 +567,7 @@ func isConnectError(err error) bool {
 
 // loadSet loads the migrations directory.
 func (e *env) loadSet() (*migrations.Set, error) {
-	set, err := migrations.LoadDir(e.dir.path)
+	set, err := migrations.LoadDir(e.dir.path, e.loadOpts...)
 	if err != nil {
 		return nil, err
 	}

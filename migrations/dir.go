@@ -16,6 +16,7 @@ import (
 // (Load), is parsed from the same bytes, reading only the files not read yet
 // (down files, other tools' formats). It is safe for concurrent use.
 type Dir struct {
+	opts  []LoadOption
 	path  string
 	fsys  *readOnce
 	known []policy.Known
@@ -24,12 +25,12 @@ type Dir struct {
 // ReadDir reads and hashes the up files of directory dir (in parallel).
 // An error from a file it cannot make sense of leaves Load to say
 // everything that is wrong with the directory.
-func ReadDir(dir string) (*Dir, error) {
+func ReadDir(dir string, opts ...LoadOption) (*Dir, error) {
 	if err := statDir(dir); err != nil {
 		return nil, err
 	}
-	d := &Dir{path: dir, fsys: &readOnce{FS: os.DirFS(dir), files: map[string]readFile{}}}
-	known, err := Checksums(d.fsys)
+	d := &Dir{opts: opts, path: dir, fsys: &readOnce{FS: os.DirFS(dir), files: map[string]readFile{}}}
+	known, err := Checksums(d.fsys, opts...)
 	d.known = known
 	return d, err
 }
@@ -38,7 +39,7 @@ func ReadDir(dir string) (*Dir, error) {
 func (d *Dir) Known() []policy.Known { return d.known }
 
 // Load parses the whole set, as LoadDir does, from what was read.
-func (d *Dir) Load() (*Set, error) { return load(d.fsys, d.path) }
+func (d *Dir) Load() (*Set, error) { return load(d.fsys, d.path, d.opts...) }
 
 // readOnce is an fs.FS that keeps what it read, and the checksum of it.
 type readOnce struct {

@@ -81,6 +81,7 @@ const (
 
 	FixAdopt         FixAction = "adopt"          // another tool's history and no ledger: adopt that history (Tool, Table)
 	FixWriteManifest FixAction = "write-manifest" // a manifest that cannot be used: write it again from the release's files
+	FixDeployFirst   FixAction = "deploy-first"   // a migration would make a running release refuse: deploy a release that ships it first, or declare it compatible
 )
 
 // Advice words a Fix as the whole "to fix" line of a message (policy.Advice).

@@ -80,12 +80,23 @@ func hasGooseUp(data []byte) bool {
 	return false
 }
 
+// gooseFile is what gooseSections reads from a goose file.
+type gooseFile struct {
+	up, down string // the sections' texts, at the file's lines
+	hasDown  bool   // a -- +goose Down line: an explicit down, empty or not
+	// noTx: "-- +goose NO TRANSACTION" somewhere in the file. goose reads it
+	// wherever it is (useTx = false for the whole file, up and down), and so
+	// does ledger.
+	noTx bool
+}
+
 // gooseSections splits a goose file into the text of its up and of its
 // down section. Each keeps the file's line numbers: lines of the other
 // section (and, in the down text, the lines before "+goose Up") are
-// blanked; annotations stay, as comments. It also reports what goose would
-// refuse, and what ledger cannot do (ENVSUBST).
-func gooseSections(file, text string) (up, down string, hasDown bool, errs []*FileError) {
+// blanked; annotations stay, as comments. Lines between
+// "-- +goose ENVSUBST ON" and "OFF" are expanded as goose expands them
+// (envsubst.go), with env. It also reports what goose would refuse.
+func gooseSections(file, text string, env func(string) (string, bool)) (g gooseFile, errs []*FileError) {
 	lines := strings.SplitAfter(text, "\n")
 	upB, downB := make([]string, len(lines)), make([]string, len(lines))
 	const (
@@ -93,8 +104,9 @@ func gooseSections(file, text string) (up, down string, hasDown bool, errs []*Fi
 		inUp
 		inDown
 	)
-	state, noTxLine, upLine := before, 0, 0
+	state, upLine := before, 0
 	inStatement := 0
+	envsubst := false
 	blank := func(l string) string {
 		if strings.HasSuffix(l, "\r\n") {
 			return "\r\n"
@@ -122,20 +134,32 @@ func gooseSections(file, text string) (up, down string, hasDown bool, errs []*Fi
 			if state != inUp {
 				fail(n, "put -- +goose Up before the up SQL and -- +goose Down after it", "-- +goose Down before -- +goose Up (goose refuses it too)")
 			}
-			state, hasDown = inDown, true
+			state, g.hasDown = inDown, true
 			upB[i], downB[i] = blank(l), l
 			continue
 		case strings.EqualFold(ann, "NO TRANSACTION"):
-			noTxLine = n
-			upB[i], downB[i] = l, l
+			g.noTx = true
+			upB[i], downB[i] = blank(l), blank(l)
 			continue
+		case strings.EqualFold(ann, "ENVSUBST ON"):
+			envsubst = true
+		case strings.EqualFold(ann, "ENVSUBST OFF"):
+			envsubst = false
 		case strings.EqualFold(ann, "StatementBegin"):
 			inStatement = n
 		case strings.EqualFold(ann, "StatementEnd"):
 			inStatement = 0
 		case strings.HasPrefix(strings.ToUpper(ann), "ENVSUBST"):
-			fail(n, "write the values into the file: ledger runs the SQL exactly as written, so its checksum says what ran",
-				"-- +goose %s: ledger does not substitute environment variables", ann)
+			fail(n, "write -- +goose ENVSUBST ON or -- +goose ENVSUBST OFF", "-- +goose %s: goose knows ENVSUBST ON and ENVSUBST OFF only", ann)
+		}
+		if envsubst && ann == "" && !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			x, err := expandEnv(l, env)
+			if err != nil {
+				fail(n, "set the variable, give it a default (${NAME:-default}), or write $$ for a literal $ between -- +goose ENVSUBST ON and OFF",
+					"-- +goose ENVSUBST ON: %v", err)
+			} else {
+				l = x
+			}
 		}
 		switch state {
 		case before:
@@ -157,53 +181,55 @@ func gooseSections(file, text string) (up, down string, hasDown bool, errs []*Fi
 	case inStatement != 0:
 		fail(inStatement, "close it with -- +goose StatementEnd", "-- +goose StatementBegin without -- +goose StatementEnd")
 	}
-	if noTxLine > upLine && upLine > 0 && sqlBetween(lines, upLine, noTxLine) {
-		fail(noTxLine, "move it to the top of the file, before -- +goose Up",
-			"-- +goose NO TRANSACTION after SQL: ledger reads it, like its own directives, only in the leading comments")
+	if g.noTx && len(lines) > 0 {
+		// The down SQL is recorded when the migration is applied, to be run
+		// by a binary that may not have the file: it carries the marker in
+		// its header. Line 1 of the down text is always blank (it is the
+		// up annotation, a header line or a NO TRANSACTION line).
+		downB[0] = "-- +goose NO TRANSACTION" + blank(lines[0])
 	}
-	return strings.Join(upB, ""), strings.Join(downB, ""), hasDown, errs
-}
-
-// sqlBetween reports whether lines from (1-based, exclusive) to to
-// (exclusive) hold anything but blank lines and comments.
-func sqlBetween(lines []string, from, to int) bool {
-	for _, l := range lines[from : to-1] {
-		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
-			return true
-		}
-	}
-	return false
+	g.up, g.down = strings.Join(upB, ""), strings.Join(downB, "")
+	return g, errs
 }
 
 // loadGoose loads one goose-format migration file.
-func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
+func loadGoose(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []warning) {
 	num, name, _ := projector.ParseID(id)
-	m := Migration{ID: id, Number: num, Name: name, Up: Script{File: shown(p.up)}}
+	m := Migration{ID: id, Number: num, Name: name, Format: FormatGoose, Up: Script{File: shown(p.up)}}
 	data, err := fs.ReadFile(fsys, p.up)
 	if err != nil {
 		return m, []*FileError{{File: shown(p.up), Msg: fmt.Sprintf("cannot read: %v", err)}}, nil
 	}
 	file := shown(p.up)
-	text := string(data)
-	up, down, hasDown, errs := gooseSections(file, text)
-	a, ferrs := analyze(file, []byte(up), false)
+	if _, _, bad := invalidUTF8(data); bad {
+		_, ferrs := analyzeFile(file, data, fileOptions{}) // says where, and nothing else
+		return m, ferrs, nil
+	}
+	// The checksum is over the file's bytes, as written (annotations and
+	// ${VAR} references included, not the values substituted), as for any
+	// migration file.
+	sum := checksum(fsys, p.up, data)
+	g, errs := gooseSections(file, string(data), cfg.env)
+	a, ferrs := analyzeFile(file, []byte(g.up), fileOptions{sum: sum, noTx: g.noTx})
 	errs = append(errs, ferrs...)
 	if a.script.Empty() {
 		errs = append(errs, &FileError{File: file,
 			Msg:  "the -- +goose Up section holds no SQL statement: it would be recorded as applied without changing anything",
 			Hint: "write the migration's SQL, or delete the file"})
 	}
-	sum := sha256.Sum256(data) // over the file's bytes, as goose users would expect
-	m.Up, m.Checksum, m.Compatible = a.script, hex.EncodeToString(sum[:]), a.compatible
-	m.Up.Checksum = m.Checksum
-	if !hasDown {
+	m.Up, m.Checksum, m.Compatible = a.script, sum, a.compatible
+	if !g.hasDown {
 		return m, errs, nil
 	}
-	d, ferrs := analyze(file, []byte(down), true)
+	// A -- +goose Down section is an explicit down, even empty or holding
+	// only comments: reverting the migration changes nothing, as in goose.
+	d, ferrs := analyzeFile(file, []byte(g.down), fileOptions{isDown: true, sum: sha256hex([]byte(g.down)), noTx: g.noTx})
 	errs = append(errs, ferrs...)
-	if d.script.Empty() {
-		return m, errs, nil // an empty -- +goose Down: no down, as for goose
-	}
 	m.Down = &d.script
 	return m, errs, nil
+}
+
+func sha256hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,6 +1,7 @@
 package migrations
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -40,11 +42,15 @@ type Script struct {
 	// in a string or dollar quote, such as a DO block): the runner resets
 	// the session after it. Decided conservatively at load.
 	changesSession bool
+	goFn           *goFunc // a Go migration's function (gomigration.go): no SQL
 }
 
 // Empty reports whether the script holds no statement (only blank lines and
 // comments): it runs as a no-op, and is recorded like any other.
-func (s *Script) Empty() bool { return len(s.Statements) == 0 }
+func (s *Script) Empty() bool { return len(s.Statements) == 0 && s.goFn == nil }
+
+// Go reports whether the script is a Go migration's function, not SQL.
+func (s *Script) Go() bool { return s.goFn != nil }
 
 // Migration is one migration of a set: an up script and, optionally, a down.
 type Migration struct {
@@ -52,7 +58,40 @@ type Migration struct {
 	Checksum         string // the up file's checksum (Up.Checksum): what the ledger records
 	Compatible       string // from "-- ledger:compatible <constraint>", trimmed ("" if none)
 	Up               Script
-	Down             *Script // nil: no down file
+	Down             *Script // nil: no down (file, section or function)
+	// Format is the kind of file (or function) the migration comes from.
+	Format Format
+	// Version is the version as the source tool writes it, where it is not
+	// Number: Flyway's "1.1" of V1.1__add.sql.
+	Version string
+}
+
+// Format is the kind of source a migration was loaded from.
+type Format string
+
+const (
+	FormatPair   Format = ""       // <id>.up.sql and optional <id>.down.sql (ledger, golang-migrate)
+	FormatGoose  Format = "goose"  // <version>_<name>.sql with -- +goose Up / Down
+	FormatFlyway Format = "flyway" // V<version>__<name>.sql and optional U<version>__<name>.sql
+	FormatTern   Format = "tern"   // <number>_<name>.sql, down below ---- create above / drop below ----
+	FormatGo     Format = "go"     // a Go function registered with the set (GoMigration)
+)
+
+// NoDown says, in the words of its format, that a migration has no down:
+// "has no down file", "has no down: its file has no -- +goose Down
+// section", …
+func (m Migration) NoDown() string {
+	switch m.Format {
+	case FormatGoose:
+		return "has no down: its file has no -- +goose Down section"
+	case FormatFlyway:
+		return "has no down: there is no undo file U" + m.Version + "__….sql"
+	case FormatTern:
+		return "has no down: its file has nothing below ---- create above / drop below ----"
+	case FormatGo:
+		return "has no down: it has no Down function"
+	}
+	return "has no down file"
 }
 
 // Transactional reports whether the up migration runs in one transaction
@@ -65,7 +104,8 @@ type Set struct {
 	Ignored    []string    // other entries of the directory (subdirectories end in "/")
 	Warnings   []string    // problems that do not stop the set from loading
 
-	byID map[string]int
+	warnings []warning // Warnings, with their files
+	byID     map[string]int
 }
 
 // Lookup returns the migration with this id.
@@ -104,11 +144,11 @@ const (
 
 // LoadDir loads the migration set in directory dir. Errors name files by
 // their path including dir.
-func LoadDir(dir string) (*Set, error) {
+func LoadDir(dir string, opts ...LoadOption) (*Set, error) {
 	if err := statDir(dir); err != nil {
 		return nil, err
 	}
-	return load(os.DirFS(dir), dir)
+	return load(os.DirFS(dir), dir, opts...)
 }
 
 // statDir says what is wrong with dir as a migrations directory, if anything.
@@ -129,14 +169,62 @@ func statDir(dir string) error {
 // embed.FS (through fs.Sub) in a server, os.DirFS for the CLI. Every problem
 // of every file is reported at once: the error joins one *FileError per
 // problem (errors.Join), so an operator fixes the directory in one pass.
-func Load(fsys fs.FS) (*Set, error) { return load(fsys, "") }
+func Load(fsys fs.FS, opts ...LoadOption) (*Set, error) { return load(fsys, "", opts...) }
 
 type filePair struct {
 	up, down string
-	goose    bool // up is a goose-format file holding both (goose.go)
+	format   Format
+	version  string // Flyway's version as written
+	id       string // Flyway: the id (pairs are keyed by version until all are read)
 }
 
-func load(fsys fs.FS, dir string) (*Set, error) {
+// LoadOption configures Load and LoadDir.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	env func(string) (string, bool) // goose's ENVSUBST
+	gos []GoMigration
+}
+
+// WithEnv sets what goose's "-- +goose ENVSUBST ON" expands variables
+// from (default: the process environment, os.LookupEnv, as goose does).
+func WithEnv(lookup func(name string) (string, bool)) LoadOption {
+	return func(c *loadConfig) { c.env = lookup }
+}
+
+func newLoadConfig(opts []LoadOption) *loadConfig {
+	c := &loadConfig{env: os.LookupEnv}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+func load(fsys fs.FS, dir string, opts ...LoadOption) (*Set, error) {
+	set, errs, err := loadSet(fsys, dir, newLoadConfig(opts))
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return set, nil
+}
+
+// warning is a problem that does not stop a set from loading.
+type warning struct {
+	file, msg string
+	text      string // as Set.Warnings words it
+}
+
+// loadSet loads what it can of a set: the migrations whose files load, the
+// warnings, and every problem (sorted by file and line). err is for a
+// directory that cannot be read at all.
+func loadSet(fsys fs.FS, dir string, cfg *loadConfig) (*Set, []*FileError, error) {
 	shown := func(name string) string {
 		if dir == "" {
 			return name
@@ -149,11 +237,12 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 		if where == "" {
 			where = "."
 		}
-		return nil, fmt.Errorf("read migrations directory %s: %w", where, err)
+		return nil, nil, fmt.Errorf("read migrations directory %s: %w", where, err)
 	}
 	set := &Set{}
 	var errs []*FileError
 	pairs := map[string]*filePair{}
+	tern := ternDir(fsys, entries)
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
@@ -161,18 +250,50 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			continue
 		}
 		var id string
-		var isUp, goose bool
+		var isUp bool
+		format := FormatPair
 		switch {
 		case strings.HasSuffix(name, upSuffix):
 			id, isUp = strings.TrimSuffix(name, upSuffix), true
 		case strings.HasSuffix(name, downSuffix):
 			id = strings.TrimSuffix(name, downSuffix)
 		case isGooseFile(fsys, name):
-			id, isUp, goose = strings.TrimSuffix(name, gooseSuffix), true, true
+			id, isUp, format = strings.TrimSuffix(name, gooseSuffix), true, FormatGoose
+		case tern && gooseName.MatchString(name):
+			id, isUp, format = strings.TrimSuffix(name, gooseSuffix), true, FormatTern
+		case flywayName.MatchString(name):
+			f, err := parseFlywayName(name)
+			if err != nil {
+				errs = append(errs, &FileError{File: shown(name), Msg: err.Error(), Hint: f.hint})
+				continue
+			}
+			// An undo file pairs with its migration by version, whatever
+			// their descriptions.
+			key := "flyway:" + f.number
+			p := pairs[key]
+			if p == nil {
+				p = &filePair{format: FormatFlyway, version: f.version}
+				pairs[key] = p
+			}
+			if other := map[bool]string{true: p.up, false: p.down}[f.up]; other != "" {
+				errs = append(errs, &FileError{File: shown(name),
+					Msg:  fmt.Sprintf("Flyway version %s is also %s: Flyway refuses two files of one version, and so does ledger", f.version, shown(other)),
+					Hint: "give one of them another version"})
+				continue
+			}
+			if f.up {
+				p.up, p.id = name, f.id
+			} else {
+				p.down = name
+				if p.id == "" {
+					p.id = f.id
+				}
+			}
+			continue
 		default:
 			set.Ignored = append(set.Ignored, name)
 			if w := nearMiss(name); w != "" {
-				set.Warnings = append(set.Warnings, shown(name)+": "+w)
+				set.warn(warning{file: shown(name), msg: w, text: shown(name) + ": " + w})
 			}
 			continue
 		}
@@ -190,13 +311,33 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			pairs[id] = p
 		}
 		if isUp {
-			p.up, p.goose = name, goose
+			p.up = name
 		} else {
 			p.down = name
 		}
+		if format != FormatPair {
+			p.format = format
+		}
+	}
+	for key, p := range pairs {
+		if strings.HasPrefix(key, "flyway:") {
+			delete(pairs, key)
+			if q := pairs[p.id]; q != nil {
+				errs = append(errs, &FileError{File: shown(p.up), Msg: fmt.Sprintf("migration id %s is used by two files (%s and %s)", p.id, p.up, q.up),
+					Hint: "rename one of them"})
+				continue
+			}
+			pairs[p.id] = p
+		}
+	}
+	for _, g := range cfg.gos {
+		if err := addGoPair(pairs, g); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(pairs) == 0 && len(errs) == 0 {
-		set.Warnings = append(set.Warnings, fmt.Sprintf("no migration files (<number>_<name>.up.sql) in %s", cmp.Or(dir, "the migration set")))
+		msg := fmt.Sprintf("no migration files (<number>_<name>.up.sql) in %s", cmp.Or(dir, "the migration set"))
+		set.warn(warning{file: cmp.Or(dir, "."), msg: msg, text: msg})
 	}
 
 	ids := make([]string, 0, len(pairs))
@@ -241,16 +382,24 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 	type loaded struct {
 		m     Migration
 		errs  []*FileError
-		warns []string
+		warns []warning
 	}
 	all := make([]loaded, len(ids))
 	parallel(len(ids), func(i int) {
 		if p := pairs[ids[i]]; p.up != "" {
-			all[i].m, all[i].errs, all[i].warns = loadMigration(fsys, ids[i], p, shown)
+			all[i].m, all[i].errs, all[i].warns = loadMigration(fsys, ids[i], p, shown, cfg)
 		}
 	})
 	for i, id := range ids {
 		p := pairs[id]
+		if p.up == "" && p.format == FormatFlyway {
+			errs = append(errs, &FileError{
+				File: shown(p.down),
+				Msg:  fmt.Sprintf("undo file without a versioned migration: there is no V%s__….sql", p.version),
+				Hint: "every undo file needs its versioned migration; add it, fix the file name, or delete the undo file",
+			})
+			continue
+		}
 		if p.up == "" {
 			errs = append(errs, &FileError{
 				File: shown(p.down),
@@ -260,21 +409,23 @@ func load(fsys fs.FS, dir string) (*Set, error) {
 			continue
 		}
 		errs = append(errs, all[i].errs...)
-		set.Warnings = append(set.Warnings, all[i].warns...)
-		set.Migrations = append(set.Migrations, all[i].m)
-	}
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *FileError) int {
-			return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-		})
-		joined := make([]error, len(errs))
-		for i, e := range errs {
-			joined[i] = e
+		for _, w := range all[i].warns {
+			set.warn(w)
 		}
-		return nil, errors.Join(joined...)
+		if len(all[i].errs) == 0 {
+			set.Migrations = append(set.Migrations, all[i].m)
+		}
 	}
+	slices.SortStableFunc(errs, func(a, b *FileError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
 	set.index()
-	return set, nil
+	return set, errs, nil
+}
+
+func (s *Set) warn(w warning) {
+	s.Warnings = append(s.Warnings, w.text)
+	s.warnings = append(s.warnings, w)
 }
 
 var looksNumbered = regexp.MustCompile(`^[0-9]+_`)
@@ -291,14 +442,19 @@ func nearMiss(name string) string {
 	return ""
 }
 
-func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string) (Migration, []*FileError, []string) {
-	if p.goose {
-		return loadGoose(fsys, id, p, shown)
+func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string, cfg *loadConfig) (Migration, []*FileError, []warning) {
+	switch p.format {
+	case FormatGoose:
+		return loadGoose(fsys, id, p, shown, cfg)
+	case FormatTern:
+		return loadTern(fsys, id, p, shown)
+	case FormatGo:
+		return loadGo(id, cfg)
 	}
 	num, name, _ := projector.ParseID(id)
-	m := Migration{ID: id, Number: num, Name: name, Up: Script{File: shown(p.up)}}
+	m := Migration{ID: id, Number: num, Name: name, Format: p.format, Version: p.version, Up: Script{File: shown(p.up)}}
 	var errs []*FileError
-	var warns []string
+	var warns []warning
 
 	up, err := fs.ReadFile(fsys, p.up)
 	if err != nil {
@@ -308,7 +464,8 @@ func loadMigration(fsys fs.FS, id string, p *filePair, shown func(string) string
 		errs = append(errs, ferrs...)
 		m.Up, m.Checksum, m.Compatible = a.script, a.script.Checksum, a.compatible
 		if m.Up.Empty() && len(ferrs) == 0 {
-			warns = append(warns, fmt.Sprintf("%s holds no SQL statement (only blank lines and comments): %s will be recorded as applied without changing anything", shown(p.up), id))
+			msg := fmt.Sprintf("holds no SQL statement (only blank lines and comments): %s will be recorded as applied without changing anything", id)
+			warns = append(warns, warning{file: shown(p.up), msg: msg, text: shown(p.up) + " " + msg})
 		}
 	}
 
@@ -343,10 +500,33 @@ func analyze(file string, data []byte, isDown bool) (analysis, []*FileError) {
 
 // analyzeSum is analyze of data whose checksum is known.
 func analyzeSum(file string, data []byte, isDown bool, sum string) (analysis, []*FileError) {
-	a := analysis{script: Script{File: file, Text: string(data), Checksum: sum}}
+	return analyzeFile(file, data, fileOptions{isDown: isDown, sum: sum})
+}
+
+// fileOptions say how to read one script.
+type fileOptions struct {
+	isDown bool
+	sum    string // the checksum to record
+	// noTx: the script runs without a transaction whatever its header says
+	// (goose's NO TRANSACTION, which holds for the whole file wherever it is).
+	noTx bool
+}
+
+// analyzeFile is analyze with options.
+func analyzeFile(file string, data []byte, o fileOptions) (analysis, []*FileError) {
+	isDown := o.isDown
+	a := analysis{script: Script{File: file, Text: string(data), Checksum: o.sum, NoTransaction: o.noTx}}
 	var errs []*FileError
 	fail := func(line int, hint, format string, args ...any) {
 		errs = append(errs, &FileError{File: file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	if line, col, ok := invalidUTF8(data); ok {
+		// PostgreSQL rejects the statement holding it (invalid byte sequence
+		// for encoding "UTF8") only when it runs, after the statements before
+		// it; found here, nothing runs.
+		fail(line, "save the file as UTF-8 (an editor's \"re-open with encoding\" then \"save as UTF-8\" converts it; Latin-1 or Windows-1252 text is the usual cause)",
+			"invalid UTF-8 at column %d (byte 0x%02x): PostgreSQL would reject the statement holding it, after running the ones before it", col, data[lineStart(data, line)+col-1])
+		return a, errs
 	}
 	text := string(data)
 	if strings.HasPrefix(text, "\uFEFF") {
@@ -597,4 +777,37 @@ func parseHeader(text string, isDown bool, a *analysis) (int, []*FileError) {
 		}
 	}
 	return headerEnd, errs
+}
+
+// invalidUTF8 finds the first byte of data that is not valid UTF-8: its
+// line and column (in bytes, 1-based).
+func invalidUTF8(data []byte) (line, col int, found bool) {
+	if utf8.Valid(data) {
+		return 0, 0, false
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line, i - start + 1, true
+		}
+		if data[i] == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return 0, 0, false
+}
+
+// lineStart is the byte offset of line (1-based) in data.
+func lineStart(data []byte, line int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			return off
+		}
+		off += i + 1
+	}
+	return off
 }

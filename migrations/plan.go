@@ -30,9 +30,12 @@ type Target struct {
 	Direction Direction
 	// ID: up applies pending migrations up to and including ID; down reverts
 	// every applied migration ordered after ID (ID itself stays). For down,
-	// "0" reverts everything.
+	// "0" reverts everything. A version number names the migration with that
+	// number (4 is 0004_add_orders; a Flyway version 1.1 its V1.1__ file),
+	// as goose and golang-migrate take it.
 	ID string
-	// Steps (down only): revert the newest Steps applied migrations.
+	// Steps: down reverts the newest Steps applied migrations; up applies
+	// the next Steps pending ones (goose's up-by-one, migrate up N).
 	Steps int
 	// UseRecorded (down only): revert migrations this set does not know with
 	// the down SQL recorded in their migration.applied events.
@@ -119,8 +122,69 @@ func (set *Set) Plan(state projector.State, t Target) (Plan, error) {
 	return set.planUp(state, t)
 }
 
+// resolveTarget reads a target as an id, or — as goose and golang-migrate
+// take it (up --to 4, down --to 3) — as a version: the number of a
+// migration (4 is 0004_add_orders), or a Flyway version (1.1). Among ids
+// (the set's, and for down the ledger's applied ones), the migration it
+// names; the target as given when it names none (the caller reports it).
+func resolveTarget(target string, ids ...func(yield func(string) bool)) string {
+	if target == "" || target == "0" {
+		return target
+	}
+	var byNumber []string
+	digits := strings.Trim(target, "0123456789") == ""
+	for _, seq := range ids {
+		for id := range seq {
+			if id == target {
+				return id
+			}
+			num, _, err := projector.ParseID(id)
+			if err != nil {
+				continue
+			}
+			if digits && strings.TrimLeft(num, "0") == strings.TrimLeft(target, "0") && !slices.Contains(byNumber, id) {
+				byNumber = append(byNumber, id)
+			}
+		}
+	}
+	if len(byNumber) == 1 {
+		return byNumber[0]
+	}
+	return target
+}
+
+func setIDs(set *Set) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for _, m := range set.Migrations {
+			if !yield(m.ID) {
+				return
+			}
+		}
+	}
+}
+
+// flywayTarget reads a Flyway version target (1.1) among a Flyway set.
+func (set *Set) flywayTarget(target string) string {
+	if strings.Trim(target, "0123456789._") != "" || !strings.ContainsAny(target, "._") {
+		return target
+	}
+	for _, m := range set.Migrations {
+		if m.Format == FormatFlyway && FlywayVersion(m.Version) == FlywayVersion(target) {
+			return m.ID
+		}
+	}
+	return target
+}
+
 func (set *Set) planUp(state projector.State, t Target) (Plan, error) {
 	p := Plan{Direction: DirUp}
+	switch {
+	case t.Steps < 0:
+		return p, &PlanError{Direction: DirUp, BadTarget: true, Reasons: []string{fmt.Sprintf("steps %d: want a positive number", t.Steps)}}
+	case t.Steps > 0 && t.ID != "":
+		return p, &PlanError{Direction: DirUp, BadTarget: true, Reasons: []string{"give a target id or a number of steps, not both"}}
+	}
+	t.ID = resolveTarget(set.flywayTarget(t.ID), setIDs(set))
 	if t.ID != "" {
 		if _, ok := set.Lookup(t.ID); !ok {
 			return p, &PlanError{Direction: DirUp, BadTarget: true, Reasons: []string{fmt.Sprintf("target %s is not a migration of this set (%s)", t.ID, set.describe())}}
@@ -132,6 +196,9 @@ func (set *Set) planUp(state projector.State, t Target) (Plan, error) {
 	}
 	for _, id := range p.Verdict.Pending {
 		if t.ID != "" && projector.CompareIDs(id, t.ID) > 0 {
+			break
+		}
+		if t.Steps > 0 && len(p.Steps) == t.Steps {
 			break
 		}
 		m, _ := set.Lookup(id)
@@ -151,6 +218,13 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 	case t.Steps == 0 && t.ID == "":
 		return p, &PlanError{Direction: DirDown, BadTarget: true, Reasons: []string{"give a target id (\"0\" for everything) or a number of steps"}}
 	}
+	t.ID = resolveTarget(set.flywayTarget(t.ID), setIDs(set), func(yield func(string) bool) {
+		for id := range state.Applied {
+			if !yield(id) {
+				return
+			}
+		}
+	})
 	if t.ID != "" && t.ID != "0" {
 		_, applied := state.Applied[t.ID]
 		_, known := set.Lookup(t.ID)
@@ -184,9 +258,9 @@ func (set *Set) planDown(state projector.State, t Target) (Plan, error) {
 			case m.Down == nil:
 				hint := ""
 				if rec.DownChecksum != "" {
-					hint = " (its down SQL was recorded when it was applied, but this set has no down file for it)"
+					hint = " (its down SQL was recorded when it was applied, but this set has no down for it)"
 				}
-				reasons = append(reasons, fmt.Sprintf("migration %s has no down file%s", rec.ID, hint))
+				reasons = append(reasons, fmt.Sprintf("migration %s %s%s", rec.ID, m.NoDown(), hint))
 			}
 			step.Migration, step.Script, step.Source = &m, m.Down, projector.DownFromFile
 		} else {

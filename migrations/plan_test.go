@@ -475,3 +475,36 @@ func TestPlanIsPure(t *testing.T) {
 		t.Errorf("Plan changed the state: %v", d)
 	}
 }
+
+// Issue 25, item 11 (library): up --steps N applies the next N pending
+// migrations; --to takes a version number as well as an id, for up and
+// down (4 is 0004_email).
+func TestPlanStepsAndVersionTargets(t *testing.T) {
+	set := load(t, withFiles(fourMigrations, map[string]string{"0004_email.down": "ALTER TABLE users DROP COLUMN email;"}))
+	h := newHistory(t, set).up("1.2.0", "0001_users")
+	up := migrations.Target{Direction: migrations.DirUp, Policy: policy.Strict}
+	for _, c := range []struct {
+		target migrations.Target
+		want   string
+	}{
+		{migrations.Target{Direction: migrations.DirUp, Steps: 1}, "0002_orders"},
+		{migrations.Target{Direction: migrations.DirUp, Steps: 2}, "0002_orders 0003_index"},
+		{migrations.Target{Direction: migrations.DirUp, Steps: 9}, "0002_orders 0003_index 0004_email"},
+		{withID(up, "3"), "0002_orders 0003_index"},
+		{withID(up, "0003"), "0002_orders 0003_index"},
+		{withID(up, "0003_index"), "0002_orders 0003_index"},
+	} {
+		plan, err := set.Plan(h.state(), c.target)
+		if err != nil || strings.Join(plan.IDs(), " ") != c.want {
+			t.Errorf("%+v: %v %v, want %s", c.target, plan.IDs(), err, c.want)
+		}
+	}
+	if _, err := set.Plan(h.state(), withID(up, "7")); planError(t, err).BadTarget != true {
+		t.Errorf("up --to 7: %v", err)
+	}
+	h.up("1.2.0", "0002_orders", "0003_index", "0004_email")
+	plan, err := set.Plan(h.state(), migrations.Target{Direction: migrations.DirDown, ID: "2"})
+	if err != nil || strings.Join(plan.IDs(), " ") != "0004_email 0003_index" {
+		t.Errorf("down --to 2: %v %v", plan.IDs(), err)
+	}
+}

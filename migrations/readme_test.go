@@ -32,3 +32,14 @@ func TestREADMEReleaseSnippetBuilds(t *testing.T) {
 	}
 	readmetest.Build(t, "<!-- release-snippet:", map[string][]byte{"release.json": m.Marshal()})
 }
+
+// The README's Go migrations and lint programs are built against this
+// module.
+func TestREADMEGoMigrationsAndLintSnippetsBuild(t *testing.T) {
+	t.Parallel()
+	readmetest.Build(t, "<!-- go-migrations-snippet: -->", map[string][]byte{
+		"migrations/0001_users.up.sql": []byte("CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"),
+	})
+	readmetest.Build(t, "<!-- lint-snippet: -->", nil)
+	readmetest.Build(t, "<!-- cli-library-snippet: -->", nil)
+}

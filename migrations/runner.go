@@ -64,14 +64,15 @@ func (r *Runner) Store() *ledger.Store { return r.store }
 
 // UpOptions say how far and how an up runs.
 type UpOptions struct {
-	Target   string // apply up to and including this id ("": all pending)
+	Target   string // apply up to and including this id or version number ("": all pending)
+	Steps    int    // or: apply the next Steps pending migrations
 	DryRun   bool   // plan only: change nothing
 	Rehearse bool   // run the pending transactional migrations in one transaction and roll it back; record nothing
 }
 
 // DownOptions say how far and how a down runs.
 type DownOptions struct {
-	Target      string // revert every applied migration ordered after this id ("0": all)
+	Target      string // revert every applied migration ordered after this id or version number ("0": all)
 	Steps       int    // or: revert the newest Steps
 	UseRecorded bool   // revert migrations this set does not know with their recorded down SQL
 	DryRun      bool
@@ -106,7 +107,7 @@ type Report struct {
 // the ledger under it and plans from what it finds, so any number of
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
-	target := r.target(DirUp, o.Target, 0, false)
+	target := r.target(DirUp, o.Target, o.Steps, false)
 	if err := r.refuseForeign(ctx); err != nil {
 		return Report{}, err
 	}
@@ -144,6 +145,13 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		plan, err := r.set.Plan(state, target)
 		if err == nil {
 			rep.Breaking, err = r.guard(ctx, r.store, state, &plan)
+		}
+		// The down SQL recorded in the ledger, so a dry run can show what
+		// would run.
+		for i := range plan.Steps {
+			if st := &plan.Steps[i]; err == nil && st.Script == nil && st.UsesRecorded() {
+				st.Script, err = recordedDown(ctx, r.store, st.ID)
+			}
 		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		rep.Elapsed = time.Since(start)
@@ -302,6 +310,9 @@ func (r *Runner) Resume(ctx context.Context, id string) (Report, error) {
 				return fmt.Errorf("resume %s: its up file's checksum %s differs from the one it started with (%s): the statements done may not be those of this file", id, short(m.Checksum), short(d.Checksum))
 			}
 			step.Migration, step.Script = &m, &m.Up
+		}
+		if step.Script.Go() {
+			return fmt.Errorf("resume %s: it is a Go migration, which cannot be resumed part-way; settle it with Resolve (applied or failed)", id)
 		}
 		if !step.Script.NoTransaction {
 			return fmt.Errorf("resume %s: %s is not a no-transaction script", id, step.Script.File)
@@ -685,6 +696,13 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 		if step.Script.NoTransaction {
 			rep.NotRehearsed = plan.IDs()[i:]
 			return nil
+		}
+		if step.Script.Go() {
+			if err := step.Script.goFn.tx(ctx, tx); err != nil {
+				return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Rehearsal: true}
+			}
+			rep.Rehearsed = append(rep.Rehearsed, step.ID)
+			continue
 		}
 		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)

@@ -286,6 +286,9 @@ func (s *session) exec(ctx context.Context, step Step, next *Step) error {
 	if step.Script == nil {
 		return fmt.Errorf("%s %s: no script to run", step.Direction, step.ID)
 	}
+	if step.Script.Go() {
+		return s.execGo(ctx, step)
+	}
 	if step.Script.NoTransaction {
 		return s.execNoTx(ctx, step, 0, true)
 	}
@@ -373,7 +376,7 @@ func (s *session) runTx(ctx context.Context, step Step) *statementFailure {
 func (s *session) sendAhead(ctx context.Context) {
 	next := s.next
 	s.next = nil
-	if next == nil || next.Script == nil || next.Script.NoTransaction || ctx.Err() != nil {
+	if next == nil || next.Script == nil || next.Script.NoTransaction || next.Script.Go() || ctx.Err() != nil {
 		return
 	}
 	// A first guess at the length (JSON may double the recorded down SQL),
@@ -403,20 +406,8 @@ func (s *session) sendAhead(ctx context.Context) {
 func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool) error {
 	sc := step.Script
 	if fresh {
-		started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
-		if err != nil {
+		if err := s.recordStarted(ctx, step); err != nil {
 			return err
-		}
-		if err := s.record(ctx, started); err != nil {
-			merr := &MigrationError{ID: step.ID, Direction: step.Direction, File: sc.File, Err: fmt.Errorf("record %s: %w", started.Type, err)}
-			var pgErr *pgconn.PgError
-			// A server's refusal on a live connection is final; a lost
-			// connection leaves unknown whether the record committed.
-			merr.NotRun = errors.As(err, &pgErr) && !s.conn.IsClosed()
-			if merr.NotRun {
-				merr.SQLState = pgErr.Code
-			}
-			return merr
 		}
 	}
 	t0 := time.Now()
@@ -528,4 +519,120 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 		return touched
 	}
 	return all
+}
+
+// recordStarted records the migration.started a no-transaction step begins with.
+func (s *session) recordStarted(ctx context.Context, step Step) error {
+	started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
+	if err != nil {
+		return err
+	}
+	if err := s.record(ctx, started); err != nil {
+		merr := &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: fmt.Errorf("record %s: %w", started.Type, err)}
+		var pgErr *pgconn.PgError
+		// A server's refusal on a live connection is final; a lost
+		// connection leaves unknown whether the record committed.
+		merr.NotRun = errors.As(err, &pgErr) && !s.conn.IsClosed()
+		if merr.NotRun {
+			merr.SQLState = pgErr.Code
+		}
+		return merr
+	}
+	return nil
+}
+
+// execGo runs a Go migration's function (GoMigration) and records it as
+// exec does a script: a transactional one in the transaction its
+// migration.applied (or migration.reverted) commits in, a no-transaction
+// one between migration.started and that event.
+func (s *session) execGo(ctx context.Context, step Step) error {
+	fn := step.Script.goFn
+	goErr := func(err error) *MigrationError {
+		merr := &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Interrupted: ctx.Err() != nil}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			merr.SQLState = pgErr.Code
+		}
+		return merr
+	}
+	if fn.conn != nil {
+		if err := s.recordStarted(ctx, step); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := s.cleanSession(ctx, true); err != nil {
+			return s.inDoubt(step, fmt.Errorf("prepare the session: %w", err), 0)
+		}
+		err := fn.conn(ctx, s.conn)
+		if err == nil && s.conn.PgConn().TxStatus() != 'I' {
+			err = errors.New("the function returned with a transaction still open on the connection (it was rolled back)")
+		}
+		if err != nil {
+			s.rollback(ctx)
+			// What the function committed before it failed is unknown: the
+			// migration is in doubt until an operator resolves it.
+			merr := goErr(err)
+			merr.InDoubt, merr.LeftBehind = true, true
+			_ = s.cleanSession(ctx, false)
+			s.recordFailure(ctx, step, merr, 0, true)
+			return merr
+		}
+		if err := s.cleanSession(ctx, false); err != nil {
+			return s.inDoubt(step, fmt.Errorf("its function ran, but resetting the session failed: %w", err), 0)
+		}
+		ev, err := step.done(time.Since(t0).Milliseconds())
+		if err == nil {
+			err = s.record(ctx, ev)
+		}
+		if err != nil {
+			return s.inDoubt(step, fmt.Errorf("its function ran, but recording %s failed: %w", ev.Type, err), 0)
+		}
+		return nil
+	}
+
+	tx, err := s.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite})
+	if err != nil {
+		merr := goErr(fmt.Errorf("prepare the transaction: %w", err))
+		merr.NotRun = !s.conn.IsClosed()
+		return merr
+	}
+	fail := func(err error) error {
+		s.rollback(ctx)
+		merr := goErr(err)
+		merr.RolledBack = true
+		s.recordFailure(ctx, step, merr, 0, false)
+		return merr
+	}
+	if set := lockTimeoutSQL(s.set.ddlLockTimeout, true); set != "" {
+		if _, err := tx.Exec(ctx, set); err != nil {
+			return fail(fmt.Errorf("prepare the transaction: %w", err))
+		}
+	}
+	if err := fn.tx(ctx, tx); err != nil {
+		return fail(err)
+	}
+	ev, err := step.done(0)
+	if err != nil {
+		return fail(err)
+	}
+	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor, Timed: true}, ev)
+	if err != nil {
+		return fail(err)
+	}
+	// The function may have changed the session (SET, SET ROLE): the
+	// record runs under the runner's own settings, as a script's does.
+	sql := strings.Join(cleanSession, ";\n") + ";\nSET CONSTRAINTS ALL IMMEDIATE;\n" + record
+	results, err := s.conn.PgConn().Exec(ctx, sql).ReadAll()
+	if err != nil {
+		_ = s.app.Done(nil)
+		return fail(fmt.Errorf("its function ran, but recording it in the ledger failed: %w", err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		_ = s.app.Done(nil)
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	if err := s.app.Done(results[len(results)-1]); err != nil {
+		return fmt.Errorf("%s %s committed, but the ledger's answer is unreadable: %w", step.Direction, step.ID, err)
+	}
+	return nil
 }

@@ -49,6 +49,10 @@ type Status struct {
 	// Foreign: another tool's history in a database without a ledger (or
 	// with an empty one): adopt it before migrating.
 	Foreign []ForeignHistory `json:"foreign,omitempty"`
+	// Adopted: for applied migrations adopted from another tool that kept
+	// when it applied them (goose's tstamp, Flyway's installed_on), that
+	// time — when the migration really ran; Applied's time is the adoption.
+	Adopted map[string]SourceApplied `json:"adopted,omitempty"`
 	// ReleaseSize is the number of migrations of the release judged.
 	ReleaseSize int `json:"-"`
 }
@@ -118,6 +122,19 @@ func (r *Runner) Status(ctx context.Context, o StatusOptions) (Status, error) {
 	for _, m := range state.Sorted() {
 		if known[m.ID] {
 			st.Applied = append(st.Applied, m)
+		}
+	}
+	if st.Initialized {
+		var until int64
+		if st.AsOf != nil {
+			until = st.AsOf.Seq
+		}
+		times, err := SourceTimes(ctx, r.store, until)
+		if err != nil {
+			return st, err
+		}
+		if len(times) > 0 {
+			st.Adopted = times
 		}
 	}
 	st.Failed = []projector.Failure{}

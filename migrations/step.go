@@ -30,7 +30,7 @@ func (st Step) dirName() string {
 // downOf is the down SQL an up step records, so that a binary that does
 // not ship this migration can still revert it.
 func (st Step) downOf() (sql, checksum string) {
-	if st.Direction == DirUp && st.Migration != nil && st.Migration.Down != nil {
+	if st.Direction == DirUp && st.Migration != nil && st.Migration.Down != nil && !st.Migration.Down.Go() {
 		return st.Migration.Down.Text, st.Migration.Down.Checksum
 	}
 	return "", ""
