@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
 	"github.com/schema-ledger/ledger/watch"
 )
 
@@ -148,5 +151,51 @@ func TestMistypedNameIsAnError(t *testing.T) {
 	}
 	if _, err := e.js.Stream(context.Background(), "LEDGER_test_ledgr_ALERTS"); err == nil {
 		t.Error("an alert stream was created for the mistyped name")
+	}
+}
+
+// Bug 2 (a real alert dropped): a checksum mismatch, its recovery, and the
+// same mismatch again are three alerts in the alerts stream (the third
+// was dropped as a duplicate when the id was the original apply's seq),
+// each stamped when it was raised.
+func TestMismatchAgainAfterRecoveryIsStored(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	edited := map[string]string{
+		"0001_users.up.sql":   v120["0001_users.up.sql"] + "\n-- edited after it was applied",
+		"0001_users.down.sql": v120["0001_users.down.sql"],
+	}
+	if _, err := e.runner(edited, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.watcher(v120, "1.2.0")
+	e.caughtUp(w)
+	as := e.waitAlerts(1)
+	if len(as) != 1 || as[0].Kind != watch.KindMismatch {
+		t.Fatalf("alerts %v, want one checksum-mismatch", alertKinds(as))
+	}
+	recorded, local := as[0].Migrations[0].Checksum, as[0].Migrations[0].Local
+	accept := func(from, to string) {
+		t.Helper()
+		ev, err := projector.NewEvent(projector.TypeMigrationAccepted, projector.Accepted{ID: "0001_users", Previous: from, Checksum: to, Reason: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error { _, err := e.store.Append(ctx, tx, ev); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accept(recorded, local) // the file as the release ships it: recovered
+	if as = e.waitAlerts(2); len(as) != 2 || as[1].Status != watch.Recovered {
+		t.Fatalf("after the fix: %v", alertKinds(as))
+	}
+	time.Sleep(1100 * time.Millisecond) // so "now" differs from the first alert's second
+	accept(local, recorded)             // and back: the same mismatch again
+	as = e.waitAlerts(3)
+	if got := alertKinds(as); len(got) != 3 || got[2] != "checksum-mismatch 0001_users" {
+		t.Fatalf("the same mismatch again: stored alerts %v, want it stored a second time", got)
+	}
+	if as[2].MsgID() == as[0].MsgID() || !as[2].At.After(as[0].At) || !as[2].At.After(as[2].Migrations[0].At) {
+		t.Errorf("the repeat: id %s (first %s), raised at %s (first %s, applied %s)", as[2].MsgID(), as[0].MsgID(), as[2].At, as[0].At, as[2].Migrations[0].At)
 	}
 }
