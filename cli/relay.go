@@ -26,7 +26,7 @@ const natsBuilt = true
 
 func cmdRelay() *command {
 	return &command{
-		name: "relay", args: "[--nats URL] [--nats-creds FILE] [--name N | --stream S --subject-prefix P] [--json]",
+		name: "relay", args: "[--nats URL] [--nats-creds FILE] [--nats-ca F --nats-cert F --nats-key F] [--replicas N] [--name N | --stream S --subject-prefix P | --all [--max-conns N]] [--json]",
 		short: "publish every ledger event to NATS JetStream, exactly once and in order",
 		long: `Runs until SIGINT or SIGTERM (then waits for the publishes in flight to be
 acknowledged), publishing each committed ledger event, in seq order, to a
@@ -45,17 +45,29 @@ resumes after the stream's last message, and refuses (exit 1) a stream whose
 last message is not this ledger's event at that seq (another database, a
 restored backup), or a stream of that name with other subjects.
 
-It wakes on the ledger's LISTEN/NOTIFY and polls every --poll as well. While
-NATS or PostgreSQL is unreachable it says so and retries with backoff.
-Progress and lag (ledger head seq - stream last seq) are logged; --json
-writes them as JSON lines.
+It wakes on the ledger's LISTEN/NOTIFY and polls every --poll as well.
+While PostgreSQL or NATS is unreachable, or the ledger is not initialized
+yet, it says so and waits (a sidecar started before its database or before
+the first up does not crash-loop). Progress and lag (ledger head seq -
+stream last seq) are logged; --json writes them as JSON lines. Every
+--check-ins it also keeps the ledger's check-ins (releases seen running
+against it) in the NATS key-value bucket ledger_sightings, outside the chain.
+
+--all relays every ledger of every database on the server --db names, each
+to LEDGER_<database>_<schema>, within --max-conns connections (--db-conns per
+database: one LISTENs for all its ledgers), finding new databases and
+ledgers every --discover.
 
 The server is --nats or NATS_URL (default nats://127.0.0.1:4222; a comma-
-separated list for a cluster; tls:// for TLS, verified against the
-system's roots). Credentials: a nats://user:password@host URL (the password
-is never printed), or --nats-creds with a .creds file (JWT and NKey).`,
+separated list for a cluster; tls:// for TLS). Credentials: a
+nats://user:password@host URL (the password is never printed), or
+--nats-creds with a .creds file (JWT and NKey); --nats-ca, --nats-cert and
+--nats-key for a private CA and a client certificate. A server not there yet
+is waited for; credentials or certificates it refuses, and malformed files,
+fail at once. --replicas keeps the stream on N servers of a cluster.`,
 		example: `  ledger relay --nats nats://127.0.0.1:4222
-  NATS_URL=tls://nats.internal:4222 ledger relay --nats-creds /etc/ledger/relay.creds --json`,
+  NATS_URL=tls://nats.internal:4222 ledger relay --nats-creds /etc/ledger/relay.creds --json
+  ledger relay --all --db postgres://relay@db1/postgres --max-conns 20 --nats tls://nats:4222 --nats-ca ca.pem --replicas 3`,
 		newFlags: func() runnable { return &relayCmd{nats: natsFlags{withStream: true, withReplicas: true}} },
 	}
 }

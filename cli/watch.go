@@ -20,31 +20,43 @@ import (
 
 func cmdWatch() *command {
 	return &command{
-		name: "watch", args: "(--dir DIR | --manifest FILE) --app-version V [--policy P] [--nats URL] [--nats-creds FILE] [--name N | --stream S --subject-prefix P] [--db URL [--interval D]] [--webhook URL] [--json]",
-		short: "guard one release: alert when the database drifts away from it (from the NATS stream)",
+		name: "watch", args: "(--dir DIR --app-version V | --manifest FILE) [--policy P] [--nats URL] [--name N | --stream S --subject-prefix P] [--db URL [--interval D]] [--webhook URL] [--json] | --all [--manifest FILE]... [--durable NAME] [--group-window D]",
+		short: "guard releases: alert when a database drifts away from them (from the NATS streams)",
 		long: `Follows the ledger's JetStream stream (published by ledger relay) from its
 first event and folds it with the projector itself — no database is needed
-to see version drift — re-evaluating the release's verdict after each event.
-When it changes, an alert goes to ledger.<name>.alerts.<kind>, once across
-any number of watchers of the same release (Nats-Msg-Id), is printed on one
-line (--json: one JSON object per line) and, with --webhook, POSTed as JSON
-(retried on network errors, 429 and 5xx).
-
-Kinds: unknown-migration, checksum-mismatch, migration-failed, in-doubt,
-schema-drift, recovered. A watcher started late replays the stream and
-alerts what holds now, once — not the history.
+to see version drift. Alerts are states, not events: once the stream has
+caught up with a burst (a run's end at once; otherwise --settle of quiet),
+each state of the guarded release that appeared or changed raises one alert
+stating it whole, and each that ended raises its kind's recovered:
+unknown-migration, checksum-mismatch, migration-failed, in-doubt (started
+and not finished after --in-doubt-grace, or the ledger moved on without it)
+and schema-drift (one alert however it was seen). An alert goes to
+ledger.<name>.alerts.<kind> with an id derived from its state — stored once
+across any number of watchers, and new when the same state comes back after
+a recovery — is printed on one line (--json: one JSON object per line) and,
+with --webhook, POSTed as JSON (retried on network errors, 429 and 5xx). A
+watcher started late replays the stream and alerts what holds now, once.
 
 With --db (or DATABASE_URL) it also reads the schema every --interval and
 alerts schema drift against the last snapshot the ledger recorded.
 
-The ledger's name in NATS defaults to <database>_<schema>, as ledger relay's
-(the database named by --db / DATABASE_URL); --name, --stream and
---subject-prefix as for ledger relay. Alerts are kept in the stream
-<stream>_ALERTS (subjects <prefix>.alerts.>, created if missing).
+The ledger's name in NATS defaults to <database>_<schema>, as ledger relay's;
+--name, --stream and --subject-prefix as for ledger relay. A name that
+matches no stream while the server has other ledgers' streams is an error
+naming them. Alerts are kept in <stream>_ALERTS (created if missing).
+
+--all follows every ledger on the server (new ones too) with one
+subscription and guards on each the releases seen checking in there (the
+relays' check-ins; --seen=false to not) plus every --manifest given
+(repeatable) and --dir at --app-version if given. The same cause on many
+ledgers within --group-window is one alert naming them all (on
+ledger_fleet.alerts.<kind>); a ledger with that cause later updates it.
+With --durable NAME it keeps its position and what it alerted in the bucket
+ledger_watch_positions, so a restart repeats nothing.
 Stops cleanly on SIGINT/SIGTERM; reconnects to NATS by itself.`,
 		example: `  ledger watch --dir ./migrations --app-version 1.2.0 --nats nats://nats:4222
   ledger watch --manifest release-1.2.0.json --db "$DATABASE_URL" --interval 10s --json
-  ledger watch --dir ./migrations --app-version 1.2.0 --webhook https://hooks.example.com/ledger`,
+  ledger watch --all --durable oncall --manifest release-1.2.0.json --webhook https://hooks.example.com/ledger`,
 		newFlags: func() runnable {
 			return &watchCmd{rel: releaseFlags{withPolicy: true}, nats: natsFlags{withStream: true, withReplicas: true}}
 		},
