@@ -38,7 +38,7 @@ func (e *env) verifyNATS(ctx context.Context, store *ledger.Store, nf *natsFlags
 	}
 	name := nf.name
 	if name == "" {
-		db, err := natsbus.DatabaseName(ctx, e.pool)
+		db, err := ledger.DatabaseName(ctx, e.pool)
 		if err != nil {
 			return streamReport{}, err
 		}

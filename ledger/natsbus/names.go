@@ -1,12 +1,9 @@
 package natsbus
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/schema-ledger/ledger/ledger"
 )
 
 // Names are where one ledger's events live in NATS: its stream and the
@@ -78,11 +75,6 @@ func (n Names) Validate() error {
 		}
 	}
 	return nil
-}
-
-// DatabaseName is ledger.DatabaseName (kept for callers of natsbus).
-func DatabaseName(ctx context.Context, db ledger.DB) (string, error) {
-	return ledger.DatabaseName(ctx, db)
 }
 
 // RedactURL shows a NATS server URL (or a comma-separated list of them)
