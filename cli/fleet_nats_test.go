@@ -140,7 +140,7 @@ func TestNATSMisconfigurationFailsAtOnce(t *testing.T) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	code, _, errOut := ledgerIn(rctx, "watch", "--dir", t.TempDir(), "--app-version", "1.0.0", "--nats", open.URL(), "--name", "ordres")
+	code, _, errOut := ledgerIn(rctx, "watch", "--dir", t.TempDir(), "--app-version", "1.0.0", "--nats", open.URL(), "--name", "ordres", "--wait-stream", "1s")
 	if code != exitError || !strings.Contains(errOut, "no stream LEDGER_ordres") || !strings.Contains(errOut, "LEDGER_orders") {
 		t.Errorf("watch --name ordres: exit %d, %q", code, errOut)
 	}

@@ -42,8 +42,8 @@ alerts schema drift against the last snapshot the ledger recorded.
 
 The ledger's name in NATS defaults to <database>_<schema>, as ledger relay's;
 --name, --stream and --subject-prefix as for ledger relay. A name that
-matches no stream while the server has other ledgers' streams is an error
-naming them. Alerts are kept in <stream>_ALERTS (created if missing).
+matches no stream while the server has other ledgers' streams is, after
+--wait-stream, an error naming them (exit 1). Alerts are kept in <stream>_ALERTS (created if missing).
 
 --all follows every ledger on the server (new ones too) with one
 subscription and guards on each the releases seen checking in there (the
@@ -80,6 +80,7 @@ type watchCmd struct {
 	groupWindow, settle time.Duration
 	inDoubtGrace        time.Duration
 	seen                bool
+	streamWait          time.Duration
 }
 
 func (c *watchCmd) flags(fs *flag.FlagSet, e *env) {
@@ -90,6 +91,7 @@ func (c *watchCmd) flags(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.groupWindow, "group-window", watch.DefaultGroupWindow, "with --all: alerts of the same cause on other ledgers within this `duration` are one alert naming them all (0: none grouped)")
 	fs.DurationVar(&c.settle, "settle", watch.DefaultSettle, "judge a ledger once its stream has been quiet this `duration` (a run's end is judged at once)")
 	fs.DurationVar(&c.inDoubtGrace, "in-doubt-grace", watch.DefaultInDoubtGrace, "a no-transaction migration started this `duration` ago with nothing after it is in doubt")
+	fs.DurationVar(&c.streamWait, "wait-stream", watch.DefaultStreamWait, "wait this `duration` for the ledger's stream while the server has other ledgers' (then the name is wrong: exit 1); with none at all, wait for the relay")
 	fs.BoolVar(&c.seen, "seen", true, "with --all: guard the releases seen checking in on each ledger (the relays' check-ins)")
 	fs.DurationVar(&c.interval, "interval", 30*time.Second, "with --db: read the schema every `duration` for drift")
 	fs.StringVar(&c.webhook, "webhook", "", "also POST each alert as JSON to `URL`")
@@ -138,7 +140,7 @@ func (c *watchCmd) run(ctx context.Context, e *env, args []string) int {
 		}
 		logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		opts := []watch.Option{watch.WithNames(names), watch.WithOutput(e.stdout, c.out.json), watch.WithLogger(logger),
-			watch.WithSettle(c.settle), watch.WithReplicas(c.nats.replicas), watch.WithGuardOptions(watch.WithInDoubtGrace(c.inDoubtGrace))}
+			watch.WithSettle(c.settle), watch.WithReplicas(c.nats.replicas), watch.WithStreamWait(c.streamWait), watch.WithGuardOptions(watch.WithInDoubtGrace(c.inDoubtGrace))}
 		if wf.webhook != "" {
 			opts = append(opts, watch.WithWebhook(wf.webhook, wf.attempts, 500*time.Millisecond))
 		}

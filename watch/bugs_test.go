@@ -138,7 +138,7 @@ func TestMistypedNameIsAnError(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	w, err := watch.New(e.js, policy.Manifest{AppVersion: "1.0.0"}, policy.Strict, watch.WithNames(natsbus.NamesFor("test_ledgr")))
+	w, err := watch.New(e.js, policy.Manifest{AppVersion: "1.0.0"}, policy.Strict, watch.WithNames(natsbus.NamesFor("test_ledgr")), watch.WithStreamWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,24 @@ func WithSettle(d time.Duration) Option {
 	}
 }
 
+// DefaultStreamWait is how long a watcher waits for its ledger's stream
+// while the server holds other ledgers' streams, before it calls the name
+// wrong (a relay started with it creates the stream within seconds).
+const DefaultStreamWait = 15 * time.Second
+
+// WithStreamWait sets how long the watcher waits for a missing stream
+// while the server has other ledgers' streams (default DefaultStreamWait);
+// with none at all it waits for the relay however long it takes.
+func WithStreamWait(d time.Duration) Option {
+	return func(w *Watcher) error {
+		if d < 0 {
+			return fmt.Errorf("stream wait: want 0 or more, got %s", d)
+		}
+		w.streamWait = d
+		return nil
+	}
+}
+
 // WithReplicas keeps the alerts stream on n servers of a JetStream
 // cluster (default 1).
 func WithReplicas(n int) Option {
@@ -120,6 +138,8 @@ type Watcher struct {
 	guardOpts []GuardOption
 	replicas  int
 
+	streamWait time.Duration
+
 	mu       sync.Mutex // guards guard, caughtUp, judgedSeq, seqCh and runErr
 	guard    *Guard
 	caughtUp bool
@@ -143,7 +163,7 @@ const DuplicateWindow = 24 * time.Hour
 
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
-	w := &Watcher{sinks: newSinks(js), known: known, policy: p, settle: DefaultSettle, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
+	w := &Watcher{sinks: newSinks(js), known: known, policy: p, settle: DefaultSettle, streamWait: DefaultStreamWait, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -231,7 +251,8 @@ func (e *NoStreamError) Unwrap() error { return ErrNoStream }
 // away is waited out: the ordered consumer resumes after the last event
 // folded. A stream that does not exist is waited for while the server has
 // no ledger stream at all (the relay has not run yet); when it has others,
-// the name is wrong and Run returns a *NoStreamError at once.
+// for the stream wait only, then the name is wrong and Run returns a
+// *NoStreamError.
 func (w *Watcher) Run(ctx context.Context) (err error) {
 	defer func() {
 		w.mu.Lock()
@@ -394,6 +415,7 @@ func (w *Watcher) fold(ev ledger.Event, caughtUp bool) (bool, error) {
 
 func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 	wait := 250 * time.Millisecond
+	started := time.Now()
 	for {
 		s, err := w.js.Stream(ctx, w.names.Stream)
 		if err == nil {
@@ -407,9 +429,15 @@ func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 					have = append(have, n)
 				}
 			}
-			if len(have) > 0 {
+			if slices.Contains(have, w.names.Stream) {
+				continue // created between the lookup and the listing
+			}
+			if len(have) > 0 && time.Since(started) >= w.streamWait {
 				slices.Sort(have)
 				return nil, &NoStreamError{Stream: w.names.Stream, Have: have}
+			}
+			if len(have) > 0 && ctx.Err() == nil {
+				w.log.Warn("watch: no such ledger stream, while the server has others; waiting for its relay a little, then giving up", "stream", w.names.Stream, "others", len(have), "give_up_after", w.streamWait.String())
 			}
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
