@@ -5,7 +5,7 @@
 # (block.sh), ledger verify of 1,000,000 events (verify-1m.sh) and the Go benchmarks;
 # finally a table of the targets, measured values and ratios (summary.md).
 #   bench/run-all.sh            (~10-12 min on 2 cores; WORK=/tmp/ledger-bench)
-#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify drift gobench
+#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify drift deploy gobench
 #   SUMMARY_OF=$WORK/results/all-<stamp> bench/run-all.sh   only rebuild that run's summary.md
 # Results: $WORK/results/all-<stamp>/ (one log per step, CSVs, summary.md).
 set -euo pipefail
@@ -37,6 +37,7 @@ step race    env OUT="$R/race" TOOLS="ledger goose" P=8 "$HERE/race.sh"
 step block   env OUT="$R/block" TOOLS="ledger goose migrate tern" SLEEP=5 "$HERE/block.sh"
 step verify  env OUT="$R/verify" "$HERE/verify-1m.sh"
 step drift   env OUT="$R/drift.log" "$HERE/drift.sh"
+step deploy  env OUT="$R/deploy" "$HERE/deploy.sh"
 step gobench env LEDGER_TEST_DATABASE_URL="$(db_url postgres)" \
   sh -c "cd '$ROOT' && go test -run '^\$' -bench . -count 1 ./ledger ./migrations"
 total=$(( $(date +%s) - t_all )); echo "$total" >"$R/total.txt"
@@ -72,6 +73,13 @@ race=$(grep '^RESULT ledger' "$R/race.log" 2>/dev/null | sed 's/^RESULT ledger: 
 gb() { awk -v b="$1" '$1 ~ "^"b"-[0-9]+$" { printf "%.3f", $3 / 1e6 }' "$R/gobench.log" 2>/dev/null; }
 ic100=$(gb 'BenchmarkCheck/events=100'); ic100k=$(gb 'BenchmarkCheck/events=100000')
 icmax=$(printf '%s\n' "$ic100" "$ic100k" | sort -g | tail -n 1)
+# deploy.sh: median ms of "<tool> <kind> (<n> tables)" in deploy-<n>.csv
+dep() { awk -F, -v k="$1 $2 ($3 tables)" 'NR > 1 && $1 == k { printf "%.1f", $4 * 1000 }' "$R/deploy/deploy-$3.csv" 2>/dev/null; }
+deprow() {  # deprow KIND N: one summary row, ledger against goose and against tern
+  local l g t; l=$(dep ledger "$1" "$2"); g=$(dep goose "$1" "$2"); t=$(dep tern "$1" "$2")
+  local rg rt worst; rg=$(ratio "$l" "$g"); rt=$(ratio "$l" "$t"); worst=$(printf '%s\n' "$rg" "$rt" | grep -v '^-$' | sort -g | tail -n 1)
+  echo "| 10 | \`ledger up\` ($1), $2 tables with an index each <= 1.0x goose and tern | ${l:-?} ms vs goose ${g:-?} ms, tern ${t:-?} ms | $rg / $rt | $(verdict "${worst:--}" 1.0) |"
+}
 vline=$(grep '^verify of' "$R/verify.log" 2>/dev/null || true)
 vwall=$(printf '%s' "$vline" | sed -n 's/.*median wall \([0-9.]*\) s.*/\1/p')
 vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
@@ -94,6 +102,7 @@ vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
   echo "| 6a | in-process Check <= 1 ms | ${ic100:-?} ms (100 events), ${ic100k:-?} ms (100,000) (go bench ns/op) | $(ratio "$icmax" 1) of 1 ms | $(verdict "$(ratio "$icmax" 1)" 1.0) |"
   echo "| 6b | \`ledger verify\` of 1,000,000 events <= 5 s | ${vwall:-?} s (median of 3) | $(ratio "$vwall" 5) of 5 s | $(verdict "$(ratio "$vwall" 5)" 1.0) |"
   echo "| 6b | ... peak RSS <= 200 MB | ${vrss:-?} MB | $(ratio "$vrss" 200) of 200 MB | $(verdict "$(ratio "$vrss" 200)" 1.0) |"
+  for n in 300 1000; do deprow "up of 1" "$n"; deprow "no-op up" "$n"; done
   echo
   echo "### Peer table (run.sh)"
   echo

@@ -140,16 +140,35 @@ const settings = `SELECT set_config('search_path', 'pg_catalog', true),
 // settings. Objects that belong to an extension are left out: the extension
 // stands for them, with its version.
 func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
+	snap, _, err := read(ctx, db, exclude, "", false)
+	return snap, err
+}
+
+// ReadSchema is Read limited to one schema: a tenant's, when each tenant
+// of a database is a schema with a ledger of its own (exclude), so that
+// one tenant's migrations are never another tenant's drift.
+func ReadSchema(ctx context.Context, db Querier, exclude, only string) (Snapshot, error) {
+	snap, _, err := read(ctx, db, exclude, only, false)
+	return snap, err
+}
+
+// read reads the objects of every schema but PostgreSQL's own and exclude
+// (only: of that schema alone), and with stamped the catalog's stamp first.
+func read(ctx context.Context, db Querier, exclude, only string, stamped bool) (Snapshot, string, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
 	b := &pgx.Batch{}
-	b.Queue("SET TRANSACTION READ ONLY")
+	b.Queue("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY")
 	b.Queue(settings)
+	var stamp string
+	if stamped {
+		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&stamp) })
+	}
 	var objects []Object
-	b.Queue(objectsSQL, exclude).Query(func(rows pgx.Rows) error {
+	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
 		var o Object
 		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
 			objects = append(objects, o)
@@ -158,10 +177,10 @@ func Read(ctx context.Context, db Querier, exclude string) (Snapshot, error) {
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Snapshot{}, fmt.Errorf("read the catalog: %w", err)
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
-	return NewSnapshot(objects), nil
+	return NewSnapshot(objects), stamp, nil
 }

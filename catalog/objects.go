@@ -1,14 +1,15 @@
 package catalog
 
 // objectsSQL lists every object as (kind, name, definition). $1 is the
-// schema left out (the ledger's own). Names are qualified and quoted with
+// schema left out (the ledger's own); $2, if not empty, the only schema
+// read (a tenant's, schema-per-tenant). Names are qualified and quoted with
 // %I; definitions come from PostgreSQL's own deparsers (pg_get_indexdef,
 // pg_get_constraintdef ...), which print fully qualified names under the
 // search_path Read sets.
 const objectsSQL = `
 WITH ns AS (
     SELECT oid, nspname FROM pg_namespace
-    WHERE nspname <> $1 AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+    WHERE nspname <> $1 AND ($2::text = '' OR nspname = $2::text) AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
       AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
 ), member AS (
     SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
@@ -25,7 +26,7 @@ WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_namespace'::regcl
 UNION ALL
 SELECT 'extension', format('%I', e.extname), format('%s schema %I', e.extversion, n.nspname)
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-WHERE n.nspname <> $1
+WHERE n.nspname <> $1 AND ($2::text = '' OR n.nspname = $2::text)
 UNION ALL
 SELECT 'table', r.qname, concat_ws(' ',
         CASE r.relkind WHEN 'p' THEN 'partitioned by ' || pg_get_partkeydef(r.oid) WHEN 'f' THEN 'foreign' END,

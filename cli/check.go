@@ -144,7 +144,7 @@ func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
 	if cerr != nil {
 		return e.fail(cerr)
 	}
-	opts := []migrations.Option{migrations.WithSchema(c.db.schema)}
+	opts := c.db.options()
 	if c.checkIn {
 		opts = append(opts, migrations.WithCheckIn(migrations.CheckIn{Instance: c.instance}))
 	}

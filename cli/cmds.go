@@ -29,15 +29,28 @@ type prepared struct {
 // stop.
 func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Option) (p prepared, code int) {
 	p.set = &migrations.Set{}
-	if needSet {
-		var err error
-		if p.set, err = e.loadSet(); err != nil {
-			return p, e.fail(err)
-		}
-	}
 	pool, err := e.connect(ctx)
 	if err != nil {
 		return p, e.fail(err)
+	}
+	if needSet {
+		// Connect while the files are read and checked (a big schema file
+		// takes milliseconds to lex): the pool's first connection is ready
+		// by the time the first query wants it.
+		warm := make(chan error, 1)
+		go func() {
+			c, err := pool.Acquire(ctx)
+			if err == nil {
+				c.Release()
+			}
+			warm <- err
+		}()
+		if p.set, err = e.loadSet(); err != nil {
+			return p, e.fail(err)
+		}
+		if err := <-warm; err != nil {
+			return p, e.fail(err)
+		}
 	}
 	if p.runner, err = migrations.NewRunner(pool, p.set, append(e.options(), extra...)...); err != nil {
 		return p, e.usageErr("%v", err)
@@ -48,7 +61,7 @@ func (e *env) prepare(ctx context.Context, needSet bool, extra ...migrations.Opt
 // options are the library options of the database and release groups the
 // command attached.
 func (e *env) options() []migrations.Option {
-	opts := []migrations.Option{migrations.WithSchema(e.db.schema)}
+	opts := e.db.options()
 	if e.rel != nil {
 		opts = append(opts, e.rel.options()...)
 	}

@@ -42,23 +42,46 @@ func (e *env) envOr(name, def string) string {
 
 // ---- database: --db, --schema
 
-// dbFlags say which database and which ledger in it.
+// dbFlags say which database and which ledger in it — or, with --tenant,
+// which tenant of a schema-per-tenant database: its migrations run with
+// its schema first on search_path, and its ledger is the schema
+// ledger.TenantSchema(--schema, --tenant) (ledger_acme for tenant acme).
 type dbFlags struct {
 	url    string // a connection URL or key=value DSN; "" means the PG* variables
-	schema string
+	schema string // the ledger's schema (with --tenant: the tenant's ledger, once validated)
+	base   string // --schema as given
+	tenant string
 	cfg    *pgxpool.Config // url parsed, once (by validate)
 }
 
 func (g *dbFlags) register(fs *flag.FlagSet, e *env) {
 	g.url, g.schema = e.getenv("DATABASE_URL"), e.envOr("LEDGER_SCHEMA", ledger.DefaultSchema)
+	g.tenant = e.getenv("LEDGER_TENANT")
 	fs.StringVar(&g.url, "db", g.url, "PostgreSQL connection `URL` [DATABASE_URL; unset: the PG* variables and libpq defaults]")
-	fs.StringVar(&g.schema, "schema", g.schema, "the ledger's `schema` in that database [LEDGER_SCHEMA]")
+	fs.StringVar(&g.schema, "schema", g.schema, "the ledger's `schema` in that database (with --tenant: the base of the tenants' ledger schemas) [LEDGER_SCHEMA]")
+	fs.StringVar(&g.tenant, "tenant", g.tenant, "one tenant of a schema-per-tenant database: its `schema`; its migrations run there and its ledger is <schema>_<tenant>, e.g. ledger_acme [LEDGER_TENANT]")
 	e.db = g
+}
+
+// options are the library options that address this ledger (and tenant).
+func (g *dbFlags) options() []migrations.Option {
+	if g.tenant != "" {
+		return []migrations.Option{migrations.WithSchema(g.base), migrations.WithTenant(g.tenant)}
+	}
+	return []migrations.Option{migrations.WithSchema(g.schema)}
 }
 
 func (g *dbFlags) validate(e *env) error {
 	if err := ledger.ValidateSchemaName(g.schema); err != nil {
 		return fmt.Errorf("--schema: %w", err)
+	}
+	g.base = g.schema
+	if g.tenant != "" {
+		s, err := ledger.TenantSchema(g.base, g.tenant)
+		if err != nil {
+			return fmt.Errorf("--tenant: %w", err)
+		}
+		g.schema = s
 	}
 	cfg, err := pgxpool.ParseConfig(g.url) // pool_max_conns and the like too
 	if err != nil {

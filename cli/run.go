@@ -361,12 +361,11 @@ func (e *env) connect(ctx context.Context) (*pgxpool.Pool, error) {
 
 // tune sets what every connection of a command gets.
 func (e *env) tune(cfg *pgx.ConnConfig) {
-	// Commands that run each statement once or twice: one round trip per
-	// query beats preparing it first. up and down repeat theirs per
-	// migration, where prepared statements pay off.
-	if e.name != "up" && e.name != "down" {
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	}
+	// Every command runs each of its statements once or twice: one round
+	// trip per query beats preparing it first. (up and down send each
+	// migration and its record as one simple query, migrations/wire.go:
+	// nothing of theirs is prepared either way.)
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "ledger " + e.name
 	}
@@ -603,6 +602,7 @@ func commands() []*command {
 		cmdDiff(), cmdAcceptDrift(),
 		cmdWatch(),
 		cmdAdopt(), cmdBaseline(), cmdNew(), cmdCreate(), cmdLint(), cmdAccept(), cmdRedo(),
+		cmdRollout(),
 		cmdCompletion(),
 	}
 }

@@ -77,11 +77,11 @@ func TestUpgradeFromFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One ledger.upgraded per step: 1 -> 2 at seq 15, 2 -> 3 at seq 16.
-	if h.Format != 3 || h.Seq != 16 || h.InDoubt != 1 || h.SchemaVersion != "0004_add_status" {
-		t.Fatalf("head after the upgrade: %+v; want format 3, seq 16, 1 in doubt, schema version 0004_add_status", h)
+	// One ledger.upgraded per step: 1 -> 2 at seq 15, 2 -> 3 at seq 16, 3 -> 4 at seq 17.
+	if h.Format != ledger.Format || h.Seq != 17 || h.InDoubt != 1 || h.SchemaVersion != "0004_add_status" {
+		t.Fatalf("head after the upgrade: %+v; want format 4, seq 17, 1 in doubt, schema version 0004_add_status", h)
 	}
-	for seq, payload := range map[int64]string{15: `{"to": 2, "from": 1}`, 16: `{"to": 3, "from": 2}`} {
+	for seq, payload := range map[int64]string{15: `{"to": 2, "from": 1}`, 16: `{"to": 3, "from": 2}`, 17: `{"to": 4, "from": 3}`} {
 		ev, err := st.Event(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
@@ -90,13 +90,13 @@ func TestUpgradeFromFormat1(t *testing.T) {
 			t.Fatalf("event %d: %s %s, want ledger.upgraded %s", seq, ev.Type, ev.Payload, payload)
 		}
 	}
-	last, err := st.Event(ctx, 16)
+	last, err := st.Event(ctx, 17)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := projector.Committed{Format: 3, Digest: h.Digest, InDoubt: 1, SchemaVersion: "0004_add_status"}
+	want := projector.Committed{Format: ledger.Format, Digest: h.Digest, InDoubt: 1, SchemaVersion: "0004_add_status"}
 	if last.State == nil || *last.State != want {
-		t.Fatalf("event 16 commits %+v, want %+v", last.State, want)
+		t.Fatalf("event 17 commits %+v, want %+v", last.State, want)
 	}
 	if first, _ := st.Event(ctx, 14); first.State != nil {
 		t.Fatalf("event 14 (format 1) has a committed state: %+v", first.State)
@@ -105,7 +105,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatalf("applied rows changed by the upgrade:\n%v\n%v", before, got)
 	}
 	rep, err := st.Verify(ctx, nil)
-	if err != nil || !rep.OK() || rep.Events != 16 {
+	if err != nil || !rep.OK() || rep.Events != 17 {
 		t.Fatalf("verify after the upgrade: %v, %v", rep, err)
 	}
 	// Idempotent, and the ledger goes on.
@@ -113,7 +113,7 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatalf("second Init: %v %v", created, err)
 	}
 	ev := event(t, projector.TypeMigrationResolved, projector.Resolved{ID: "0005_slow_backfill", Decision: projector.ResolvedFailed, Reason: "killed"})
-	if h := appendTx(t, st, pool, ev); h.Seq != 17 || h.InDoubt != 0 {
+	if h := appendTx(t, st, pool, ev); h.Seq != 18 || h.InDoubt != 0 {
 		t.Fatalf("append after the upgrade: %+v", h)
 	}
 	if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {

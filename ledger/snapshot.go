@@ -101,3 +101,39 @@ func (s *Store) SchemaSince(ctx context.Context, seq int64) (SchemaSince, error)
 	}
 	return out, nil
 }
+
+// CatalogFingerprint reads the catalog's stamp (catalog.StampSQL) and, in
+// the same query, the fingerprint recorded for it (PutCatalogStamp): one
+// round trip that says what the schema's fingerprint is without reading
+// its objects. fingerprint is "" when the stamp was never recorded (or the
+// ledger predates format 4): then only catalog.Read can say.
+func (s *Store) CatalogFingerprint(ctx context.Context) (stamp, fingerprint string, err error) {
+	var fp *string
+	err = s.db.QueryRow(ctx, "SELECT s.stamp, (SELECT c.fingerprint FROM "+s.q+".catalog_stamps c WHERE c.stamp = s.stamp) FROM ("+catalog.StampSQL+") s(stamp)").
+		Scan(&stamp, &fp)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42501") {
+		// A ledger of format 3 or older (no stamps yet), or a role granted
+		// the ledger's tables one by one before they included this one:
+		// the stamps are a shortcut, so read the catalog instead.
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read the catalog's stamp: %w", s.mapErr(err))
+	}
+	if fp != nil {
+		fingerprint = *fp
+	}
+	return stamp, fingerprint, nil
+}
+
+// PutCatalogStamp records that the catalog with this stamp has this
+// fingerprint (both from catalog.ReadStamped). A stamp already recorded
+// is left as it is: it can only ever stand for one fingerprint.
+func (s *Store) PutCatalogStamp(ctx context.Context, stamp, fingerprint string) error {
+	_, err := s.db.Exec(ctx, "INSERT INTO "+s.q+".catalog_stamps (stamp, fingerprint) VALUES ($1, $2) ON CONFLICT (stamp) DO NOTHING", stamp, fingerprint)
+	if err != nil {
+		return fmt.Errorf("record the catalog's stamp %.12s: %w", stamp, s.mapErr(err))
+	}
+	return nil
+}

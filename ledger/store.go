@@ -19,7 +19,7 @@ import (
 
 // Format is the ledger format this binary creates, reads and writes: 1 + the
 // number of upgrade steps. An older ledger is upgraded in place by Init.
-const Format = 3
+const Format = 4
 
 // DefaultSchema is the schema the ledger lives in unless WithSchema says otherwise.
 const DefaultSchema = "ledger"
@@ -226,6 +226,9 @@ type SetupResult struct {
 // Setup is Init, saying whether it created or upgraded the ledger.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 	res.Format = Format
+	if s.Current(ctx) {
+		return res, nil
+	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("init", s.schema)); err != nil {
 			return err
@@ -357,6 +360,22 @@ func (s *Store) WriteErr(err error) error {
 		return &PermissionError{Schema: s.schema, Err: err, Write: true}
 	}
 	return s.mapErr(err)
+}
+
+// Current reports, in one round trip and without the init lock, whether
+// the ledger exists in this binary's format with its release views up to
+// date: every up's case, which then needs no transaction of Setup's. Any
+// other answer (or error) is for Setup's locked path to sort out.
+func (s *Store) Current(ctx context.Context) bool {
+	var marker string
+	var format int
+	b := &pgx.Batch{}
+	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
+	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return false
+	}
+	return format == Format && marker == releasesMarker
 }
 
 // txBeginner adapts DB to pgx.BeginFunc.

@@ -156,7 +156,7 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 	)
 	switch {
 	case errors.Is(err, ledger.ErrNotInitialized):
-		if err := foreignError(ctx, c.db, c.store.Schema()); err != nil {
+		if err := foreignError(ctx, c.db, c.store.Schema(), c.cfg.tenant); err != nil {
 			return policy.Verdict{}, err
 		}
 		return policy.Evaluate(c.manifest, projector.NewState(), c.cfg.policy), nil
@@ -166,7 +166,7 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 		return policy.Verdict{}, err
 	case neverMigrated(ctx, store, head, nil):
 		// ledger init, or a first up that failed, on a database another tool migrated.
-		if err := foreignError(ctx, c.db, c.store.Schema()); err != nil {
+		if err := foreignError(ctx, c.db, c.store.Schema(), c.cfg.tenant); err != nil {
 			return policy.Verdict{}, err
 		}
 	}

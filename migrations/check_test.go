@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -425,7 +426,7 @@ func TestCheckRefusesUnverifiableLedger(t *testing.T) {
 		{"head seq ahead of the events", "UPDATE ledger.head SET seq = seq + 1", "head says seq"},
 		{"head seq behind the events", "UPDATE ledger.head SET seq = seq - 1", "head says seq"},
 		{"head hash", "UPDATE ledger.head SET hash = sha256(hash)", "head hash differs"},
-		{"newer ledger format", "UPDATE ledger.head SET format = 4", "ledger format 4"},
+		{"newer ledger format", "UPDATE ledger.head SET format = " + strconv.Itoa(ledger.Format+1), "ledger format " + strconv.Itoa(ledger.Format+1)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -57,25 +57,57 @@ type schemaCheck struct {
 	report SchemaReport
 }
 
+// needsSchemaCheck says whether a run with nothing to do must still look at
+// the schema: to refuse drift (WithRefuseDrift), or to record a snapshot the
+// ledger lacks or holds stale (events came after it: a run killed before
+// its end). Otherwise a run that changes nothing reads no catalog; drift
+// made meanwhile is found — and recorded, with its diff against the same
+// snapshot — by the next run that migrates, before it migrates, or shown by
+// SchemaStatus.
+func (s *session) needsSchemaCheck() bool {
+	fp := s.app.State().Fingerprint
+	return s.set.refuseDrift || fp == nil || fp.Seq != s.app.Head().Seq
+}
+
 // beforeRun compares the catalog with the last recorded snapshot before a
 // run migrates. A difference after migrations ran past that snapshot is a
 // stale snapshot; otherwise it is drift, recorded once as schema.drifted.
-func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
-	var c schemaCheck
-	snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
-	if err != nil {
-		return c, err
-	}
-	c.snap = snap
+//
+// It first asks the server for the catalog's stamp and the fingerprint
+// recorded for it (one query, nothing deparsed): when that is the last
+// snapshot's fingerprint the schema is unchanged and nothing more is read.
+// Otherwise — a changed catalog, or a stamp never seen — it reads every
+// object, exactly as without the stamp.
+func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 	state := s.app.State()
 	fp := state.Fingerprint
 	if fp == nil {
 		// Nothing recorded to compare with: a ledger that holds migrations
-		// gets its first snapshot now.
+		// gets its first snapshot now; one that holds none gets it at the
+		// end of the run, if it migrates (a fresh database: nothing to read).
 		c.record = len(state.Applied) > 0 || len(state.InDoubt) > 0
 		c.report.Stale = c.record
+		if c.record {
+			c.snap, err = s.readCatalog(ctx)
+		}
+		return c, err
+	}
+	stamp, known, err := s.store.CatalogFingerprint(ctx)
+	if err != nil {
+		return c, err
+	}
+	if known == fp.Value {
+		c.snap = catalog.Snapshot{Fingerprint: known}
 		return c, nil
 	}
+	// The stamp was read before the objects: it may stand for them
+	// (catalog.ReadStamped says why).
+	snap, err := readSchemaOf(ctx, s.conn, s.store.Schema(), s.set.tenant)
+	if err != nil {
+		return c, err
+	}
+	s.putStamp(ctx, stamp, snap)
+	c.snap = snap
 	if fp.Value == snap.Fingerprint {
 		return c, nil
 	}
@@ -118,6 +150,37 @@ func (s *session) beforeRun(ctx context.Context) (schemaCheck, error) {
 	return c, nil
 }
 
+// readCatalog reads every object of the schema, and records the catalog's
+// stamp with their fingerprint so that the next run that finds the same
+// stamp need not read them. Recording the stamp is a cache: a role that
+// may not write it (or a ledger older than format 4) only loses the
+// shortcut.
+func (s *session) readCatalog(ctx context.Context) (catalog.Snapshot, error) {
+	read := catalog.ReadStamped
+	if s.set.tenant != "" {
+		read = func(ctx context.Context, db catalog.Querier, exclude string) (catalog.Snapshot, string, error) {
+			return catalog.ReadSchemaStamped(ctx, db, exclude, s.set.tenant)
+		}
+	}
+	snap, stamp, err := read(ctx, s.conn, s.store.Schema())
+	if err != nil {
+		return snap, err
+	}
+	s.putStamp(ctx, stamp, snap)
+	return snap, nil
+}
+
+// putStamp records a stamp read before the catalog was read in full.
+func (s *session) putStamp(ctx context.Context, stamp string, snap catalog.Snapshot) {
+	s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
+	if stamp == "" {
+		return
+	}
+	if err := s.store.PutCatalogStamp(ctx, stamp, snap.Fingerprint); err != nil {
+		s.set.logger.Debug("the catalog's stamp was not recorded", "err", err)
+	}
+}
+
 // afterRun records the schema's snapshot and fingerprint once at the end
 // of a run that migrated, or that found the last snapshot stale or drifted.
 func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) error {
@@ -127,7 +190,7 @@ func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) e
 	snap := c.snap
 	if migrated {
 		var err error
-		if snap, err = catalog.Read(ctx, s.conn, s.store.Schema()); err != nil {
+		if snap, err = s.readCatalog(ctx); err != nil {
 			return fmt.Errorf("fingerprint the schema: %w", err)
 		}
 	}
@@ -157,7 +220,7 @@ func (r *Runner) AcceptDrift(ctx context.Context, reason string) (accepted proje
 		return accepted, err
 	}
 	err = r.locked(ctx, false, func(s *session) error {
-		snap, err := catalog.Read(ctx, s.conn, s.store.Schema())
+		snap, err := s.readCatalog(ctx)
 		if err != nil {
 			return err
 		}
@@ -223,7 +286,7 @@ func (r *Runner) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 	if err != nil {
 		return st, err
 	}
-	snap, err := catalog.Read(ctx, r.pool, r.store.Schema())
+	snap, err := readSchemaOf(ctx, r.pool, r.store.Schema(), r.cfg.tenant)
 	if err != nil {
 		return st, err
 	}
@@ -248,4 +311,13 @@ func (r *Runner) SchemaStatus(ctx context.Context) (SchemaStatus, error) {
 		st.Lines = catalog.Lines(st.Changes)
 	}
 	return st, nil
+}
+
+// readSchemaOf reads the schema the ledger fingerprints: the database's
+// (but the ledger's own schema), or only the tenant's.
+func readSchemaOf(ctx context.Context, db catalog.Querier, ledgerSchema, tenant string) (catalog.Snapshot, error) {
+	if tenant != "" {
+		return catalog.ReadSchema(ctx, db, ledgerSchema, tenant)
+	}
+	return catalog.Read(ctx, db, ledgerSchema)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -296,4 +298,131 @@ func TestAcceptDrift(t *testing.T) {
 		t.Fatalf("up after accept: %+v %v", rep.Schema, err)
 	}
 	verifyOK(t, r.Store())
+}
+
+// fullReads counts the runs' full catalog reads (their debug log line).
+type fullReads struct{ n atomic.Int64 }
+
+func (f *fullReads) Enabled(context.Context, slog.Level) bool { return true }
+func (f *fullReads) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "read the catalog in full" {
+		f.n.Add(1)
+	}
+	return nil
+}
+func (f *fullReads) WithAttrs([]slog.Attr) slog.Handler { return f }
+func (f *fullReads) WithGroup(string) slog.Handler      { return f }
+
+// A run with nothing to do reads no catalog (unless it is to refuse
+// drift); a run that migrates first asks the server for the catalog's stamp
+// and reads every object only when the stamp is new. Drift is still
+// recorded exactly: a change made while nothing is pending is recorded,
+// with its diff against the last snapshot, by the next up that migrates
+// (or refused at once with WithRefuseDrift); one made between two ups
+// likewise; a change of the stamp that changes no object (a GRANT, a
+// temporary table elsewhere) costs a full read and records nothing.
+func TestStampedUpsRecordDriftExactly(t *testing.T) {
+	ctx := context.Background()
+	pool, url := pgtest.NewPool(t, 2)
+	reads := &fullReads{}
+	set := map[string]string{"0001_users": usersSet["0001_users"]}
+	up := func(m map[string]string, opts ...migrations.Option) (migrations.Report, error) {
+		t.Helper()
+		return runner(t, pool, load(t, m), append(opts, migrations.WithLogger(slog.New(reads)))...).Up(ctx, migrations.UpOptions{})
+	}
+	mustUp := func(m map[string]string) migrations.Report {
+		t.Helper()
+		rep, err := up(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	events := func() int { return len(eventTypes(t, pool2store(t, pool), ledger.Filter{})) }
+	idle := func(what string) {
+		t.Helper()
+		before, n := reads.n.Load(), events()
+		if rep := mustUp(set); rep.Schema.Drifted || len(rep.Done) != 0 {
+			t.Fatalf("%s: %+v", what, rep.Schema)
+		}
+		if got := events(); got != n {
+			t.Fatalf("%s: an idle up recorded %d events", what, got-n)
+		}
+		if reads.n.Load() != before {
+			t.Fatalf("%s: the idle up read the catalog", what)
+		}
+	}
+	migrate := func(what, id, sql string, wantDrift []string, wantReads int64) {
+		t.Helper()
+		set[id] = sql
+		before := reads.n.Load()
+		rep := mustUp(set)
+		if len(rep.Done) != 1 || rep.Schema.Drifted != (wantDrift != nil) || rep.Schema.DriftRecorded != (wantDrift != nil) || !slices.Equal(rep.Schema.Drift, wantDrift) {
+			t.Fatalf("%s: %+v, done %v; want drift %q", what, rep.Schema, rep.Done, wantDrift)
+		}
+		if got := reads.n.Load() - before; got != wantReads {
+			t.Fatalf("%s: %d full reads of the catalog, want %d", what, got, wantReads)
+		}
+	}
+	mustUp(set)
+	if reads.n.Load() != 1 {
+		t.Fatalf("the first up read the catalog %d times, want once (after migrating)", reads.n.Load())
+	}
+	idle("straight after the first up")
+	idle("again")
+	migrate("an up of 1 on an unchanged schema", "0002_orders", "CREATE TABLE orders (id int);", nil, 1)
+
+	// A change while nothing is pending: the idle up leaves it alone, the
+	// next up that migrates records it before migrating.
+	exec(t, pool, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer")
+	idle("after a hand-run change")
+	want := []string{"+ column public.users.sneaky_hotfix integer null"}
+	if st := schemaStatus(t, runner(t, pool, load(t, set))); !st.Drifted() || !slices.Equal(st.Lines, want) {
+		t.Fatalf("SchemaStatus after the hand-run change: %+v", st)
+	}
+	migrate("the up after a change made while nothing was pending", "0003_a", "CREATE TABLE a (id int);", want, 2)
+	idle("after the drift was recorded")
+
+	// Stamp changes that change no object: a full read, nothing recorded.
+	exec(t, pool, "GRANT SELECT ON users TO PUBLIC")
+	migrate("after a GRANT", "0004_b", "CREATE TABLE b (id int);", nil, 2)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE scratch (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	migrate("with a temporary table elsewhere", "0005_c", "CREATE TABLE c (id int);", nil, 2)
+
+	// A change between two ups, with a temporary table elsewhere.
+	exec(t, pool, "CREATE INDEX users_email ON users (email)")
+	migrate("after a change between two ups", "0006_d", "CREATE TABLE d (id int);",
+		[]string{"+ index public.users_email CREATE INDEX users_email ON public.users USING btree (email)"}, 2)
+
+	// WithRefuseDrift: an idle up looks, refuses and records it once.
+	exec(t, pool, "ALTER TABLE orders ADD COLUMN note text")
+	want = []string{"+ column public.orders.note text null"}
+	for i, recorded := range []bool{true, false} {
+		rep, err := up(set, migrations.WithRefuseDrift())
+		var de *migrations.DriftError
+		if !errors.As(err, &de) || !slices.Equal(de.Changes, want) || rep.Schema.DriftRecorded != recorded {
+			t.Fatalf("idle up %d refusing drift: %v, %+v", i+1, err, rep.Schema)
+		}
+	}
+	d := payloads[projector.Drifted](t, pool2store(t, pool), projector.TypeSchemaDrifted)
+	if len(d) != 3 || !slices.Equal(d[0].Changes, []string{"+ column public.users.sneaky_hotfix integer null"}) || !slices.Equal(d[2].Changes, want) {
+		t.Fatalf("schema.drifted: %+v", d)
+	}
+	verifyOK(t, pool2store(t, pool))
+}
+
+func pool2store(t *testing.T, pool *pgxpool.Pool) *ledger.Store {
+	t.Helper()
+	st, err := ledger.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/schema-ledger/ledger/internal/foreign"
@@ -98,7 +99,7 @@ func (r *Runner) ForeignHistories(ctx context.Context) ([]ForeignHistory, error)
 	if !neverMigrated(ctx, r.store, head, err) {
 		return nil, nil
 	}
-	return foreignHistories(ctx, r.db, r.store.Schema())
+	return foreignHistories(ctx, r.db, r.store.Schema(), r.cfg.tenant)
 }
 
 // neverMigrated reports whether the ledger (its head read as head, err)
@@ -118,8 +119,13 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 	return true
 }
 
-func foreignHistories(ctx context.Context, db ledger.DB, schema string) ([]ForeignHistory, error) {
+// foreignHistories: with a tenant, only that tenant's schema is looked at
+// (another tenant's tool history is not this one's).
+func foreignHistories(ctx context.Context, db ledger.DB, schema, tenant string) ([]ForeignHistory, error) {
 	tables, err := foreign.Detect(ctx, db, schema)
+	if tenant != "" {
+		tables = slices.DeleteFunc(tables, func(t foreign.Table) bool { return t.Schema != tenant })
+	}
 	if err != nil || len(tables) == 0 {
 		return nil, err
 	}
@@ -151,12 +157,12 @@ func (r *Runner) refuseForeign(ctx context.Context) error {
 	if !neverMigrated(ctx, r.store, head, err) {
 		return nil
 	}
-	return foreignError(ctx, r.db, r.store.Schema())
+	return foreignError(ctx, r.db, r.store.Schema(), r.cfg.tenant)
 }
 
 // foreignError is refuseForeign for a caller that knows the ledger never migrated.
-func foreignError(ctx context.Context, db ledger.DB, schema string) error {
-	hs, err := foreignHistories(ctx, db, schema)
+func foreignError(ctx context.Context, db ledger.DB, schema, tenant string) error {
+	hs, err := foreignHistories(ctx, db, schema, tenant)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,10 @@ type config struct {
 	clock         func() time.Time // nil: the database server's clock
 	fleetWindow   time.Duration
 	allowBreaking bool
+	// Fleets (the fleet package): a tenant schema, the rollout recorded in
+	// each migration.applied.
+	tenant  string
+	rollout string
 }
 
 // DefaultLockTimeout is how long a migrator waits for the migration lock.
@@ -47,7 +51,38 @@ func newConfig(opts []Option) (config, error) {
 			return c, err
 		}
 	}
+	if c.tenant != "" {
+		schema, err := ledger.TenantSchema(c.schema, c.tenant)
+		if err != nil {
+			return c, err
+		}
+		c.schema = schema
+	}
 	return c, nil
+}
+
+// WithTenant runs the set in one tenant's schema of a database that holds
+// a schema per tenant: each migration runs with that schema first on
+// search_path (then public, for shared extensions), so its unqualified
+// names are the tenant's; the ledger is the tenant's own, in schema
+// ledger.TenantSchema(base, tenant) where base is WithSchema's name
+// (default "ledger": tenant acme's ledger is ledger_acme); drift and
+// fingerprints cover that schema only. Safe with a pool shared by many
+// tenants: the search_path is set for each migration, never left behind.
+func WithTenant(schema string) Option {
+	return func(c *config) error {
+		if schema == "" {
+			return fmt.Errorf("WithTenant: empty schema name")
+		}
+		c.tenant = schema
+		return nil
+	}
+}
+
+// WithRollout records the id of the fleet rollout this run is part of in
+// each migration.applied it records.
+func WithRollout(id string) Option {
+	return func(c *config) error { c.rollout = id; return nil }
 }
 
 // WithSchema names the ledger schema (default "ledger").

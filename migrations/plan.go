@@ -67,6 +67,8 @@ type Step struct {
 	// AllowedBreaking (up only): the running releases this migration makes
 	// refuse, recorded in its event when the run allows breaking them.
 	AllowedBreaking []projector.BrokenRelease
+	// Rollout (up only): the fleet rollout the step is part of, recorded in its event.
+	Rollout string
 }
 
 // UsesRecorded reports whether the step runs the down SQL recorded in the ledger.

@@ -108,6 +108,12 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, o.Steps, false)
+	if !o.DryRun && !o.Rehearse && r.store.Current(ctx) {
+		// The usual case, in one round trip: the ledger exists in this
+		// format. Whether it never migrated (and another tool's history
+		// must refuse the up) is read from its state under the lock.
+		return r.run(ctx, target, false, false, true)
+	}
 	if err := r.refuseForeign(ctx); err != nil {
 		return Report{}, err
 	}
@@ -116,7 +122,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return r.run(ctx, target, o.DryRun, o.Rehearse)
+	return r.run(ctx, target, o.DryRun, o.Rehearse, false)
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
@@ -124,7 +130,7 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 // down, statement by statement between migration.started and
 // migration.reverted).
 func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
-	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false)
+	return r.run(ctx, r.target(DirDown, o.Target, o.Steps, o.UseRecorded), o.DryRun, false, false)
 }
 
 // run plans toward target and runs each step under the migration lock; a
@@ -132,7 +138,11 @@ func (r *Runner) Down(ctx context.Context, o DownOptions) (Report, error) {
 // takes the lock (so it never races a real run) and records nothing. At
 // the end of a run that changed anything it records the schema's
 // fingerprint.
-func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) (Report, error) {
+//
+// refuseForeign: before anything else under the lock, refuse (as
+// refuseForeign does) if the ledger never migrated and another tool's
+// history is in the database.
+func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse, refuseForeign bool) (Report, error) {
 	start := time.Now()
 	rep := Report{DryRun: dryRun}
 	dir := target.Direction
@@ -171,16 +181,30 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 		return rep, err
 	}
 	verb := map[Direction]string{DirUp: "applied", DirDown: "reverted"}[dir]
+	headKnown := false
 	err := r.locked(ctx, false, func(s *session) error {
-		schema, err := s.beforeRun(ctx)
-		rep.Schema = schema.report
-		if err != nil {
-			return err
+		if st := s.app.State(); refuseForeign && len(st.Applied) == 0 && len(st.InDoubt) == 0 &&
+			neverMigrated(ctx, s.store, s.app.Head(), nil) {
+			if err := foreignError(ctx, s.conn, s.store.Schema(), r.cfg.tenant); err != nil {
+				return err
+			}
 		}
 		plan, err := r.set.Plan(s.app.State(), target)
+		var schema schemaCheck
+		if err != nil || len(plan.Steps) > 0 || s.needsSchemaCheck() {
+			schema, err = s.beforeRun(ctx)
+			rep.Schema = schema.report
+			if err != nil {
+				return err
+			}
+			plan, err = r.set.Plan(s.app.State(), target)
+		}
 		rep.Plan, rep.Planned = plan, plan.IDs()
 		if err != nil {
 			return err
+		}
+		for i := range plan.Steps {
+			plan.Steps[i].Rollout = r.cfg.rollout
 		}
 		// Would the plan make a release that is still running refuse?
 		if rep.Breaking, err = r.guard(ctx, s.store, s.app.State(), &plan); err != nil {
@@ -226,11 +250,18 @@ func (r *Runner) run(ctx context.Context, target Target, dryRun, rehearse bool) 
 			err = errors.Join(err, s.afterRun(ctx, &schema, len(rep.Done) > 0))
 			rep.Schema = schema.report
 		}
+		if err == nil {
+			// Everything this run recorded went through the Appender,
+			// under the lock: its head is the ledger's.
+			rep.Head, headKnown = s.app.Head(), true
+		}
 		return err
 	})
 	rep.Elapsed = time.Since(start)
-	if h, herr := r.store.Head(ctx); herr == nil {
-		rep.Head = h
+	if !headKnown {
+		if h, herr := r.store.Head(ctx); herr == nil {
+			rep.Head = h
+		}
 	}
 	return rep, err
 }
@@ -374,7 +405,7 @@ func (r *Runner) locked(ctx context.Context, readOnly bool, f func(*session) err
 		if err != nil {
 			return err
 		}
-		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool}
+		set := sessionSettings{logger: r.cfg.logger, refuseDrift: r.cfg.refuseDrift, ddlLockTimeout: r.cfg.ddlLockTimeout, pool: r.pool, tenant: r.cfg.tenant}
 		return f(&session{set: set, conn: conn, store: store, app: store.NewAppender(state, head), actor: actor})
 	})
 }
@@ -510,6 +541,24 @@ func lockHolders(ctx context.Context, conn *pgx.Conn, key int64, schema string) 
 	return strings.Join(holders, "; ")
 }
 
+// stepSettings are the settings a migration's statements run under: the
+// DDL lock timeout and, for a tenant, its schema first on search_path
+// (SET LOCAL: for the step's transaction only).
+func stepSettings(ddlLockTimeout time.Duration, tenant string, local bool) []string {
+	var out []string
+	if set := lockTimeoutSQL(ddlLockTimeout, local); set != "" {
+		out = append(out, set)
+	}
+	if tenant != "" {
+		scope := "SET "
+		if local {
+			scope = "SET LOCAL "
+		}
+		out = append(out, scope+"search_path = "+pgx.Identifier{tenant}.Sanitize()+", public")
+	}
+	return out
+}
+
 // lockTimeoutSQL sets lock_timeout to d for a migration's statements (SET
 // LOCAL: for its transaction only); "" when d is not positive.
 func lockTimeoutSQL(d time.Duration, local bool) string {
@@ -567,10 +616,10 @@ type statementFailure struct {
 
 // execBody runs a migration body in one round trip (simple protocol,
 // several statements) inside the open transaction on conn.
-func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix string) *statementFailure {
-	sql, offset := body, 0
-	if prefix != "" {
-		sql, offset = prefix+";\n"+body, 1
+func execBody(ctx context.Context, conn *pgx.Conn, body string, stmts []Statement, prefix []string) *statementFailure {
+	sql, offset := body, len(prefix)
+	if len(prefix) > 0 {
+		sql = strings.Join(prefix, ";\n") + ";\n" + body
 	}
 	results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
 	f := failureOf(results, err, offset, stmts)
@@ -698,13 +747,18 @@ func (r *Runner) rehearse(ctx context.Context, conn *pgx.Conn, plan Plan, rep *R
 			return nil
 		}
 		if step.Script.Go() {
+			for _, set := range stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true) {
+				if _, err := tx.Exec(ctx, set); err != nil {
+					return err
+				}
+			}
 			if err := step.Script.goFn.tx(ctx, tx); err != nil {
 				return &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: err, Rehearsal: true}
 			}
 			rep.Rehearsed = append(rep.Rehearsed, step.ID)
 			continue
 		}
-		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, lockTimeoutSQL(r.cfg.ddlLockTimeout, true)); f != nil {
+		if f := execBody(ctx, conn, step.Script.Body, step.Script.Statements, stepSettings(r.cfg.ddlLockTimeout, r.cfg.tenant, true)); f != nil {
 			merr := newMigrationError(step, f, r.cfg.ddlLockTimeout)
 			merr.Rehearsal = true
 			return merr

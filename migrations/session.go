@@ -50,6 +50,8 @@ type sessionSettings struct {
 	// pool is the caller's: its configuration makes a connection of the
 	// session's own, to record a failure on when the lock's connection died.
 	pool *pgxpool.Pool
+	// tenant: the tenant schema the migrations run in (WithTenant), or "".
+	tenant string
 }
 
 // cleanSession puts back the session state a migration may have changed
@@ -173,9 +175,7 @@ func (s *session) send(ctx context.Context, key string, stmts []Statement, body 
 		// The session is clean here: reset when the lock was taken, and
 		// again by every step before its record (a failed transaction's
 		// SETs roll back with it).
-		if set := lockTimeoutSQL(s.set.ddlLockTimeout, true); set != "" {
-			prefix = append(prefix, set)
-		}
+		prefix = append(prefix, stepSettings(s.set.ddlLockTimeout, s.set.tenant, true)...)
 	} else {
 		// A record of its own may come between the statements of a
 		// no-transaction migration, whose settings must stay for its next
@@ -474,8 +474,10 @@ func (s *session) progress(ctx context.Context, step Step, done int) error {
 // step's statements (ddl), sets the DDL lock timeout.
 func (s *session) cleanSession(ctx context.Context, ddl bool) error {
 	sql := strings.Join(cleanSession, "; ")
-	if set := lockTimeoutSQL(s.set.ddlLockTimeout, false); ddl && set != "" {
-		sql += "; " + set
+	if ddl {
+		for _, set := range stepSettings(s.set.ddlLockTimeout, s.set.tenant, false) {
+			sql += "; " + set
+		}
 	}
 	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
 	return err
@@ -603,7 +605,7 @@ func (s *session) execGo(ctx context.Context, step Step) error {
 		s.recordFailure(ctx, step, merr, 0, false)
 		return merr
 	}
-	if set := lockTimeoutSQL(s.set.ddlLockTimeout, true); set != "" {
+	for _, set := range stepSettings(s.set.ddlLockTimeout, s.set.tenant, true) {
 		if _, err := tx.Exec(ctx, set); err != nil {
 			return fail(fmt.Errorf("prepare the transaction: %w", err))
 		}

@@ -54,7 +54,7 @@ func (st Step) done(durationMS int64) (projector.Event, error) {
 			ID: st.ID, Source: st.Source, DownChecksum: st.Script.Checksum, DurationMS: durationMS,
 		})
 	}
-	p := projector.Applied{ID: st.ID, Checksum: st.checksum(), Transactional: !st.Script.NoTransaction, DurationMS: durationMS, AllowedBreaking: st.AllowedBreaking}
+	p := projector.Applied{ID: st.ID, Checksum: st.checksum(), Transactional: !st.Script.NoTransaction, DurationMS: durationMS, AllowedBreaking: st.AllowedBreaking, Rollout: st.Rollout}
 	if st.Migration != nil {
 		p.Compatible = st.Migration.Compatible
 	}

@@ -21,6 +21,18 @@ const (
 	TypeSchemaDriftAccepted = "schema.drift_accepted"
 	TypeSchemaChanged       = "schema.changed"
 	TypeMigrationAccepted   = "migration.accepted"
+
+	// A rollout's events, recorded in a control ledger (a ledger schema of
+	// its own, e.g. ledger_rollouts): see RolloutStarted and the fleet
+	// package. They change no projection; each payload's "id" is the
+	// rollout's id, so the store's migration_id column (payload->>'id')
+	// indexes one rollout's events.
+	TypeRolloutStarted     = "rollout.started"
+	TypeRolloutTarget      = "rollout.target"
+	TypeRolloutHalted      = "rollout.halted"
+	TypeRolloutInterrupted = "rollout.interrupted"
+	TypeRolloutResumed     = "rollout.resumed"
+	TypeRolloutFinished    = "rollout.finished"
 )
 
 // PayloadVersion is the newest payload version this package understands, per
@@ -40,6 +52,12 @@ var payloadVersions = map[string]int{
 	TypeSchemaDriftAccepted: 1,
 	TypeSchemaChanged:       1,
 	TypeMigrationAccepted:   1,
+	TypeRolloutStarted:      1,
+	TypeRolloutTarget:       1,
+	TypeRolloutHalted:       1,
+	TypeRolloutInterrupted:  1,
+	TypeRolloutResumed:      1,
+	TypeRolloutFinished:     1,
 }
 
 // Types lists every event type this package knows, in a stable order.
@@ -49,6 +67,8 @@ func Types() []string {
 		TypeMigrationFailed, TypeMigrationStarted, TypeMigrationResolved,
 		TypeSchemaBaselined, TypeSchemaFingerprinted, TypeSchemaDrifted, TypeSchemaDriftAccepted,
 		TypeLedgerUpgraded, TypeMigrationProgressed, TypeSchemaChanged, TypeMigrationAccepted,
+		TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted,
+		TypeRolloutResumed, TypeRolloutFinished,
 	}
 }
 
@@ -138,6 +158,9 @@ type Applied struct {
 	// window) that this migration made refuse, applied anyway because the
 	// operator allowed it (up --allow-breaking).
 	AllowedBreaking []BrokenRelease `json:"allowed_breaking,omitempty"`
+	// Rollout: the id of the fleet rollout that applied it, if one did
+	// (its events are in the rollout's control ledger).
+	Rollout string `json:"rollout,omitempty"`
 }
 
 // BrokenRelease is a running release a migration was allowed to break.

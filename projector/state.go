@@ -192,6 +192,8 @@ func Step(s *State, e Event) (Change, error) {
 		c, err = changed(s, e)
 	case TypeMigrationAccepted:
 		c, err = accepted(s, e)
+	case TypeRolloutStarted, TypeRolloutTarget, TypeRolloutHalted, TypeRolloutInterrupted, TypeRolloutResumed, TypeRolloutFinished:
+		c, err = rolloutEvent(e)
 	}
 	if err != nil {
 		return Change{}, err

@@ -5,8 +5,10 @@
 // runs one command's runs back to back, and two of its runs a minute apart
 // gave the same ratio as 1.23 and 1.64 here.
 //
-//	interleave [-runs N] [-warmup N] [-csv FILE] -n NAME 'CMD ARGS' [-n NAME 'CMD ARGS' ...]
+//	interleave [-runs N] [-warmup N] [-csv FILE] -n NAME [-p 'PREPARE ARGS'] 'CMD ARGS' [-n NAME ...]
 //
+// -p gives the command before it a preparation, run untimed before each of
+// its runs (e.g. a `down` of one migration before timing an `up` of one).
 // A command is split into words on spaces; 'single quotes' keep spaces in a
 // word. No shell runs it. The CSV has hyperfine's columns (command, mean,
 // stddev, median, user, system, min, max; seconds), so scripts read either.
@@ -29,6 +31,7 @@ import (
 type command struct {
 	name      string
 	argv      []string
+	prepare   []string  // run untimed before each run
 	wall      []float64 // seconds
 	user, sys []float64
 }
@@ -42,8 +45,19 @@ func main() {
 		cmds = append(cmds, &command{name: name})
 		return nil
 	})
+	flag.Func("p", "a `command` run untimed before each run of the named command", func(p string) error {
+		if len(cmds) == 0 || cmds[len(cmds)-1].argv != nil {
+			return fmt.Errorf("-p %q: give it after -n NAME and before the command", p)
+		}
+		argv, err := split(p)
+		if err != nil || len(argv) == 0 {
+			return fmt.Errorf("-p %q: %v", p, err)
+		}
+		cmds[len(cmds)-1].prepare = argv
+		return nil
+	})
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: interleave [-runs N] [-warmup N] [-csv FILE] -n NAME 'CMD ARGS' [-n NAME 'CMD ARGS' ...]")
+		fmt.Fprintln(os.Stderr, "usage: interleave [-runs N] [-warmup N] [-csv FILE] -n NAME [-p 'PREPARE ARGS'] 'CMD ARGS' [-n NAME ...]")
 		flag.PrintDefaults()
 	}
 	// The flag package stops at the first non-flag argument: each command
@@ -81,6 +95,12 @@ func main() {
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, i := range order {
 			c := cmds[i]
+			if c.prepare != nil {
+				if _, _, _, err := run(c.prepare); err != nil {
+					fmt.Fprintf(os.Stderr, "interleave: %s: prepare: %v\n", c.name, err)
+					os.Exit(1)
+				}
+			}
 			wall, user, sys, err := run(c.argv)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "interleave: %s: %v\n", c.name, err)

@@ -40,9 +40,10 @@ func TestLayering(t *testing.T) {
 		{"policy", pure},
 		{"internal/sqllex", append(pure, above("projector", "policy")...)},
 		{"catalog", above("projector", "policy", "ledger", "migrations", "adopt", "watch", "cli")},
-		{"ledger", append(above("migrations", "adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
+		{"ledger", append(above("migrations", "adopt", "watch", "fleet", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
 		{"ledger/natsbus", above("migrations", "adopt", "watch", "cli")},
-		{"migrations", append(above("adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
+		{"migrations", append(above("adopt", "watch", "fleet", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
+		{"fleet", append(above("adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go")},
 		{"adopt", above("watch", "ledger/natsbus", "cli")},
 		{"watch", above("adopt", "cli")},
 	}

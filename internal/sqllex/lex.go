@@ -3,6 +3,7 @@ package sqllex
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Statement is one SQL statement of a file.
@@ -101,7 +102,9 @@ func isIdentCont(c byte) bool { return isDollarTagCont(c) || c == '$' }
 // lex tokenizes src. Tokens are decided left to right without looking back,
 // so lexing a substring that starts at a token boundary yields the same tokens.
 func Lex(src string) (*Lexed, error) {
-	lx := &Lexed{}
+	// About one token per four bytes of SQL (DDL: 4.4): one allocation, not a
+	// doubling series of them, for a big file.
+	lx := &Lexed{Tokens: make([]Token, 0, len(src)/4+16)}
 	line := 1
 	n := len(src)
 	for pos := 0; pos < n; {
@@ -307,7 +310,10 @@ func SplitTokens(src string, toks []Token) []Raw {
 		begins     int
 		identCount int
 		idents     [4]byte
+		from       int // where cur's tokens start in all
 	)
+	// Every statement's tokens are a window of one array, in order.
+	all := make([]Token, 0, len(toks))
 	for _, t := range toks {
 		if t.isComment() {
 			if started {
@@ -318,6 +324,7 @@ func SplitTokens(src string, toks []Token) []Raw {
 		if t.Kind == Semicolon && parens == 0 && begins == 0 {
 			if started {
 				cur.After = t.End
+				cur.Tokens = all[from:len(all):len(all)]
 				out = append(out, cur.trimmed(src))
 			}
 			cur, started, identCount, idents = Raw{}, false, 0, [4]byte{}
@@ -326,9 +333,10 @@ func SplitTokens(src string, toks []Token) []Raw {
 		if !started {
 			started = true
 			cur.Start, cur.Line = t.Start, t.Line
+			from = len(all)
 		}
 		cur.End = t.End
-		cur.Tokens = append(cur.Tokens, t)
+		all = append(all, t)
 		switch t.Kind {
 		case OpenParen:
 			parens++
@@ -339,24 +347,32 @@ func SplitTokens(src string, toks []Token) []Raw {
 		case Word:
 			// psql's heuristic (psqlscan.l): track BEGIN/CASE … END only in
 			// a statement that starts CREATE [OR REPLACE] FUNCTION|PROCEDURE.
-			w := strings.ToLower(src[t.Start:t.End])
+			inRoutine := idents[0] == 'c' && (idents[1] == 'f' || idents[1] == 'p' ||
+				idents[1] == 'o' && idents[2] == 'r' && (idents[3] == 'f' || idents[3] == 'p')) && parens == 0
+			if identCount >= len(idents) && !inRoutine {
+				identCount++
+				continue // the word cannot matter: lower-case it not
+			}
+			w := src[t.Start:t.End]
 			if identCount < len(idents) {
-				switch w {
-				case "create", "function", "procedure", "or", "replace":
-					idents[identCount] = w[0]
+				for _, k := range [...]string{"create", "function", "procedure", "or", "replace"} {
+					if strings.EqualFold(w, k) {
+						idents[identCount] = k[0]
+						break
+					}
 				}
 			}
 			identCount++
 			if idents[0] == 'c' && (idents[1] == 'f' || idents[1] == 'p' ||
 				idents[1] == 'o' && idents[2] == 'r' && (idents[3] == 'f' || idents[3] == 'p')) && parens == 0 {
-				switch w {
-				case "begin":
+				switch {
+				case strings.EqualFold(w, "begin"):
 					begins++
-				case "case":
+				case strings.EqualFold(w, "case"):
 					if begins > 0 {
 						begins++
 					}
-				case "end":
+				case strings.EqualFold(w, "end"):
 					if begins > 0 {
 						begins--
 					}
@@ -366,6 +382,7 @@ func SplitTokens(src string, toks []Token) []Raw {
 	}
 	if started {
 		cur.After = len(src)
+		cur.Tokens = all[from:len(all):len(all)]
 		out = append(out, cur.trimmed(src))
 	}
 	return out
@@ -384,13 +401,40 @@ func (r Raw) trimmed(src string) Raw {
 // quotes, strings, operators) as written, so only bare words match key words.
 func Words(src string, toks []Token) []string {
 	w := make([]string, len(toks))
+	if len(toks) == 0 {
+		return w
+	}
+	// One upper-cased copy of the statement's ASCII letters, sliced per
+	// word, instead of one allocation per word; a word with other than
+	// ASCII in it is upper-cased on its own, as strings.ToUpper does.
+	lo, hi := toks[0].Start, toks[len(toks)-1].End
+	up := []byte(src[lo:hi])
+	for i, c := range up {
+		if 'a' <= c && c <= 'z' {
+			up[i] = c - 'a' + 'A'
+		}
+	}
+	upper := unsafe.String(&up[0], len(up)) // up is not written again
 	for i, t := range toks {
 		w[i] = src[t.Start:t.End]
 		if t.Kind == Word {
-			w[i] = strings.ToUpper(w[i])
+			if isASCII(w[i]) {
+				w[i] = upper[t.Start-lo : t.End-lo]
+			} else {
+				w[i] = strings.ToUpper(w[i])
+			}
 		}
 	}
 	return w
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func At(w []string, i int) string {
