@@ -77,20 +77,25 @@ func TestDriftPolledAndRecordedIsOneAlertEverywhere(t *testing.T) {
 		}
 	}))
 	defer hook.Close()
-	r := e.runner(v120, "1.2.0")
-	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+	if _, err := e.runner(v120, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w := e.watcher(v120, "1.2.0", watch.WithSchemaPolling(e.pool, e.store, 50*time.Millisecond), watch.WithWebhook(hook.URL, 3, 10*time.Millisecond))
+	// The guarded release, 1.3.0, is about to migrate: its up finds the
+	// drift the polling found, and records it (schema.drifted).
+	w := e.watcher(v130, "1.3.0", watch.WithSchemaPolling(e.pool, e.store, 50*time.Millisecond), watch.WithWebhook(hook.URL, 3, 10*time.Millisecond))
 	e.caughtUp(w)
 	if _, err := e.pool.Exec(ctx, "ALTER TABLE users ADD COLUMN sneaky integer"); err != nil {
 		t.Fatal(err)
 	}
 	e.waitAlerts(1)
-	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+	if _, err := e.runner(v130, "1.3.0").Up(ctx, migrations.UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.caughtUp(w)
+	var recorded int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM ledger.events WHERE type = 'schema.drifted'").Scan(&recorded); err != nil || recorded != 1 {
+		t.Fatalf("the up recorded %d schema.drifted events (%v), want 1", recorded, err)
+	}
 	time.Sleep(500 * time.Millisecond) // polls and the webhook have had their chance
 	if as := e.alerts(); len(as) != 1 {
 		t.Fatalf("stored alerts %v, want one schema-drift", alertKinds(as))

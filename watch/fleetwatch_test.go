@@ -105,8 +105,9 @@ func (e *fleetEnv) waitGuarded(w *watch.FleetWatcher, release string) {
 	}
 }
 
-// The same hand-run drift on 5 databases, each found by its next up, is
-// one alert naming the 5 — for the release seen running on each.
+// The same hand-run drift on 5 databases, each found by the next up that
+// migrates, is one alert naming the 5 — for the release seen running on
+// each.
 func TestSameDriftOnFiveDatabasesIsOneGroupedAlert(t *testing.T) {
 	ctx := context.Background()
 	e := newFleetEnv(t, 5)
@@ -114,15 +115,16 @@ func TestSameDriftOnFiveDatabasesIsOneGroupedAlert(t *testing.T) {
 		if _, err := e.runner(i, v120, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		e.checkIn(i, v120, "1.2.0", "pod")
+		e.checkIn(i, v130, "1.3.0", "pod") // 1.3.0 runs there, about to migrate
 	}
 	r := e.watcher(watch.WithGroupWindow(3 * time.Second))
-	e.waitGuarded(r.w, "1.2.0")
+	e.waitGuarded(r.w, "1.3.0")
 	for i := range 5 {
 		if _, err := e.pools[i].Exec(ctx, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.runner(i, v120, "1.2.0").Up(ctx, migrations.UpOptions{}); err != nil {
+		// The next run that migrates finds the drift and records it.
+		if _, err := e.runner(i, v130, "1.3.0").Up(ctx, migrations.UpOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
