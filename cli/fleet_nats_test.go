@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +313,64 @@ func TestRelayCommandOnAThreeNodeClusterVerifies(t *testing.T) {
 	}
 	if head.Seq < 200 {
 		t.Errorf("only %d events written during the failures", head.Seq)
+	}
+}
+
+// relay --targets FILE (ledger rollout's syntax) relays the ledgers of the
+// targets, a tenant's own included, and no other.
+func TestRelayCommandTargets(t *testing.T) {
+	ctx := context.Background()
+	var lines []string
+	var want []string
+	for i := range 3 {
+		pool, u := pgtest.NewPool(t, 1)
+		if code, _, errOut := ledgerIn(ctx, "init", "--db", u); code != 0 {
+			t.Fatalf("init: %d %s", code, errOut)
+		}
+		cfg, err := pgx.ParseConfig(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			break // a database with a ledger that is not a target
+		}
+		lines = append(lines, u+" name=db"+fmt.Sprint(i))
+		want = append(want, natsbus.DefaultName(cfg.Database, "ledger"))
+		if i == 1 { // and a tenant of it
+			st, err := ledger.New(pool, ledger.WithSchema("ledger_acme"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, u+" tenant=acme")
+			want = append(want, natsbus.DefaultName(cfg.Database, "ledger_acme"))
+		}
+	}
+	file := t.TempDir() + "/fleet.txt"
+	if err := os.WriteFile(file, []byte("# the fleet\n"+strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t)
+	r := runBackground(t, "relay", "--targets", file, "--nats", srv.URL(), "--discover", "200ms")
+	_, js := natstest.Connect(t, srv.URL())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got []string
+		for n := range js.StreamNames(ctx).Name() {
+			if strings.HasPrefix(n, "LEDGER_") {
+				got = append(got, strings.TrimPrefix(n, "LEDGER_"))
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams %v, want %v\n%s", got, want, r.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -56,7 +56,9 @@ against it) in the NATS key-value bucket ledger_sightings, outside the chain.
 --all relays every ledger of every database on the server --db names, each
 to LEDGER_<database>_<schema>, within --max-conns connections (--db-conns per
 database: one LISTENs for all its ledgers), finding new databases and
-ledgers every --discover.
+ledgers every --discover. --targets FILE or --targets-sql QUERY (ledger
+rollout's syntax; tenant= is that tenant's ledger) relay just those ledgers,
+the same way.
 
 The server is --nats or NATS_URL (default nats://127.0.0.1:4222; a comma-
 separated list for a cluster; tls:// for TLS). Credentials: a
@@ -79,11 +81,12 @@ type relayCmd struct {
 	poll, progress    time.Duration
 	batch, maxPending int
 
-	all              bool
-	maxConns, dbConn int
-	discover         time.Duration
-	sightings        time.Duration
-	sightingsWindow  time.Duration
+	all                 bool
+	targets, targetsSQL string
+	maxConns, dbConn    int
+	discover            time.Duration
+	sightings           time.Duration
+	sightingsWindow     time.Duration
 }
 
 func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
@@ -93,7 +96,9 @@ func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
 	fs.IntVar(&c.batch, "batch", 1000, "events per read of the ledger")
 	fs.IntVar(&c.maxPending, "max-pending", 2048, "publishes awaiting their acknowledgement at most")
 	fs.BoolVar(&c.all, "all", false, "relay every ledger of every database on the server of --db (each ledger to stream LEDGER_<database>_<schema>), picking up new ones")
-	fs.IntVar(&c.maxConns, "max-conns", 20, "with --all: PostgreSQL connections at most, for all the databases (each holds --db-conns)")
+	fs.StringVar(&c.targets, "targets", "", "relay the ledgers of the targets in `FILE` (ledger rollout's syntax: a postgres:// URL per line, name= and tenant= extras), each to LEDGER_<database>_<schema>")
+	fs.StringVar(&c.targetsSQL, "targets-sql", "", "relay the ledgers of the targets `QUERY` returns, run on --db (ledger rollout's: the first column is the URL; columns name and tenant)")
+	fs.IntVar(&c.maxConns, "max-conns", 20, "with --all or --targets: PostgreSQL connections at most, for all the databases (each holds --db-conns)")
 	fs.IntVar(&c.dbConn, "db-conns", 3, "with --all: connections per database: one LISTENs for all its ledgers, the others read")
 	fs.DurationVar(&c.discover, "discover", 10*time.Second, "with --all: look for new databases and ledgers every `duration`")
 	fs.DurationVar(&c.sightings, "check-ins", 10*time.Second, "publish the ledger's check-ins (releases seen running) to the bucket ledger_sightings every `duration` (0: never)")
@@ -158,8 +163,8 @@ func (c *relayCmd) relayOptions(log *slog.Logger) ([]natsbus.RelayOption, error)
 	f := c.nats
 	opts := []natsbus.RelayOption{natsbus.WithLogger(log)}
 	if f.name != "" || f.stream != "" || f.prefix != "" {
-		if c.all {
-			return nil, errors.New("--all names each ledger's stream itself (LEDGER_<database>_<schema>): leave out --name, --stream and --subject-prefix")
+		if c.all || c.targets != "" || c.targetsSQL != "" {
+			return nil, errors.New("--all and --targets name each ledger's stream themselves (LEDGER_<database>_<schema>): leave out --name, --stream and --subject-prefix")
 		}
 		n := natsbus.NamesFor(f.name)
 		if f.stream != "" {
@@ -210,11 +215,27 @@ func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
 	// relay (a sidecar started beside its service must not crash-loop).
 	var relayer interface{ Run(context.Context) error }
 	var stats func()
-	if c.all {
-		if c.db.url == "" {
-			return e.usageErr("--all needs --db (or DATABASE_URL): a postgres:// URL of the server, whose every database is relayed")
+	if n := btoi(c.all) + btoi(c.targets != "") + btoi(c.targetsSQL != ""); n > 1 {
+		return e.usageErr("--all, --targets and --targets-sql are three ways to name the ledgers: give one")
+	}
+	if c.all || c.targets != "" || c.targetsSQL != "" {
+		var dbs *ledger.Databases
+		if c.all {
+			if c.db.url == "" {
+				return e.usageErr("--all needs --db (or DATABASE_URL): a postgres:// URL of the server, whose every database is relayed")
+			}
+			dbs, err = ledger.NewDatabases([]string{c.db.url}, true, int32(c.dbConn), c.maxConns)
+		} else {
+			ts, terr := e.readTargets(ctx, c.targets, c.targetsSQL)
+			if terr != nil {
+				return e.fail(terr)
+			}
+			specs, serr := targetSpecs(ts, c.db.schema)
+			if serr != nil {
+				return e.usageErr("%v", serr)
+			}
+			dbs, err = ledger.NewDatabasesOf(specs, int32(c.dbConn), c.maxConns)
 		}
-		dbs, err := ledger.NewDatabases([]string{c.db.url}, true, int32(c.dbConn), c.maxConns)
 		if err != nil {
 			return e.usageErr("%v", err)
 		}
@@ -294,4 +315,11 @@ func (c *relayCmd) connectNATS(ctx context.Context, e *env, serverURL string, lo
 		return nil, nil, e.fail(err)
 	}
 	return nc, js, -1
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

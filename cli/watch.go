@@ -81,11 +81,13 @@ type watchCmd struct {
 	inDoubtGrace        time.Duration
 	seen                bool
 	streamWait          time.Duration
+	targets             string
 }
 
 func (c *watchCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.db, &c.dir, &c.rel, &c.out, &c.nats)
 	fs.Var(&c.manifests, "manifest", "guard the release described by manifest `FILE` (ledger manifest) instead of --dir; with --all, repeatable: each is guarded on every ledger")
+	fs.StringVar(&c.targets, "targets", "", "like --all, but only the ledgers of the targets in `FILE` (ledger rollout's syntax), as the relay names them")
 	fs.BoolVar(&c.all, "all", false, "follow every ledger on the NATS server (ledger.*.events.>), new ones included, guarding on each the releases seen checking in there plus each --manifest")
 	fs.StringVar(&c.durable, "durable", "", "with --all: keep the position and what was alerted under `NAME` (bucket ledger_watch_positions), so a restart repeats nothing")
 	fs.DurationVar(&c.groupWindow, "group-window", watch.DefaultGroupWindow, "with --all: alerts of the same cause on other ledgers within this `duration` are one alert naming them all (0: none grouped)")
@@ -112,7 +114,7 @@ func (c *watchCmd) run(ctx context.Context, e *env, args []string) int {
 				return e.usageErr("--webhook %q: want an http:// or https:// URL", wf.webhook)
 			}
 		}
-		if c.all {
+		if c.all || c.targets != "" {
 			return c.runAll(ctx, e)
 		}
 		for _, f := range []string{"durable", "group-window", "seen"} {
@@ -223,8 +225,21 @@ func (c *watchCmd) watchNames(e *env) (natsbus.Names, error) {
 
 // runAll is watch --all: one watcher for every ledger on the server.
 func (c *watchCmd) runAll(ctx context.Context, e *env) int {
-	if c.db.url != "" {
-		return e.usageErr("--all follows every ledger from NATS alone: leave out --db (a watcher of one ledger reads its schema with --db)")
+	if e.given["db"] {
+		return e.usageErr("--all and --targets follow the ledgers from NATS alone: leave out --db (a watcher of one ledger reads its schema with --db)")
+	}
+	var only []string
+	if c.targets != "" {
+		if c.all {
+			return e.usageErr("--all or --targets: give one")
+		}
+		ts, err := e.readTargets(ctx, c.targets, "")
+		if err != nil {
+			return e.fail(err)
+		}
+		if only, err = targetNames(ts, c.db.schema); err != nil {
+			return e.usageErr("%v", err)
+		}
 	}
 	if c.nats.name != "" || c.nats.stream != "" || c.nats.prefix != "" {
 		return e.usageErr("--all follows every ledger: leave out --name, --stream and --subject-prefix")
@@ -261,6 +276,9 @@ func (c *watchCmd) runAll(ctx context.Context, e *env) int {
 		watch.FleetReplicas(c.nats.replicas), watch.FleetGuardOptions(watch.WithInDoubtGrace(c.inDoubtGrace))}
 	if c.durable != "" {
 		opts = append(opts, watch.WithDurable(c.durable))
+	}
+	if only != nil {
+		opts = append(opts, watch.OnlyLedgers(only...))
 	}
 	if c.webhook != "" {
 		opts = append(opts, watch.FleetWebhook(c.webhook, c.attempts, 500*time.Millisecond))

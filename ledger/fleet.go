@@ -38,10 +38,19 @@ func Ledgers(ctx context.Context, db DB) ([]string, error) {
 	return out, rows.Err()
 }
 
-// Database is one database of a fleet: its name and a pool to it.
+// Database is one database of a fleet: its name, a pool to it, and the
+// ledger schemas wanted there (nil: every ledger it holds).
 type Database struct {
-	Name string
-	DB   DB // a *pgxpool.Pool (Listen takes one of its connections)
+	Name    string
+	DB      DB // a *pgxpool.Pool (Listen takes one of its connections)
+	Schemas []string
+}
+
+// DatabaseSpec is one database of a list: its URL and the ledger schemas
+// wanted there (nil: every ledger it holds).
+type DatabaseSpec struct {
+	URL     string
+	Schemas []string
 }
 
 // Databases keeps one small pool per database of a fleet, within a budget
@@ -51,6 +60,7 @@ type Database struct {
 // concurrent use; Close closes every pool.
 type Databases struct {
 	urls   []string
+	specs  map[string][]string // URL -> schemas wanted (NewDatabasesOf)
 	all    bool
 	perDB  int32
 	budget int
@@ -90,10 +100,33 @@ func NewDatabases(urls []string, all bool, perDB int32, budget int) (*Databases,
 	return &Databases{urls: urls, all: all, perDB: perDB, budget: budget, pools: map[string]*pgxpool.Pool{}}, nil
 }
 
+// NewDatabasesOf serves the databases of specs (one entry per URL; the
+// schemas of several entries with one URL are joined), as NewDatabases.
+func NewDatabasesOf(specs []DatabaseSpec, perDB int32, budget int) (*Databases, error) {
+	var urls []string
+	by := map[string][]string{}
+	for _, sp := range specs {
+		if _, ok := by[sp.URL]; !ok {
+			urls = append(urls, sp.URL)
+		}
+		if sp.Schemas == nil {
+			by[sp.URL] = append(by[sp.URL], "") // every ledger
+		}
+		by[sp.URL] = append(by[sp.URL], sp.Schemas...)
+	}
+	d, err := NewDatabases(urls, false, perDB, budget)
+	if err != nil {
+		return nil, err
+	}
+	d.specs = by
+	return d, nil
+}
+
 // List returns the databases now, opening a pool for each new one; a
 // database that is gone is closed and left out.
 func (d *Databases) List(ctx context.Context) ([]Database, error) {
 	want := map[string]string{} // name -> URL
+	schemas := map[string][]string{}
 	if d.all {
 		names, err := d.serverDatabases(ctx)
 		if err != nil {
@@ -113,6 +146,9 @@ func (d *Databases) List(ctx context.Context) ([]Database, error) {
 				return nil, fmt.Errorf("fleet: %v", err)
 			}
 			want[cfg.ConnConfig.Database] = u
+			if sp, ok := d.specs[u]; ok && !slices.Contains(sp, "") {
+				schemas[cfg.ConnConfig.Database] = append(schemas[cfg.ConnConfig.Database], sp...)
+			}
 		}
 	}
 	if d.budget > 0 && len(want)*int(d.perDB) > d.budget {
@@ -140,7 +176,7 @@ func (d *Databases) List(ctx context.Context) ([]Database, error) {
 			}
 			d.pools[name] = p
 		}
-		out = append(out, Database{Name: name, DB: p})
+		out = append(out, Database{Name: name, DB: p, Schemas: schemas[name]})
 	}
 	slices.SortFunc(out, func(a, b Database) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

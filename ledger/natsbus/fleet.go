@@ -191,6 +191,9 @@ func (f *FleetRelay) serve(ctx context.Context, db ledger.Database) {
 			f.log.Warn("fleet relay: cannot list the ledgers; retrying", "database", db.Name, "err", err.Error())
 		}
 		for _, schema := range schemas {
+			if db.Schemas != nil && !slices.Contains(db.Schemas, schema) {
+				continue // not one of the targets
+			}
 			store, err := ledger.New(db.DB, ledger.WithSchema(schema))
 			if err != nil {
 				continue
