@@ -117,7 +117,7 @@ func ledgerState(ctx context.Context, js jetstream.JetStream, stream string, las
 	manifest, pol, asked := q.Manifest, q.Policy, q.Release != "" || q.Manifest != nil
 	if q.Manifest == nil && q.Release != "" {
 		for _, r := range ls.Releases {
-			if r.AppVersion == q.Release && len(r.IDs) == len(r.Checksums) && r.IDs != nil {
+			if r.AppVersion == q.Release && r.Stored && len(r.IDs) == len(r.Checksums) {
 				m := policy.Manifest{AppVersion: r.AppVersion}
 				for i, id := range r.IDs {
 					m.Migrations = append(m.Migrations, policy.Known{ID: id, Checksum: r.Checksums[i]})

@@ -117,7 +117,8 @@ func TestFleetStateFromTheBus(t *testing.T) {
 		}
 		ready := len(states) == 3
 		for _, s := range states {
-			ready = ready && len(s.Releases) == 1 && s.Last != nil && s.Last.Type == "schema.fingerprinted"
+			// The manifest reaches the bus with the check-in that stored it.
+			ready = ready && len(s.Releases) == 1 && s.Releases[0].Stored && s.Last != nil && s.Last.Type == "schema.fingerprinted"
 		}
 		if ready || time.Now().After(deadline) {
 			break

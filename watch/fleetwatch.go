@@ -499,8 +499,8 @@ func (w *FleetWatcher) onSightings(e jetstream.KeyValueEntry) {
 
 func (w *FleetWatcher) guardSeen(l *fleetLedger, s natsbus.Sightings) {
 	for _, r := range s.Releases {
-		if len(r.IDs) != len(r.Checksums) || r.IDs == nil && r.AppVersion == "" {
-			continue
+		if !r.Stored || len(r.IDs) != len(r.Checksums) {
+			continue // its manifest is not known (yet): nothing to judge by
 		}
 		p, err := policy.Parse(r.Policy)
 		if err != nil {

@@ -26,7 +26,8 @@ type ReleaseSighting struct {
 	Digest     string    `json:"digest"` // the release manifest's digest
 	AppVersion string    `json:"app_version"`
 	Policy     string    `json:"policy"`
-	IDs        []string  `json:"ids,omitempty"` // its migrations, in order (empty: manifest not stored)
+	Stored     bool      `json:"stored"`        // its manifest is stored: IDs and Checksums are it
+	IDs        []string  `json:"ids,omitempty"` // its migrations, in order
 	Checksums  []string  `json:"checksums,omitempty"`
 	Instances  int       `json:"instances"`
 	Hosts      []string  `json:"hosts"`
@@ -134,7 +135,7 @@ func (r *Relay) publishSightings(ctx context.Context) {
 			s := Sightings{Ledger: name.Prefix, Window: r.sightWindow.String(), Releases: []ReleaseSighting{}}
 			for _, rs := range seen {
 				s.Releases = append(s.Releases, ReleaseSighting{
-					Digest: rs.Digest, AppVersion: rs.AppVersion, Policy: rs.Policy, IDs: rs.IDs, Checksums: rs.Checksums,
+					Digest: rs.Digest, AppVersion: rs.AppVersion, Policy: rs.Policy, Stored: rs.Stored, IDs: rs.IDs, Checksums: rs.Checksums,
 					Instances: rs.Instances, Hosts: rs.Hosts, Decisions: rs.Decisions, FirstSeen: rs.FirstSeen, LastSeen: rs.LastSeen, LastHost: rs.LastHost,
 				})
 			}

@@ -37,7 +37,7 @@ func TestRelayPublishesCheckIns(t *testing.T) {
 		return len(got.Releases) == 1, ""
 	})
 	rel := got.Releases[0]
-	if got.Ledger != "ledger.seen" || rel.AppVersion != "1.4.0" || rel.Instances != 2 || len(rel.IDs) != 1 || rel.IDs[0] != "0001_a" || rel.Checksums[0] != "c1" {
+	if got.Ledger != "ledger.seen" || rel.AppVersion != "1.4.0" || rel.Instances != 2 || !rel.Stored || len(rel.IDs) != 1 || rel.IDs[0] != "0001_a" || rel.Checksums[0] != "c1" {
 		t.Fatalf("sightings %+v", got)
 	}
 	waitStream(t, js, names.Stream, 1, 5*time.Second)
