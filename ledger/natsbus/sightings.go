@@ -121,7 +121,7 @@ func (r *Relay) publishSightings(ctx context.Context) {
 					return err
 				}
 			}
-			seen, err := r.store.ReleasesSeen(ctx, r.sightWindow, time.Time{})
+			seen, _, err := r.store.ReleasesSeen(ctx, ledger.SeenQuery{Window: r.sightWindow, Running: true})
 			if err != nil {
 				if errors.Is(err, ledger.ErrNotInitialized) {
 					return nil
