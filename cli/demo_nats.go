@@ -77,16 +77,18 @@ func (e *env) startDemoBus(ctx context.Context, nf *natsFlags, pool *pgxpool.Poo
 	if url == "" || b.embedded != nil {
 		b.nc, err = nats.Connect(url, nats.Name("ledger demo"))
 	} else {
-		b.nc, err = e.natsConnect(nf, url, log)
-		if err == nil && !b.nc.IsConnected() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b.nc, err = e.natsConnect(cctx, nf, url, log)
+		if cctx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("cannot reach the NATS server at %s; start one, or leave out --nats / NATS_URL to use an embedded one", natsbus.RedactURL(url))
 		}
+		cancel()
 	}
 	if err != nil {
 		b.close(context.Background(), false)
 		return nil, err
 	}
-	if b.js, err = jetstream.New(b.nc, jetstream.WithPublishAsyncTimeout(10*time.Second)); err != nil {
+	if b.js, err = natsbus.NewJetStream(b.nc); err != nil {
 		b.close(context.Background(), false)
 		return nil, err
 	}

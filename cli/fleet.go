@@ -18,32 +18,53 @@ import (
 
 func cmdFleet() *command {
 	return &command{
-		name: "fleet", args: "[--window D] [--json]",
+		name: "fleet", args: "[--window D] [--json] | --nats URL [--release V] [--json]",
 		short: "the releases that checked in recently: instances, hosts, last seen, and each one's verdict now",
 		long: `Lists every release that checked in (ledger check --check-in, or
 migrations.WithCheckIn in a server) within --window: its instances and hosts,
 when it was last seen and where, the verdicts its instances reported, and
 what it would be told against the ledger now — so an operator sees, before a
 deploy, which releases still run and whether the database has moved past
-any of them. It takes no lock.`,
+any of them. It takes no lock.
+
+With --nats (no database connection): the state of every ledger on the
+NATS server, folded from its stream with the projector — name, seq,
+schema version, applied, in doubt, failed, drifted, the last event (when,
+who, which release) — and the releases seen checking in on each (the
+relays' check-ins). --release V says, per ledger, whether V would run,
+migrate or refuse there (from the manifest its instances stored when they
+checked in; "unknown" where it was never seen).`,
 		example: `  ledger fleet
-  ledger fleet --window 1h --json | jq '.releases[] | select(.verdict_now.decision == "refuse")'`,
-		newFlags: func() runnable { return &fleetCmd{} },
+  ledger fleet --window 1h --json | jq '.releases[] | select(.verdict_now.decision == "refuse")'
+  ledger fleet --nats nats://nats:4222 --release 1.2.0 --json | jq '.[] | select(.verdict.decision == "refuse") | .name'`,
+		newFlags: func() runnable { return &fleetCmd{nats: natsFlags{noName: true}} },
 	}
 }
 
 type fleetCmd struct {
-	db     dbFlags
-	out    outputFlags
-	window time.Duration
+	db      dbFlags
+	out     outputFlags
+	nats    natsFlags
+	window  time.Duration
+	release string
 }
 
 func (c *fleetCmd) flags(fs *flag.FlagSet, e *env) {
-	e.attach(fs, &c.db, &c.out)
+	e.attach(fs, &c.db, &c.out, &c.nats)
 	fs.DurationVar(&c.window, "window", 24*time.Hour, "releases seen within this `duration`")
+	fs.StringVar(&c.release, "release", "", "with --nats: say per ledger whether release `V` would run, migrate or refuse there")
 }
 
 func (c *fleetCmd) run(ctx context.Context, e *env, args []string) int {
+	if e.given["nats"] {
+		if e.given["window"] {
+			return e.usageErr("--window is the database's check-ins; with --nats the relays publish theirs (ledger relay --check-ins-window)")
+		}
+		return e.fleetFromNATS(ctx, c)
+	}
+	if c.release != "" {
+		return e.usageErr("--release goes with --nats")
+	}
 	if err := positiveDuration("window", c.window); err != nil {
 		return e.usageErr("%v", err)
 	}

@@ -45,3 +45,5 @@ func (g *natsFlags) serverURL() (string, error) { return "", errNoNATS }
 func (e *env) verifyNATS(context.Context, *ledger.Store, *natsFlags) (streamReport, error) {
 	return streamReport{}, errNoNATS
 }
+
+func (e *env) fleetFromNATS(context.Context, *fleetCmd) int { return e.usageErr("%v", errNoNATS) }

@@ -10,7 +10,6 @@ import (
 	"iter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/schema-ledger/ledger/ledger"
@@ -23,13 +22,14 @@ func (e *env) verifyNATS(ctx context.Context, store *ledger.Store, nf *natsFlags
 	if err != nil {
 		return streamReport{}, err
 	}
-	opts := []nats.Option{nats.Name("ledger verify"), nats.Timeout(10 * time.Second)}
-	if nf.creds != "" {
-		opts = append(opts, nats.UserCredentials(nf.creds))
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := natsbus.Connect(cctx, nf.connectOptions("verify", serverURL, nil))
+	if cctx.Err() != nil && ctx.Err() == nil {
+		return streamReport{}, fmt.Errorf("cannot reach the NATS server at %s within 10s", natsbus.RedactURL(serverURL))
 	}
-	nc, err := nats.Connect(serverURL, opts...)
 	if err != nil {
-		return streamReport{}, fmt.Errorf("connect to NATS at %s: %s", natsbus.RedactURL(serverURL), redactNATS(err, serverURL))
+		return streamReport{}, natsFlagError(err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -38,7 +38,7 @@ func (e *env) verifyNATS(ctx context.Context, store *ledger.Store, nf *natsFlags
 	}
 	name := nf.name
 	if name == "" {
-		db, err := natsbus.DatabaseName(ctx, e.pool)
+		db, err := ledger.DatabaseName(ctx, e.pool)
 		if err != nil {
 			return streamReport{}, err
 		}

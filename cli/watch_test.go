@@ -75,7 +75,7 @@ func TestWatchCommand(t *testing.T) {
 	mustCLI(t, url, "up", "--dir", v13, "--app-version", "1.3.0")
 	waitOutput("ALERT unknown-migration release 1.2.0 (refuse): 1 migration(s) this release does not know: 0002_orders (release 1.3.0, postgres@")
 	mustCLI(t, url, "down", "--dir", v13, "--app-version", "1.3.0", "--to", "0001_users")
-	waitOutput("ALERT recovered release 1.2.0 (run)")
+	waitOutput("ALERT unknown-migration recovered release 1.2.0 (run)")
 	if _, err := pool.Exec(ctx, "ALTER TABLE users ADD COLUMN sneaky_hotfix integer"); err != nil {
 		t.Fatal(err)
 	}

@@ -83,22 +83,26 @@ func KnownType(t string) bool { _, ok := payloadVersions[t]; return ok }
 // Event is the envelope of one ledger event, as stored. The event store fills
 // Seq, ID, RecordedAt, Actor, PrevHash and Hash when it appends; a producer sets
 // Type, PayloadVersion, Payload and, where it knows them, Host and AppVersion.
+//
+// Its JSON (EncodeEvent, eventjson.go) is written in that one place: the
+// line of `ledger history --json`, the body of the message that carries the
+// event on NATS, and what MarshalJSON and UnmarshalJSON read and write.
 type Event struct {
-	Seq            int64           `json:"seq"`
-	ID             string          `json:"id"`
-	Type           string          `json:"type"`
-	PayloadVersion int             `json:"payload_version"`
-	Payload        json.RawMessage `json:"payload"`
-	RecordedAt     time.Time       `json:"recorded_at"`
-	Actor          string          `json:"actor"`
-	Host           string          `json:"host"`
-	AppVersion     string          `json:"app_version"`
-	PrevHash       []byte          `json:"prev_hash,omitempty"`
-	Hash           []byte          `json:"hash,omitempty"`
+	Seq            int64
+	ID             string
+	Type           string
+	PayloadVersion int
+	Payload        json.RawMessage
+	RecordedAt     time.Time
+	Actor          string
+	Host           string
+	AppVersion     string
+	PrevHash       []byte
+	Hash           []byte
 	// State is what the ledger holds after this event, committed in the
 	// event's hash (ledger format 2 and later; nil for the events of an
 	// older format, which did not record it).
-	State *Committed `json:"state,omitempty"`
+	State *Committed
 }
 
 // Committed is the state an event leaves behind, stored in the event's own

@@ -1,15 +1,13 @@
 package watch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,46 +67,94 @@ func WithSchemaPolling(pool *pgxpool.Pool, store *ledger.Store, interval time.Du
 	}
 }
 
+// WithSettle sets how long the stream must stay quiet, once caught up,
+// before the watcher judges the burst (default DefaultSettle); the end of
+// a run (schema.fingerprinted) is judged at once. 0 judges after every
+// event the stream has caught up with.
+func WithSettle(d time.Duration) Option {
+	return func(w *Watcher) error {
+		if d < 0 {
+			return fmt.Errorf("settle: want a duration of 0 or more, got %s", d)
+		}
+		w.settle = d
+		return nil
+	}
+}
+
+// DefaultStreamWait is how long a watcher waits for its ledger's stream
+// while the server holds other ledgers' streams, before it calls the name
+// wrong (a relay started with it creates the stream within seconds).
+const DefaultStreamWait = 15 * time.Second
+
+// WithStreamWait sets how long the watcher waits for a missing stream
+// while the server has other ledgers' streams (default DefaultStreamWait);
+// with none at all it waits for the relay however long it takes.
+func WithStreamWait(d time.Duration) Option {
+	return func(w *Watcher) error {
+		if d < 0 {
+			return fmt.Errorf("stream wait: want 0 or more, got %s", d)
+		}
+		w.streamWait = d
+		return nil
+	}
+}
+
+// WithReplicas keeps the alerts stream on n servers of a JetStream
+// cluster (default 1).
+func WithReplicas(n int) Option {
+	return func(w *Watcher) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("watch replicas: want 1 to 5 (JetStream's limit), got %d", n)
+		}
+		w.replicas = n
+		return nil
+	}
+}
+
+// WithGuardOptions passes options to the Guard (in-doubt grace, clock).
+func WithGuardOptions(opts ...GuardOption) Option {
+	return func(w *Watcher) error { w.guardOpts = append(w.guardOpts, opts...); return nil }
+}
+
 // WithLogger sets where the watcher logs retries and progress.
 func WithLogger(l *slog.Logger) Option {
 	return func(w *Watcher) error { w.log = l; return nil }
 }
 
-// WithAlertStream names the stream alerts are kept in (default: the
-// events stream's name + "_ALERTS", over <prefix>.alerts.>).
-func WithAlertStream(name string) Option {
-	return func(w *Watcher) error { w.alertStream = name; return nil }
-}
-
 // Watcher follows a ledger's stream and guards one release. Its methods are
 // safe for concurrent use; Run runs once.
 type Watcher struct {
-	js          jetstream.JetStream
+	sinks
 	names       natsbus.Names
 	alertStream string
-	log         *slog.Logger
-	out         io.Writer
-	json        bool
-
-	webhook      string
-	hookAttempts int
-	hookWait     time.Duration
-	client       *http.Client
-	hooks        chan Alert
 
 	pool     *pgxpool.Pool
 	store    *ledger.Store
 	interval time.Duration
 	poke     chan struct{} // read the schema now: the stream says DDL ran
 
-	mu       sync.Mutex // guards guard, caughtUp, outMu's writes
+	known     policy.Manifest
+	policy    policy.Policy
+	guardOpts []GuardOption
+	replicas  int
+
+	streamWait time.Duration
+
+	mu       sync.Mutex // guards guard, caughtUp, judgedSeq, seqCh and runErr
 	guard    *Guard
 	caughtUp bool
-	alerts   int64
-	seqCh    chan struct{} // closed and replaced at every folded event
-	ended    chan struct{} // closed when Run returns
-	runErr   error
+	settle   time.Duration
+	// judgedSeq is the last event of the last burst judged.
+	judgedSeq int64
+	seqCh     chan struct{} // closed and replaced at every judgement
+	ended     chan struct{} // closed when Run returns
+	runErr    error
 }
+
+// DefaultSettle is how long the stream must stay quiet after it caught up
+// before the watcher judges: the migrations of one run are committed
+// milliseconds apart, and are one burst.
+const DefaultSettle = 200 * time.Millisecond
 
 // DuplicateWindow is how long the alerts stream remembers a Nats-Msg-Id:
 // a watcher started within it after another one raised an alert does not
@@ -117,8 +163,7 @@ const DuplicateWindow = 24 * time.Hour
 
 // New returns a watcher over js for the release known under policy p.
 func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ...Option) (*Watcher, error) {
-	w := &Watcher{js: js, guard: NewGuard(known, p), log: slog.New(slog.DiscardHandler), out: io.Discard,
-		client: &http.Client{Timeout: 10 * time.Second}, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
+	w := &Watcher{sinks: newSinks(js), known: known, policy: p, settle: DefaultSettle, streamWait: DefaultStreamWait, seqCh: make(chan struct{}), poke: make(chan struct{}, 1), ended: make(chan struct{})}
 	for _, o := range opts {
 		if err := o(w); err != nil {
 			return nil, err
@@ -127,6 +172,7 @@ func New(js jetstream.JetStream, known policy.Manifest, p policy.Policy, opts ..
 	if w.names.Stream == "" {
 		return nil, errors.New("watch: name the ledger's stream (WithNames)")
 	}
+	w.guard = NewGuard(w.known, w.policy, w.guardOpts...)
 	if w.pool != nil {
 		w.guard.ReadsCatalog()
 	}
@@ -144,6 +190,7 @@ func (w *Watcher) AlertStreamConfig() jetstream.StreamConfig {
 		Subjects:    []string{w.names.Prefix + ".alerts.>"},
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DuplicateWindow,
+		Replicas:    max(1, w.replicas),
 	}
 }
 
@@ -155,11 +202,12 @@ func (w *Watcher) Verdict() (policy.Verdict, int64) {
 	return w.guard.Verdict(), w.guard.Seq()
 }
 
-// WaitSeq blocks until the watcher has folded the event at seq (or ctx ends).
+// WaitSeq blocks until the watcher has folded the event at seq and judged
+// the burst it ends, its alerts emitted (or ctx ends).
 func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 	for {
 		w.mu.Lock()
-		done, ch := w.guard.Seq() >= seq && w.caughtUp, w.seqCh
+		done, ch := w.judgedSeq >= seq && w.caughtUp, w.seqCh
 		w.mu.Unlock()
 		if done {
 			return nil
@@ -171,7 +219,7 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 		case <-w.ended:
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if w.guard.Seq() >= seq && w.caughtUp {
+			if w.judgedSeq >= seq && w.caughtUp {
 				return nil
 			}
 			return fmt.Errorf("the watcher stopped at seq %d: %v", w.guard.Seq(), w.runErr)
@@ -179,9 +227,32 @@ func (w *Watcher) WaitSeq(ctx context.Context, seq int64) error {
 	}
 }
 
+// ErrNoStream: the ledger's stream does not exist while other ledgers'
+// streams do — a mistyped name, not a relay that has not started yet.
+var ErrNoStream = errors.New("no such ledger stream")
+
+// NoStreamError names the stream looked for and the ledgers' streams the
+// server has.
+type NoStreamError struct {
+	Stream string
+	Have   []string // the streams named LEDGER_* on the server
+}
+
+func (e *NoStreamError) Error() string {
+	return fmt.Sprintf("the NATS server has no stream %s; its ledger streams are %s: check the ledger's name (the relay's --name, or <database>_<schema>)", e.Stream, strings.Join(e.Have, ", "))
+}
+
+func (e *NoStreamError) Unwrap() error { return ErrNoStream }
+
 // Run follows the stream from its first event until ctx ends (then it
-// returns nil). NATS going away is waited out: the ordered consumer
-// resumes after the last event folded.
+// returns nil), judging the guarded release after each burst: once the
+// stream has caught up and either the last event ends a run
+// (schema.fingerprinted) or no event came for the settle time. NATS going
+// away is waited out: the ordered consumer resumes after the last event
+// folded. A stream that does not exist is waited for while the server has
+// no ledger stream at all (the relay has not run yet); when it has others,
+// for the stream wait only, then the name is wrong and Run returns a
+// *NoStreamError.
 func (w *Watcher) Run(ctx context.Context) (err error) {
 	defer func() {
 		w.mu.Lock()
@@ -189,21 +260,21 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 		w.mu.Unlock()
 		close(w.ended)
 	}()
-	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
-		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
-	}
 	stream, err := w.waitStream(ctx)
 	if err != nil || stream == nil {
 		return err
+	}
+	if _, err := w.js.CreateOrUpdateStream(ctx, w.AlertStreamConfig()); err != nil {
+		return fmt.Errorf("alerts stream %s: %w", w.alertStream, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", w.names.Stream, err)
 	}
-	catchUpTo := int64(info.State.LastSeq)
 	w.mu.Lock()
-	if catchUpTo == 0 {
+	if info.State.LastSeq == 0 {
 		w.caughtUp = true
+		w.guard.Live()
 	}
 	w.mu.Unlock()
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
@@ -221,81 +292,158 @@ func (w *Watcher) Run(ctx context.Context) (err error) {
 	defer wg.Wait()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	type next struct {
+		m   jetstream.Msg
+		err error
+	}
+	in := make(chan next)
 	wg.Add(1)
 	go func() { // Next blocks; Stop ends it when ctx does
 		defer wg.Done()
 		<-runCtx.Done()
 		msgs.Stop()
 	}()
-	if w.webhook != "" {
-		w.hooks = make(chan Alert, 1024)
-		wg.Add(1)
-		go func() { defer wg.Done(); w.deliverHooks(runCtx) }()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			m, err := msgs.Next()
+			select {
+			case in <- next{m, err}:
+			case <-runCtx.Done():
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+		}
+	}()
+	w.sinks.subject = func(a Alert) string { return w.names.AlertSubject(string(a.Kind)) }
+	w.startHooks(runCtx, &wg)
 	if w.pool != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.pollSchema(runCtx) }()
 	}
-	for {
-		m, err := msgs.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			w.log.Warn("watch: reading the stream", "err", err)
-			continue
-		}
-		ev, err := natsbus.Decode(m)
-		if err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-		alerts, err := w.fold(ev, catchUpTo)
-		if err != nil {
-			return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
-		}
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer settle.Stop()
+	defer due.Stop()
+	judge := func() {
+		w.mu.Lock()
+		alerts := w.guard.Judge()
+		seq, nextDue := w.guard.Seq(), w.guard.NextDue()
+		w.mu.Unlock()
 		w.emit(ctx, alerts)
-		if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
-			select { // the diff lines (which column ...) come from the catalog
-			case w.poke <- struct{}{}:
+		w.mu.Lock()
+		w.judgedSeq = seq
+		close(w.seqCh)
+		w.seqCh = make(chan struct{})
+		w.mu.Unlock()
+		if !nextDue.IsZero() {
+			due.Reset(max(time.Until(nextDue), time.Millisecond))
+		}
+	}
+	if info.State.LastSeq == 0 {
+		judge()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-settle.C:
+			judge()
+		case <-due.C:
+			judge()
+		case n := <-in:
+			if n.err != nil {
+				if ctx.Err() != nil || errors.Is(n.err, jetstream.ErrMsgIteratorClosed) {
+					return nil
+				}
+				w.log.Warn("watch: reading the stream", "err", n.err)
+				continue
+			}
+			ev, err := natsbus.Decode(n.m)
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			meta, err := n.m.Metadata()
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			endsBurst, err := w.fold(ev, meta.NumPending == 0 && int64(meta.Sequence.Stream) >= int64(info.State.LastSeq))
+			if err != nil {
+				return fmt.Errorf("watch: fold seq %d: %w", ev.Seq, err)
+			}
+			if ev.Type == projector.TypeSchemaChanged && w.pool != nil {
+				select { // the diff lines (which column ...) come from the catalog
+				case w.poke <- struct{}{}:
+				default:
+				}
+			}
+			switch {
+			case !endsBurst:
+				settle.Stop()
+			case ev.Type == projector.TypeSchemaFingerprinted || w.settle == 0:
+				settle.Stop()
+				judge()
 			default:
+				settle.Reset(w.settle)
 			}
 		}
 	}
 }
 
-// fold applies one event: folded only while catching up on the stream's
-// history, judged once at its end and after every event from then on.
-func (w *Watcher) fold(ev ledger.Event, catchUpTo int64) ([]Alert, error) {
+// fold applies one event and reports whether the stream has caught up
+// with it (nothing more pending).
+func (w *Watcher) fold(ev ledger.Event, caughtUp bool) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ev.Seq <= w.guard.Seq() {
-		return nil, nil // already folded (redelivered after a reconnect)
+		return false, nil // already folded (redelivered after a reconnect)
 	}
-	defer func() { close(w.seqCh); w.seqCh = make(chan struct{}) }()
-	if !w.caughtUp {
-		if err := w.guard.Fold(ev); err != nil {
-			return nil, err
-		}
-		if ev.Seq < catchUpTo {
-			return nil, nil
-		}
+	if err := w.guard.Fold(ev); err != nil {
+		return false, err
+	}
+	if caughtUp && !w.caughtUp {
 		w.caughtUp = true
-		return w.guard.Judge(), nil
+		w.guard.Live()
 	}
-	return w.guard.Apply(ev)
+	return caughtUp || w.caughtUp && ev.Type == projector.TypeSchemaFingerprinted, nil
 }
 
 func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 	wait := 250 * time.Millisecond
+	started := time.Now()
 	for {
 		s, err := w.js.Stream(ctx, w.names.Stream)
 		if err == nil {
 			return s, nil
 		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			var have []string
+			names := w.js.StreamNames(ctx, jetstream.WithStreamListSubject("ledger.>"))
+			for n := range names.Name() {
+				if strings.HasPrefix(n, "LEDGER_") && !strings.HasSuffix(n, "_ALERTS") {
+					have = append(have, n)
+				}
+			}
+			if slices.Contains(have, w.names.Stream) {
+				continue // created between the lookup and the listing
+			}
+			if len(have) > 0 && time.Since(started) >= w.streamWait {
+				slices.Sort(have)
+				return nil, &NoStreamError{Stream: w.names.Stream, Have: have}
+			}
+			if len(have) > 0 && ctx.Err() == nil {
+				w.log.Warn("watch: no such ledger stream, while the server has others; waiting for its relay a little, then giving up", "stream", w.names.Stream, "others", len(have), "give_up_after", w.streamWait.String())
+			}
+		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil {
 			w.log.Warn("watch: looking for the ledger's stream", "stream", w.names.Stream, "err", err)
 		} else if ctx.Err() == nil {
-			w.log.Info("watch: waiting for the relay (natsbus.Relay) to create the stream", "stream", w.names.Stream)
+			w.log.Info("watch: no ledger stream on the server yet; waiting for the relay (natsbus.Relay) to create it", "stream", w.names.Stream)
 		}
 		select {
 		case <-ctx.Done():
@@ -306,105 +454,12 @@ func (w *Watcher) waitStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 }
 
-// emit publishes each alert (once across watchers, by its Nats-Msg-Id),
-// prints it and hands it to the webhook.
+// emit publishes, prints and posts the alerts of this ledger.
 func (w *Watcher) emit(ctx context.Context, alerts []Alert) {
-	for _, a := range alerts {
-		a.Ledger = w.names.Prefix
-		data, err := json.Marshal(a)
-		if err != nil {
-			w.log.Error("watch: encode alert", "err", err)
-			continue
-		}
-		w.publish(ctx, a, data)
-		w.mu.Lock()
-		w.alerts++
-		if w.json {
-			fmt.Fprintf(w.out, "%s\n", data)
-		} else {
-			fmt.Fprintln(w.out, a.Line())
-		}
-		w.mu.Unlock()
-		if w.hooks != nil {
-			select {
-			case w.hooks <- a:
-			default:
-				w.log.Error("watch: webhook queue full; alert not delivered to the webhook", "kind", a.Kind, "seq", a.Seq)
-			}
-		}
+	for i := range alerts {
+		alerts[i].Ledger = w.names.Prefix
 	}
-}
-
-// publish retries until the alert is stored or ctx ends.
-func (w *Watcher) publish(ctx context.Context, a Alert, data []byte) {
-	wait := 100 * time.Millisecond
-	for {
-		_, err := w.js.Publish(ctx, w.names.AlertSubject(string(a.Kind)), data, jetstream.WithMsgID(a.MsgID()))
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		w.log.Warn("watch: publish alert; retrying", "kind", a.Kind, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-func (w *Watcher) deliverHooks(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case a := <-w.hooks:
-			if err := w.post(ctx, a); err != nil && ctx.Err() == nil {
-				w.log.Error("watch: webhook", "url", w.webhook, "kind", a.Kind, "err", err)
-			}
-		}
-	}
-}
-
-// post sends one alert to the webhook, retrying what may succeed later.
-func (w *Watcher) post(ctx context.Context, a Alert) error {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	wait := w.hookWait
-	var last error
-	for attempt := 1; attempt <= w.hookAttempts; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.webhook, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", a.MsgID())
-		resp, err := w.client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			switch {
-			case resp.StatusCode < 300:
-				return nil
-			case resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500:
-				return fmt.Errorf("the webhook answered %s (not retried)", resp.Status)
-			}
-			err = fmt.Errorf("the webhook answered %s", resp.Status)
-		}
-		last = err
-		if attempt == w.hookAttempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait + rand.N(wait/2+1)):
-		}
-		wait *= 2
-	}
-	return fmt.Errorf("gave up after %d attempts: %w", w.hookAttempts, last)
+	w.sinks.emit(ctx, alerts)
 }
 
 // pollSchema reads the catalog every interval, once the stream is caught
@@ -457,8 +512,9 @@ func (w *Watcher) CheckSchema(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	var alerts []Alert
-	if w.guard.Seq() >= head.Seq && w.guard.State().Fingerprint.Value == fp.Value {
-		alerts = w.guard.SchemaFound(snap.Fingerprint, changes, time.Now().UTC())
+	if w.guard.Seq() >= head.Seq && w.guard.State().Fingerprint.Value == fp.Value &&
+		w.guard.SchemaFound(snap.Fingerprint, changes, time.Now().UTC()) {
+		alerts = w.guard.Judge()
 	}
 	w.mu.Unlock()
 	w.emit(ctx, alerts)

@@ -50,6 +50,16 @@ func TestLayering(t *testing.T) {
 		// is the library's: no CLI, no NATS, no HTTP.
 		{"report", append(above("adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go", "net/http")},
 	}
+	// natsbus reads the store only through ledger: no pgx of its own.
+	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", module+"/ledger/natsbus").Output()
+	if err != nil {
+		t.Fatalf("go list natsbus: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "github.com/jackc/pgx") {
+			t.Errorf("ledger/natsbus imports %s: it reads the store only through ledger", imp)
+		}
+	}
 	for _, r := range rules {
 		have := map[string]bool{}
 		for _, d := range deps(t, module+"/"+r.pkg) {
@@ -63,7 +73,7 @@ func TestLayering(t *testing.T) {
 	}
 
 	// Nothing imports the CLI but its main and users' programs.
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
+	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}

@@ -21,6 +21,17 @@
 // to publish onto a stream whose last message is not the ledger's event at
 // that seq (a different database, a restored backup).
 //
+// # Many ledgers, check-ins, connecting
+//
+// A FleetRelay relays every ledger of many databases from one process
+// (one LISTEN connection per database for all its ledgers, each ledger a
+// Relay with every guarantee above), picking up ledgers and databases that
+// appear later. WithSightings keeps a ledger's check-ins (the releases
+// seen running against it) in the key-value bucket ledger_sightings,
+// outside the chain. Connect waits for a server that is not there yet and
+// fails at once on what waiting cannot fix (credentials, TLS files);
+// WithReplicas keeps the stream on several servers of a cluster.
+//
 // # Reading it back
 //
 // Decode turns a consumed message back into its ledger.Event (a watcher
@@ -39,6 +50,8 @@
 // watcher needs without parsing the body: Ledger-Seq, Ledger-Hash,
 // Ledger-Prev-Hash, Ledger-Type, and Nats-Msg-Id = the event id.
 //
-// It imports ledger, projector, pgx and nats.go; nothing imports it but the
-// CLI and the NATS-side features above the store (watch, verify --nats).
+// It imports ledger, projector and nats.go — never pgx: it reads the store
+// only through ledger (events, head, ledger.Listen for LISTEN/NOTIFY,
+// ledger.DatabaseName). Nothing imports it but the CLI and the NATS-side
+// features above the store (watch, verify --nats, the fleet).
 package natsbus

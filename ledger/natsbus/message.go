@@ -2,10 +2,8 @@ package natsbus
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,23 +19,6 @@ const (
 	HeaderPrevHash = "Ledger-Prev-Hash" // the previous event's hash, hex
 	HeaderType     = "Ledger-Type"      // the event type, e.g. migration.applied
 )
-
-// body is the JSON of one event, as ledger.EncodeEvent writes it (the shape
-// of `ledger history --json`). Decoding keeps payload's bytes as they are.
-type body struct {
-	Seq            int64                `json:"seq"`
-	ID             string               `json:"id"`
-	Type           string               `json:"type"`
-	PayloadVersion int                  `json:"payload_version"`
-	Payload        json.RawMessage      `json:"payload"`
-	RecordedAt     time.Time            `json:"recorded_at"`
-	Actor          string               `json:"actor"`
-	Host           string               `json:"host"`
-	AppVersion     string               `json:"app_version"`
-	Hash           string               `json:"hash"`
-	PrevHash       string               `json:"prev_hash"`
-	State          *projector.Committed `json:"state,omitempty"`
-}
 
 // Encode is the message that carries ev on its subject under n: the body
 // (ledger.EncodeEvent) and the headers, Nats-Msg-Id = the event id included.
@@ -56,23 +37,18 @@ func Encode(n Names, ev ledger.Event) (*nats.Msg, error) {
 	return m, nil
 }
 
-// DecodeEvent reads a message body back into the event it carries.
+// DecodeEvent reads a message body (projector.EncodeEvent's JSON) back
+// into the event it carries, and checks it is a whole stored event.
 func DecodeEvent(data []byte) (ledger.Event, error) {
-	var b body
-	if err := json.Unmarshal(data, &b); err != nil {
+	ev, err := projector.DecodeEvent(data)
+	if err != nil {
 		return ledger.Event{}, &MalformedMessageError{Reason: "body: " + err.Error()}
 	}
-	ev := ledger.Event{
-		Seq: b.Seq, ID: b.ID, Type: b.Type, PayloadVersion: b.PayloadVersion,
-		Payload: b.Payload, RecordedAt: b.RecordedAt.UTC(), Actor: b.Actor,
-		Host: b.Host, AppVersion: b.AppVersion, State: b.State,
+	if len(ev.Hash) != 32 {
+		return ledger.Event{}, &MalformedMessageError{Reason: fmt.Sprintf("hash %x is not 32 bytes", ev.Hash)}
 	}
-	var err error
-	if ev.Hash, err = hex.DecodeString(b.Hash); err != nil || len(ev.Hash) != 32 {
-		return ledger.Event{}, &MalformedMessageError{Reason: fmt.Sprintf("hash %q is not 32 bytes of hex", b.Hash)}
-	}
-	if ev.PrevHash, err = hex.DecodeString(b.PrevHash); err != nil || len(ev.PrevHash) != 32 {
-		return ledger.Event{}, &MalformedMessageError{Reason: fmt.Sprintf("prev_hash %q is not 32 bytes of hex", b.PrevHash)}
+	if len(ev.PrevHash) != 32 {
+		return ledger.Event{}, &MalformedMessageError{Reason: fmt.Sprintf("prev_hash %x is not 32 bytes", ev.PrevHash)}
 	}
 	switch {
 	case ev.Seq < 1:

@@ -1,12 +1,9 @@
 package natsbus
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/schema-ledger/ledger/ledger"
 )
 
 // Names are where one ledger's events live in NATS: its stream and the
@@ -78,15 +75,6 @@ func (n Names) Validate() error {
 		}
 	}
 	return nil
-}
-
-// DatabaseName reads current_database() through db, for DefaultName.
-func DatabaseName(ctx context.Context, db ledger.DB) (string, error) {
-	var name string
-	if err := db.QueryRow(ctx, "SELECT current_database()").Scan(&name); err != nil {
-		return "", fmt.Errorf("read the database name: %w", err)
-	}
-	return name, nil
 }
 
 // RedactURL shows a NATS server URL (or a comma-separated list of them)

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,7 +26,7 @@ import (
 type Relay struct {
 	js    jetstream.JetStream
 	store *ledger.Store
-	pool  *pgxpool.Pool
+	db    ledger.DB
 
 	names                          *Names
 	log                            *slog.Logger
@@ -39,7 +36,26 @@ type Relay struct {
 	published, duplicates, retries atomic.Int64
 	conflicts                      atomic.Int64
 	streamSeq, headSeq             atomic.Int64
-	mu                             sync.Mutex // guards names
+	streamOpts                     []StreamOption
+	// wake, when set, is where a FleetRelay's LISTEN on the whole database
+	// wakes this relay; it holds no connection of its own then.
+	wake chan struct{}
+	// sightEvery > 0: the check-ins are published every sightEvery
+	// (WithSightings).
+	sightEvery, sightWindow time.Duration
+	mu                      sync.Mutex // guards names
+}
+
+// DefaultAckWait is how long a publish waits for its acknowledgement (and
+// a stream request for its answer) before the relay retries: the one ack
+// timeout of the relay, also the asynchronous publish timeout of the
+// JetStream context NewJetStream makes.
+const DefaultAckWait = 5 * time.Second
+
+// NewJetStream is the JetStream context the relay (and watchers) use over
+// nc, with DefaultAckWait as its asynchronous publish timeout.
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	return jetstream.New(nc, jetstream.WithPublishAsyncTimeout(DefaultAckWait))
 }
 
 // RelayOption configures a Relay.
@@ -55,6 +71,27 @@ func WithNames(n Names) RelayOption {
 		r.names = &n
 		return nil
 	}
+}
+
+// WithReplicas keeps the stream on n servers of a JetStream cluster
+// (default 1); an existing stream with fewer is raised to n.
+func WithReplicas(n int) RelayOption {
+	return func(r *Relay) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("relay replicas: want 1 to 5 (JetStream's limit), got %d", n)
+		}
+		r.streamOpts = append(r.streamOpts, WithStreamReplicas(n))
+		return nil
+	}
+}
+
+// replicas is the stream's replicas as the options set them.
+func (r *Relay) replicas() int {
+	var c jetstream.StreamConfig
+	for _, o := range r.streamOpts {
+		o(&c)
+	}
+	return max(1, c.Replicas)
 }
 
 // WithLogger sets where progress, lag and retries are logged (default: nowhere).
@@ -79,7 +116,7 @@ func WithMaxPending(n int) RelayOption {
 }
 
 // WithAckWait sets how long a publish or a stream request may wait for
-// its answer before the relay retries (default 5s).
+// its answer before the relay retries (default DefaultAckWait).
 func WithAckWait(d time.Duration) RelayOption {
 	return positive("ack wait", d, func(r *Relay) { r.ackWait = d })
 }
@@ -113,18 +150,19 @@ func positive(what string, v time.Duration, set func(*Relay)) RelayOption {
 	}
 }
 
-// NewRelay returns a relay of store's ledger to js. pool is the database
-// of store: the relay holds one of its connections to LISTEN for appends
-// while it runs, and the store's reads need another, so give it at least
-// two. It touches neither NATS nor the database until Run.
-func NewRelay(js jetstream.JetStream, store *ledger.Store, pool *pgxpool.Pool, opts ...RelayOption) (*Relay, error) {
-	if js == nil || store == nil || pool == nil {
+// NewRelay returns a relay of store's ledger to js. db is the database
+// of store, a pool (*pgxpool.Pool): the relay holds one of its connections
+// to LISTEN for appends while it runs (ledger.Listen), and the store's
+// reads need another, so give it at least two. It touches neither NATS
+// nor the database until Run.
+func NewRelay(js jetstream.JetStream, store *ledger.Store, db ledger.DB, opts ...RelayOption) (*Relay, error) {
+	if js == nil || store == nil || db == nil {
 		return nil, errors.New("relay: needs a JetStream context, a ledger store and its pool")
 	}
 	r := &Relay{
-		js: js, store: store, pool: pool,
+		js: js, store: store, db: db,
 		log:  slog.New(slog.DiscardHandler),
-		poll: 2 * time.Second, ackWait: 5 * time.Second, progress: 10 * time.Second,
+		poll: 2 * time.Second, ackWait: DefaultAckWait, progress: 10 * time.Second,
 		backoffMin: 250 * time.Millisecond, backoffMax: 10 * time.Second,
 		batch: 1000, window: 2048,
 	}
@@ -175,7 +213,7 @@ func (r *Relay) ResolveNames(ctx context.Context) (Names, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.names == nil {
-		dbName, err := DatabaseName(ctx, r.pool)
+		dbName, err := ledger.DatabaseName(ctx, r.db)
 		if err != nil {
 			return Names{}, err
 		}
@@ -190,7 +228,7 @@ func (r *Relay) ResolveNames(ctx context.Context) (Names, error) {
 func fatal(err error) bool {
 	var fe *ledger.FormatError
 	var ce *ledger.CorruptHeadError
-	return errors.Is(err, ErrStreamMismatch) || errors.Is(err, ErrStreamConfig) ||
+	return errors.Is(err, ErrStreamMismatch) || errors.Is(err, ErrStreamConfig) || errors.Is(err, ErrConnectConfig) ||
 		errors.As(err, &fe) || errors.As(err, &ce)
 }
 
@@ -220,11 +258,20 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		bo = min(2*bo, r.backoffMax)
 	}
-	wake := make(chan struct{}, 1)
-	lctx, stopListen := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.listen(lctx, wake) })
-	defer func() { stopListen(); wg.Wait() }()
+	if r.sightEvery > 0 {
+		sctx, stopSightings := context.WithCancel(ctx)
+		var swg sync.WaitGroup
+		swg.Go(func() { r.publishSightings(sctx) })
+		defer func() { stopSightings(); swg.Wait() }()
+	}
+	wake := r.wake
+	if wake == nil {
+		wake = make(chan struct{}, 1)
+		lctx, stopListen := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.listen(lctx, wake) })
+		defer func() { stopListen(); wg.Wait() }()
+	}
 
 	bo = r.backoffMin
 	for {
@@ -237,7 +284,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		r.retries.Add(1)
 		wait := jitter(bo)
-		r.log.Warn("relay: cannot publish now; retrying", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		if errors.Is(err, ledger.ErrNotInitialized) {
+			r.log.Info("relay: the ledger is not initialized yet; waiting for `ledger init` or the first migration", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		} else {
+			r.log.Warn("relay: cannot publish now; retrying", "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
+		}
 		if !sleep(ctx, wait) {
 			return nil
 		}
@@ -249,11 +300,13 @@ func (r *Relay) Run(ctx context.Context) error {
 // more, until an error.
 func (r *Relay) session(ctx context.Context, wake <-chan struct{}, bo *time.Duration) error {
 	n := *r.names
-	if nc := r.js.Conn(); !nc.IsConnected() {
+	if nc := r.js.Conn(); nc.IsClosed() {
+		return closedError(nc)
+	} else if !nc.IsConnected() {
 		return fmt.Errorf("not connected to NATS at %s (%s): %w", RedactURL(strings.Join(nc.Servers(), ",")), nc.Status(), nats.ErrDisconnected)
 	}
 	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
-	s, err := EnsureStream(opCtx, r.js, n)
+	s, err := EnsureStream(opCtx, r.js, n, r.streamOpts...)
 	if err == nil {
 		var last int64
 		last, err = CheckLast(opCtx, s, r.store)
@@ -508,28 +561,14 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 }
 
 func (r *Relay) listenOnce(ctx context.Context, signal func(), bo *time.Duration) error {
-	c, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The connection goes back closed, never LISTENing into the pool.
-	conn := c.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{r.store.Channel()}.Sanitize()); err != nil {
-		return err
-	}
-	*bo = r.backoffMin
-	signal()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if seq, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+	return ledger.Listen(ctx, r.db, []string{r.store.Channel()}, func(_ string, seq int64) {
+		if seq > 0 {
 			r.noteHead(seq)
+		} else {
+			*bo = r.backoffMin // listening again
 		}
 		signal()
-	}
+	})
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.

@@ -19,7 +19,7 @@ import (
 // defaultNames are the names a relay of st picks by default.
 func defaultNames(t testing.TB, st *ledger.Store, db ledger.DB) natsbus.Names {
 	t.Helper()
-	name, err := natsbus.DatabaseName(context.Background(), db)
+	name, err := ledger.DatabaseName(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,6 +361,17 @@ func TestReadEventsGivesTheLedgerBack(t *testing.T) {
 		}
 		if want != 31 {
 			t.Errorf("after %d: read up to %d, want 30", after, want-1)
+		}
+		// ReadRange, told where the stream ends, gives the same.
+		want = after + 1
+		for ev, err := range natsbus.ReadRange(ctx, js, names, after, 30) {
+			if err != nil || ev.Seq != want {
+				t.Fatalf("ReadRange after %d: event %d, %v; want %d", after, ev.Seq, err, want)
+			}
+			want++
+		}
+		if want != 31 {
+			t.Errorf("ReadRange after %d: read up to %d, want 30", after, want-1)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -29,11 +30,22 @@ func isWrongLastSeq(err error) bool {
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == codeWrongLastSeq || apiErr.ErrorCode == codeWrongLastSeqConstant)
 }
 
+// StreamOption changes the configuration of a ledger's stream.
+type StreamOption func(*jetstream.StreamConfig)
+
+// WithStreamReplicas keeps the stream on n servers of a JetStream cluster
+// (default 1). EnsureStream raises the replicas of an existing stream
+// that has fewer.
+func WithStreamReplicas(n int) StreamOption {
+	return func(c *jetstream.StreamConfig) { c.Replicas = n }
+}
+
 // StreamConfig is the configuration EnsureStream creates the stream with:
 // file storage, the ledger's events subject, no limits (the stream is a
-// copy of the whole chain), and no deleting or purging of messages.
-func StreamConfig(n Names) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
+// copy of the whole chain), and no deleting or purging of messages; one
+// replica unless an option says otherwise.
+func StreamConfig(n Names, opts ...StreamOption) jetstream.StreamConfig {
+	c := jetstream.StreamConfig{
 		Name:        n.Stream,
 		Description: "ledger events (stream sequence = ledger seq), published by `ledger relay`",
 		Subjects:    []string{n.EventsFilter()},
@@ -42,16 +54,22 @@ func StreamConfig(n Names) jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
+		Replicas:    1,
 	}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
 }
 
 // EnsureStream returns the ledger's stream, creating it if missing. A
 // stream of that name whose subjects do not carry the ledger's events is a
 // *StreamConfigError, as is a server that refuses to create it.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, n Names) (jetstream.Stream, error) {
+func EnsureStream(ctx context.Context, js jetstream.JetStream, n Names, opts ...StreamOption) (jetstream.Stream, error) {
+	want := StreamConfig(n, opts...)
 	s, err := js.Stream(ctx, n.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, StreamConfig(n))
+		s, err = js.CreateStream(ctx, want)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another relay created it first
 			s, err = js.Stream(ctx, n.Stream)
 		}
@@ -62,14 +80,36 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, n Names) (jetstre
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, &StreamConfigError{Stream: n.Stream, Want: n.EventsFilter(), Reason: "JetStream is not enabled on this server or account; start nats-server with -js"}
 		}
+		if err != nil && want.Replicas > 1 && isReplicasErr(err) {
+			return nil, &StreamConfigError{Stream: n.Stream, Want: n.EventsFilter(), Reason: fmt.Sprintf("the server cannot keep %d replicas (%v): a JetStream cluster of at least %d servers is needed, or ask for fewer replicas", want.Replicas, err, want.Replicas)}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", n.Stream, err)
 	}
-	if subj := s.CachedInfo().Config.Subjects; !slices.Contains(subj, n.EventsFilter()) {
-		return nil, &StreamConfigError{Stream: n.Stream, Subjects: subj, Want: n.EventsFilter()}
+	cfg := s.CachedInfo().Config
+	if !slices.Contains(cfg.Subjects, n.EventsFilter()) {
+		return nil, &StreamConfigError{Stream: n.Stream, Subjects: cfg.Subjects, Want: n.EventsFilter()}
+	}
+	if cfg.Replicas < want.Replicas {
+		cfg.Replicas = want.Replicas
+		if s, err = js.UpdateStream(ctx, cfg); err != nil {
+			return nil, &StreamConfigError{Stream: n.Stream, Want: n.EventsFilter(), Reason: fmt.Sprintf("raise its replicas to %d: %v", want.Replicas, err)}
+		}
 	}
 	return s, nil
+}
+
+// isReplicasErr: the server cannot place that many replicas.
+func isReplicasErr(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10074, 10005, 10023: // replicas > 1 not supported in non-clustered mode; insufficient resources; no suitable peers
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "replicas") || strings.Contains(err.Error(), "insufficient resources")
 }
 
 // CheckLast reads the stream's last sequence and checks that the message
