@@ -351,9 +351,9 @@ func cmdNoDB(ts *testscript.TestScript, neg bool, args []string) {
 	defer cancel()
 	defer conn.Close(ctx)
 	var n int
-	ts.Check(conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, m[1]).Scan(&n))
+	ts.Check(conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname IN ($1, $2)`, m[1], m[1]+"_fleet").Scan(&n))
 	if n != 0 {
-		ts.Fatalf("the demo left its scratch database %s behind", m[1])
+		ts.Fatalf("the demo left its scratch database %s (or %s_fleet) behind", m[1], m[1])
 	}
 }
 

@@ -9,15 +9,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/examples"
+	"github.com/schema-ledger/ledger/fleet"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/policy"
+	"github.com/schema-ledger/ledger/projector"
 )
 
 func cmdDemo() *command {
@@ -320,6 +325,15 @@ every --interval; here, at once).`)
 	if busErr != nil {
 		return busErr
 	}
+
+	step(9, "A fleet: release 1.3.0 rolls out to four tenants, each a schema with a ledger of its own.", `One command instead of a shell loop: the canary first, alone, then the rest
+two at a time; each tenant goes through everything up does there, and the
+rollout itself is recorded, hash-chained, in a control ledger, so that
+status says where it stands and resume finishes exactly what is not done.`)
+	if err := demoRollout(ctx, e, admin, cfg, name, r130, keep); err != nil {
+		return err
+	}
+
 	sum, err := bus.summary(ctx, store)
 	if err != nil {
 		return err
@@ -329,6 +343,82 @@ every --interval; here, at once).`)
 		fmt.Fprintf(w, "\nkept the scratch database; look around with:\n  export DATABASE_URL=%s\n  ledger status --dir examples/release-1.2.0 --app-version 1.2.0\n  ledger history\n", demoURL(cfg, name))
 	} else {
 		fmt.Fprintf(w, "\ndone; the scratch database %s was dropped (--keep keeps it)\n", name)
+	}
+	return nil
+}
+
+// demoRollout rolls release r out over four tenant schemas of a database
+// of their own (so that the story's drift watcher sees none of it), with
+// the control ledger beside them, then again: every tenant at the set.
+func demoRollout(ctx context.Context, e *env, admin *pgx.Conn, cfg *pgx.ConnConfig, name string, r *demoRelease, keep bool) error {
+	w, fleetDB := e.stdout, name+"_fleet"
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+fleetDB); err != nil {
+		return fmt.Errorf("create the fleet's scratch database %s: %w", fleetDB, err)
+	}
+	if !keep {
+		defer func() {
+			if _, err := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+fleetDB+" WITH (FORCE)"); err != nil {
+				fmt.Fprintf(e.stderr, "ledger demo: could not drop the scratch database %s: %v\n", fleetDB, err)
+			}
+		}()
+	}
+	pcfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return err
+	}
+	pcfg.ConnConfig = cfg.Copy()
+	pcfg.ConnConfig.Database = fleetDB
+	pcfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tenants := []string{"acme", "globex", "initech", "umbrella"}
+	var targets []fleet.Target
+	for _, t := range tenants {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA "+t); err != nil {
+			return err
+		}
+		u := &url.URL{Scheme: "postgres", User: url.User(cfg.User), Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + fleetDB}
+		if cfg.Password != "" {
+			u.User = url.UserPassword(cfg.User, cfg.Password)
+		}
+		if strings.HasPrefix(cfg.Host, "/") {
+			u.Host, u.RawQuery = "", "host="+url.QueryEscape(cfg.Host)+"&port="+strconv.Itoa(int(cfg.Port))
+		}
+		targets = append(targets, fleet.Target{Name: t, URL: u.String(), Tenant: t})
+	}
+	ctl, err := fleet.NewControl(pool, "", r.host)
+	if err != nil {
+		return err
+	}
+	o := fleet.Options{Canary: 1, Parallel: 2, AppVersion: r.version, Policy: policy.Strict, Who: "deploy-bot", Word: func(err error) string { return e.explain(err) }}
+	for i, title := range []string{"\n  $ ledger rollout --db .../" + fleetDB + " --tenants '%' --canary 1 --parallel 2 --dir examples/release-1.3.0 --app-version 1.3.0", "\n  $ ledger rollout ...     # the same again"} {
+		fmt.Fprintln(w, title)
+		rep, err := fleet.Start(ctx, ctl, r.set, targets, o)
+		if err != nil {
+			return err
+		}
+		for _, t := range rep.Targets {
+			what := t.Outcome
+			switch {
+			case len(t.Applied) > 0:
+				what = fmt.Sprintf("applied %s", strings.Join(t.Applied, ", "))
+			case t.Outcome == projector.OutcomeAtSet:
+				what = "already at the set (one head read)"
+			}
+			canary := ""
+			if t.Canary {
+				canary = " (canary)"
+			}
+			fmt.Fprintf(w, "    %-9s %s; its ledger at seq %d%s\n", t.Name, what, t.Seq, canary)
+		}
+		c := rep.Counts
+		fmt.Fprintf(w, "    rollout %s: %d applied, %d already at the set, %d failed, %d refused; finished %v\n", rep.ID, c.Applied, c.AtSet, c.Failed, c.Refused, rep.Finished)
+		if !rep.Finished || c.Failed+c.Refused > 0 || (i == 0 && c.Applied != len(tenants)) || (i == 1 && c.AtSet != len(tenants)) {
+			return fmt.Errorf("demo: the rollout did not go as told: %+v", rep)
+		}
 	}
 	return nil
 }

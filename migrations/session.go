@@ -124,7 +124,15 @@ func (s *session) recordAfterFailure(ctx context.Context, ev projector.Event, co
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if !s.conn.IsClosed() {
-		return s.record(rctx, ev)
+		err := s.record(rctx, ev)
+		// The cancel request sent for the failed step (Ctrl-C) reaches the
+		// server when it gets there: late, it cancels this record instead
+		// (57014, though rctx is not cancelled). The record's transaction
+		// then rolled back and nothing was recorded: record again.
+		for try := 0; try < 3 && queryCanceled(err) && rctx.Err() == nil && !s.conn.IsClosed(); try++ {
+			err = s.record(rctx, ev)
+		}
+		return err
 	}
 	_ = s.app.Done(nil)
 	// A connection of its own, not one from the pool, which may have
@@ -665,4 +673,11 @@ func (s *session) execGo(ctx context.Context, step Step) error {
 		return fmt.Errorf("%s %s committed, but the ledger's answer is unreadable: %w", step.Direction, step.ID, err)
 	}
 	return nil
+}
+
+// queryCanceled reports whether err is the server's "canceling statement
+// due to user request" (57014).
+func queryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014"
 }

@@ -3,11 +3,14 @@ package natsbus_test
 import (
 	"context"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
+	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 )
 
 // Check-ins reach NATS: the releases seen running against a ledger, with
@@ -17,11 +20,21 @@ func TestRelayPublishesCheckIns(t *testing.T) {
 	srv := natstest.Start(t)
 	_, js := natstest.Connect(t, srv.URL())
 	st, pool, _ := newLedger(t, 3)
-	if err := st.PutRelease(ctx, ledger.Release{Digest: "rel-1.4.0", AppVersion: "1.4.0", Policy: "strict", Manifest: []byte(`{}`), IDs: []string{"0001_a"}, Checksums: []string{"c1"}}); err != nil {
+	// A real release's manifest: the ledger stores only one whose bytes
+	// hash to the digest they end with.
+	set, err := migrations.Load(fstest.MapFS{"0001_a.up.sql": {Data: []byte("CREATE TABLE a (id int);")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrations.NewManifest(set, "1.4.0", policy.Strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutRelease(ctx, ledger.Release{Digest: m.Digest, AppVersion: "1.4.0", Policy: "strict", SetDigest: m.SetDigest, Manifest: m.Marshal()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, pod := range []string{"pod-a", "pod-b"} {
-		if _, err := st.CheckIn(ctx, ledger.Sighting{Instance: pod, Host: "node-" + pod, Release: "rel-1.4.0", AppVersion: "1.4.0", Policy: "strict", Decision: "run"}); err != nil {
+		if _, err := st.CheckIn(ctx, ledger.Sighting{Instance: pod, Host: "node-" + pod, Release: m.Digest, AppVersion: "1.4.0", Policy: "strict", Decision: "run"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,7 +50,7 @@ func TestRelayPublishesCheckIns(t *testing.T) {
 		return len(got.Releases) == 1, ""
 	})
 	rel := got.Releases[0]
-	if got.Ledger != "ledger.seen" || rel.AppVersion != "1.4.0" || rel.Instances != 2 || !rel.Stored || len(rel.IDs) != 1 || rel.IDs[0] != "0001_a" || rel.Checksums[0] != "c1" {
+	if got.Ledger != "ledger.seen" || rel.AppVersion != "1.4.0" || rel.Instances != 2 || !rel.Stored || len(rel.IDs) != 1 || rel.IDs[0] != "0001_a" || rel.Checksums[0] != set.Migrations[0].Checksum {
 		t.Fatalf("sightings %+v", got)
 	}
 	waitStream(t, js, names.Stream, 1, 5*time.Second)
