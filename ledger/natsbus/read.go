@@ -25,43 +25,8 @@ func ReadEvents(ctx context.Context, js jetstream.JetStream, n Names, after int6
 			yield(ledger.Event{}, fmt.Errorf("stream %s: %w", n.Stream, err))
 			return
 		}
-		last := int64(s.CachedInfo().State.LastSeq)
-		if last <= after {
-			return
-		}
-		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{n.EventsFilter()}}
-		if after > 0 {
-			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cfg.OptStartSeq = uint64(after + 1)
-		}
-		cons, err := js.OrderedConsumer(ctx, n.Stream, cfg)
-		if err != nil {
-			yield(ledger.Event{}, fmt.Errorf("read stream %s: %w", n.Stream, err))
-			return
-		}
-		it, err := cons.Messages()
-		if err != nil {
-			yield(ledger.Event{}, fmt.Errorf("read stream %s: %w", n.Stream, err))
-			return
-		}
-		defer it.Stop()
-		stop := context.AfterFunc(ctx, it.Stop)
-		defer stop()
-		for want := after + 1; want <= last; want++ {
-			m, err := it.Next()
-			if err != nil {
-				if ctx.Err() != nil {
-					err = ctx.Err()
-				}
-				yield(ledger.Event{}, fmt.Errorf("read stream %s at seq %d: %w", n.Stream, want, err))
-				return
-			}
-			ev, err := Decode(m)
-			if err == nil && ev.Seq != want {
-				// A gap: messages were deleted from the stream.
-				err = &MalformedMessageError{Subject: m.Subject(), Seq: uint64(ev.Seq), Reason: fmt.Sprintf("stream seq %d is missing (deleted?)", want)}
-			}
-			if !yield(ev, err) || err != nil {
+		for ev, err := range ReadRange(ctx, js, n, after, int64(s.CachedInfo().State.LastSeq)) {
+			if !yield(ev, err) {
 				return
 			}
 		}
