@@ -148,13 +148,7 @@ func FleetOutput(out io.Writer, asJSON bool) FleetOption {
 
 // FleetWebhook POSTs each alert as JSON to url, as WithWebhook.
 func FleetWebhook(url string, attempts int, first time.Duration) FleetOption {
-	return func(w *FleetWatcher) error {
-		if attempts < 1 || first <= 0 {
-			return fmt.Errorf("webhook: want at least one attempt and a positive wait, got %d and %s", attempts, first)
-		}
-		w.webhook, w.hookAttempts, w.hookWait = url, attempts, first
-		return nil
-	}
+	return func(w *FleetWatcher) error { return w.setWebhook(url, attempts, first) }
 }
 
 // FleetLogger sets where the watcher logs.

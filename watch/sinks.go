@@ -35,6 +35,16 @@ type sinks struct {
 	hooks        chan Alert
 }
 
+// setWebhook sets the webhook the alerts are POSTed to (WithWebhook,
+// FleetWebhook), with its retries.
+func (w *sinks) setWebhook(url string, attempts int, first time.Duration) error {
+	if attempts < 1 || first <= 0 {
+		return fmt.Errorf("webhook: want at least one attempt and a positive wait, got %d and %s", attempts, first)
+	}
+	w.webhook, w.hookAttempts, w.hookWait = url, attempts, first
+	return nil
+}
+
 func newSinks(js jetstream.JetStream) sinks {
 	return sinks{js: js, log: slog.New(slog.DiscardHandler), out: io.Discard, line: Alert.Line, client: &http.Client{Timeout: 10 * time.Second}}
 }

@@ -45,13 +45,7 @@ func WithOutput(out io.Writer, asJSON bool) Option {
 // WithWebhook POSTs each alert as JSON to url, retrying failures (network
 // errors, 5xx, 429) up to attempts times with doubling waits from first.
 func WithWebhook(url string, attempts int, first time.Duration) Option {
-	return func(w *Watcher) error {
-		if attempts < 1 || first <= 0 {
-			return fmt.Errorf("webhook: want at least one attempt and a positive wait, got %d and %s", attempts, first)
-		}
-		w.webhook, w.hookAttempts, w.hookWait = url, attempts, first
-		return nil
-	}
+	return func(w *Watcher) error { return w.setWebhook(url, attempts, first) }
 }
 
 // WithSchemaPolling reads the schema's catalog through pool every interval
