@@ -1,14 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,50 +17,17 @@ import (
 // to resume, exit 1. Resume then completes it.
 func TestInterruptStopsRollout(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "ledger")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ledger").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	url := pgtest.NewDatabase(t)
 	for _, s := range []string{"t_a", "t_b", "t_c"} {
 		pgtest.Exec(t, url, "CREATE SCHEMA "+s)
 	}
 	dir := writeDir(t, map[string]string{"0001_slow.up.sql": "CREATE TABLE x (id int);\nSELECT pg_sleep(60);"})
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "rollout", "--tenants", `t\_%`, "--db", url, "--dir", dir, "--app-version", "1.0.0", "--parallel", "2")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var n int
-		pgtest.QueryRow(t, url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()", &n)
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the migrations never started\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("rollout did not stop within 20s of SIGINT\nstderr:\n%s", stderr.String())
-	}
-	if code := cmd.ProcessState.ExitCode(); code != exitError {
+	code, _, stderr := interruptOnceSleeping(t, url, 2, "rollout", "--tenants", `t\_%`, "--db", url, "--dir", dir, "--app-version", "1.0.0", "--parallel", "2")
+	if code != exitError {
 		t.Errorf("exit code %d, want %d", code, exitError)
 	}
-	if !strings.Contains(stderr.String(), "interrupted; 2 target(s) were stopped mid-run") || !strings.Contains(stderr.String(), "to go on: ledger rollout resume ") {
-		t.Errorf("stderr does not say it was interrupted and how to go on:\n%s", stderr.String())
+	if !strings.Contains(stderr, "interrupted; 2 target(s) were stopped mid-run") || !strings.Contains(stderr, "to go on: ledger rollout resume ") {
+		t.Errorf("stderr does not say it was interrupted and how to go on:\n%s", stderr)
 	}
 	for _, s := range []string{"t_a", "t_b"} {
 		var failed, applied int
