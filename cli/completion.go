@@ -67,9 +67,7 @@ func completionWords() []completed {
 		for _, c := range cmds {
 			w := completed{path: strings.TrimSpace(prefix + " " + c.name), short: c.short}
 			if c.newFlags != nil {
-				fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-				c.newFlags().flags(fs, &env{getenv: func(string) string { return "" }, given: map[string]bool{}})
-				fs.VisitAll(func(f *flag.Flag) { w.flags = append(w.flags, f) })
+				c.flagSet().VisitAll(func(f *flag.Flag) { w.flags = append(w.flags, f) })
 			}
 			for _, s := range c.subs {
 				w.subs = append(w.subs, s.name)

@@ -324,6 +324,14 @@ Run 'ledger help <command>' for a command's flags and an example.
 `)
 }
 
+// flagSet is the command's flags, registered as a run registers them but
+// with an empty environment (no defaults from it): for help and completion.
+func (c *command) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.newFlags().flags(fs, &env{getenv: func(string) string { return "" }, given: map[string]bool{}})
+	return fs
+}
+
 func commandUsage(w io.Writer, c *command, path string) {
 	fmt.Fprintf(w, "Usage: ledger %s %s\n\n%s\n", path, c.args, c.short)
 	if c.long != "" {
@@ -338,8 +346,7 @@ func commandUsage(w io.Writer, c *command, path string) {
 		tw.Flush()
 	}
 	if c.newFlags != nil {
-		fs := flag.NewFlagSet(path, flag.ContinueOnError)
-		c.newFlags().flags(fs, &env{getenv: func(string) string { return "" }, given: map[string]bool{}})
+		fs := c.flagSet()
 		fmt.Fprintln(w, "\nFlags:")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
