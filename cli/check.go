@@ -68,10 +68,7 @@ func (c *checkCmd) run(ctx context.Context, e *env, args []string) int {
 	// connection made while the files are read. Anything but Run loads
 	// the whole directory, so a malformed file is reported rather than
 	// judged.
-	wait, err := e.dial(ctx)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
+	wait := e.dial(ctx)
 	// Each file is read and hashed once: the whole set, if the verdict
 	// needs it, is parsed from what the fast path read.
 	dir, err := migrations.ReadDir(c.dir.path, e.loadOpts...)
@@ -129,10 +126,7 @@ func verdictCode(v policy.Verdict) int {
 // decoded only if the ledger does not hold exactly the release), one
 // connection, one query.
 func (e *env) checkRelease(ctx context.Context, c *checkCmd) int {
-	wait, err := e.dial(ctx)
-	if err != nil {
-		return e.usageErr("%v", err)
-	}
+	wait := e.dial(ctx)
 	data, rerr := os.ReadFile(c.manifest)
 	conn, cerr := wait()
 	if cerr == nil {

@@ -402,7 +402,7 @@ func (e *env) dsnError(err error) error {
 // dial opens one connection in the background — for a command that reads
 // a few rows once, with local work to do meanwhile — and returns what
 // waits for it.
-func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
+func (e *env) dial(ctx context.Context) func() (*pgx.Conn, error) {
 	cfg := e.db.cfg.ConnConfig.Copy()
 	e.tune(cfg)
 	type dialed struct {
@@ -414,7 +414,7 @@ func (e *env) dial(ctx context.Context) (func() (*pgx.Conn, error), error) {
 		c, err := pgx.ConnectConfig(ctx, cfg)
 		ch <- dialed{c, err}
 	}()
-	return func() (*pgx.Conn, error) { d := <-ch; return d.conn, d.err }, nil
+	return func() (*pgx.Conn, error) { d := <-ch; return d.conn, d.err }
 }
 
 // where describes the database without its password.
