@@ -82,6 +82,11 @@ type fleetLedger struct {
 	judged  int64             // the last seq judged
 	dueAt   time.Time         // an in-doubt grace ends
 	saved   int64             // the seq of the last snapshot saved
+	// held counts this ledger's judged alerts still waiting in a group's
+	// window (or a group's pending update): its position is not saved
+	// until they are stored, so a watcher killed in the window judges
+	// them again after its restart instead of forgetting them.
+	held int
 }
 
 type group struct {
@@ -90,6 +95,7 @@ type group struct {
 	emitted bool
 	dirty   bool // ledgers joined since it was alerted: one update at the next flush
 	ledgers []string
+	holding []*fleetLedger // ledgers whose alerts wait for this group's next emit
 }
 
 // FleetOption configures a FleetWatcher.
@@ -329,7 +335,7 @@ func (w *FleetWatcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			w.flushGroups(context.WithoutCancel(ctx), true)
+			w.flushGroups(context.WithoutCancel(ctx), kv, true)
 			return nil
 		case m := <-live:
 			w.onMessage(ctx, kv, m)
@@ -339,7 +345,7 @@ func (w *FleetWatcher) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			w.judgeDue(ctx, kv)
-			w.flushGroups(ctx, false)
+			w.flushGroups(ctx, kv, false)
 		}
 	}
 }
@@ -539,7 +545,7 @@ func (w *FleetWatcher) judgeDue(ctx context.Context, kv jetstream.KeyValue) {
 			g := l.guards[k]
 			for _, a := range g.Judge() {
 				a.Ledger = l.name
-				w.addToGroup(a, now)
+				w.addToGroup(a, l, now)
 			}
 			if d := g.NextDue(); !d.IsZero() && (l.dueAt.IsZero() || d.Before(l.dueAt)) {
 				l.dueAt = d
@@ -552,17 +558,14 @@ func (w *FleetWatcher) judgeDue(ctx context.Context, kv jetstream.KeyValue) {
 	w.changed = make(chan struct{})
 	w.mu.Unlock()
 	if w.window == 0 {
-		w.flushGroups(ctx, false)
+		w.flushGroups(ctx, kv, false)
 	}
-	if kv != nil {
-		for _, l := range save {
-			w.save(ctx, kv, l)
-		}
-	}
+	w.saveSome(ctx, kv, save)
 }
 
-// addToGroup puts an alert in the group of its cause (w.mu held).
-func (w *FleetWatcher) addToGroup(a Alert, now time.Time) {
+// addToGroup puts an alert of ledger l in the group of its cause (w.mu
+// held); l is held unsaved until the group's next emit.
+func (w *FleetWatcher) addToGroup(a Alert, l *fleetLedger, now time.Time) {
 	key := strings.Join([]string{a.Release, a.Policy, string(a.Kind), string(a.Status), a.Cause}, "|")
 	g, ok := w.groups[key]
 	if ok && now.Sub(g.opened) > groupTTL(w.window) {
@@ -576,6 +579,8 @@ func (w *FleetWatcher) addToGroup(a Alert, now time.Time) {
 		return
 	}
 	g.ledgers = append(g.ledgers, a.Ledger)
+	g.holding = append(g.holding, l)
+	l.held++
 	if g.emitted {
 		g.alert, g.dirty = a, true // the newest facts; one update per flush
 	}
@@ -599,19 +604,26 @@ func (w *FleetWatcher) grouped(key string, g *group, update bool) Alert {
 }
 
 // flushGroups emits the groups whose window passed (all, at the end) and
-// the updates pending.
-func (w *FleetWatcher) flushGroups(ctx context.Context, all bool) {
+// the updates pending, then saves the positions of the ledgers no alert
+// holds any more.
+func (w *FleetWatcher) flushGroups(ctx context.Context, kv jetstream.KeyValue, all bool) {
 	now := time.Now()
 	w.mu.Lock()
 	var out []Alert
+	var released []*fleetLedger
 	for key, g := range w.groups {
+		emit := false
 		if !g.emitted && (all || now.Sub(g.opened) >= w.window) {
-			g.emitted = true
+			g.emitted, emit = true, true
 			out = append(out, w.grouped(key, g, false))
 		}
 		if g.dirty {
-			g.dirty = false
+			g.dirty, emit = false, true
 			out = append(out, w.grouped(key, g, true))
+		}
+		if emit {
+			released = append(released, g.holding...)
+			g.holding = nil
 		}
 		if g.emitted && now.Sub(g.opened) > groupTTL(w.window) {
 			delete(w.groups, key)
@@ -622,6 +634,30 @@ func (w *FleetWatcher) flushGroups(ctx context.Context, all bool) {
 		return strings.Compare(a.Ledger+a.Group+string(a.Kind), b.Ledger+b.Group+string(b.Kind))
 	})
 	w.sinks.emit(ctx, out)
+	if ctx.Err() != nil {
+		return // not known to be stored: the saved positions judge them again
+	}
+	w.mu.Lock()
+	for _, l := range released {
+		l.held--
+	}
+	w.mu.Unlock()
+	w.saveSome(ctx, kv, released)
+}
+
+// saveSome saves the positions of those ledgers no alert in a window holds.
+func (w *FleetWatcher) saveSome(ctx context.Context, kv jetstream.KeyValue, ls []*fleetLedger) {
+	if kv == nil {
+		return
+	}
+	for _, l := range ls {
+		w.mu.Lock()
+		held := l.held > 0
+		w.mu.Unlock()
+		if !held {
+			w.save(ctx, kv, l)
+		}
+	}
 }
 
 func (w *FleetWatcher) save(ctx context.Context, kv jetstream.KeyValue, l *fleetLedger) {
@@ -659,9 +695,7 @@ func (w *FleetWatcher) saveAll(ctx context.Context, kv jetstream.KeyValue) {
 		ls = append(ls, l)
 	}
 	w.mu.Unlock()
-	for _, l := range ls {
-		w.save(ctx, kv, l)
-	}
+	w.saveSome(ctx, kv, ls)
 }
 
 // Guarded lists the releases (app versions) guarded on a ledger.

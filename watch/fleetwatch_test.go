@@ -1,16 +1,23 @@
 package watch_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/watch"
@@ -185,5 +192,101 @@ func TestDurableWatcherRestartedRepeatsNothing(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if as = e.fleetAlerts(); len(as) != 2 || as[1].Status != watch.Recovered || as[1].Ledger != e.names[0] {
 		t.Fatalf("after the restart: %s", second.out)
+	}
+}
+
+// A durable watcher killed (SIGKILL) while its alerts wait in the group
+// window has saved no position past them: restarted, it judges the same
+// state again and alerts it, instead of remembering an alert it never sent.
+func TestDurableWatcherKilledInItsWindowAlertsAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	e := newFleetEnv(t, 2)
+	for i := range 2 {
+		if _, err := e.runner(i, v130, "1.3.0").Up(ctx, migrations.UpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first watcher is a process of its own (this test binary, running
+	// TestFleetWatcherProcess), with a window of an hour.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFleetWatcherProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "LEDGER_TEST_FLEET_WATCHER="+e.url+" "+strings.Join(e.names, ","))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	judged := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		found := false
+		for sc.Scan() {
+			if sc.Text() == "judged" && !found {
+				found = true
+				judged <- true
+			}
+		}
+		if !found {
+			judged <- false
+		}
+	}()
+	select {
+	case ok := <-judged:
+		if !ok {
+			t.Fatal("the watcher process ended before judging")
+		}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the watcher process judged nothing in 60 s")
+	}
+	time.Sleep(500 * time.Millisecond) // what it saves after judging, saved
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if as := e.fleetAlerts(); len(as) != 0 {
+		t.Fatalf("%d alerts before the window ended: %+v", len(as), as)
+	}
+
+	r := e.watcher(watch.GuardReleases(fleetProcessGuard(t)), watch.GuardSeenReleases(false), watch.WithDurable("oncall"), watch.WithGroupWindow(0))
+	as := e.waitFleetAlerts(1, 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if as = e.fleetAlerts(); len(as) != 1 || as[0].Kind != watch.KindUnknown || as[0].Count != 2 {
+		t.Fatalf("after the restart, %d alerts, want one unknown-migration alert on both ledgers: %s", len(as), r.out)
+	}
+}
+
+func fleetProcessGuard(t testing.TB) watch.ReleaseGuard {
+	return watch.ReleaseGuard{Manifest: set(t, v120).Manifest("1.2.0"), Policy: policyStrict()}
+}
+
+// TestFleetWatcherProcess is the watcher process of the test above; it
+// runs only when that test starts it.
+func TestFleetWatcherProcess(t *testing.T) {
+	spec := os.Getenv("LEDGER_TEST_FLEET_WATCHER")
+	if spec == "" {
+		t.Skip("run by TestDurableWatcherKilledInItsWindowAlertsAfterRestart as a process of its own")
+	}
+	url, names, _ := strings.Cut(spec, " ")
+	_, js := natstest.Connect(t, url)
+	w, err := watch.NewFleet(js, watch.FleetOutput(io.Discard, true), watch.GuardReleases(fleetProcessGuard(t)),
+		watch.GuardSeenReleases(false), watch.WithDurable("oncall"), watch.WithGroupWindow(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	go func() {
+		for name := range strings.SplitSeq(names, ",") {
+			if err := w.WaitJudged(ctx, name, 1); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		fmt.Println("judged")
+	}()
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
