@@ -353,6 +353,7 @@ type engine struct {
 
 	poolsMu sync.Mutex
 	pools   map[string]*pgxpool.Pool // tenants' databases, shared by their targets
+	plain   plainServers             // servers that refused TLS
 }
 
 // counts tallies the rollout's targets by their latest outcome.
@@ -563,6 +564,7 @@ func (e *engine) poolConfig(url string, conns int32) (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.plain.configure(&cfg.ConnConfig.Config, server(cfg.ConnConfig))
 	cfg.MaxConns, cfg.MinConns = conns, 0
 	cfg.ConnConfig.RuntimeParams["application_name"] = "ledger rollout " + e.h.plan.ID
 	if cfg.ConnConfig.ConnectTimeout == 0 {
@@ -599,13 +601,18 @@ func (e *engine) runTarget(ctx context.Context, i int, canary bool) (TargetResul
 		return fail(err)
 	}
 	defer release()
-	store, err := ledger.New(pool, ledger.WithSchema(rt.Ledger))
+	store, err := ledger.New(oneTrip{pool}, ledger.WithSchema(rt.Ledger))
 	if err != nil {
 		return fail(err)
 	}
-	// At the set already: one head read.
+	// At the set already, as up would find it: one head read. Its applied
+	// set is the set (so nothing is pending, unknown or changed: no plan,
+	// nothing for the release guard to judge), nothing is in doubt, and the
+	// schema's snapshot is the one taken at the head (otherwise up would
+	// read the catalog first, to record drift or a snapshot it lacks).
 	head, herr := store.Head(ctx)
-	if herr == nil && head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == e.set.Digest() {
+	if herr == nil && head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == e.set.Digest() &&
+		head.Fingerprint != nil && head.Fingerprint.Seq == head.Seq {
 		res.Outcome, res.Seq, res.Hash = projector.OutcomeAtSet, head.Seq, hex.EncodeToString(head.Hash)
 		if e.o.DryRun {
 			res.Duration = time.Since(t0)

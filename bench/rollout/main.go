@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,8 +26,21 @@ func main() {
 	dir := flag.String("dir", "", "migration directory")
 	controlURL := flag.String("control", "", "control database URL")
 	parallel := flag.Int("parallel", 0, "targets at once (0: the default)")
+	cpuProfile := flag.String("cpuprofile", "", "write the controller's CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rollout:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*targetsFile, *tenantsDB, *tenants, *dir, *controlURL, *parallel); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "rollout:", err)
 		os.Exit(1)
 	}
