@@ -97,12 +97,20 @@ func TestFailureBudgetHaltsThenResumeCompletes(t *testing.T) {
 	for _, i := range []int{1, 3, 5} {
 		execSQL(t, urls[i], "DROP TABLE t2")
 	}
-	res, err := fleet.Resume(ctx, ctl, rep.ID, s, targetsOf(urls), nil, opts())
+	// The counts progress is told, kept as outcomes arrive (failed targets
+	// retried), end where the report's, counted over the history, do.
+	ro := opts()
+	var last fleet.Counts
+	ro.Progress = func(p fleet.Progress) { last = p.Counts }
+	res, err := fleet.Resume(ctx, ctl, rep.ID, s, targetsOf(urls), nil, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Finished || res.Counts.Applied != 8 || len(res.Targets) != 6 {
 		t.Fatalf("resume: %+v", res)
+	}
+	if last != res.Counts {
+		t.Errorf("the last progress counts %+v, the report's %+v", last, res.Counts)
 	}
 	st, _ = ctl.Status(ctx, rep.ID)
 	for i, ts := range st.Targets {

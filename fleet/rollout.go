@@ -402,6 +402,10 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 	}
 	w := newWriter(ctx, e.ctl, e.o.AppVersion)
 	failures := 0
+	// Kept as outcomes arrive: progress is told the counts twice per
+	// target, and counting every target each time made a rollout
+	// quadratic in its targets.
+	counts := e.counts()
 	record := func(typ string, payload any) {
 		ev, err := projector.NewEvent(typ, payload)
 		if err != nil {
@@ -427,6 +431,12 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 			ID: rep.ID, Target: r.Name, Outcome: r.Outcome, Applied: r.Applied, Unknown: r.Unknown,
 			SQLState: r.SQLState, Error: r.Error, DurationMS: r.Duration.Milliseconds(), Seq: r.Seq, Hash: r.Hash, Canary: r.Canary,
 		}
+		if prev, ok := e.h.outcomes[r.Name]; ok {
+			counts.add(prev.Outcome, -1)
+		} else {
+			counts.Pending--
+		}
+		counts.add(r.Outcome, 1)
 		e.h.outcomes[r.Name] = oc
 		record(projector.TypeRolloutTarget, oc)
 		if r.Outcome == projector.OutcomeFailed || r.Outcome == projector.OutcomeRefused {
@@ -441,7 +451,7 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 	}
 	progress := func(started string, fin *TargetResult, running int) {
 		if e.o.Progress != nil {
-			e.o.Progress(Progress{Started: started, Finished: fin, Counts: e.counts(), Running: running, Total: len(e.h.plan.Targets), Elapsed: time.Since(start)})
+			e.o.Progress(Progress{Started: started, Finished: fin, Counts: counts, Running: running, Total: len(e.h.plan.Targets), Elapsed: time.Since(start)})
 		}
 	}
 	stopped := func() bool { return rep.Halted != "" || ctx.Err() != nil }
