@@ -5,7 +5,8 @@
 #      and the same over $NOOP_N tenant schemas of one database;
 #   2. 10 migrations over $FRESH_N fresh databases (default 200) at parallel 8,
 #      beside `xargs -P 8 goose up` over as many fresh databases;
-#   3. the controller's peak memory (max RSS) in the no-op rollout of 1.
+#   3. the controller's peak memory (max RSS) in the no-op rollout of 1;
+#   and, beside 1, its floor: a bare connection to each database, closed (rollout -floor).
 # Databases are named rollout_bench_*; KEEP=1 keeps them, otherwise they are dropped;
 # REUSE=1 uses those an earlier KEEP=1 run left (1,000 tenant ledgers take minutes to
 # create); FRESH_N=0 leaves out 2. Each round prints the load average (1 min) it ran at.
@@ -58,7 +59,10 @@ for round in 1 2 3; do
   t1=$(date +%s%N)
   xargs -P "$P" -I{} goose -dir "$D/goose-1" postgres {} up < "$D/noop.targets" >/dev/null 2>&1
   t2=$(date +%s%N)
-  echo "round $round: ledger rollout $(secs "$t0" "$t1") s (max RSS $(( $(cat "$D/rss") / 1024 )) MB; $(cat "$D/out")), xargs -P $P goose up $(secs "$t1" "$t2") s, ratio $(awk -v l="$(secs "$t0" "$t1")" -v g="$(secs "$t1" "$t2")" 'BEGIN { printf "%.2f", l / g }'), load $(load)"
+  rollout-bench -floor -targets "$D/noop.targets" >/dev/null
+  t3=$(date +%s%N)
+  l=$(secs "$t0" "$t1"); g=$(secs "$t1" "$t2"); f=$(secs "$t2" "$t3")
+  echo "round $round: ledger rollout $l s (max RSS $(( $(cat "$D/rss") / 1024 )) MB; $(cat "$D/out")), xargs -P $P goose up $g s, ratio $(awk -v l="$l" -v g="$g" 'BEGIN { printf "%.2f", l / g }'); floor (connect and close, parallel 8) $f s, rollout/floor $(awk -v l="$l" -v f="$f" 'BEGIN { printf "%.2f", l / f }'); load $(load)"
 done
 [ "${KEEP:-0}" = 1 ] || drop_dbs $NOOP "$NOOP_N"
 
