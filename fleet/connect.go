@@ -96,6 +96,10 @@ func (c *tlsAnswer) Read(b []byte) (int, error) {
 // extended protocol's unnamed statement (parse, bind, execute in one
 // message train) instead of being prepared first, which costs a round
 // trip and a named statement the target's short session never reuses.
+// Its results come in the text format: a value pgx cannot read back from
+// it (a DateStyle other than ISO, bytea_output = escape) fails the read,
+// or the head's check against its newest event, and the target goes the
+// runner's way — slower, never wrong.
 type oneTrip struct{ ledger.DB }
 
 func (d oneTrip) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
