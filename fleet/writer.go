@@ -11,9 +11,10 @@ import (
 // writer records a rollout's events in the control ledger from one
 // goroutine, in the order they were put, appending what arrives within
 // linger of each other in one transaction: a thousand outcomes do not
-// cost a thousand commits on the control ledger's head. Recording goes on after ctx is cancelled
-// (an interrupted rollout is recorded as such). An event lost to a kill
-// loses nothing: a target without a recorded outcome runs again on resume.
+// cost a thousand commits on the control ledger's head. Recording goes on
+// after ctx is cancelled (an interrupted rollout is recorded as such). An
+// event lost to a kill loses nothing: a target without a recorded outcome
+// runs again on resume.
 type writer struct {
 	ch   chan projector.Event
 	done chan struct{}
