@@ -272,9 +272,14 @@ func rolloutOptions(e *env, rel *releaseFlags, lock *lockFlags, base string) fle
 type rolloutView struct {
 	e        *env
 	start    time.Time
-	finished int  // targets finished in this session (the rate's)
-	shown    bool // a progress line is on the terminal
+	finished int       // targets finished in this session (the rate's)
+	shown    bool      // a progress line is on the terminal
+	drawn    time.Time // when it was drawn
 }
+
+// redraw is how often at most the progress line is drawn again: a
+// rollout of targets at the set finishes hundreds a second.
+const redraw = 100 * time.Millisecond
 
 func newRolloutView(e *env) *rolloutView { return &rolloutView{e: e, start: time.Now()} }
 
@@ -293,7 +298,7 @@ func (r *rolloutView) progress(p fleet.Progress) {
 			fmt.Fprintln(e.stdout, targetLine(*f))
 		}
 	}
-	if e.isTerminal && !e.out.json {
+	if e.isTerminal && !e.out.json && (!r.shown || time.Since(r.drawn) >= redraw) {
 		c := p.Counts
 		rate := float64(r.finished) / max(time.Since(r.start).Seconds(), 0.001)
 		eta := "–"
@@ -302,7 +307,7 @@ func (r *rolloutView) progress(p fleet.Progress) {
 		}
 		fmt.Fprintf(e.stderr, "\r\033[K%d/%d done, %d failed, %d running, %d pending — %.1f/s, ETA %s",
 			c.Done(), p.Total, c.Failed+c.Refused, p.Running, c.Pending-p.Running, rate, eta)
-		r.shown = true
+		r.shown, r.drawn = true, time.Now()
 	}
 }
 

@@ -353,6 +353,7 @@ type engine struct {
 
 	poolsMu sync.Mutex
 	pools   map[string]*pgxpool.Pool // tenants' databases, shared by their targets
+	plain   plainServers             // servers that refused TLS
 }
 
 // counts tallies the rollout's targets by their latest outcome.
@@ -401,6 +402,10 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 	}
 	w := newWriter(ctx, e.ctl, e.o.AppVersion)
 	failures := 0
+	// Kept as outcomes arrive: progress is told the counts twice per
+	// target, and counting every target each time made a rollout
+	// quadratic in its targets.
+	counts := e.counts()
 	record := func(typ string, payload any) {
 		ev, err := projector.NewEvent(typ, payload)
 		if err != nil {
@@ -426,6 +431,12 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 			ID: rep.ID, Target: r.Name, Outcome: r.Outcome, Applied: r.Applied, Unknown: r.Unknown,
 			SQLState: r.SQLState, Error: r.Error, DurationMS: r.Duration.Milliseconds(), Seq: r.Seq, Hash: r.Hash, Canary: r.Canary,
 		}
+		if prev, ok := e.h.outcomes[r.Name]; ok {
+			counts.add(prev.Outcome, -1)
+		} else {
+			counts.Pending--
+		}
+		counts.add(r.Outcome, 1)
 		e.h.outcomes[r.Name] = oc
 		record(projector.TypeRolloutTarget, oc)
 		if r.Outcome == projector.OutcomeFailed || r.Outcome == projector.OutcomeRefused {
@@ -440,7 +451,7 @@ func (e *engine) run(ctx context.Context, names []string) (Report, error) {
 	}
 	progress := func(started string, fin *TargetResult, running int) {
 		if e.o.Progress != nil {
-			e.o.Progress(Progress{Started: started, Finished: fin, Counts: e.counts(), Running: running, Total: len(e.h.plan.Targets), Elapsed: time.Since(start)})
+			e.o.Progress(Progress{Started: started, Finished: fin, Counts: counts, Running: running, Total: len(e.h.plan.Targets), Elapsed: time.Since(start)})
 		}
 	}
 	stopped := func() bool { return rep.Halted != "" || ctx.Err() != nil }
@@ -563,6 +574,7 @@ func (e *engine) poolConfig(url string, conns int32) (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.plain.configure(&cfg.ConnConfig.Config, server(cfg.ConnConfig))
 	cfg.MaxConns, cfg.MinConns = conns, 0
 	cfg.ConnConfig.RuntimeParams["application_name"] = "ledger rollout " + e.h.plan.ID
 	if cfg.ConnConfig.ConnectTimeout == 0 {
@@ -599,13 +611,18 @@ func (e *engine) runTarget(ctx context.Context, i int, canary bool) (TargetResul
 		return fail(err)
 	}
 	defer release()
-	store, err := ledger.New(pool, ledger.WithSchema(rt.Ledger))
+	store, err := ledger.New(oneTrip{pool}, ledger.WithSchema(rt.Ledger))
 	if err != nil {
 		return fail(err)
 	}
-	// At the set already: one head read.
+	// At the set already, as up would find it: one head read. Its applied
+	// set is the set (so nothing is pending, unknown or changed: no plan,
+	// nothing for the release guard to judge), nothing is in doubt, and the
+	// schema's snapshot is the one taken at the head (otherwise up would
+	// read the catalog first, to record drift or a snapshot it lacks).
 	head, herr := store.Head(ctx)
-	if herr == nil && head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == e.set.Digest() {
+	if herr == nil && head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == e.set.Digest() &&
+		head.Fingerprint != nil && head.Fingerprint.Seq == head.Seq {
 		res.Outcome, res.Seq, res.Hash = projector.OutcomeAtSet, head.Seq, hex.EncodeToString(head.Hash)
 		if e.o.DryRun {
 			res.Duration = time.Since(t0)

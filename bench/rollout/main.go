@@ -7,11 +7,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/fleet"
@@ -25,8 +29,29 @@ func main() {
 	dir := flag.String("dir", "", "migration directory")
 	controlURL := flag.String("control", "", "control database URL")
 	parallel := flag.Int("parallel", 0, "targets at once (0: the default)")
+	cpuProfile := flag.String("cpuprofile", "", "write the controller's CPU profile to this file")
+	floor := flag.Bool("floor", false, "no rollout: connect to each target and close, -parallel at once (the floor a rollout stands on)")
 	flag.Parse()
+	if *floor {
+		if err := connectEach(*targetsFile, *parallel); err != nil {
+			fmt.Fprintln(os.Stderr, "rollout:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rollout:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*targetsFile, *tenantsDB, *tenants, *dir, *controlURL, *parallel); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "rollout:", err)
 		os.Exit(1)
 	}
@@ -86,5 +111,53 @@ func run(targetsFile, tenantsDB, tenants, dir, controlURL string, parallel int) 
 	if !rep.Finished {
 		return fmt.Errorf("not finished: %+v", rep.Counts)
 	}
+	return nil
+}
+
+// connectEach connects to each target of the file and closes the
+// connection, parallel at once (0: fleet.DefaultParallel): a backend
+// started and stopped per database, which no rollout can spend less than.
+func connectEach(targetsFile string, parallel int) error {
+	ctx := context.Background()
+	start := time.Now()
+	f, err := os.Open(targetsFile)
+	if err != nil {
+		return err
+	}
+	targets, err := fleet.ParseTargets(f, targetsFile)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if parallel <= 0 {
+		parallel = fleet.DefaultParallel
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		ferr error
+	)
+	sem := make(chan struct{}, parallel)
+	for _, t := range targets {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := pgconn.Connect(ctx, t.URL)
+			if err == nil {
+				err = c.Close(ctx)
+			}
+			if err != nil {
+				mu.Lock()
+				ferr = errors.Join(ferr, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ferr != nil {
+		return ferr
+	}
+	fmt.Printf("{\"floor\":true,\"targets\":%d,\"wall_ms\":%d}\n", len(targets), time.Since(start).Milliseconds())
 	return nil
 }
