@@ -90,10 +90,19 @@ ORDER BY n.nspname, c.relname`
 // columns (any table name: every tool lets its table be renamed). It never
 // reports a table in the schemas listed in skip (the ledger's own).
 func Detect(ctx context.Context, q Querier, skip ...string) ([]Table, error) {
-	rows, err := q.Query(ctx, tablesSQL)
+	rows, err := q.Query(ctx, DetectSQL)
 	if err != nil {
 		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
 	}
+	return ScanDetected(rows, skip...)
+}
+
+// DetectSQL is Detect's query, for a caller that sends it in a batch with
+// other reads (one round trip); ScanDetected reads its rows.
+const DetectSQL = tablesSQL
+
+// ScanDetected reads the rows of DetectSQL as Detect does, and closes them.
+func ScanDetected(rows pgx.Rows, skip ...string) ([]Table, error) {
 	defer rows.Close()
 	var found []Table
 	for rows.Next() {
