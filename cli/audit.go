@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -137,7 +138,13 @@ func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.out.json {
 		return e.printJSON(v)
 	}
-	printStatus(e.stdout, v, source, st.ReleaseSize)
+	// Buffered: a line per migration, each written in pieces, was
+	// thousands of write calls for a big set.
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	printStatus(w, v, source, st.ReleaseSize)
+	if err := w.Flush(); err != nil {
+		return e.fail(err)
+	}
 	return exitOK
 }
 

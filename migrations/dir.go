@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
-	"os"
 	"strings"
 	"sync"
 
@@ -32,7 +31,7 @@ func ReadDir(dir string, opts ...LoadOption) (*Dir, error) {
 	if err := statDir(dir); err != nil {
 		return nil, err
 	}
-	d := &Dir{opts: opts, path: dir, fsys: &readOnce{FS: os.DirFS(dir), files: map[string]readFile{}}}
+	d := &Dir{opts: opts, path: dir, fsys: &readOnce{FS: newDiskFS(dir), files: map[string]readFile{}}}
 	known, err := Checksums(d.fsys, opts...)
 	d.known = known
 	return d, err
