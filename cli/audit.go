@@ -184,8 +184,7 @@ func (e *env) statusOfDir(ctx context.Context, c *statusCmd, o migrations.Status
 			set, err = migrations.LoadDir(c.dir.path, e.loadOpts...)
 		}
 		if err != nil {
-			<-warm
-			return st, e.fail(err)
+			return st, e.fail(err) // the set's problems first, as prepare reports them
 		}
 		e.reportSet(set)
 	}
