@@ -5,6 +5,7 @@
 # status` on databases with 10 and 1000 applied migrations (FLOOR_NS; target 1:
 # ledger check <= 1.2x the floor; target 1c: ledger check --manifest with 1000 <= 1.2x).
 #   ./floor.sh        (RUNS=100 rounds by default; results in $WORK/results/floor-<stamp>.csv)
+#   BEFORE=/tmp/ledger-old ./floor.sh   (also times an older binary's check and status)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-100}
@@ -29,7 +30,15 @@ for n in $FLOOR_NS; do
           -n "ledger-lean check ($n applied)" "ledger-lean check --db $ldb --dir $set_dir"
           -n "ledger-lean check --manifest ($n applied)" "ledger-lean check --db $ldb --manifest $manifest"
           -n "ledger status ($n applied)" "ledger status --db $ldb --dir $set_dir")
+  # BEFORE=/path/to/an/older/ledger: the same check and status with it, in the same
+  # rounds, for a before/after ratio that the machine's load cannot bend.
+  if [ -n "${BEFORE:-}" ]; then
+    lcmds+=(-n "before: ledger check ($n applied)" "$BEFORE check --db $ldb --dir $set_dir"
+            -n "before: ledger status ($n applied)" "$BEFORE status --db $ldb --dir $set_dir")
+  fi
 done
+before=()
+if [ -n "${BEFORE:-}" ]; then before=(-n 'before: ledger version' "$BEFORE version"); fi
 # interleave (bench/interleave): every round runs each command once, in a new random
 # order, so that what the machine does meanwhile falls on all of them alike; hyperfine's
 # back-to-back runs gave this ratio as 1.23 in one run and 1.64 in the next. No shell.
@@ -40,9 +49,10 @@ interleave -runs "$RUNS" -warmup 3 -csv "$csv" \
   -n 'floor: Go start + pgx connect + SELECT 1' "$WORK/bin/floor" \
   -n 'ledger version: ledger binary start only' "ledger version" \
   -n 'ledger-lean version: lean binary start only' "ledger-lean version" \
+  "${before[@]}" \
   "${lcmds[@]}" >/dev/null
 echo "median wall ms, $RUNS interleaved runs each (user+sys ms):"
 awk -F, 'NR > 1 { printf "  %7.2f  (%5.2f)  %s\n", $4 * 1000, ($7 + $8) * 1000, $1 }' "$csv"
-awk -F, 'NR > 1 && $1 ~ /^floor: / { f = $4 } NR > 1 && $1 ~ /^ledger(-lean)? check/ { c[$1] = $4 }
+awk -F, 'NR > 1 && $1 ~ /^floor: / { f = $4 } NR > 1 && $1 ~ /^(before: )?ledger(-lean)? check/ { c[$1] = $4 }
   END { for (k in c) printf "%s / floor = %.2f (target <= 1.2: %s)\n", k, c[k] / f, c[k] / f <= 1.2 ? "met" : "NOT met" }' "$csv" | sort
 "$WORK/bin/floor" -loop 200

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -110,13 +112,21 @@ func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
 		known := m.Known()
 		o.Release, source = &known, c.manifest
 	}
-	p, code := e.prepare(ctx, o.Release == nil)
-	if code != 0 {
-		return code
-	}
-	st, err := p.runner.Status(ctx, o)
-	if err != nil {
-		return e.fail(err)
+	var st migrations.Status
+	if o.Release == nil {
+		var code int
+		if st, code = e.statusOfDir(ctx, c, o); code != 0 {
+			return code
+		}
+	} else {
+		p, code := e.prepare(ctx, false)
+		if code != 0 {
+			return code
+		}
+		var err error
+		if st, err = p.runner.Status(ctx, o); err != nil {
+			return e.fail(err)
+		}
 	}
 	v := statusView{Database: e.where(), Status: st}
 	if st.AsOf != nil {
@@ -128,8 +138,75 @@ func (c *statusCmd) run(ctx context.Context, e *env, args []string) int {
 	if c.out.json {
 		return e.printJSON(v)
 	}
-	printStatus(e.stdout, v, source, st.ReleaseSize)
+	// Buffered: a line per migration, each written in pieces, was
+	// thousands of write calls for a big set.
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	printStatus(w, v, source, st.ReleaseSize)
+	if err := w.Flush(); err != nil {
+		return e.fail(err)
+	}
 	return exitOK
+}
+
+// statusOfDir is the status of the release in --dir. Like check, it reads
+// and hashes only the up files while it connects, when the directory's
+// names alone say the set is plain (Dir.Plain); the whole set is parsed,
+// and its warnings and errors reported, only when the ledger does not hold
+// exactly those files (the verdict is not Run) — or at once, for any other
+// directory. One state read either way.
+func (e *env) statusOfDir(ctx context.Context, c *statusCmd, o migrations.StatusOptions) (migrations.Status, int) {
+	var st migrations.Status
+	pool, err := e.connect(ctx)
+	if err != nil {
+		return st, e.fail(err)
+	}
+	warm := make(chan error, 1)
+	go func() {
+		conn, err := pool.Acquire(ctx)
+		if err == nil {
+			conn.Release()
+		}
+		warm <- err
+	}()
+	set := &migrations.Set{}
+	dir, err := migrations.ReadDir(c.dir.path, e.loadOpts...)
+	plain := err == nil && dir.Plain()
+	if plain {
+		release := policy.Manifest{Migrations: dir.Known()}
+		if c.rel.version != nil {
+			release.AppVersion = c.rel.versionText
+		}
+		o.Release = &release
+	} else {
+		if err == nil {
+			set, err = dir.Load()
+		} else {
+			set, err = migrations.LoadDir(c.dir.path, e.loadOpts...)
+		}
+		if err != nil {
+			return st, e.fail(err) // the set's problems first, as prepare reports them
+		}
+		e.reportSet(set)
+	}
+	if err := <-warm; err != nil {
+		return st, e.fail(err)
+	}
+	runner, err := migrations.NewRunner(pool, set, e.options()...)
+	if err != nil {
+		return st, e.usageErr("%v", err)
+	}
+	if st, err = runner.Status(ctx, o); err != nil {
+		return st, e.fail(err)
+	}
+	if plain && st.Verdict.Decision != policy.Run {
+		// Not exactly these files: the whole set, checked and reported.
+		set, err := dir.Load()
+		if err != nil {
+			return st, e.fail(err)
+		}
+		e.reportSet(set)
+	}
+	return st, 0
 }
 
 func printStatus(w io.Writer, v statusView, dir string, setSize int) {

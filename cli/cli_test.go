@@ -19,16 +19,19 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/schema-ledger/ledger/internal/demonats"
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/ledger"
 )
 
 // TestMain makes the test binary double as the ledger CLI: testscript puts a
-// copy of it on the scripts' PATH as "ledger", and running that copy runs
-// Run(), the very function main calls.
+// copy of it on the scripts' PATH as "ledger" (and "ledger-demo"), and
+// running that copy runs Run() (Demo()), the very function main calls.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"ledger": func() { os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+		// cmd/ledger-demo's main: the demo with its embedded nats-server.
+		"ledger-demo": func() { Demo(WithEmbeddedNATS(demonats.Start)) },
 	})
 }
 

@@ -39,11 +39,13 @@ or the PG* defaults), tells the ledger's story step by step — releases
 drops the database at the end (--keep keeps it, to look around with status,
 history and verify).
 
-Beside the story, an embedded nats-server (JetStream in a temporary
-directory) runs with a relay of the scratch ledger, and a subscriber prints
-each event as it arrives. With --nats URL (or NATS_URL) the demo uses that
-server instead, and deletes its stream at the end unless --keep.`,
-		example:  "  go run ./cmd/ledger demo\n  ledger demo --db postgres://postgres@localhost:5432/postgres --keep",
+Beside the story, a NATS server runs with a relay of the scratch ledger, a
+subscriber printing each event as it arrives and ledger watch guarding
+release 1.2.0. ledger-demo embeds that server (JetStream in a temporary
+directory); the ledger binary does not link one, so that every start of it
+stays quick, and runs the demo on the server --nats URL (or NATS_URL)
+names, deleting its streams at the end unless --keep.`,
+		example:  "  go run github.com/schema-ledger/ledger/cmd/ledger-demo@latest    # in a checkout: go run ./cmd/ledger-demo\n  ledger demo --nats nats://127.0.0.1:4222 --db postgres://postgres@localhost:5432/postgres --keep",
 		newFlags: func() runnable { return &demoCmd{} },
 	}
 }
@@ -57,13 +59,16 @@ type demoCmd struct {
 func (c *demoCmd) flags(fs *flag.FlagSet, e *env) {
 	e.attach(fs, &c.db)
 	c.nats.url = e.getenv("NATS_URL")
-	fs.StringVar(&c.nats.url, "nats", c.nats.url, "use the NATS server at `URL` instead of an embedded one [NATS_URL]")
+	fs.StringVar(&c.nats.url, "nats", c.nats.url, "use the NATS server at `URL` (ledger-demo: instead of its embedded one) [NATS_URL]")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch database")
 }
 
 func (c *demoCmd) run(ctx context.Context, e *env, args []string) int {
 	if _, err := c.nats.serverURL(); err != nil {
 		return e.usageErr("%v", err)
+	}
+	if strings.TrimSpace(c.nats.url) == "" && e.embedNATS == nil {
+		return e.usageErr("this binary embeds no NATS server (it would double its size and slow every start): run the demo as\n    go run github.com/schema-ledger/ledger/cmd/ledger-demo@latest    (in a checkout: go run ./cmd/ledger-demo)\n  which embeds one, or give a server: --nats URL / NATS_URL")
 	}
 	if err := e.demo(ctx, c); err != nil {
 		return e.fail(err)
@@ -83,7 +88,7 @@ func (e *env) demo(ctx context.Context, c *demoCmd) error {
 	cfg := e.db.cfg.ConnConfig.Copy()
 	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.db.url))
+		return fmt.Errorf("the demo needs a PostgreSQL server where it may create a scratch database, and cannot reach %s: %s\n  start one (e.g. pg_ctlcluster --skip-systemctl-redirect 15 main start), or point --db / DATABASE_URL at one, e.g.\n    go run ./cmd/ledger-demo --db postgres://postgres@127.0.0.1:5432/postgres", e.where(), redactErr(err, e.db.url))
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	var b [4]byte

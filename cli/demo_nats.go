@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,14 +21,15 @@ import (
 	"github.com/schema-ledger/ledger/projector"
 )
 
-// demoBus is the NATS side of the demo: a nats-server (embedded unless
-// --nats names one), a relay of the scratch ledger, and a subscriber (an
-// ordered consumer) that collects each event as it arrives.
+// demoBus is the NATS side of the demo: a nats-server (embedded by
+// cmd/ledger-demo unless --nats names one), a relay of the scratch ledger,
+// and a subscriber (an ordered consumer) that collects each event as it
+// arrives.
 type demoBus struct {
 	w        io.Writer
 	names    natsbus.Names
 	where    string // the server, as shown
-	embedded *server.Server
+	embedded func() // stops the embedded server; nil on a server given by --nats
 	storeDir string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -56,13 +56,10 @@ func (e *env) startDemoBus(ctx context.Context, nf *natsFlags, pool *pgxpool.Poo
 			return nil, err
 		}
 		b.storeDir = dir
-		srv, err := startEmbeddedNATS(dir)
-		if err != nil {
+		if url, b.embedded, err = e.embedNATS(dir); err != nil {
 			b.close(context.Background(), false)
 			return nil, err
 		}
-		b.embedded = srv
-		url = srv.ClientURL()
 		b.where = "an embedded nats-server at " + url + " (JetStream in a temporary directory)"
 	} else {
 		var err error
@@ -80,7 +77,11 @@ func (e *env) startDemoBus(ctx context.Context, nf *natsFlags, pool *pgxpool.Poo
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		b.nc, err = e.natsConnect(cctx, nf, url, log)
 		if cctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("cannot reach the NATS server at %s; start one, or leave out --nats / NATS_URL to use an embedded one", natsbus.RedactURL(url))
+			instead := "leave out --nats / NATS_URL to use an embedded one"
+			if e.embedNATS == nil {
+				instead = "run the demo as go run github.com/schema-ledger/ledger/cmd/ledger-demo@latest, which embeds one"
+			}
+			err = fmt.Errorf("cannot reach the NATS server at %s; start one, or %s", natsbus.RedactURL(url), instead)
 		}
 		cancel()
 	}
@@ -208,8 +209,7 @@ func (b *demoBus) close(ctx context.Context, keep bool) {
 		b.nc.Close()
 	}
 	if b.embedded != nil {
-		b.embedded.Shutdown()
-		b.embedded.WaitForShutdown()
+		b.embedded()
 	}
 	if b.storeDir != "" {
 		_ = os.RemoveAll(b.storeDir)
@@ -237,19 +237,4 @@ func (b *demoBus) summary(ctx context.Context, store *ledger.Store) (string, err
 	received := b.received
 	b.mu.Unlock()
 	return fmt.Sprintf("stream %s holds %d messages, stream seq = ledger seq 1..%d; the subscriber received all %d, in order", b.names.Stream, info.State.Msgs, h.Seq, received), nil
-}
-
-// startEmbeddedNATS starts a nats-server with JetStream storing in dir, on a
-// free port of 127.0.0.1.
-func startEmbeddedNATS(dir string) (*server.Server, error) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats-server: %w", err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("the embedded nats-server did not start within 10s")
-	}
-	return srv, nil
 }

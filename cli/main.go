@@ -25,6 +25,16 @@ func Main(opts ...Option) {
 	os.Exit(code)
 }
 
+// Demo runs `ledger demo` with the arguments on os.Args (its flags: --db,
+// --nats, --keep) and exits with its code: the main of cmd/ledger-demo,
+// which passes WithEmbeddedNATS.
+func Demo(opts ...Option) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, append([]string{"demo"}, os.Args[1:]...), os.Stdout, os.Stderr, opts...)
+	stop()
+	os.Exit(code)
+}
+
 // Option configures the command line a program of its own runs (Main, Run).
 type Option func(*env)
 
@@ -41,6 +51,15 @@ func WithGoMigrations(gos ...migrations.GoMigration) Option {
 // migrations.WithEnv).
 func WithLoadOptions(opts ...migrations.LoadOption) Option {
 	return func(e *env) { e.loadOpts = append(e.loadOpts, opts...) }
+}
+
+// WithEmbeddedNATS gives `ledger demo` a NATS server of its own when no
+// --nats is given: start starts one with JetStream storing in dir and
+// returns its client URL and how to stop it. cmd/ledger-demo passes
+// internal/demonats.Start; the ledger binary links no server, so that its
+// every start (a server's `ledger check`) does not pay for one.
+func WithEmbeddedNATS(start func(dir string) (url string, stop func(), err error)) Option {
+	return func(e *env) { e.embedNATS = start }
 }
 
 // Run runs one ledger command line (args without the program name),

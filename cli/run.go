@@ -84,6 +84,9 @@ type env struct {
 	// own running the CLI (Run with WithGoMigrations) registers its Go
 	// migrations here.
 	loadOpts []migrations.LoadOption
+	// embedNATS starts the demo's embedded nats-server (WithEmbeddedNATS:
+	// cmd/ledger-demo); nil in the ledger binary, which does not link one.
+	embedNATS func(dir string) (url string, stop func(), err error)
 
 	groups []flagGroup
 	db     *dbFlags

@@ -1,5 +1,5 @@
 // Package examples holds the migration sets of the demo's releases, embedded
-// so `ledger demo` needs nothing but a PostgreSQL server.
+// so the demo (cmd/ledger-demo) needs nothing but a PostgreSQL server.
 //
 // release-1.2.0 creates accounts and orders; release 1.2.3 ships the very
 // same set (a patch release with no schema change); release-1.3.0 adds an

@@ -276,9 +276,46 @@ func (s *Store) headFrom(ctx context.Context, q DB) (Head, error) {
 // projector.State, in one round trip: the transaction's BEGIN, the reads and
 // its COMMIT go as one pipelined batch. It takes no lock.
 func (s *Store) State(ctx context.Context) (projector.State, Head, error) {
+	return s.StateWith(ctx)
+}
+
+// Probe is a read that goes with the state's (StateWith): its query runs
+// in the state's snapshot and round trip, and Scan reads its rows.
+type Probe struct {
+	SQL  string
+	Args []any
+	Scan func(pgx.Rows) error
+}
+
+// EventsExist is a Probe that sets *found when the ledger holds an event
+// of one of types (one probe of the (type, seq) index).
+func (s *Store) EventsExist(found *bool, types ...string) Probe {
+	return Probe{
+		SQL:  "SELECT EXISTS (SELECT 1 FROM " + s.q + ".events WHERE type = ANY($1))",
+		Args: []any{types},
+		Scan: func(rows pgx.Rows) error {
+			defer rows.Close()
+			for rows.Next() {
+				if err := rows.Scan(found); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		},
+	}
+}
+
+// StateWith is State with the probes' reads in the same snapshot and the
+// same round trip: a reader that needs a fact or two beside the state (has
+// a history ever been adopted?) asks for it without a round trip of its
+// own. A probe's error fails the read.
+func (s *Store) StateWith(ctx context.Context, probes ...Probe) (projector.State, Head, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 	st, r := s.queueState(b)
+	for _, p := range probes {
+		b.Queue(p.SQL, p.Args...).Query(p.Scan)
+	}
 	b.Queue("COMMIT")
 	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
 		// A pool drops a connection left in a transaction; a single

@@ -31,7 +31,6 @@ const sourceTimeLayout = "2006-01-02 15:04:05.999999"
 // ledger, is not in it. A ledger that never adopted anything costs one
 // indexed read.
 func SourceTimes(ctx context.Context, store *ledger.Store, untilSeq int64) (map[string]SourceApplied, error) {
-	out := map[string]SourceApplied{}
 	adopted := false
 	for _, err := range store.Events(ctx, ledger.Filter{Types: []string{projector.TypeSchemaBaselined}, UntilSeq: untilSeq, Limit: 1}) {
 		if err != nil {
@@ -39,6 +38,14 @@ func SourceTimes(ctx context.Context, store *ledger.Store, untilSeq int64) (map[
 		}
 		adopted = true
 	}
+	return sourceTimes(ctx, store, untilSeq, adopted)
+}
+
+// sourceTimes is SourceTimes for a caller that knows whether the ledger
+// adopted anything (a probe beside its state read): nothing more is read
+// if it did not.
+func sourceTimes(ctx context.Context, store *ledger.Store, untilSeq int64, adopted bool) (map[string]SourceApplied, error) {
+	out := map[string]SourceApplied{}
 	if !adopted {
 		return out, nil
 	}

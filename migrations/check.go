@@ -164,13 +164,23 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 		return policy.Unverifiable(c.manifest, c.cfg.policy, factOf(err)), nil
 	case err != nil:
 		return policy.Verdict{}, err
-	case neverMigrated(ctx, store, head, nil):
-		// ledger init, or a first up that failed, on a database another tool migrated.
-		if err := foreignError(ctx, c.db, c.store.Schema(), c.cfg.tenant); err != nil {
+	}
+	// The state, in one more round trip whatever it takes: with an empty
+	// ledger (ledger init, or a first up that failed or is still running),
+	// whether it ever migrated and any other tool's history tables go in
+	// the same batch — a database another tool migrated must be adopted.
+	var probes []ledger.Probe
+	var fp *foreignProbe
+	if head.SchemaVersion == "" {
+		fp = newForeignProbe(store)
+		probes = fp.probes()
+	}
+	state, _, err := store.StateWith(ctx, probes...)
+	if fp != nil && fp.done {
+		if err := fp.refuse(ctx, c.db, store.Schema(), c.cfg.tenant); err != nil {
 			return policy.Verdict{}, err
 		}
 	}
-	state, _, err := store.State(ctx)
 	switch {
 	case errors.As(err, &format), errors.As(err, &corrupt):
 		return policy.Unverifiable(c.manifest, c.cfg.policy, factOf(err)), nil

@@ -2,6 +2,9 @@ package migrations
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -52,5 +55,60 @@ func TestDirReadsEachFileOnce(t *testing.T) {
 	}
 	if c.opened["0001_a.down.sql"] != 1 {
 		t.Errorf("the down file was opened %d times, want once (by Load)", c.opened["0001_a.down.sql"])
+	}
+}
+
+// Plain: only what Load takes without a word by the names alone — every
+// other directory is loaded whole by a reader that would skip it.
+func TestDirPlain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		plain bool
+	}{
+		{"pairs", []string{"0001_a.up.sql", "0001_a.down.sql", "0002_b.up.sql"}, true},
+		{"empty", nil, false},
+		{"readme", []string{"0001_a.up.sql", "README.md"}, false},
+		{"down without up", []string{"0001_a.up.sql", "0002_b.down.sql"}, false},
+		{"one number twice", []string{"0001_a.up.sql", "1_b.up.sql"}, false},
+		{"goose file", []string{"00001_a.sql"}, false},
+		{"upper-case suffix", []string{"0001_a.UP.sql"}, false},
+		{"bad id", []string{"a.up.sql"}, false},
+		{"subdirectory", []string{"0001_a.up.sql", "seeds/x.sql"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				path := filepath.Join(dir, f)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte("SELECT 1;\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := ReadDir(dir)
+			if err != nil {
+				if tc.plain {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got := d.Plain(); got != tc.plain {
+				t.Errorf("Plain() = %v, want %v", got, tc.plain)
+			}
+			if !tc.plain {
+				return
+			}
+			// Plain is a promise about Load: it takes the directory without
+			// a warning, ignoring nothing, with the same checksums.
+			set, err := d.Load()
+			if err != nil || len(set.Warnings) > 0 || len(set.Ignored) > 0 {
+				t.Fatalf("Load of a plain directory: %v, warnings %v, ignored %v", err, set.Warnings, set.Ignored)
+			}
+			if got, want := d.Known(), set.Manifest("").Migrations; !slices.Equal(got, want) {
+				t.Errorf("Known %v, Load's manifest %v", got, want)
+			}
+		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/schema-ledger/ledger/internal/foreign"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
@@ -119,15 +121,68 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 	return true
 }
 
+// foreignProbe asks, beside the state (Store.StateWith), whether an empty
+// ledger ever migrated and which tables of other tools the database
+// holds: what refuseForeign reads in two round trips of its own.
+type foreignProbe struct {
+	store    *ledger.Store
+	migrated bool
+	tables   []foreign.Table
+	done     bool // the probes' rows were read
+}
+
+func newForeignProbe(store *ledger.Store) *foreignProbe { return &foreignProbe{store: store} }
+
+func (p *foreignProbe) probes() []ledger.Probe {
+	return []ledger.Probe{
+		p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined),
+		{SQL: foreign.DetectSQL, Scan: func(rows pgx.Rows) (err error) {
+			p.tables, err = foreign.ScanDetected(rows, p.store.Schema())
+			p.done = err == nil
+			return err
+		}},
+	}
+}
+
+// histories are the other tools' histories the probe found, for a ledger
+// that never migrated (none otherwise).
+func (p *foreignProbe) histories(ctx context.Context, db ledger.DB, tenant string) ([]ForeignHistory, error) {
+	if p.migrated {
+		return nil, nil
+	}
+	return readForeign(ctx, db, p.tables, tenant)
+}
+
+// refuse is foreignError from what the probe found.
+func (p *foreignProbe) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
+	hs, err := p.histories(ctx, db, tenant)
+	if err != nil {
+		return err
+	}
+	if len(hs) > 0 {
+		return &ForeignHistoryError{Schema: schema, Histories: hs}
+	}
+	return nil
+}
+
 // foreignHistories: with a tenant, only that tenant's schema is looked at
 // (another tenant's tool history is not this one's).
 func foreignHistories(ctx context.Context, db ledger.DB, schema, tenant string) ([]ForeignHistory, error) {
 	tables, err := foreign.Detect(ctx, db, schema)
+	if err != nil {
+		return nil, err
+	}
+	return readForeign(ctx, db, tables, tenant)
+}
+
+// readForeign reads each detected table's history: the tables that say
+// migrations are applied, or cannot be read.
+func readForeign(ctx context.Context, db ledger.DB, tables []foreign.Table, tenant string) ([]ForeignHistory, error) {
 	if tenant != "" {
 		tables = slices.DeleteFunc(tables, func(t foreign.Table) bool { return t.Schema != tenant })
 	}
-	if err != nil || len(tables) == 0 {
-		return nil, err
+	if len(tables) == 0 {
+		return nil, nil
 	}
 	var out []ForeignHistory
 	for _, t := range tables {

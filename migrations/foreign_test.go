@@ -11,6 +11,7 @@ import (
 
 	"github.com/schema-ledger/ledger/internal/pgtest"
 	"github.com/schema-ledger/ledger/migrations"
+	"github.com/schema-ledger/ledger/policy"
 )
 
 // Each tool's history table, built by hand from the tool's own schema (see
@@ -126,5 +127,50 @@ func TestForeignHistoryAfterInit(t *testing.T) {
 	}
 	if hs, err := r.ForeignHistories(ctx); err != nil || len(hs) != 1 {
 		t.Fatalf("ForeignHistories after init: %v, %v", hs, err)
+	}
+	// Status reads whether the ledger ever migrated beside its state (one
+	// round trip) and still names the history.
+	st, err := r.Status(ctx, migrations.StatusOptions{})
+	if err != nil || len(st.Foreign) != 1 || st.Foreign[0].Tool != "golang-migrate" || !st.Initialized {
+		t.Fatalf("Status after init: %+v, %v; want golang-migrate's history in Foreign", st.Foreign, err)
+	}
+}
+
+// A ledger that migrated once, everything reverted since (no schema
+// version), is past adoption: a history table of another tool that appears
+// later is not a reason to refuse, for Check or Status, which read whether
+// it ever migrated beside the state.
+func TestForeignHistoryAfterRevertedAll(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	fsys := fstest.MapFS{
+		"0001_users.up.sql":   {Data: []byte("CREATE TABLE users (id int);\n")},
+		"0001_users.down.sql": {Data: []byte("DROP TABLE users;\n")},
+	}
+	set, err := migrations.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := migrations.NewRunner(pool, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Down(ctx, migrations.DownOptions{Target: "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+		INSERT INTO schema_migrations VALUES (1, false)`); err != nil {
+		t.Fatal(err)
+	}
+	v, err := migrations.Check(ctx, pool, fsys)
+	if err != nil || v.Decision != policy.Migrate {
+		t.Fatalf("Check: %v, %v; want Migrate", v.Decision, err)
+	}
+	st, err := r.Status(ctx, migrations.StatusOptions{})
+	if err != nil || len(st.Foreign) != 0 || len(st.Pending) != 1 {
+		t.Fatalf("Status: foreign %+v, pending %v, %v; want no foreign history and 0001 pending", st.Foreign, st.Pending, err)
 	}
 }

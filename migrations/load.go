@@ -148,7 +148,7 @@ func LoadDir(dir string, opts ...LoadOption) (*Set, error) {
 	if err := statDir(dir); err != nil {
 		return nil, err
 	}
-	return load(os.DirFS(dir), dir, opts...)
+	return load(newDiskFS(dir), dir, opts...)
 }
 
 // statDir says what is wrong with dir as a migrations directory, if anything.

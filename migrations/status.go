@@ -76,6 +76,7 @@ func (r *Runner) Status(ctx context.Context, o StatusOptions) (Status, error) {
 	st := Status{Schema: r.store.Schema(), Initialized: true, Ignored: slices.Clone(r.set.Ignored), ReleaseSize: len(release.Migrations)}
 	var state projector.State
 	var err error
+	var adopted, migrated *bool // read beside the state (nil: as of a moment)
 	if o.AsOf != nil {
 		st.AsOf = &StatusMoment{}
 		state, st.AsOf.Seq, err = r.store.StateAsOf(ctx, *o.AsOf)
@@ -88,7 +89,13 @@ func (r *Runner) Status(ctx context.Context, o StatusOptions) (Status, error) {
 			err = &ledger.NotInitializedError{Schema: r.store.Schema()}
 		}
 	} else {
-		state, _, err = r.store.State(ctx)
+		// One round trip: the state, whether a history was ever adopted
+		// (for Adopted) and whether anything was ever migrated (for
+		// Foreign).
+		adopted, migrated = new(bool), new(bool)
+		state, _, err = r.store.StateWith(ctx,
+			r.store.EventsExist(adopted, projector.TypeSchemaBaselined),
+			r.store.EventsExist(migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined))
 	}
 	switch {
 	case errors.Is(err, ledger.ErrNotInitialized):
@@ -99,9 +106,9 @@ func (r *Runner) Status(ctx context.Context, o StatusOptions) (Status, error) {
 		}
 	case err != nil:
 		return st, err
-	case state.SchemaVersion == "" && o.AsOf == nil:
+	case state.SchemaVersion == "" && o.AsOf == nil && !*migrated:
 		// An empty ledger (ledger init) on a database another tool migrated.
-		if st.Foreign, err = r.ForeignHistories(ctx); err != nil {
+		if st.Foreign, err = foreignHistories(ctx, r.db, r.store.Schema(), r.cfg.tenant); err != nil {
 			return st, err
 		}
 	}
@@ -129,7 +136,12 @@ func (r *Runner) Status(ctx context.Context, o StatusOptions) (Status, error) {
 		if st.AsOf != nil {
 			until = st.AsOf.Seq
 		}
-		times, err := SourceTimes(ctx, r.store, until)
+		var times map[string]SourceApplied
+		if adopted != nil {
+			times, err = sourceTimes(ctx, r.store, until, *adopted)
+		} else {
+			times, err = SourceTimes(ctx, r.store, until)
+		}
 		if err != nil {
 			return st, err
 		}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -77,7 +78,12 @@ func cutArgs(from, to time.Time) string {
 	return "--since " + from.UTC().Format(time.RFC3339) + " --until " + to.UTC().Format(time.RFC3339)
 }
 
-var page = template.Must(template.New("page").Funcs(funcs).Parse(pageTemplate))
+// page is parsed when the first page is rendered, not at init: parsing
+// takes ~1 ms, and every start of the ledger binary (a server's startup
+// check) would pay it otherwise.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(funcs).Parse(pageTemplate))
+})
 
 // RenderHTML writes r as one self-contained HTML page: every style,
 // script and drawing inline, no reference to anything on a network (a
@@ -90,7 +96,7 @@ func RenderHTML(w io.Writer, r *Report) error {
 func render(w io.Writer, name string, data any) error {
 	var buf bytes.Buffer
 	buf.Grow(64 << 10)
-	if err := page.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := page().ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("render the report: %w", err)
 	}
 	_, err := w.Write(defuseURLs(buf.Bytes()))

@@ -16,6 +16,7 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -40,6 +41,13 @@ func main() {
 	runs := flag.Int("runs", 200, "rounds: each command runs once per round")
 	warmup := flag.Int("warmup", 3, "rounds run first and not counted")
 	out := flag.String("csv", "", "write the results as CSV (hyperfine's columns) to `file`")
+	flag.Func("ok", "also accept exit `code` from the commands (e.g. 3: ledger check's \"migrate\"); repeatable", func(v string) error {
+		code, err := strconv.Atoi(v)
+		if err == nil {
+			okCodes[code] = true
+		}
+		return err
+	})
 	var cmds []*command
 	flag.Func("n", "the `name` of the command that follows", func(name string) error {
 		cmds = append(cmds, &command{name: name})
@@ -122,6 +130,9 @@ func main() {
 	}
 }
 
+// okCodes are the exit codes besides 0 that count as success (-ok).
+var okCodes = map[int]bool{}
+
 // run runs argv once, its output discarded, and returns its wall, user and
 // system time in seconds; a command that fails is an error.
 func run(argv []string) (wall, user, sys float64, err error) {
@@ -131,6 +142,10 @@ func run(argv []string) (wall, user, sys float64, err error) {
 	start := time.Now()
 	err = cmd.Run()
 	wall = time.Since(start).Seconds()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && okCodes[exit.ExitCode()] {
+		err = nil
+	}
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}

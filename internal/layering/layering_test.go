@@ -49,6 +49,11 @@ func TestLayering(t *testing.T) {
 		// The report's page loads nothing from a network, and its model
 		// is the library's: no CLI, no NATS, no HTTP.
 		{"report", append(above("adopt", "watch", "ledger/natsbus", "cli"), "github.com/nats-io/nats.go", "net/http")},
+		// The binary `go install …/cmd/ledger` gives, whose every start
+		// is a server's startup check, links no NATS server: only
+		// cmd/ledger-demo embeds one (internal/demonats).
+		{"cmd/ledger", []string{"github.com/nats-io/nats-server/v2/server", module + "/internal/demonats"}},
+		{"cli", []string{"github.com/nats-io/nats-server/v2/server", module + "/internal/demonats"}},
 	}
 	// natsbus reads the store only through ledger: no pgx of its own.
 	out, err := exec.Command("go", "list", "-f", "{{join .Imports \" \"}}", module+"/ledger/natsbus").Output()
@@ -79,7 +84,7 @@ func TestLayering(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
-		if f[0] == module+"/cli" || f[0] == module+"/cmd/ledger" || strings.HasPrefix(f[0], module+"/examples/") {
+		if f[0] == module+"/cli" || f[0] == module+"/cmd/ledger" || f[0] == module+"/cmd/ledger-demo" || strings.HasPrefix(f[0], module+"/examples/") {
 			continue
 		}
 		for _, imp := range f[1:] {
