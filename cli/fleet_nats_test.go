@@ -176,7 +176,15 @@ func TestFleetNATSCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &states); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		if len(states) >= 3 || time.Now().After(deadline) {
+		// A stream the relay created may not hold its events yet: wait for
+		// every ledger's first event too.
+		relayed := len(states) >= 3
+		for _, s := range states {
+			if seq, _ := s["seq"].(float64); seq < 1 {
+				relayed = false
+			}
+		}
+		if relayed || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
