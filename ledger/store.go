@@ -30,8 +30,12 @@ const DefaultSchema = "ledger"
 // limit, so the NOTIFY channel is never silently truncated.
 const maxSchemaName = 48
 
-//go:embed sql/schema_v1.sql
-var schemaV1 string
+// schemaFresh is the current format in its final form (sql/schema.sql): a
+// new ledger is created from it in one script, never from format 1 and the
+// steps.
+//
+//go:embed sql/schema.sql
+var schemaFresh string
 
 //go:embed sql/upgrade_v*.sql
 var upgradeFiles embed.FS
@@ -243,10 +247,35 @@ type SetupResult struct {
 }
 
 // Setup is Init, saying whether it created or upgraded the ledger.
+//
+// A ledger that is not there at all is created optimistically, in one
+// round trip: the script takes the init lock and creates everything in
+// one implicit transaction (createScript). If another session created
+// the ledger meanwhile, or anything else is in the way, the script fails
+// as a whole and Setup goes the locked way, which finds what is there.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 	res.Format = Format
-	if s.Current(ctx) {
+	switch s.probe(ctx) {
+	case presenceCurrent:
 		return res, nil
+	case presenceAbsent:
+		script, err := s.createScript(true)
+		if err != nil {
+			return SetupResult{}, err
+		}
+		_, err = s.db.Exec(ctx, script)
+		if err == nil {
+			res.Created = true
+			return res, nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code == "55P03" || pgErr.Code == "57014" {
+			// No answer, a lock not granted within the lock timeout, a
+			// cancelled statement: the locked way would only wait again.
+			return SetupResult{}, fmt.Errorf("create ledger schema %q: %w", s.schema, err)
+		}
+		// A ledger (or part of one) appeared, or creating is refused: the
+		// locked way finds what is there and says what is wrong.
 	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
 		if s.lockTimeout > 0 {
@@ -273,35 +302,58 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 			}
 			return s.ensureReleases(ctx, tx)
 		}
-		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
-			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
-		}
-		for i, step := range upgrades {
-			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
-				return fmt.Errorf("create ledger schema %q (format %d): %w", s.schema, i+2, err)
-			}
-		}
-		b := &pgx.Batch{}
-		b.Queue("SELECT set_config('ledger.append', $1, true)", s.schema)
-		b.Queue(s.sql.insertHead, make([]byte, 32), Format, make([]byte, 32))
-		b.Queue("SELECT set_config('ledger.append', '', true)")
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("create ledger head: %w", err)
-		}
-		ev, err := projector.NewEvent(projector.TypeLedgerInitialized, projector.Initialized{Format: Format, Schema: s.schema})
+		script, err := s.createScript(false)
 		if err != nil {
 			return err
 		}
-		if _, err := s.Append(ctx, tx, ev); err != nil {
-			return err
+		if _, err := tx.Exec(ctx, script); err != nil {
+			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
 		}
 		res.Created = true
-		return s.ensureReleases(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return SetupResult{}, err
 	}
 	return res, nil
+}
+
+// createScript is the SQL that creates a new ledger: the objects of
+// sql/schema.sql, the head, and the ledger.initialized event appended
+// through the append function like every other event (its head known:
+// seq 0, the zero hash). One script, so one round trip and, run as one
+// simple query, one implicit transaction. locked: it first takes the init
+// lock (within the store's lock timeout), for a caller outside any
+// transaction; without, the caller holds the lock in its transaction.
+func (s *Store) createScript(locked bool) (string, error) {
+	ev, err := projector.NewEvent(projector.TypeLedgerInitialized, projector.Initialized{Format: Format, Schema: s.schema})
+	if err != nil {
+		return "", err
+	}
+	st := projector.NewState()
+	zero := make([]byte, 32)
+	call, err := s.prepare(&st, &Head{Hash: zero}, time.Time{}, Recording{}, []Event{ev})
+	if err != nil {
+		return "", err
+	}
+	call.actorSQL = "current_user" // as Append records it
+	appendSQL, err := call.text(s.q)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if locked {
+		if s.lockTimeout > 0 {
+			fmt.Fprintf(&b, "SELECT set_config('lock_timeout', '%dms', true);\n", s.lockTimeout.Milliseconds())
+		}
+		fmt.Fprintf(&b, "SELECT pg_advisory_xact_lock(%d);\n", lockKey("init", s.schema))
+	}
+	b.WriteString(s.sqlText(schemaFresh))
+	fmt.Fprintf(&b, "\nSELECT set_config('ledger.append', %s, true);\n", s.sqlText("{{schema_lit}}"))
+	fmt.Fprintf(&b, "INSERT INTO %s.head (seq, hash, format, digest) VALUES (0, %s, %d, %s);\n", s.q, byteaLit(zero), Format, byteaLit(zero))
+	b.WriteString("SELECT set_config('ledger.append', '', true);\n")
+	b.WriteString(appendSQL + ";\n")
+	return b.String(), nil
 }
 
 // upgrade takes the ledger in tx from format `from` to Format: it runs the
@@ -391,19 +443,41 @@ func (s *Store) WriteErr(err error) error {
 // date, and this role may record in it (MayRecord's test): every up's
 // case, which then needs no transaction of Setup's. Any other answer (or
 // error) is for MayRecord and Setup's locked path to sort out.
-func (s *Store) Current(ctx context.Context) bool {
+func (s *Store) Current(ctx context.Context) bool { return s.probe(ctx) == presenceCurrent }
+
+// presence is what one read found of a ledger.
+type presence int
+
+const (
+	presenceOther   presence = iota // anything else: Setup's locked path sorts it out
+	presenceCurrent                 // in this format, releases current, the role may record
+	presenceAbsent                  // no head table in the schema: a new ledger
+)
+
+// probe is Current's read, also telling a ledger that is not there at all.
+func (s *Store) probe(ctx context.Context) presence {
 	var marker string
 	var format int
-	var mayRecord bool
+	var mayRecord, headExists bool
 	b := &pgx.Batch{}
-	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
+	b.Queue("SELECT to_regclass($3) IS NOT NULL, coalesce(obj_description(to_regclass($1), 'pg_class'), ''), "+
+		"coalesce(has_table_privilege(to_regclass($2), 'INSERT') AND has_table_privilege(to_regclass($3), 'UPDATE'), false)",
+		s.q+".timeline", s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&headExists, &marker, &mayRecord) })
 	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
-	b.Queue("SELECT has_table_privilege(to_regclass($1), 'INSERT') AND has_table_privilege(to_regclass($2), 'UPDATE')",
-		s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&mayRecord) })
-	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
-		return false
+	err := s.db.SendBatch(ctx, b).Close()
+	switch {
+	case err == nil && format == Format && marker == releasesMarker && mayRecord:
+		return presenceCurrent
+	case !headExists && isUndefinedTable(err):
+		return presenceAbsent
 	}
-	return format == Format && marker == releasesMarker && mayRecord
+	return presenceOther
+}
+
+// isUndefinedTable: err is PostgreSQL's "relation does not exist".
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }
 
 // txBeginner adapts DB to pgx.BeginFunc.
