@@ -254,11 +254,17 @@ type SetupResult struct {
 // the ledger meanwhile, or anything else is in the way, the script fails
 // as a whole and Setup goes the locked way, which finds what is there.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
+	return s.SetupAfter(ctx, s.Presence(ctx))
+}
+
+// SetupAfter is Setup for a caller that has just read the ledger's
+// Presence: it does not read it again.
+func (s *Store) SetupAfter(ctx context.Context, p Presence) (res SetupResult, err error) {
 	res.Format = Format
-	switch s.probe(ctx) {
-	case presenceCurrent:
+	switch p {
+	case PresenceCurrent:
 		return res, nil
-	case presenceAbsent:
+	case PresenceAbsent:
 		script, err := s.createScript(true)
 		if err != nil {
 			return SetupResult{}, err
@@ -443,19 +449,27 @@ func (s *Store) WriteErr(err error) error {
 // date, and this role may record in it (MayRecord's test): every up's
 // case, which then needs no transaction of Setup's. Any other answer (or
 // error) is for MayRecord and Setup's locked path to sort out.
-func (s *Store) Current(ctx context.Context) bool { return s.probe(ctx) == presenceCurrent }
+func (s *Store) Current(ctx context.Context) bool { return s.Presence(ctx) == PresenceCurrent }
 
-// presence is what one read found of a ledger.
-type presence int
+// Presence is what one read (Store.Presence) found of a ledger.
+type Presence int
 
 const (
-	presenceOther   presence = iota // anything else: Setup's locked path sorts it out
-	presenceCurrent                 // in this format, releases current, the role may record
-	presenceAbsent                  // no head table in the schema: a new ledger
+	// PresenceOther: anything but the two below (an older format, no
+	// release views yet, a role that may not record, an error): Setup's
+	// locked path sorts it out.
+	PresenceOther Presence = iota
+	// PresenceCurrent: the ledger is in this binary's format with its
+	// release views, and this role may record in it.
+	PresenceCurrent
+	// PresenceAbsent: there is no ledger in the schema (no head table);
+	// Setup creates one in one script.
+	PresenceAbsent
 )
 
-// probe is Current's read, also telling a ledger that is not there at all.
-func (s *Store) probe(ctx context.Context) presence {
+// Presence is Current's read, telling also a ledger that is not there at
+// all: one round trip, no lock.
+func (s *Store) Presence(ctx context.Context) Presence {
 	var marker string
 	var format int
 	var mayRecord, headExists bool
@@ -467,11 +481,11 @@ func (s *Store) probe(ctx context.Context) presence {
 	err := s.db.SendBatch(ctx, b).Close()
 	switch {
 	case err == nil && format == Format && marker == releasesMarker && mayRecord:
-		return presenceCurrent
+		return PresenceCurrent
 	case !headExists && isUndefinedTable(err):
-		return presenceAbsent
+		return PresenceAbsent
 	}
-	return presenceOther
+	return PresenceOther
 }
 
 // isUndefinedTable: err is PostgreSQL's "relation does not exist".
