@@ -305,3 +305,33 @@ func TestFreshSchemaIsThisFormat(t *testing.T) {
 		t.Fatalf("sql/schema.sql begins %q, want %q", strings.SplitN(schemaFresh, "\n", 2)[0], want)
 	}
 }
+
+// TestCreateLosingTheRaceFindsTheLedger: a Setup that read the ledger as
+// absent, then finds it created by another session (its script fails as a
+// whole), goes the locked way and uses that ledger — one ledger.initialized.
+func TestCreateLosingTheRaceFindsTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	s, err := New(pool, WithSchema("raced"), WithLockTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Presence(ctx); p != PresenceAbsent {
+		t.Fatalf("presence of no ledger: %v, want absent", p)
+	}
+	if res, err := s.SetupAfter(ctx, PresenceAbsent); err != nil || !res.Created {
+		t.Fatalf("first Setup: %+v, %v", res, err)
+	}
+	if p := s.Presence(ctx); p != PresenceCurrent {
+		t.Fatalf("presence after Setup: %v, want current", p)
+	}
+	res, err := s.SetupAfter(ctx, PresenceAbsent) // as if it had read before the other's commit
+	if err != nil || res.Created {
+		t.Fatalf("Setup that lost the race: %+v, %v; want the ledger found, not created", res, err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM raced.events WHERE type = $1", projector.TypeLedgerInitialized).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("ledger.initialized recorded %d times (%v), want once", n, err)
+	}
+}

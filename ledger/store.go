@@ -265,6 +265,9 @@ func (s *Store) SetupAfter(ctx context.Context, p Presence) (res SetupResult, er
 	case PresenceCurrent:
 		return res, nil
 	case PresenceAbsent:
+		if inTransaction(s.db) {
+			break // a failed script would abort the caller's transaction
+		}
 		script, err := s.createScript(true)
 		if err != nil {
 			return SetupResult{}, err
@@ -486,6 +489,17 @@ func (s *Store) Presence(ctx context.Context) Presence {
 		return PresenceAbsent
 	}
 	return PresenceOther
+}
+
+// inTransaction: db is a transaction, or a connection inside one.
+func inTransaction(db DB) bool {
+	switch c := db.(type) {
+	case pgx.Tx:
+		return true
+	case interface{ PgConn() *pgconn.PgConn }:
+		return c.PgConn().TxStatus() != 'I'
+	}
+	return false
 }
 
 // isUndefinedTable: err is PostgreSQL's "relation does not exist".
