@@ -44,10 +44,10 @@ var upgradeFiles embed.FS
 // at index i takes format i+1 to i+2. A step is every file
 // sql/upgrade_v<N>.sql and sql/upgrade_v<N>_<topic>.sql, run in name order in
 // one transaction, so that separate changes to one format stay separate
-// files. A new format is one or more such files (and Format one higher):
+// files. A new format is one or more such files (and Format one higher),
+// and sql/schema.sql changed to match (TestFreshLedgerIsTheUpgradedOne):
 // Init runs every step a ledger lacks, in one transaction, each recorded as
-// a ledger.upgraded event; a new ledger is created as format 1 plus every
-// step (with no upgrade events).
+// a ledger.upgraded event; a new ledger is created from sql/schema.sql.
 var upgrades = upgradeSteps(upgradeFiles, Format)
 
 // upgradeSteps reads the upgrade files of formats 2..format; a format with
