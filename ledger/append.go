@@ -107,9 +107,12 @@ type appendCall struct {
 	expHash []byte
 	at      *time.Time // nil: the server's clock, read under the head lock
 	actor   string
-	ops     string
-	fp      *projector.Fingerprint
-	channel string
+	// actorSQL, if set, is the SQL expression text gives for the actor
+	// instead (current_user, for a caller that has not read it).
+	actorSQL string
+	ops      string
+	fp       *projector.Fingerprint
+	channel  string
 	// What the events put into the projection, for stamping with the
 	// server's time once it is known (Appender).
 	baseSeq                           int64 // the head's seq before the call
@@ -212,8 +215,12 @@ func (c *appendCall) text(schema string) (string, error) {
 	if c.fp != nil {
 		fpValue, fpObjects, fpSeq = text(c.fp.Value), strconv.Itoa(c.fp.Objects), strconv.FormatInt(c.fp.Seq, 10)
 	}
+	actor := c.actorSQL
+	if actor == "" {
+		actor = text(c.actor)
+	}
 	args := []string{
-		intLit(c.expSeq), byteaLit(c.expHash), timeLit(c.at), text(c.actor), text(c.ops) + "::jsonb",
+		intLit(c.expSeq), byteaLit(c.expHash), timeLit(c.at), actor, text(c.ops) + "::jsonb",
 		fpValue, fpObjects, fpSeq, text(c.channel),
 	}
 	if bad {

@@ -30,8 +30,12 @@ const DefaultSchema = "ledger"
 // limit, so the NOTIFY channel is never silently truncated.
 const maxSchemaName = 48
 
-//go:embed sql/schema_v1.sql
-var schemaV1 string
+// schemaFresh is the current format in its final form (sql/schema.sql): a
+// new ledger is created from it in one script, never from format 1 and the
+// steps.
+//
+//go:embed sql/schema.sql
+var schemaFresh string
 
 //go:embed sql/upgrade_v*.sql
 var upgradeFiles embed.FS
@@ -40,10 +44,10 @@ var upgradeFiles embed.FS
 // at index i takes format i+1 to i+2. A step is every file
 // sql/upgrade_v<N>.sql and sql/upgrade_v<N>_<topic>.sql, run in name order in
 // one transaction, so that separate changes to one format stay separate
-// files. A new format is one or more such files (and Format one higher):
+// files. A new format is one or more such files (and Format one higher),
+// and sql/schema.sql changed to match (TestFreshLedgerIsTheUpgradedOne):
 // Init runs every step a ledger lacks, in one transaction, each recorded as
-// a ledger.upgraded event; a new ledger is created as format 1 plus every
-// step (with no upgrade events).
+// a ledger.upgraded event; a new ledger is created from sql/schema.sql.
 var upgrades = upgradeSteps(upgradeFiles, Format)
 
 // upgradeSteps reads the upgrade files of formats 2..format; a format with
@@ -243,10 +247,44 @@ type SetupResult struct {
 }
 
 // Setup is Init, saying whether it created or upgraded the ledger.
+//
+// A ledger that is not there at all is created optimistically, in one
+// round trip: the script takes the init lock and creates everything in
+// one implicit transaction (createScript). If another session created
+// the ledger meanwhile, or anything else is in the way, the script fails
+// as a whole and Setup goes the locked way, which finds what is there.
 func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
+	return s.SetupAfter(ctx, s.Presence(ctx))
+}
+
+// SetupAfter is Setup for a caller that has just read the ledger's
+// Presence: it does not read it again.
+func (s *Store) SetupAfter(ctx context.Context, p Presence) (res SetupResult, err error) {
 	res.Format = Format
-	if s.Current(ctx) {
+	switch p {
+	case PresenceCurrent:
 		return res, nil
+	case PresenceAbsent:
+		if inTransaction(s.db) {
+			break // a failed script would abort the caller's transaction
+		}
+		script, err := s.createScript(true)
+		if err != nil {
+			return SetupResult{}, err
+		}
+		_, err = s.db.Exec(ctx, script)
+		if err == nil {
+			res.Created = true
+			return res, nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code == "55P03" || pgErr.Code == "57014" {
+			// No answer, a lock not granted within the lock timeout, a
+			// cancelled statement: the locked way would only wait again.
+			return SetupResult{}, fmt.Errorf("create ledger schema %q: %w", s.schema, err)
+		}
+		// A ledger (or part of one) appeared, or creating is refused: the
+		// locked way finds what is there and says what is wrong.
 	}
 	err = pgx.BeginFunc(ctx, txBeginner{s.db}, func(tx pgx.Tx) error {
 		if s.lockTimeout > 0 {
@@ -273,35 +311,58 @@ func (s *Store) Setup(ctx context.Context) (res SetupResult, err error) {
 			}
 			return s.ensureReleases(ctx, tx)
 		}
-		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
-			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
-		}
-		for i, step := range upgrades {
-			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
-				return fmt.Errorf("create ledger schema %q (format %d): %w", s.schema, i+2, err)
-			}
-		}
-		b := &pgx.Batch{}
-		b.Queue("SELECT set_config('ledger.append', $1, true)", s.schema)
-		b.Queue(s.sql.insertHead, make([]byte, 32), Format, make([]byte, 32))
-		b.Queue("SELECT set_config('ledger.append', '', true)")
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("create ledger head: %w", err)
-		}
-		ev, err := projector.NewEvent(projector.TypeLedgerInitialized, projector.Initialized{Format: Format, Schema: s.schema})
+		script, err := s.createScript(false)
 		if err != nil {
 			return err
 		}
-		if _, err := s.Append(ctx, tx, ev); err != nil {
-			return err
+		if _, err := tx.Exec(ctx, script); err != nil {
+			return fmt.Errorf("create ledger schema %q: %w", s.schema, err)
 		}
 		res.Created = true
-		return s.ensureReleases(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return SetupResult{}, err
 	}
 	return res, nil
+}
+
+// createScript is the SQL that creates a new ledger: the objects of
+// sql/schema.sql, the head, and the ledger.initialized event appended
+// through the append function like every other event (its head known:
+// seq 0, the zero hash). One script, so one round trip and, run as one
+// simple query, one implicit transaction. locked: it first takes the init
+// lock (within the store's lock timeout), for a caller outside any
+// transaction; without, the caller holds the lock in its transaction.
+func (s *Store) createScript(locked bool) (string, error) {
+	ev, err := projector.NewEvent(projector.TypeLedgerInitialized, projector.Initialized{Format: Format, Schema: s.schema})
+	if err != nil {
+		return "", err
+	}
+	st := projector.NewState()
+	zero := make([]byte, 32)
+	call, err := s.prepare(&st, &Head{Hash: zero}, time.Time{}, Recording{}, []Event{ev})
+	if err != nil {
+		return "", err
+	}
+	call.actorSQL = "current_user" // as Append records it
+	appendSQL, err := call.text(s.q)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if locked {
+		if s.lockTimeout > 0 {
+			fmt.Fprintf(&b, "SELECT set_config('lock_timeout', '%dms', true);\n", s.lockTimeout.Milliseconds())
+		}
+		fmt.Fprintf(&b, "SELECT pg_advisory_xact_lock(%d);\n", lockKey("init", s.schema))
+	}
+	b.WriteString(s.sqlText(schemaFresh))
+	fmt.Fprintf(&b, "\nSELECT set_config('ledger.append', %s, true);\n", s.sqlText("{{schema_lit}}"))
+	fmt.Fprintf(&b, "INSERT INTO %s.head (seq, hash, format, digest) VALUES (0, %s, %d, %s);\n", s.q, byteaLit(zero), Format, byteaLit(zero))
+	b.WriteString("SELECT set_config('ledger.append', '', true);\n")
+	b.WriteString(appendSQL + ";\n")
+	return b.String(), nil
 }
 
 // upgrade takes the ledger in tx from format `from` to Format: it runs the
@@ -391,19 +452,60 @@ func (s *Store) WriteErr(err error) error {
 // date, and this role may record in it (MayRecord's test): every up's
 // case, which then needs no transaction of Setup's. Any other answer (or
 // error) is for MayRecord and Setup's locked path to sort out.
-func (s *Store) Current(ctx context.Context) bool {
+func (s *Store) Current(ctx context.Context) bool { return s.Presence(ctx) == PresenceCurrent }
+
+// Presence is what one read (Store.Presence) found of a ledger.
+type Presence int
+
+const (
+	// PresenceOther: anything but the two below (an older format, no
+	// release views yet, a role that may not record, an error): Setup's
+	// locked path sorts it out.
+	PresenceOther Presence = iota
+	// PresenceCurrent: the ledger is in this binary's format with its
+	// release views, and this role may record in it.
+	PresenceCurrent
+	// PresenceAbsent: there is no ledger in the schema (no head table);
+	// Setup creates one in one script.
+	PresenceAbsent
+)
+
+// Presence is Current's read, telling also a ledger that is not there at
+// all: one round trip, no lock.
+func (s *Store) Presence(ctx context.Context) Presence {
 	var marker string
 	var format int
-	var mayRecord bool
+	var mayRecord, headExists bool
 	b := &pgx.Batch{}
-	b.Queue("SELECT coalesce(obj_description(to_regclass($1), 'pg_class'), '')", s.q+".timeline").QueryRow(func(row pgx.Row) error { return row.Scan(&marker) })
+	b.Queue("SELECT to_regclass($3) IS NOT NULL, coalesce(obj_description(to_regclass($1), 'pg_class'), ''), "+
+		"coalesce(has_table_privilege(to_regclass($2), 'INSERT') AND has_table_privilege(to_regclass($3), 'UPDATE'), false)",
+		s.q+".timeline", s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&headExists, &marker, &mayRecord) })
 	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
-	b.Queue("SELECT has_table_privilege(to_regclass($1), 'INSERT') AND has_table_privilege(to_regclass($2), 'UPDATE')",
-		s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&mayRecord) })
-	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
-		return false
+	err := s.db.SendBatch(ctx, b).Close()
+	switch {
+	case err == nil && format == Format && marker == releasesMarker && mayRecord:
+		return PresenceCurrent
+	case !headExists && isUndefinedTable(err):
+		return PresenceAbsent
 	}
-	return format == Format && marker == releasesMarker && mayRecord
+	return PresenceOther
+}
+
+// inTransaction: db is a transaction, or a connection inside one.
+func inTransaction(db DB) bool {
+	switch c := db.(type) {
+	case pgx.Tx:
+		return true
+	case interface{ PgConn() *pgconn.PgConn }:
+		return c.PgConn().TxStatus() != 'I'
+	}
+	return false
+}
+
+// isUndefinedTable: err is PostgreSQL's "relation does not exist".
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }
 
 // txBeginner adapts DB to pgx.BeginFunc.

@@ -113,17 +113,26 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, o.Steps, false)
-	if !o.DryRun && !o.Rehearse && r.store.Current(ctx) {
+	presence := ledger.PresenceOther
+	if !o.DryRun && !o.Rehearse {
+		presence = r.store.Presence(ctx)
+	}
+	if presence == ledger.PresenceCurrent {
 		// The usual case, in one round trip: the ledger exists in this
 		// format. Whether it never migrated (and another tool's history
 		// must refuse the up) is read from its state under the lock.
 		return r.run(ctx, target, false, false, true)
 	}
-	if err := r.refuseForeign(ctx); err != nil {
+	if presence == ledger.PresenceAbsent {
+		// No ledger: it never migrated, nothing more to read to know.
+		if err := foreignError(ctx, r.db, r.store.Schema(), r.cfg.tenant); err != nil {
+			return Report{}, err
+		}
+	} else if err := r.refuseForeign(ctx); err != nil {
 		return Report{}, err
 	}
 	if !o.DryRun && !o.Rehearse {
-		if err := r.initToRecord(ctx); err != nil {
+		if err := r.initToRecordAfter(ctx, presence); err != nil {
 			return Report{}, err
 		}
 	}
@@ -471,10 +480,19 @@ const (
 // or upgrades it: a role that may not is refused before anything runs and
 // before any lock is taken, told what it lacks.
 func (r *Runner) initToRecord(ctx context.Context) error {
+	return r.initToRecordAfter(ctx, ledger.PresenceOther)
+}
+
+// initToRecordAfter is initToRecord after a read of the ledger's presence:
+// a ledger found absent is created without reading it again.
+func (r *Runner) initToRecordAfter(ctx context.Context, p ledger.Presence) error {
 	if err := r.store.MayRecord(ctx); err != nil {
 		return err
 	}
-	_, err := r.store.Init(ctx)
+	if p != ledger.PresenceAbsent {
+		p = r.store.Presence(ctx)
+	}
+	_, err := r.store.SetupAfter(ctx, p)
 	return err
 }
 
@@ -545,7 +563,15 @@ func Locked(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Lock
 	}
 	conn := pc.Conn()
 	key := store.LockKey()
-	actor, err := acquire(ctx, conn, key, store.Schema(), o)
+	// Every step starts from the same clean session state, whatever the
+	// caller's pool left on this connection; with BoundReads, what the
+	// session reads waits for locks no longer than the lock timeout. The
+	// reset goes with each try for the lock (one round trip).
+	reset := cleanSession[:len(cleanSession):len(cleanSession)]
+	if o.BoundReads {
+		reset = append(reset, lockTimeoutSQL(o.Timeout, false))
+	}
+	actor, err := acquire(ctx, conn, key, store.Schema(), o, strings.Join(reset, "; "))
 	if err != nil {
 		pc.Release()
 		return err
@@ -564,16 +590,6 @@ func Locked(ctx context.Context, pool *pgxpool.Pool, store *ledger.Store, o Lock
 		}
 		pc.Release()
 	}()
-	// Every step starts from the same clean session state, whatever the
-	// caller's pool left on this connection; with BoundReads, what the
-	// session reads waits for locks no longer than the lock timeout.
-	reset := cleanSession[:len(cleanSession):len(cleanSession)]
-	if o.BoundReads {
-		reset = append(reset, lockTimeoutSQL(o.Timeout, false))
-	}
-	if _, err := conn.PgConn().Exec(ctx, strings.Join(reset, "; ")).ReadAll(); err != nil {
-		return fmt.Errorf("reset the session: %w", err)
-	}
 	return f(conn, actor)
 }
 
@@ -586,23 +602,36 @@ const (
 )
 
 // acquire takes the migration lock on conn, polling pg_try_advisory_lock
-// until the lock timeout, and returns the connection's current_user.
+// until the lock timeout, and returns the connection's current_user (as
+// it was before then, the SQL each try sends after its own, ran).
 //
 // It never waits inside the server: a session blocked in pg_advisory_lock
 // holds a snapshot for as long as it waits, and CREATE INDEX CONCURRENTLY
 // run by the holder waits for every older snapshot to go — a deadlock that
 // PostgreSQL breaks by aborting one of the two (40P01), possibly leaving an
 // invalid index behind. Between polls this session holds nothing.
-func acquire(ctx context.Context, conn *pgx.Conn, key int64, schema string, o LockOptions) (string, error) {
+func acquire(ctx context.Context, conn *pgx.Conn, key int64, schema string, o LockOptions, then string) (string, error) {
 	deadline := time.Now().Add(o.Timeout)
 	wait := lockPollMin
 	logged := false
+	try := "SELECT pg_try_advisory_lock(" + strconv.FormatInt(key, 10) + "), current_user"
+	if then != "" {
+		try += "; " + then
+	}
 	for {
-		var got bool
-		var actor string
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1), current_user", key).Scan(&got, &actor); err != nil {
+		res, err := conn.PgConn().Exec(ctx, try).ReadAll()
+		if err == nil && (len(res) == 0 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 2) {
+			err = errors.New("no answer to pg_try_advisory_lock")
+		}
+		if err != nil {
+			// The lock may have been granted before what followed it
+			// failed: the connection goes, and the lock with it.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = conn.Close(cctx)
+			cancel()
 			return "", fmt.Errorf("take the migration lock: %w", err)
 		}
+		got, actor := string(res[0].Rows[0][0]) == "t", string(res[0].Rows[0][1])
 		if got {
 			return actor, nil
 		}
