@@ -170,7 +170,8 @@ func read(ctx context.Context, db Querier, exclude, only string, stamped bool) (
 	var objects []Object
 	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
 		var o Object
-		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
+		var printed bool
+		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def, &printed}, func() error {
 			objects = append(objects, o)
 			return nil
 		})
