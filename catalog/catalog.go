@@ -170,8 +170,7 @@ func read(ctx context.Context, db Querier, exclude, only string, stamped bool) (
 	var objects []Object
 	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
 		var o Object
-		var printed bool
-		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def, &printed}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
 			objects = append(objects, o)
 			return nil
 		})

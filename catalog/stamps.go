@@ -4,47 +4,64 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Stamps is the catalog's stamp taken apart by owner: the rows each
-// relation's objects are printed from (Relations: its pg_class, pg_attribute,
-// pg_attrdef, pg_constraint, pg_trigger, pg_policy, pg_inherits,
-// pg_partitioned_table, pg_sequence and pg_rewrite rows, its indexes' and
-// its row type's), and every other row the stamp covers (Rest: schemas,
-// types, functions, extensions, roles, the server's version ...). A
-// relation's stamp is a digest of the (catalog, xmin) pairs of its rows,
-// so it moves whenever one of them is written or removed — the argument of
-// StampSQL, relation by relation. Stamp is StampSQL's value for the same
-// catalog. It is safe for concurrent reads.
+// Stamps is what ReadSince needs to know of the catalog a snapshot was read
+// from, read in one statement with its stamp (StampSQL's value, Stamp):
+//   - the transactions whose rows the catalog held (the xmins of the rows
+//     StampSQL covers): a row written since has an xmin not among them;
+//   - per relation, how many rows of the catalogs a relation's objects are
+//     printed from name it (its pg_class row, its indexes' pg_index rows,
+//     its constraints, triggers, policies, rules, defaults, inheritance,
+//     partition key and sequence rows) and how many rows belong to no
+//     relation (schemas, types, functions, extensions ...; relation 0):
+//     a row removed since lowers a count, a row written since has a new
+//     xmin, so together they see every row removed or written;
+//   - the names of the relations whose objects the snapshot lists, to
+//     know which of its objects are whose;
+//   - the roles and the server's version, as StampSQL does.
+//
+// It is safe for concurrent reads.
 type Stamps struct {
-	Stamp     string
-	Rest      string
-	Relations map[uint32]string // pg_class oid -> its stamp
+	Stamp  string
+	xmins  []string
+	counts map[uint32]int64
+	names  map[uint32]relName
+	roles  string
 }
 
-// stampsSQL lists (owner, stamp): one row per relation that owns catalog
-// rows (owner > 0), one for the rest (owner 0), and the whole catalog's
-// stamp (owner NULL), computed from the same rows as StampSQL, in one
-// statement (one snapshot of the catalogs).
-const stampsSQL = `WITH ` + ownersSQL + `, r AS (
-    SELECT 0::oid AS owner, tableoid, xmin FROM pg_catalog.pg_namespace
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_class x LEFT JOIN cls o ON o.oid = x.oid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_attribute x LEFT JOIN cls o ON o.oid = x.attrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_attrdef x LEFT JOIN cls o ON o.oid = x.adrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_index x LEFT JOIN cls o ON o.oid = x.indexrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_constraint x LEFT JOIN cls o ON o.oid = x.conrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_trigger x LEFT JOIN cls o ON o.oid = x.tgrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_policy x LEFT JOIN cls o ON o.oid = x.polrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_inherits x LEFT JOIN cls o ON o.oid = x.inhrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_partitioned_table x LEFT JOIN cls o ON o.oid = x.partrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_sequence x LEFT JOIN cls o ON o.oid = x.seqrelid
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_rewrite x LEFT JOIN cls o ON o.oid = x.ev_class
+// relName is a relation as the snapshot names it: its kind (pg_class
+// relkind) and qualified name.
+type relName struct {
+	kind  string
+	qname string
+}
+
+// stampsSQL reads Stamps. $1 and $2 are objectsSQL's (the schema left out,
+// the only schema read); $3 the xmins of an earlier Stamps (NULL: none):
+// then it also lists the relations ("new") that own a row whose xmin is
+// not among them — the rows written since.
+const stampsSQL = `WITH r AS MATERIALIZED (
+    SELECT 0::oid AS rel, tableoid, xmin FROM pg_catalog.pg_namespace
+    UNION ALL SELECT oid, tableoid, xmin FROM pg_catalog.pg_class
+    UNION ALL SELECT attrelid, tableoid, xmin FROM pg_catalog.pg_attribute
+    UNION ALL SELECT adrelid, tableoid, xmin FROM pg_catalog.pg_attrdef
+    UNION ALL SELECT indexrelid, tableoid, xmin FROM pg_catalog.pg_index
+    UNION ALL SELECT conrelid, tableoid, xmin FROM pg_catalog.pg_constraint
+    UNION ALL SELECT tgrelid, tableoid, xmin FROM pg_catalog.pg_trigger
+    UNION ALL SELECT polrelid, tableoid, xmin FROM pg_catalog.pg_policy
+    UNION ALL SELECT inhrelid, tableoid, xmin FROM pg_catalog.pg_inherits
+    UNION ALL SELECT partrelid, tableoid, xmin FROM pg_catalog.pg_partitioned_table
+    UNION ALL SELECT seqrelid, tableoid, xmin FROM pg_catalog.pg_sequence
+    UNION ALL SELECT ev_class, tableoid, xmin FROM pg_catalog.pg_rewrite
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_proc
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_language
-    UNION ALL SELECT coalesce(o.owner, 0), x.tableoid, x.xmin FROM pg_catalog.pg_type x LEFT JOIN typ o ON o.oid = x.oid
+    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE coalesce(e.typrelid, 0) END, t.tableoid, t.xmin
+    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_enum
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_range
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_collation
@@ -56,82 +73,199 @@ const stampsSQL = `WITH ` + ownersSQL + `, r AS (
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_ts_dict
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_extension
     UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_depend WHERE deptype = 'e'
-), g AS (
-    SELECT owner, tableoid, xmin, count(*) AS n FROM r GROUP BY owner, tableoid, xmin
+), g AS MATERIALIZED (
+    SELECT tableoid, xmin, count(*) AS n FROM r GROUP BY tableoid, xmin
 ), roles AS (
     SELECT 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) AS x FROM pg_catalog.pg_roles
     UNION ALL
     SELECT 'server:' || current_setting('server_version_num')
+), ns AS (
+    SELECT oid, nspname FROM pg_catalog.pg_namespace
+    WHERE nspname <> $1 AND ($2::text = '' OR nspname = $2::text) AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+      AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
 )
-SELECT NULL::oid, pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
-    SELECT tableoid::text || ':' || xmin::text || ':' || sum(n) AS x FROM g GROUP BY tableoid, xmin
+SELECT 'stamp', NULL::oid, NULL::int8, pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
+    SELECT tableoid::text || ':' || xmin::text || ':' || n AS x FROM g
     UNION ALL SELECT x FROM roles
 ) s
 UNION ALL
-SELECT owner, pg_catalog.md5(string_agg(x, ',' ORDER BY x COLLATE "C")) FROM (
-    SELECT owner, tableoid::text || ':' || xmin::text || ':' || n AS x FROM g
-    UNION ALL SELECT 0, x FROM roles
-) s GROUP BY owner`
+SELECT 'roles', NULL, NULL, string_agg(x, ',' ORDER BY x COLLATE "C") FROM roles
+UNION ALL
+(SELECT DISTINCT 'xmin', NULL::oid, NULL::int8, xmin::text FROM g)
+UNION ALL
+SELECT 'new', owner, NULL, NULL FROM (
+    SELECT DISTINCT coalesce(CASE WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0) AS owner
+    FROM (SELECT DISTINCT rel FROM r WHERE $3::text[] IS NOT NULL AND r.xmin NOT IN (SELECT x::xid FROM unnest($3::text[]) x)) n
+    LEFT JOIN pg_catalog.pg_class c ON c.oid = n.rel AND n.rel <> 0
+    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+) n
+UNION ALL
+SELECT 'count', owner, count(*), NULL FROM (
+    SELECT oid AS owner FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+    UNION ALL SELECT indrelid FROM pg_catalog.pg_index
+    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint
+    UNION ALL SELECT tgrelid FROM pg_catalog.pg_trigger
+    UNION ALL SELECT polrelid FROM pg_catalog.pg_policy
+    UNION ALL SELECT ev_class FROM pg_catalog.pg_rewrite
+    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef
+    UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits
+    UNION ALL SELECT partrelid FROM pg_catalog.pg_partitioned_table
+    UNION ALL SELECT seqrelid FROM pg_catalog.pg_sequence
+    UNION ALL SELECT 0 FROM pg_catalog.pg_class WHERE relkind = 'c'
+    UNION ALL SELECT 0 FROM pg_catalog.pg_type WHERE typrelid = 0 AND NOT (typcategory = 'A' AND typelem <> 0)
+    UNION ALL SELECT 0 FROM pg_catalog.pg_namespace
+    UNION ALL SELECT 0 FROM pg_catalog.pg_proc
+    UNION ALL SELECT 0 FROM pg_catalog.pg_language
+    UNION ALL SELECT 0 FROM pg_catalog.pg_enum
+    UNION ALL SELECT 0 FROM pg_catalog.pg_range
+    UNION ALL SELECT 0 FROM pg_catalog.pg_collation
+    UNION ALL SELECT 0 FROM pg_catalog.pg_operator
+    UNION ALL SELECT 0 FROM pg_catalog.pg_opclass
+    UNION ALL SELECT 0 FROM pg_catalog.pg_am
+    UNION ALL SELECT 0 FROM pg_catalog.pg_cast
+    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_config
+    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_dict
+    UNION ALL SELECT 0 FROM pg_catalog.pg_extension
+    UNION ALL SELECT 0 FROM pg_catalog.pg_depend WHERE deptype = 'e'
+) k GROUP BY owner
+UNION ALL
+SELECT 'name', c.oid, NULL, c.relkind::text || format('%I.%I', ns.nspname, c.relname)
+FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend m WHERE m.deptype = 'e' AND m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND m.objid = c.oid)`
 
-// ReadStamps reads the catalog's stamps in one query (one snapshot of the
-// catalogs). Its cost is StampSQL's and a little more: nothing is deparsed.
+// dependentsSQL lists the owners (relations, or 0 for the objects of no
+// relation) of the objects that name an object of the relations $1
+// (pg_depend): a foreign key naming a table's columns, a view over it, a
+// default naming a sequence, a partition naming its parent, a function
+// taking a table's row type.
+const dependentsSQL = `WITH moved AS (
+    SELECT unnest($1::oid[]) AS owner
+), owned AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid AS classid, c.oid AS objid FROM pg_catalog.pg_class c WHERE c.oid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid FROM pg_catalog.pg_type t WHERE t.typrelid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.typarray FROM pg_catalog.pg_type t WHERE t.typrelid IN (SELECT owner FROM moved) AND t.typarray <> 0
+    UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::oid, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::oid, g.oid FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::oid, p.oid FROM pg_catalog.pg_policy p WHERE p.polrelid IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass::oid, w.oid FROM pg_catalog.pg_rewrite w WHERE w.ev_class IN (SELECT owner FROM moved)
+    UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::oid, d.oid FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT owner FROM moved)
+), dep AS (
+    SELECT DISTINCT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN owned o ON d.refclassid = o.classid AND d.refobjid = o.objid
+), rel AS (
+    SELECT dep.objid AS rel FROM dep WHERE dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE e.typrelid END FROM dep
+    JOIN pg_catalog.pg_type t ON t.oid = dep.objid LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0
+    WHERE dep.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+    UNION ALL SELECT k.conrelid FROM dep JOIN pg_catalog.pg_constraint k ON k.oid = dep.objid WHERE dep.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+    UNION ALL SELECT g.tgrelid FROM dep JOIN pg_catalog.pg_trigger g ON g.oid = dep.objid WHERE dep.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+    UNION ALL SELECT p.polrelid FROM dep JOIN pg_catalog.pg_policy p ON p.oid = dep.objid WHERE dep.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
+    UNION ALL SELECT w.ev_class FROM dep JOIN pg_catalog.pg_rewrite w ON w.oid = dep.objid WHERE dep.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+    UNION ALL SELECT d.adrelid FROM dep JOIN pg_catalog.pg_attrdef d ON d.oid = dep.objid WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+    UNION ALL SELECT 0 FROM dep WHERE dep.classid NOT IN ('pg_catalog.pg_class'::pg_catalog.regclass, 'pg_catalog.pg_type'::pg_catalog.regclass,
+        'pg_catalog.pg_constraint'::pg_catalog.regclass, 'pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_policy'::pg_catalog.regclass,
+        'pg_catalog.pg_rewrite'::pg_catalog.regclass, 'pg_catalog.pg_attrdef'::pg_catalog.regclass)
+)
+SELECT DISTINCT coalesce(CASE WHEN rel.rel = 0 THEN 0 WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0)
+FROM rel LEFT JOIN pg_catalog.pg_class c ON c.oid = rel.rel LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid`
+
+// ReadStamps reads the catalog's Stamps in one statement (one snapshot of
+// the catalogs), nothing deparsed. exclude and only are Read's and
+// ReadSchema's.
 func ReadStamps(ctx context.Context, db interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}) (Stamps, error) {
-	rows, err := db.Query(ctx, stampsSQL)
-	if err != nil {
-		return Stamps{}, fmt.Errorf("read the catalog's stamps: %w", err)
-	}
-	st, err := scanStamps(rows)
-	if err != nil {
-		return Stamps{}, fmt.Errorf("read the catalog's stamps: %w", err)
-	}
-	return st, nil
-}
-
-func scanStamps(rows pgx.Rows) (Stamps, error) {
-	st := Stamps{Relations: map[uint32]string{}}
-	var owner *uint32
-	var stamp string
-	_, err := pgx.ForEachRow(rows, []any{&owner, &stamp}, func() error {
-		switch {
-		case owner == nil:
-			st.Stamp = stamp
-		case *owner == 0:
-			st.Rest = stamp
-		default:
-			st.Relations[*owner] = stamp
-		}
-		return nil
-	})
-	if err == nil && (st.Stamp == "" || st.Rest == "") {
-		err = errors.New("no stamp for the whole catalog or for its rest")
-	}
+}, exclude, only string) (Stamps, error) {
+	st, _, err := readStamps(ctx, db, exclude, only, nil)
 	return st, err
 }
 
-// Moved lists the relations whose stamp differs between s and now: changed,
-// created or dropped. rest is true when the rest's stamp moved.
-func (s Stamps) Moved(now Stamps) (relations []uint32, rest bool) {
-	for oid, st := range now.Relations {
-		if s.Relations[oid] != st {
+func readStamps(ctx context.Context, db interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, exclude, only string, since *Stamps) (Stamps, []uint32, error) {
+	var xmins []string
+	if since != nil {
+		xmins = since.xmins
+		if xmins == nil {
+			xmins = []string{}
+		}
+	}
+	rows, err := db.Query(ctx, stampsSQL, exclude, only, xmins)
+	if err != nil {
+		return Stamps{}, nil, fmt.Errorf("read the catalog's stamps: %w", err)
+	}
+	st := Stamps{counts: map[uint32]int64{}, names: map[uint32]relName{}}
+	var written []uint32
+	var what string
+	var owner *uint32
+	var n *int64
+	var text *string
+	_, err = pgx.ForEachRow(rows, []any{&what, &owner, &n, &text}, func() error {
+		switch {
+		case what == "stamp" && text != nil:
+			st.Stamp = *text
+		case what == "roles" && text != nil:
+			st.roles = *text
+		case what == "xmin" && text != nil:
+			st.xmins = append(st.xmins, *text)
+		case what == "new" && owner != nil:
+			written = append(written, *owner)
+		case what == "count" && owner != nil && n != nil:
+			st.counts[*owner] = *n
+		case what == "name" && owner != nil && text != nil && len(*text) > 1:
+			st.names[*owner] = relName{kind: (*text)[:1], qname: (*text)[1:]}
+		default:
+			return fmt.Errorf("an unexpected row %q", what)
+		}
+		return nil
+	})
+	if err == nil && (st.Stamp == "" || st.roles == "") {
+		err = errors.New("no stamp")
+	}
+	if err != nil {
+		return Stamps{}, nil, fmt.Errorf("read the catalog's stamps: %w", err)
+	}
+	return st, written, nil
+}
+
+// moved lists the relations whose rows were written (written: the owners
+// of the rows whose xmin s did not hold) or removed (a count changed)
+// since s; rest says why anything of no relation moved ("" if nothing did).
+func (s Stamps) moved(now Stamps, written []uint32) (relations []uint32, rest string) {
+	seen := map[uint32]bool{}
+	add := func(oid uint32, why string) {
+		if oid == 0 {
+			rest = why
+		} else if !seen[oid] {
+			seen[oid] = true
 			relations = append(relations, oid)
 		}
 	}
-	for oid := range s.Relations {
-		if _, ok := now.Relations[oid]; !ok {
-			relations = append(relations, oid)
+	for _, oid := range written {
+		add(oid, "rows of no relation were written")
+	}
+	for oid, n := range now.counts {
+		if s.counts[oid] != n {
+			add(oid, "rows of no relation were added or removed")
 		}
 	}
-	return relations, s.Rest != now.Rest
+	for oid := range s.counts {
+		if _, ok := now.counts[oid]; !ok {
+			add(oid, "rows of no relation were removed")
+		}
+	}
+	if s.roles != now.roles {
+		rest = "the roles changed"
+	}
+	slices.Sort(relations)
+	return relations, rest
 }
 
 // ReadWithStamps is Read (ReadSchema if only is not empty) with the
-// catalog's stamps, read first in the same REPEATABLE READ transaction: the
-// objects' rows are those the stamps were computed from. (The deparsers
-// read the newest catalog, as in Read: a change committed in between moves
-// the stamps of what it changed against any later stamps, so ReadSince
-// reads it again.)
+// catalog's Stamps, read first in the same REPEATABLE READ transaction: the
+// objects' rows are those the stamps were read from. (The deparsers
+// read the newest catalog, as in Read; a change committed in between has
+// rows newer than the stamps, so ReadSince reads it again.)
 func ReadWithStamps(ctx context.Context, db Querier, exclude, only string) (Snapshot, Stamps, error) {
 	snap, st, _, err := readSince(ctx, db, exclude, only, nil, Stamps{})
 	return snap, st, err
@@ -139,32 +273,42 @@ func ReadWithStamps(ctx context.Context, db Querier, exclude, only string) (Snap
 
 // Reread says how ReadSince read the catalog.
 type Reread struct {
-	// Full: every object was printed; Why says why ("" when nothing was
-	// kept to begin with).
+	// Full: every object was printed; Why says why ("" when there was no
+	// snapshot to start from).
 	Full bool
 	Why  string
-	// Relations is the number of relations whose stamp moved.
-	Relations int
+	// Moved is the number of relations whose rows were written or removed;
+	// Relations the number whose objects were printed (those and the ones
+	// naming them).
+	Moved, Relations int
 	// Printed and Kept count the objects printed and taken from the last
 	// snapshot.
 	Printed, Kept int
 }
 
+// String is how the read went, for a log line.
+func (r Reread) String() string {
+	if r.Full {
+		return strings.TrimSpace("in full " + r.Why)
+	}
+	return fmt.Sprintf("%d relations moved, %d printed: %d objects printed, %d kept", r.Moved, r.Relations, r.Printed, r.Kept)
+}
+
 // ReadSince reads the catalog as Read does (ReadSchema if only is not
 // empty), knowing that it was last (the snapshot) when its stamps were
-// stamps: it prints again only the objects of the relations whose stamp
-// moved since, of the relations whose objects name them (foreign keys,
-// views, defaults naming sequences, partitions; pg_depend) and, if an
-// object of no relation names one of them, those of no relation; every
-// other object it lists by name and takes from last. The result is the
+// stamps. It prints again only the objects of the relations whose catalog
+// rows were written or removed since, and of the relations whose objects
+// name them (foreign keys, views, defaults naming sequences, partitions;
+// pg_depend); every other object it takes from last. The result is the
 // snapshot Read would give, byte for byte: an object kept is printed from
-// rows whose (catalog, xmin) pairs are those last was printed from, and
-// names only objects whose rows are as unchanged. It falls back to printing
-// everything when the rest's stamp moved (a schema, type, function or role
-// changed: any object may name it), or when an object kept is not in last.
-// It returns the stamps read with the objects.
+// rows that are the rows last was printed from, naming only objects whose
+// rows are as unchanged. It prints everything when anything of no relation
+// changed (a schema, type, function, extension or role: any object may
+// name it), when an object of no relation names a relation that changed,
+// or when an object of last cannot be told whose it is. It returns the
+// stamps read with the objects.
 func ReadSince(ctx context.Context, db Querier, exclude, only string, last Snapshot, stamps Stamps) (Snapshot, Stamps, Reread, error) {
-	if stamps.Relations == nil {
+	if stamps.counts == nil {
 		return Snapshot{}, Stamps{}, Reread{}, errors.New("read the catalog since: no stamps to compare with")
 	}
 	return readSince(ctx, db, exclude, only, &last, stamps)
@@ -177,73 +321,198 @@ func readSince(ctx context.Context, db Querier, exclude, only string, last *Snap
 		return Snapshot{}, Stamps{}, how, fmt.Errorf("read the catalog: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	b := &pgx.Batch{}
-	b.Queue(settings)
-	var now Stamps
-	b.Queue(stampsSQL).Query(func(rows pgx.Rows) error {
-		var err error
-		now, err = scanStamps(rows)
-		return err
-	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Snapshot{}, Stamps{}, how, fmt.Errorf("read the catalog's stamps: %w", err)
+	if _, err := tx.Exec(ctx, settings); err != nil {
+		return Snapshot{}, Stamps{}, how, fmt.Errorf("read the catalog: %w", err)
 	}
-	var moved []uint32
-	switch {
-	case last == nil:
-		how.Full = true
-	default:
-		var rest bool
-		moved, rest = stamps.Moved(now)
-		how.Relations = len(moved)
-		if rest {
-			how.Full, how.Why = true, "the stamp of the objects of no relation moved"
-		}
+	var since *Stamps
+	if last != nil {
+		since = &stamps
 	}
-	objects, err := printObjects(ctx, tx, exclude, only, how.Full, moved)
+	now, written, err := readStamps(ctx, tx, exclude, only, since)
 	if err != nil {
 		return Snapshot{}, Stamps{}, how, err
 	}
-	if !how.Full {
-		kept := make(map[string]int, len(last.Objects))
-		for i, o := range last.Objects {
-			if _, dup := kept[o.Key()]; dup {
-				kept[o.Key()] = -1
-				continue
-			}
-			kept[o.Key()] = i
-		}
-		for i := range objects {
-			if objects[i].printed {
-				how.Printed++
-				continue
-			}
-			j, ok := kept[objects[i].Key()]
-			if !ok || j < 0 {
-				how.Full, how.Why = true, fmt.Sprintf("%s is not in the last snapshot once", objects[i].Key())
-				break
-			}
-			objects[i].Def = last.Objects[j].Def
-			how.Kept++
-		}
-		if how.Full {
-			how.Printed, how.Kept = 0, 0
-			if objects, err = printObjects(ctx, tx, exclude, only, true, nil); err != nil {
-				return Snapshot{}, Stamps{}, how, err
-			}
+	var objects []Object
+	if last == nil {
+		how.Full = true
+	} else {
+		objects, err = reprint(ctx, tx, exclude, only, *last, stamps, now, written, &how)
+		if err != nil {
+			return Snapshot{}, Stamps{}, how, err
 		}
 	}
 	if how.Full {
-		how.Printed = len(objects)
+		if objects, err = printObjects(ctx, tx, objectsSQL, exclude, only); err != nil {
+			return Snapshot{}, Stamps{}, how, err
+		}
+		how.Printed, how.Kept = len(objects), 0
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Snapshot{}, Stamps{}, how, fmt.Errorf("read the catalog: %w", err)
 	}
-	out := make([]Object, len(objects))
-	for i, o := range objects {
-		out[i] = o.Object
+	return NewSnapshot(objects), now, how, nil
+}
+
+// reprint gives the objects of the catalog now from last and what moved
+// since stamps, or sets how.Full (and returns nothing) when it cannot.
+func reprint(ctx context.Context, tx pgx.Tx, exclude, only string, last Snapshot, stamps, now Stamps, written []uint32, how *Reread) ([]Object, error) {
+	moved, rest := stamps.moved(now, written)
+	how.Moved = len(moved)
+	if rest != "" {
+		how.Full, how.Why = true, "("+rest+")"
+		return nil, nil
 	}
-	return NewSnapshot(out), now, how, nil
+	if len(moved) == 0 {
+		how.Kept = len(last.Objects)
+		return slices.Clone(last.Objects), nil
+	}
+	printed := map[uint32]bool{}
+	for _, oid := range moved {
+		printed[oid] = true
+	}
+	rows, err := tx.Query(ctx, dependentsSQL, moved)
+	if err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	var oid uint32
+	if _, err := pgx.ForEachRow(rows, []any{&oid}, func() error { printed[oid] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	owners, ok := stamps.owners(last)
+	if !ok {
+		how.Full, how.Why = true, "(an object of the last snapshot could not be told whose)"
+		return nil, nil
+	}
+	list := make([]uint32, 0, len(printed))
+	for oid := range printed {
+		list = append(list, oid)
+	}
+	slices.Sort(list)
+	how.Relations = len(list)
+	objects, err := printObjects(ctx, tx, objectsOfSQL, exclude, only, list)
+	if err != nil {
+		return nil, err
+	}
+	how.Printed = len(objects)
+	for i, o := range last.Objects {
+		if !printed[owners[i]] {
+			objects = append(objects, o)
+			how.Kept++
+		}
+	}
+	return objects, nil
+}
+
+// owners says, for each object of last, the relation it is printed from
+// (0: none), by the names the relations had when last was read (s.names).
+// ok is false if an object that must be a relation's names none.
+func (s Stamps) owners(last Snapshot) (owners []uint32, ok bool) {
+	byName := make(map[string]uint32, len(s.names))
+	for oid, n := range s.names {
+		byName[n.qname] = oid
+	}
+	owners = make([]uint32, len(last.Objects))
+	for i, o := range last.Objects {
+		switch o.Kind {
+		case KindTable, KindView, KindMaterializedView, KindSequence:
+			oid, found := byName[o.Name]
+			if !found {
+				return nil, false
+			}
+			owners[i] = oid
+		case KindColumn, KindConstraint, KindTrigger, KindPolicy:
+			parts := identifiers(o.Name)
+			oid, found := uint32(0), false
+			if len(parts) == 3 {
+				oid, found = byName[parts[0]+"."+parts[1]]
+			}
+			switch {
+			case found && (o.Kind != KindConstraint || strings.Contains("rpf", s.names[oid].kind)):
+				owners[i] = oid
+			case o.Kind == KindConstraint && len(parts) == 3:
+				owners[i] = 0 // a domain's
+			default:
+				return nil, false
+			}
+		case KindIndex:
+			oid, found := byName[indexTable(o.Def)]
+			if !found {
+				return nil, false
+			}
+			owners[i] = oid
+		}
+	}
+	return owners, true
+}
+
+// identifiers splits a qualified name printed with %I into its
+// identifiers, each as printed (quoted or not).
+func identifiers(name string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '"':
+			quoted = !quoted // a doubled quote flips twice
+		case c == '.' && !quoted:
+			out = append(out, name[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, name[start:])
+}
+
+// indexTable is the qualified name of the table in an index's definition
+// (pg_get_indexdef: "CREATE [UNIQUE] INDEX name ON [ONLY] schema.table
+// USING ..."), "" if it has none.
+func indexTable(def string) string {
+	rest, ok := strings.CutPrefix(def, "CREATE INDEX ")
+	if !ok {
+		if rest, ok = strings.CutPrefix(def, "CREATE UNIQUE INDEX "); !ok {
+			return ""
+		}
+	}
+	// The index's name: one identifier, quoted or not.
+	i := 0
+	if strings.HasPrefix(rest, `"`) {
+		for i = 1; i < len(rest); i++ {
+			if rest[i] == '"' {
+				if i+1 < len(rest) && rest[i+1] == '"' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		i++
+	} else {
+		i = strings.IndexByte(rest, ' ')
+		if i < 0 {
+			return ""
+		}
+	}
+	rest, ok = strings.CutPrefix(rest[i:], " ON ")
+	if !ok {
+		return ""
+	}
+	rest = strings.TrimPrefix(rest, "ONLY ")
+	// schema.table: two identifiers and a dot, up to " USING ".
+	parts, n := 0, 0
+	quoted := false
+	for n = 0; n < len(rest); n++ {
+		c := rest[n]
+		if c == '"' {
+			quoted = !quoted
+		} else if !quoted && c == ' ' {
+			break
+		} else if !quoted && c == '.' {
+			parts++
+		}
+	}
+	if parts != 1 || !strings.HasPrefix(rest[n:], " USING ") {
+		return ""
+	}
+	return rest[:n]
 }
 
 // beginRepeatable begins a REPEATABLE READ, READ ONLY transaction: in its
@@ -266,39 +535,24 @@ func beginRepeatable(ctx context.Context, db Querier) (pgx.Tx, error) {
 	return tx, nil
 }
 
-// line is an object as the objects query lists it: printed false means
-// listed by name only.
-type line struct {
-	Object
-	printed bool
-}
-
-// printObjects runs objectsSQL (all) or objectsSinceSQL (moved) in tx.
-func printObjects(ctx context.Context, tx pgx.Tx, exclude, only string, all bool, moved []uint32) ([]line, error) {
-	sql, args := objectsSQL, []any{exclude, only}
-	if !all {
-		sql, args = objectsSinceSQL, []any{exclude, only, moved}
+// printObjects runs an objects query in tx.
+func printObjects(ctx context.Context, tx pgx.Tx, sql, exclude, only string, oids ...[]uint32) ([]Object, error) {
+	args := []any{exclude, only}
+	for _, o := range oids {
+		args = append(args, o)
 	}
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read the catalog: %w", err)
 	}
-	var out []line
-	var l line
-	_, err = pgx.ForEachRow(rows, []any{&l.Kind, &l.Name, &l.Def, &l.printed}, func() error {
-		out = append(out, l)
+	var out []Object
+	var o Object
+	_, err = pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
+		out = append(out, o)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the catalog: %w", err)
 	}
 	return out, nil
-}
-
-// String is how the read went, for a log line.
-func (r Reread) String() string {
-	if r.Full {
-		return strings.TrimSpace("in full " + r.Why)
-	}
-	return fmt.Sprintf("%d relations moved: %d objects printed, %d kept", r.Relations, r.Printed, r.Kept)
 }

@@ -100,7 +100,7 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 		}
 		return c, err
 	}
-	stamps, err := catalog.ReadStamps(ctx, s.conn)
+	stamps, err := catalog.ReadStamps(ctx, s.conn, s.store.Schema(), s.set.tenant)
 	if err != nil {
 		return c, err
 	}
