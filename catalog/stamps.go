@@ -12,15 +12,17 @@ import (
 
 // Stamps is what ReadSince needs to know of the catalog a snapshot was read
 // from, read in one statement with its stamp (StampSQL's value, Stamp):
-//   - the transactions whose rows the catalog held (the xmins of the rows
-//     StampSQL covers): a row written since has an xmin not among them;
-//   - per relation, how many rows of the catalogs a relation's objects are
-//     printed from name it (its pg_class row, its indexes' pg_index rows,
-//     its constraints, triggers, policies, rules, defaults, inheritance,
-//     partition key and sequence rows) and how many rows belong to no
-//     relation (schemas, types, functions, extensions ...; relation 0):
-//     a row removed since lowers a count, a row written since has a new
-//     xmin, so together they see every row removed or written;
+//   - which transactions had committed (the statement's snapshot): a
+//     catalog row written since has an xmin that had not;
+//   - per relation, how many rows of the catalogs whose rows can be
+//     removed alone name it (its pg_class row, its indexes' pg_index rows,
+//     its constraints, triggers, policies, rules, defaults and
+//     inheritance), and how many rows belong to no relation (schemas,
+//     types, functions, extensions ...; relation 0): a row removed since
+//     lowers a count, a row written since has a new xmin, so together they
+//     see every row written or removed (a column's pg_attribute row, a row
+//     type's pg_type rows are removed only with their relation's or index's
+//     pg_class row);
 //   - the names of the relations whose objects the snapshot lists, to
 //     know which of its objects are whose;
 //   - the roles and the server's version, as StampSQL does.
@@ -28,7 +30,8 @@ import (
 // It is safe for concurrent reads.
 type Stamps struct {
 	Stamp  string
-	xmins  []string
+	xmax   string   // the first transaction not yet begun
+	xip    []string // the transactions running
 	counts map[uint32]int64
 	names  map[uint32]relName
 	roles  string
@@ -41,98 +44,90 @@ type relName struct {
 	qname string
 }
 
-// stampsSQL reads Stamps. $1 and $2 are objectsSQL's (the schema left out,
-// the only schema read); $3 the xmins of an earlier Stamps (NULL: none):
-// then it also lists the relations ("new") that own a row whose xmin is
-// not among them — the rows written since.
-const stampsSQL = `WITH r AS MATERIALIZED (
-    SELECT 0::oid AS rel, tableoid, xmin FROM pg_catalog.pg_namespace
-    UNION ALL SELECT oid, tableoid, xmin FROM pg_catalog.pg_class
-    UNION ALL SELECT attrelid, tableoid, xmin FROM pg_catalog.pg_attribute
-    UNION ALL SELECT adrelid, tableoid, xmin FROM pg_catalog.pg_attrdef
-    UNION ALL SELECT indexrelid, tableoid, xmin FROM pg_catalog.pg_index
-    UNION ALL SELECT conrelid, tableoid, xmin FROM pg_catalog.pg_constraint
-    UNION ALL SELECT tgrelid, tableoid, xmin FROM pg_catalog.pg_trigger
-    UNION ALL SELECT polrelid, tableoid, xmin FROM pg_catalog.pg_policy
-    UNION ALL SELECT inhrelid, tableoid, xmin FROM pg_catalog.pg_inherits
-    UNION ALL SELECT partrelid, tableoid, xmin FROM pg_catalog.pg_partitioned_table
-    UNION ALL SELECT seqrelid, tableoid, xmin FROM pg_catalog.pg_sequence
-    UNION ALL SELECT ev_class, tableoid, xmin FROM pg_catalog.pg_rewrite
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_proc
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_language
-    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE coalesce(e.typrelid, 0) END, t.tableoid, t.xmin
-    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_enum
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_range
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_collation
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_operator
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_opclass
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_am
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_cast
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_ts_config
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_ts_dict
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_extension
-    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_depend WHERE deptype = 'e'
-), g AS MATERIALIZED (
-    SELECT tableoid, xmin, count(*) AS n FROM r GROUP BY tableoid, xmin
-), roles AS (
-    SELECT 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) AS x FROM pg_catalog.pg_roles
-    UNION ALL
-    SELECT 'server:' || current_setting('server_version_num')
-), ns AS (
-    SELECT oid, nspname FROM pg_catalog.pg_namespace
-    WHERE nspname <> $1 AND ($2::text = '' OR nspname = $2::text) AND nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-      AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
-)
-SELECT 'stamp', NULL::oid, NULL::int8, pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
-    SELECT tableoid::text || ':' || xmin::text || ':' || n AS x FROM g
-    UNION ALL SELECT x FROM roles
-) s
+// stampsSQL reads Stamps; $1 and $2 are objectsSQL's (the schema left out,
+// the only schema read).
+const stampsSQL = `SELECT 'stamp', NULL::oid, NULL::int8, (` + StampSQL + `)
 UNION ALL
-SELECT 'roles', NULL, NULL, string_agg(x, ',' ORDER BY x COLLATE "C") FROM roles
+SELECT 'roles', NULL, NULL, 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) || ' server:' || current_setting('server_version_num')
+FROM pg_catalog.pg_roles
 UNION ALL
-(SELECT DISTINCT 'xmin', NULL::oid, NULL::int8, xmin::text FROM g)
+SELECT 'xmax', NULL, NULL, pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::xid::text
 UNION ALL
-SELECT 'new', owner, NULL, NULL FROM (
-    SELECT DISTINCT coalesce(CASE WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0) AS owner
-    FROM (SELECT DISTINCT rel FROM r WHERE $3::text[] IS NOT NULL AND r.xmin NOT IN (SELECT x::xid FROM unnest($3::text[]) x)) n
-    LEFT JOIN pg_catalog.pg_class c ON c.oid = n.rel AND n.rel <> 0
-    LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
-) n
+SELECT 'xip', NULL, NULL, x::xid::text FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x
 UNION ALL
 SELECT 'count', owner, count(*), NULL FROM (
     SELECT oid AS owner FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
     UNION ALL SELECT indrelid FROM pg_catalog.pg_index
-    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint
+    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint WHERE conrelid <> 0
     UNION ALL SELECT tgrelid FROM pg_catalog.pg_trigger
     UNION ALL SELECT polrelid FROM pg_catalog.pg_policy
     UNION ALL SELECT ev_class FROM pg_catalog.pg_rewrite
-    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef
     UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits
-    UNION ALL SELECT partrelid FROM pg_catalog.pg_partitioned_table
-    UNION ALL SELECT seqrelid FROM pg_catalog.pg_sequence
-    UNION ALL SELECT 0 FROM pg_catalog.pg_class WHERE relkind = 'c'
-    UNION ALL SELECT 0 FROM pg_catalog.pg_type WHERE typrelid = 0 AND NOT (typcategory = 'A' AND typelem <> 0)
-    UNION ALL SELECT 0 FROM pg_catalog.pg_namespace
-    UNION ALL SELECT 0 FROM pg_catalog.pg_proc
-    UNION ALL SELECT 0 FROM pg_catalog.pg_language
-    UNION ALL SELECT 0 FROM pg_catalog.pg_enum
-    UNION ALL SELECT 0 FROM pg_catalog.pg_range
-    UNION ALL SELECT 0 FROM pg_catalog.pg_collation
-    UNION ALL SELECT 0 FROM pg_catalog.pg_operator
-    UNION ALL SELECT 0 FROM pg_catalog.pg_opclass
-    UNION ALL SELECT 0 FROM pg_catalog.pg_am
-    UNION ALL SELECT 0 FROM pg_catalog.pg_cast
-    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_config
-    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_dict
-    UNION ALL SELECT 0 FROM pg_catalog.pg_extension
-    UNION ALL SELECT 0 FROM pg_catalog.pg_depend WHERE deptype = 'e'
+    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef
 ) k GROUP BY owner
 UNION ALL
+SELECT 'count', 0, (SELECT count(*) FROM pg_catalog.pg_namespace) + (SELECT count(*) FROM pg_catalog.pg_class WHERE relkind = 'c')
+    + (SELECT count(*) FROM pg_catalog.pg_type WHERE typrelid = 0 AND NOT (typcategory = 'A' AND typelem <> 0))
+    + (SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = 0)
+    + (SELECT count(*) FROM pg_catalog.pg_proc) + (SELECT count(*) FROM pg_catalog.pg_language)
+    + (SELECT count(*) FROM pg_catalog.pg_enum) + (SELECT count(*) FROM pg_catalog.pg_range)
+    + (SELECT count(*) FROM pg_catalog.pg_collation) + (SELECT count(*) FROM pg_catalog.pg_operator)
+    + (SELECT count(*) FROM pg_catalog.pg_opclass) + (SELECT count(*) FROM pg_catalog.pg_am)
+    + (SELECT count(*) FROM pg_catalog.pg_cast) + (SELECT count(*) FROM pg_catalog.pg_ts_config)
+    + (SELECT count(*) FROM pg_catalog.pg_ts_dict) + (SELECT count(*) FROM pg_catalog.pg_extension)
+    + (SELECT count(*) FROM pg_catalog.pg_depend WHERE deptype = 'e'), NULL
+UNION ALL
 SELECT 'name', c.oid, NULL, c.relkind::text || format('%I.%I', ns.nspname, c.relname)
-FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
+  AND ns.nspname <> $1 AND ($2::text = '' OR ns.nspname = $2::text) AND ns.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND ns.nspname NOT LIKE 'pg\_temp\_%' AND ns.nspname NOT LIKE 'pg\_toast\_temp\_%'
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend m WHERE m.deptype = 'e' AND m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND m.objid = c.oid)`
+
+// writtenSQL is stampsSQL and the owners of the catalog rows written by
+// the transactions that had not committed when the earlier stamps were
+// read ($3: its xmax, $4: the transactions then running): a relation, or
+// 0 for a row of no relation.
+var writtenSQL = stampsSQL + `
+UNION ALL
+SELECT DISTINCT 'new', coalesce(CASE WHEN n.rel = 0 THEN 0 WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0), NULL::int8, NULL
+FROM (
+    SELECT 0::oid AS rel FROM pg_catalog.pg_namespace WHERE ` + newRow + `
+    UNION ALL SELECT oid FROM pg_catalog.pg_class WHERE ` + newRow + `
+    UNION ALL SELECT attrelid FROM pg_catalog.pg_attribute WHERE ` + newRow + `
+    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef WHERE ` + newRow + `
+    UNION ALL SELECT indrelid FROM pg_catalog.pg_index WHERE ` + newRow + `
+    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint WHERE ` + newRow + `
+    UNION ALL SELECT tgrelid FROM pg_catalog.pg_trigger WHERE ` + newRow + `
+    UNION ALL SELECT polrelid FROM pg_catalog.pg_policy WHERE ` + newRow + `
+    UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits WHERE ` + newRow + `
+    UNION ALL SELECT partrelid FROM pg_catalog.pg_partitioned_table WHERE ` + newRow + `
+    UNION ALL SELECT seqrelid FROM pg_catalog.pg_sequence WHERE ` + newRow + `
+    UNION ALL SELECT ev_class FROM pg_catalog.pg_rewrite WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_proc WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_language WHERE ` + newRow + `
+    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE coalesce(e.typrelid, 0) END
+    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0 WHERE ` + strings.ReplaceAll(newRow, "xmin", "t.xmin") + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_enum WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_range WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_collation WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_operator WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_opclass WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_am WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_cast WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_config WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_dict WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_extension WHERE ` + newRow + `
+    UNION ALL SELECT 0 FROM pg_catalog.pg_depend WHERE deptype = 'e' AND ` + newRow + `
+) n
+LEFT JOIN pg_catalog.pg_class c ON c.oid = n.rel AND n.rel <> 0
+LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid`
+
+// newRow is true of a row written by a transaction that had not committed
+// when the earlier stamps were read: begun after them (age, counted from
+// this transaction, at most the then next transaction's), or running then.
+// A frozen or bootstrap xmin's age is the largest there is.
+const newRow = `(pg_catalog.age(xmin) <= pg_catalog.age($3::text::xid) OR xmin = ANY($4::text[]::xid[]))`
 
 // dependentsSQL lists the owners (relations, or 0 for the objects of no
 // relation) of the objects that name an object of the relations $1
@@ -183,14 +178,15 @@ func ReadStamps(ctx context.Context, db interface {
 func readStamps(ctx context.Context, db interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }, exclude, only string, since *Stamps) (Stamps, []uint32, error) {
-	var xmins []string
+	sql, args := stampsSQL, []any{exclude, only}
 	if since != nil {
-		xmins = since.xmins
-		if xmins == nil {
-			xmins = []string{}
+		xip := since.xip
+		if xip == nil {
+			xip = []string{}
 		}
+		sql, args = writtenSQL, append(args, since.xmax, xip)
 	}
-	rows, err := db.Query(ctx, stampsSQL, exclude, only, xmins)
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return Stamps{}, nil, fmt.Errorf("read the catalog's stamps: %w", err)
 	}
@@ -206,8 +202,10 @@ func readStamps(ctx context.Context, db interface {
 			st.Stamp = *text
 		case what == "roles" && text != nil:
 			st.roles = *text
-		case what == "xmin" && text != nil:
-			st.xmins = append(st.xmins, *text)
+		case what == "xmax" && text != nil:
+			st.xmax = *text
+		case what == "xip" && text != nil:
+			st.xip = append(st.xip, *text)
 		case what == "new" && owner != nil:
 			written = append(written, *owner)
 		case what == "count" && owner != nil && n != nil:
@@ -219,7 +217,7 @@ func readStamps(ctx context.Context, db interface {
 		}
 		return nil
 	})
-	if err == nil && (st.Stamp == "" || st.roles == "") {
+	if err == nil && (st.Stamp == "" || st.roles == "" || st.xmax == "") {
 		err = errors.New("no stamp")
 	}
 	if err != nil {
