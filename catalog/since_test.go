@@ -262,3 +262,47 @@ func TestReadSinceEqualsReadOnARandomWalk(t *testing.T) {
 		t.Errorf("only %d of %d steps read incrementally", incremental, steps)
 	}
 }
+
+// A change another session began before the stamps were read and committed
+// after — in a subtransaction, whose xid no snapshot lists — is read again:
+// its rows' xmins are none the stamps saw.
+func TestReadSinceSeesATransactionThatCommittedAfterTheStamps(t *testing.T) {
+	ctx := context.Background()
+	pool := setup(t, base)
+	for _, savepoint := range []bool{false, true} {
+		name := fmt.Sprintf("app.concurrent_%v", savepoint)
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts := []string{"CREATE TABLE " + name + " (x int DEFAULT 1 PRIMARY KEY)"}
+		if savepoint {
+			stmts = append([]string{"SAVEPOINT a"}, append(stmts, "RELEASE a")...)
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap, stamps, err := catalog.ReadWithStamps(ctx, pool, "ledger", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conn.Release()
+		got, _, how := since(t, pool, name, snap, stamps)
+		found := false
+		for _, o := range got.Objects {
+			found = found || o.Kind == catalog.KindTable && o.Name == name
+		}
+		if !found {
+			t.Fatalf("%s committed after the stamps is not in the snapshot (%s)", name, how)
+		}
+	}
+}

@@ -12,8 +12,9 @@ import (
 
 // Stamps is what ReadSince needs to know of the catalog a snapshot was read
 // from, read in one statement with its stamp (StampSQL's value, Stamp):
-//   - which transactions had committed (the statement's snapshot): a
-//     catalog row written since has an xmin that had not;
+//   - the transactions that wrote the rows StampSQL covers (their
+//     xmins): a row written since was written by a transaction that had
+//     not committed then, and no row of it was there to be seen;
 //   - per relation, how many rows of the catalogs whose rows can be
 //     removed alone name it (its pg_class row, its indexes' pg_index rows,
 //     its constraints, triggers, policies, rules, defaults and
@@ -30,8 +31,7 @@ import (
 // It is safe for concurrent reads.
 type Stamps struct {
 	Stamp  string
-	xmax   string   // the first transaction not yet begun
-	xip    []string // the transactions running
+	xmins  []string
 	counts map[uint32]int64
 	names  map[uint32]relName
 	roles  string
@@ -44,16 +44,27 @@ type relName struct {
 	qname string
 }
 
+// stampRowsSQL is the union of the rows (tableoid, xmin) StampSQL covers.
+var stampRowsSQL = StampSQL[strings.Index(StampSQL, "SELECT tableoid, xmin FROM pg_catalog.pg_namespace"):strings.Index(StampSQL, ") r GROUP BY tableoid, xmin")]
+
 // stampsSQL reads Stamps; $1 and $2 are objectsSQL's (the schema left out,
-// the only schema read).
-const stampsSQL = `SELECT 'stamp', NULL::oid, NULL::int8, (` + StampSQL + `)
+// the only schema read). Its stamp is StampSQL's, computed from the same
+// groups of rows as the xmins.
+var stampsSQL = `WITH g AS MATERIALIZED (
+    SELECT tableoid, xmin, count(*) AS n FROM (` + stampRowsSQL + `) r GROUP BY tableoid, xmin
+)
+SELECT 'stamp', NULL::oid, NULL::int8, (SELECT pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
+    SELECT tableoid::text || ':' || xmin::text || ':' || n AS x FROM g
+    UNION ALL
+    SELECT 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) FROM pg_catalog.pg_roles
+    UNION ALL
+    SELECT 'server:' || current_setting('server_version_num')
+) s)
 UNION ALL
 SELECT 'roles', NULL, NULL, 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) || ' server:' || current_setting('server_version_num')
 FROM pg_catalog.pg_roles
 UNION ALL
-SELECT 'xmax', NULL, NULL, pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::xid::text
-UNION ALL
-SELECT 'xip', NULL, NULL, x::xid::text FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x
+(SELECT DISTINCT 'xmin', NULL::oid, NULL::int8, xmin::text FROM g)
 UNION ALL
 SELECT 'count', owner, count(*), NULL FROM (
     SELECT oid AS owner FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
@@ -85,9 +96,8 @@ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend m WHERE m.deptype = 'e' AND m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND m.objid = c.oid)`
 
 // writtenSQL is stampsSQL and the owners of the catalog rows written by
-// the transactions that had not committed when the earlier stamps were
-// read ($3: its xmax, $4: the transactions then running): a relation, or
-// 0 for a row of no relation.
+// transactions none of whose rows were there when the earlier stamps were
+// read ($3: their xmins): a relation, or 0 for a row of no relation.
 var writtenSQL = stampsSQL + `
 UNION ALL
 SELECT DISTINCT 'new', coalesce(CASE WHEN n.rel = 0 THEN 0 WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0), NULL::int8, NULL
@@ -123,11 +133,10 @@ FROM (
 LEFT JOIN pg_catalog.pg_class c ON c.oid = n.rel AND n.rel <> 0
 LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid`
 
-// newRow is true of a row written by a transaction that had not committed
-// when the earlier stamps were read: begun after them (age, counted from
-// this transaction, at most the then next transaction's), or running then.
-// A frozen or bootstrap xmin's age is the largest there is.
-const newRow = `(pg_catalog.age(xmin) <= pg_catalog.age($3::text::xid) OR xmin = ANY($4::text[]::xid[]))`
+// newRow is true of a row written by a transaction none of whose rows the
+// earlier stamps saw: one that had not committed then (a row of a
+// transaction that had was there, or was removed since).
+const newRow = `xmin NOT IN (SELECT x::xid FROM unnest($3::text[]) x)`
 
 // dependentsSQL lists the owners (relations, or 0 for the objects of no
 // relation) of the objects that name an object of the relations $1
@@ -180,11 +189,7 @@ func readStamps(ctx context.Context, db interface {
 }, exclude, only string, since *Stamps) (Stamps, []uint32, error) {
 	sql, args := stampsSQL, []any{exclude, only}
 	if since != nil {
-		xip := since.xip
-		if xip == nil {
-			xip = []string{}
-		}
-		sql, args = writtenSQL, append(args, since.xmax, xip)
+		sql, args = writtenSQL, append(args, since.xmins)
 	}
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
@@ -202,10 +207,8 @@ func readStamps(ctx context.Context, db interface {
 			st.Stamp = *text
 		case what == "roles" && text != nil:
 			st.roles = *text
-		case what == "xmax" && text != nil:
-			st.xmax = *text
-		case what == "xip" && text != nil:
-			st.xip = append(st.xip, *text)
+		case what == "xmin" && text != nil:
+			st.xmins = append(st.xmins, *text)
 		case what == "new" && owner != nil:
 			written = append(written, *owner)
 		case what == "count" && owner != nil && n != nil:
@@ -217,7 +220,7 @@ func readStamps(ctx context.Context, db interface {
 		}
 		return nil
 	})
-	if err == nil && (st.Stamp == "" || st.roles == "" || st.xmax == "") {
+	if err == nil && (st.Stamp == "" || st.roles == "" || len(st.xmins) == 0) {
 		err = errors.New("no stamp")
 	}
 	if err != nil {
