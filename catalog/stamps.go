@@ -77,16 +77,15 @@ SELECT 'count', owner, count(*), NULL FROM (
     UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef
 ) k GROUP BY owner
 UNION ALL
-SELECT 'count', 0, (SELECT count(*) FROM pg_catalog.pg_namespace) + (SELECT count(*) FROM pg_catalog.pg_class WHERE relkind = 'c')
+SELECT 'count', 0, (SELECT count(*) FROM pg_catalog.pg_class WHERE relkind = 'c')
     + (SELECT count(*) FROM pg_catalog.pg_type WHERE typrelid = 0 AND NOT (typcategory = 'A' AND typelem <> 0))
     + (SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = 0)
-    + (SELECT count(*) FROM pg_catalog.pg_proc) + (SELECT count(*) FROM pg_catalog.pg_language)
-    + (SELECT count(*) FROM pg_catalog.pg_enum) + (SELECT count(*) FROM pg_catalog.pg_range)
-    + (SELECT count(*) FROM pg_catalog.pg_collation) + (SELECT count(*) FROM pg_catalog.pg_operator)
-    + (SELECT count(*) FROM pg_catalog.pg_opclass) + (SELECT count(*) FROM pg_catalog.pg_am)
-    + (SELECT count(*) FROM pg_catalog.pg_cast) + (SELECT count(*) FROM pg_catalog.pg_ts_config)
-    + (SELECT count(*) FROM pg_catalog.pg_ts_dict) + (SELECT count(*) FROM pg_catalog.pg_extension)
-    + (SELECT count(*) FROM pg_catalog.pg_depend WHERE deptype = 'e'), NULL
+    + (SELECT coalesce(sum(n), 0) FROM g WHERE tableoid IN ('pg_catalog.pg_namespace'::pg_catalog.regclass,
+        'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_language'::pg_catalog.regclass, 'pg_catalog.pg_enum'::pg_catalog.regclass,
+        'pg_catalog.pg_range'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
+        'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_am'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass,
+        'pg_catalog.pg_ts_config'::pg_catalog.regclass, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass,
+        'pg_catalog.pg_extension'::pg_catalog.regclass, 'pg_catalog.pg_depend'::pg_catalog.regclass)), NULL
 UNION ALL
 SELECT 'name', c.oid, NULL, c.relkind::text || format('%I.%I', ns.nspname, c.relname)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
