@@ -44,14 +44,49 @@ type relName struct {
 	qname string
 }
 
-// stampRowsSQL is the union of the rows (tableoid, xmin) StampSQL covers.
-var stampRowsSQL = StampSQL[strings.Index(StampSQL, "SELECT tableoid, xmin FROM pg_catalog.pg_namespace"):strings.Index(StampSQL, ") r GROUP BY tableoid, xmin")]
+// stampRowsSQL lists the rows StampSQL covers (the same catalogs, the same
+// rows) as (rel, tableoid, xmin): rel is the pg_class oid of the relation
+// a row is printed for (an index's pg_index row: its table's), 0 for a row
+// of no relation (a composite type's pg_class row among them).
+const stampRowsSQL = `SELECT 0::oid AS rel, tableoid, xmin FROM pg_catalog.pg_namespace
+    UNION ALL SELECT CASE WHEN relkind = 'c' THEN 0 ELSE oid END, tableoid, xmin FROM pg_catalog.pg_class
+    UNION ALL SELECT attrelid, tableoid, xmin FROM pg_catalog.pg_attribute
+    UNION ALL SELECT adrelid, tableoid, xmin FROM pg_catalog.pg_attrdef
+    UNION ALL SELECT indrelid, tableoid, xmin FROM pg_catalog.pg_index
+    UNION ALL SELECT conrelid, tableoid, xmin FROM pg_catalog.pg_constraint
+    UNION ALL SELECT tgrelid, tableoid, xmin FROM pg_catalog.pg_trigger
+    UNION ALL SELECT polrelid, tableoid, xmin FROM pg_catalog.pg_policy
+    UNION ALL SELECT inhrelid, tableoid, xmin FROM pg_catalog.pg_inherits
+    UNION ALL SELECT partrelid, tableoid, xmin FROM pg_catalog.pg_partitioned_table
+    UNION ALL SELECT seqrelid, tableoid, xmin FROM pg_catalog.pg_sequence
+    UNION ALL SELECT ev_class, tableoid, xmin FROM pg_catalog.pg_rewrite
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_proc
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_language
+    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE coalesce(e.typrelid, 0) END, t.tableoid, t.xmin
+    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_enum
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_range
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_collation
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_operator
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_opclass
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_am
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_cast
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_ts_config
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_ts_dict
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_extension
+    UNION ALL SELECT 0, tableoid, xmin FROM pg_catalog.pg_depend WHERE deptype = 'e'`
 
-// stampsSQL reads Stamps; $1 and $2 are objectsSQL's (the schema left out,
-// the only schema read). Its stamp is StampSQL's, computed from the same
-// groups of rows as the xmins.
-var stampsSQL = `WITH g AS MATERIALIZED (
-    SELECT tableoid, xmin, count(*) AS n FROM (` + stampRowsSQL + `) r GROUP BY tableoid, xmin
+// stampsHead is what both queries of Stamps read, in one pass over the
+// catalogs (r): StampSQL's stamp from the same groups, the roles, and the
+// counts — per relation, of its rows in the catalogs whose rows can be
+// removed alone (pg_class, pg_index, pg_constraint, pg_trigger, pg_policy,
+// pg_rewrite, pg_attrdef, pg_inherits); for 0, of every row of no relation
+// (the row types' and their arrays' pg_type rows are their relation's,
+// removed only with its pg_class row).
+const stampsHead = `WITH r AS MATERIALIZED (
+    ` + stampRowsSQL + `
+), g AS MATERIALIZED (
+    SELECT tableoid, xmin, count(*) AS n FROM r GROUP BY tableoid, xmin
 )
 SELECT 'stamp', NULL::oid, NULL::int8, (SELECT pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
     SELECT tableoid::text || ':' || xmin::text || ':' || n AS x FROM g
@@ -64,28 +99,18 @@ UNION ALL
 SELECT 'roles', NULL, NULL, 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) || ' server:' || current_setting('server_version_num')
 FROM pg_catalog.pg_roles
 UNION ALL
+SELECT 'count', rel, count(*), NULL FROM r
+WHERE rel = 0 OR tableoid IN ('pg_catalog.pg_class'::pg_catalog.regclass, 'pg_catalog.pg_index'::pg_catalog.regclass,
+    'pg_catalog.pg_constraint'::pg_catalog.regclass, 'pg_catalog.pg_trigger'::pg_catalog.regclass, 'pg_catalog.pg_policy'::pg_catalog.regclass,
+    'pg_catalog.pg_rewrite'::pg_catalog.regclass, 'pg_catalog.pg_attrdef'::pg_catalog.regclass, 'pg_catalog.pg_inherits'::pg_catalog.regclass)
+GROUP BY rel`
+
+// stampsSQL reads Stamps ($1 and $2 are objectsSQL's: the schema left out,
+// the only schema read): with stampsHead, the xmins and the names of the
+// relations whose objects a snapshot lists.
+const stampsSQL = stampsHead + `
+UNION ALL
 (SELECT DISTINCT 'xmin', NULL::oid, NULL::int8, xmin::text FROM g)
-UNION ALL
-SELECT 'count', owner, count(*), NULL FROM (
-    SELECT oid AS owner FROM pg_catalog.pg_class WHERE relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
-    UNION ALL SELECT indrelid FROM pg_catalog.pg_index
-    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint WHERE conrelid <> 0
-    UNION ALL SELECT tgrelid FROM pg_catalog.pg_trigger
-    UNION ALL SELECT polrelid FROM pg_catalog.pg_policy
-    UNION ALL SELECT ev_class FROM pg_catalog.pg_rewrite
-    UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits
-    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef
-) k GROUP BY owner
-UNION ALL
-SELECT 'count', 0, (SELECT count(*) FROM pg_catalog.pg_class WHERE relkind = 'c')
-    + (SELECT count(*) FROM pg_catalog.pg_type WHERE typrelid = 0 AND NOT (typcategory = 'A' AND typelem <> 0))
-    + (SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = 0)
-    + (SELECT coalesce(sum(n), 0) FROM g WHERE tableoid IN ('pg_catalog.pg_namespace'::pg_catalog.regclass,
-        'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_language'::pg_catalog.regclass, 'pg_catalog.pg_enum'::pg_catalog.regclass,
-        'pg_catalog.pg_range'::pg_catalog.regclass, 'pg_catalog.pg_collation'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
-        'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_am'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass,
-        'pg_catalog.pg_ts_config'::pg_catalog.regclass, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass,
-        'pg_catalog.pg_extension'::pg_catalog.regclass, 'pg_catalog.pg_depend'::pg_catalog.regclass)), NULL
 UNION ALL
 SELECT 'name', c.oid, NULL, c.relkind::text || format('%I.%I', ns.nspname, c.relname)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
@@ -96,46 +121,14 @@ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')
 
 // writtenSQL is stampsSQL and the owners of the catalog rows written by
 // transactions none of whose rows were there when the earlier stamps were
-// read ($3: their xmins): a relation, or 0 for a row of no relation.
-var writtenSQL = stampsSQL + `
+// read ($3: their xmins) — a transaction that had not committed then: a
+// relation (an index's row: its table), or 0 for a row of no relation.
+const writtenSQL = stampsSQL + `
 UNION ALL
 SELECT DISTINCT 'new', coalesce(CASE WHEN n.rel = 0 THEN 0 WHEN c.relkind IN ('i', 'I') THEN i.indrelid WHEN c.relkind = 'c' THEN 0 ELSE c.oid END, 0), NULL::int8, NULL
-FROM (
-    SELECT 0::oid AS rel FROM pg_catalog.pg_namespace WHERE ` + newRow + `
-    UNION ALL SELECT oid FROM pg_catalog.pg_class WHERE ` + newRow + `
-    UNION ALL SELECT attrelid FROM pg_catalog.pg_attribute WHERE ` + newRow + `
-    UNION ALL SELECT adrelid FROM pg_catalog.pg_attrdef WHERE ` + newRow + `
-    UNION ALL SELECT indrelid FROM pg_catalog.pg_index WHERE ` + newRow + `
-    UNION ALL SELECT conrelid FROM pg_catalog.pg_constraint WHERE ` + newRow + `
-    UNION ALL SELECT tgrelid FROM pg_catalog.pg_trigger WHERE ` + newRow + `
-    UNION ALL SELECT polrelid FROM pg_catalog.pg_policy WHERE ` + newRow + `
-    UNION ALL SELECT inhrelid FROM pg_catalog.pg_inherits WHERE ` + newRow + `
-    UNION ALL SELECT partrelid FROM pg_catalog.pg_partitioned_table WHERE ` + newRow + `
-    UNION ALL SELECT seqrelid FROM pg_catalog.pg_sequence WHERE ` + newRow + `
-    UNION ALL SELECT ev_class FROM pg_catalog.pg_rewrite WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_proc WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_language WHERE ` + newRow + `
-    UNION ALL SELECT CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE coalesce(e.typrelid, 0) END
-    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typelem <> 0 WHERE ` + strings.ReplaceAll(newRow, "xmin", "t.xmin") + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_enum WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_range WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_collation WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_operator WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_opclass WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_am WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_cast WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_config WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_ts_dict WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_extension WHERE ` + newRow + `
-    UNION ALL SELECT 0 FROM pg_catalog.pg_depend WHERE deptype = 'e' AND ` + newRow + `
-) n
+FROM (SELECT DISTINCT rel FROM r WHERE xmin NOT IN (SELECT x::xid FROM unnest($3::text[]) x)) n
 LEFT JOIN pg_catalog.pg_class c ON c.oid = n.rel AND n.rel <> 0
 LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid`
-
-// newRow is true of a row written by a transaction none of whose rows the
-// earlier stamps saw: one that had not committed then (a row of a
-// transaction that had was there, or was removed since).
-const newRow = `xmin NOT IN (SELECT x::xid FROM unnest($3::text[]) x)`
 
 // dependentsSQL lists the owners (relations, or 0 for the objects of no
 // relation) of the objects that name an object of the relations $1
