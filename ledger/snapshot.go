@@ -127,23 +127,6 @@ func (s *Store) CatalogFingerprint(ctx context.Context) (stamp, fingerprint stri
 	return stamp, fingerprint, nil
 }
 
-// FingerprintOfStamp is the fingerprint recorded for a stamp read
-// beforehand (catalog.ReadStamps), "" when none is — or when the ledger
-// predates format 4, or the role may not read catalog_stamps: the stamps
-// are a shortcut, and without it the catalog is read.
-func (s *Store) FingerprintOfStamp(ctx context.Context, stamp string) (string, error) {
-	var fp string
-	err := s.db.QueryRow(ctx, "SELECT fingerprint FROM "+s.q+".catalog_stamps WHERE stamp = $1", stamp).Scan(&fp)
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42501"):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("look the catalog's stamp up: %w", s.mapErr(err))
-	}
-	return fp, nil
-}
-
 // PutCatalogStamp records that the catalog with this stamp has this
 // fingerprint (both from catalog.ReadStamped). A stamp already recorded
 // is left as it is: it can only ever stand for one fingerprint.

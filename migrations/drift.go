@@ -52,14 +52,7 @@ func (e *DriftError) Error() string {
 
 // schemaCheck is the catalog as a run found it before it migrated.
 type schemaCheck struct {
-	snap catalog.Snapshot
-	// objects: snap holds its objects (else only its fingerprint: they are
-	// the ledger's snapshot of that fingerprint).
-	objects bool
-	// stamps are the catalog's when snap was read or proven equal to it
-	// (nil: none read): after migrating, only the objects of the relations
-	// whose stamps moved are read again (catalog.ReadSince).
-	stamps *catalog.Stamps
+	snap   catalog.Snapshot
 	record bool // record a snapshot at the end even if nothing migrates
 	report SchemaReport
 }
@@ -80,12 +73,11 @@ func (s *session) needsSchemaCheck() bool {
 // run migrates. A difference after migrations ran past that snapshot is a
 // stale snapshot; otherwise it is drift, recorded once as schema.drifted.
 //
-// It first asks the server for the catalog's stamps (one query, nothing
-// deparsed) and the fingerprint recorded for its whole stamp: when that is
-// the last snapshot's fingerprint the schema is unchanged and nothing more
-// is read. Otherwise — a changed catalog, or a stamp never seen — it reads
-// every object, exactly as without the stamp. Either way it keeps the
-// stamps, so that afterRun reads again only what the run changed.
+// It first asks the server for the catalog's stamp and the fingerprint
+// recorded for it (one query, nothing deparsed): when that is the last
+// snapshot's fingerprint the schema is unchanged and nothing more is read.
+// Otherwise — a changed catalog, or a stamp never seen — it reads every
+// object, exactly as without the stamp.
 func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 	state := s.app.State()
 	fp := state.Fingerprint
@@ -96,26 +88,26 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 		c.record = len(state.Applied) > 0 || len(state.InDoubt) > 0
 		c.report.Stale = c.record
 		if c.record {
-			err = s.readStamped(ctx, &c)
+			c.snap, err = s.readCatalog(ctx)
 		}
 		return c, err
 	}
-	stamps, err := catalog.ReadStamps(ctx, s.conn, s.store.Schema(), s.set.tenant)
-	if err != nil {
-		return c, err
-	}
-	known, err := s.store.FingerprintOfStamp(ctx, stamps.Stamp)
+	stamp, known, err := s.store.CatalogFingerprint(ctx)
 	if err != nil {
 		return c, err
 	}
 	if known == fp.Value {
-		c.snap, c.stamps = catalog.Snapshot{Fingerprint: known}, &stamps
+		c.snap = catalog.Snapshot{Fingerprint: known}
 		return c, nil
 	}
-	if err := s.readStamped(ctx, &c); err != nil {
+	// The stamp was read before the objects: it may stand for them
+	// (catalog.ReadStamped says why).
+	snap, err := readSchemaOf(ctx, s.conn, s.store.Schema(), s.set.tenant)
+	if err != nil {
 		return c, err
 	}
-	snap := c.snap
+	s.putStamp(ctx, stamp, snap)
+	c.snap = snap
 	if fp.Value == snap.Fingerprint {
 		return c, nil
 	}
@@ -174,60 +166,13 @@ func (s *session) readCatalog(ctx context.Context) (catalog.Snapshot, error) {
 	if err != nil {
 		return snap, err
 	}
-	s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
 	s.putStamp(ctx, stamp, snap)
 	return snap, nil
 }
 
-// readStamped reads every object of the schema with the catalog's stamps
-// (catalog.ReadWithStamps) into c, and records the stamp with their
-// fingerprint.
-func (s *session) readStamped(ctx context.Context, c *schemaCheck) error {
-	snap, stamps, err := catalog.ReadWithStamps(ctx, s.conn, s.store.Schema(), s.set.tenant)
-	if err != nil {
-		return err
-	}
-	s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
-	s.putStamp(ctx, stamps.Stamp, snap)
-	c.snap, c.objects, c.stamps = snap, true, &stamps
-	return nil
-}
-
-// readSince reads the catalog after a run migrated: with the stamps of
-// the catalog before (c.stamps), only the objects of the relations the run
-// changed are read again and the others taken from the snapshot before
-// (catalog.ReadSince), which gives the snapshot a full read would give.
-// Without them it reads every object.
-func (s *session) readSince(ctx context.Context, c *schemaCheck) (catalog.Snapshot, error) {
-	if c.stamps == nil {
-		return s.readCatalog(ctx)
-	}
-	last := c.snap
-	if !c.objects {
-		var err error
-		last, err = s.store.Snapshot(ctx, c.snap.Fingerprint)
-		if errors.Is(err, ledger.ErrNoSnapshot) {
-			return s.readCatalog(ctx)
-		}
-		if err != nil {
-			return last, err
-		}
-	}
-	snap, stamps, how, err := catalog.ReadSince(ctx, s.conn, s.store.Schema(), s.set.tenant, last, *c.stamps)
-	if err != nil {
-		return snap, err
-	}
-	if how.Full {
-		s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint, "why", how.Why)
-	} else {
-		s.set.logger.Debug("read the catalog since the run began", "how", how.String(), "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
-	}
-	s.putStamp(ctx, stamps.Stamp, snap)
-	return snap, nil
-}
-
-// putStamp records a stamp read before (or with) the objects of a snapshot.
+// putStamp records a stamp read before the catalog was read in full.
 func (s *session) putStamp(ctx context.Context, stamp string, snap catalog.Snapshot) {
+	s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
 	if stamp == "" {
 		return
 	}
@@ -245,7 +190,7 @@ func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) e
 	snap := c.snap
 	if migrated {
 		var err error
-		if snap, err = s.readSince(ctx, c); err != nil {
+		if snap, err = s.readCatalog(ctx); err != nil {
 			return fmt.Errorf("fingerprint the schema: %w", err)
 		}
 	}
