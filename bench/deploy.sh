@@ -3,8 +3,10 @@
 # each with a primary key, a default and one more index), `up` of one new
 # migration and an `up` with nothing to do, per tool (goose, tern, ledger),
 # timed side by side with bench/interleave (each round runs every command once,
-# in random order; "up of 1" is prepared, untimed, by the tool's own `down` of one).
-# Issue 26, target 1: ledger <= 1.0x goose and tern in each row.
+# in random order; "up of 1" is prepared, untimed, by the tool's own `down` of one),
+# and `down` of one (prepared by an `up`, on a second database of the same schema,
+# so that no order of the rounds stacks two downs).
+# Issue 26, targets 1 and 2: ledger <= 1.0x goose and tern in each row.
 #   bench/deploy.sh            (RUNS=15 rounds; TABLES="300 1000"; DEPLOY_TOOLS="goose tern ledger")
 # Results: $WORK/results/deploy-<stamp>/{deploy-<n>.csv,summary.txt}.
 set -euo pipefail
@@ -64,18 +66,22 @@ for n in $TABLES; do
   for t in $DEPLOY_TOOLS; do
     load_tool "$t" || { echo "skip $t: not on PATH"; continue; }
     d=$WORK/migrations/deploy/$t-$n; gen "$t" "$n" "$d"
-    db=deploy_${t}_$n; url=$(db_url "$db"); reset_db "$db"
-    $(up_cmd "$t" "$url" "$d") >/dev/null 2>&1 || { echo "$t: the first up failed" >&2; exit 1; }
-    [ "$(psql "$url" -XAtc "select count(*) from pg_tables where schemaname = 'public' and tablename ~ '^(app_|deploy_new)'")" = $((n + 1)) ] ||
-      { echo "$t: the schema is not what it should be after up" >&2; exit 1; }
+    for db in deploy_${t}_$n deploy_${t}_${n}_down; do
+      url=$(db_url "$db"); reset_db "$db"
+      $(up_cmd "$t" "$url" "$d") >/dev/null 2>&1 || { echo "$t: the first up failed" >&2; exit 1; }
+      [ "$(psql "$url" -XAtc "select count(*) from pg_tables where schemaname = 'public' and tablename ~ '^(app_|deploy_new)'")" = $((n + 1)) ] ||
+        { echo "$t: the schema is not what it should be after up" >&2; exit 1; }
+    done
+    url=$(db_url "deploy_${t}_$n"); down=$(db_url "deploy_${t}_${n}_down")
     cmds+=(-n "$t up of 1 ($n tables)" -p "$(down1_cmd "$t" "$url" "$d")" "$(up_cmd "$t" "$url" "$d")"
-           -n "$t no-op up ($n tables)" "$(up_cmd "$t" "$url" "$d")")
+           -n "$t no-op up ($n tables)" "$(up_cmd "$t" "$url" "$d")"
+           -n "$t down of 1 ($n tables)" -p "$(up_cmd "$t" "$down" "$d")" "$(down1_cmd "$t" "$down" "$d")")
   done
   echo "== $n tables, $RUNS interleaved rounds"
   interleave -runs "$RUNS" -warmup 2 -csv "$OUT/deploy-$n.csv" "${cmds[@]}" | tee -a "$OUT/summary.txt"
   # ledger / peer ratios, per kind of run
-  awk -F, -v n="$n" 'NR > 1 { split($1, w, " "); tool = w[1]; kind = ($1 ~ /no-op/) ? "no-op up" : "up of 1"; m[tool, kind] = $4 * 1000; tools[tool] = 1 }
-    END { for (k = 0; k < 2; k++) { kind = k ? "no-op up" : "up of 1";
+  awk -F, -v n="$n" 'NR > 1 { split($1, w, " "); tool = w[1]; kind = ($1 ~ /no-op/) ? "no-op up" : ($1 ~ /down/) ? "down of 1" : "up of 1"; m[tool, kind] = $4 * 1000; tools[tool] = 1 }
+    END { for (k = 0; k < 3; k++) { kind = k == 2 ? "down of 1" : k ? "no-op up" : "up of 1";
             for (t in tools) if (t != "ledger" && m[t, kind] > 0)
               printf "ratio %s (%s tables): ledger / %s = %.2f (%.1f vs %.1f ms)\n", kind, n, t, m["ledger", kind] / m[t, kind], m["ledger", kind], m[t, kind] } }' \
     "$OUT/deploy-$n.csv" | sort | tee -a "$OUT/summary.txt"

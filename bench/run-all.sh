@@ -78,7 +78,8 @@ dep() { awk -F, -v k="$1 $2 ($3 tables)" 'NR > 1 && $1 == k { printf "%.1f", $4 
 deprow() {  # deprow KIND N: one summary row, ledger against goose and against tern
   local l g t; l=$(dep ledger "$1" "$2"); g=$(dep goose "$1" "$2"); t=$(dep tern "$1" "$2")
   local rg rt worst; rg=$(ratio "$l" "$g"); rt=$(ratio "$l" "$t"); worst=$(printf '%s\n' "$rg" "$rt" | grep -v '^-$' | sort -g | tail -n 1)
-  echo "| 10 | \`ledger up\` ($1), $2 tables with an index each <= 1.0x goose and tern | ${l:-?} ms vs goose ${g:-?} ms, tern ${t:-?} ms | $rg / $rt | $(verdict "${worst:--}" 1.0) |"
+  local what="\`ledger up\` ($1)"; [ "$1" = "down of 1" ] && what="\`ledger down\` of 1"
+  echo "| 10 | $what, $2 tables with an index each <= 1.0x goose and tern | ${l:-?} ms vs goose ${g:-?} ms, tern ${t:-?} ms | $rg / $rt | $(verdict "${worst:--}" 1.0) |"
 }
 vline=$(grep '^verify of' "$R/verify.log" 2>/dev/null || true)
 vwall=$(printf '%s' "$vline" | sed -n 's/.*median wall \([0-9.]*\) s.*/\1/p')
@@ -102,7 +103,7 @@ vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
   echo "| 6a | in-process Check <= 1 ms | ${ic100:-?} ms (100 events), ${ic100k:-?} ms (100,000) (go bench ns/op) | $(ratio "$icmax" 1) of 1 ms | $(verdict "$(ratio "$icmax" 1)" 1.0) |"
   echo "| 6b | \`ledger verify\` of 1,000,000 events <= 5 s | ${vwall:-?} s (median of 3) | $(ratio "$vwall" 5) of 5 s | $(verdict "$(ratio "$vwall" 5)" 1.0) |"
   echo "| 6b | ... peak RSS <= 200 MB | ${vrss:-?} MB | $(ratio "$vrss" 200) of 200 MB | $(verdict "$(ratio "$vrss" 200)" 1.0) |"
-  for n in 300 1000; do deprow "up of 1" "$n"; deprow "no-op up" "$n"; done
+  for n in 300 1000; do deprow "up of 1" "$n"; deprow "no-op up" "$n"; deprow "down of 1" "$n"; done
   echo
   echo "### Peer table (run.sh)"
   echo

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -315,7 +316,8 @@ func (f *fullReads) WithGroup(string) slog.Handler      { return f }
 
 // A run with nothing to do reads no catalog (unless it is to refuse
 // drift); a run that migrates first asks the server for the catalog's stamp
-// and reads every object only when the stamp is new. Drift is still
+// and reads every object only when the stamp is new; the snapshot it
+// records is the one a full read gives (SchemaStatus finds no drift). Drift is still
 // recorded exactly: a change made while nothing is pending is recorded,
 // with its diff against the last snapshot, by the next up that migrates
 // (or refused at once with WithRefuseDrift); one made between two ups
@@ -364,6 +366,9 @@ func TestStampedUpsRecordDriftExactly(t *testing.T) {
 		// tests create and drop meanwhile: then one more full read.
 		if got := reads.n.Load() - before; got != wantReads && (got != wantReads+1 || clusterRoles(t, pool) == rolesBefore) {
 			t.Fatalf("%s: %d full reads of the catalog, want %d", what, got, wantReads)
+		}
+		if st := schemaStatus(t, runner(t, pool, load(t, set))); st.Drifted() || st.Found != rep.Schema.Fingerprint {
+			t.Fatalf("%s: recorded %.12s, a full read finds %.12s: %q", what, rep.Schema.Fingerprint, st.Found, st.Lines)
 		}
 	}
 	mustUp(set)
@@ -437,4 +442,84 @@ func clusterRoles(t *testing.T, pool *pgxpool.Pool) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Every up and down records the snapshot a full read gives: migrations
+// that create, alter, rename and drop tables other tables' foreign keys,
+// views and defaults name, up one at a time and down one at a time, with
+// hand-run changes in between that are recorded as drift — exactly those,
+// before the next run migrates — and never absorbed into a snapshot. (The
+// guard for any shortcut in the snapshot step, such as an incremental read.)
+func TestIncrementalSnapshotsAreFullReads(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	set := load(t, map[string]string{
+		"0001_users":       "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL);",
+		"0001_users.down":  "DROP TABLE users;",
+		"0002_orders":      "CREATE TABLE orders (id int PRIMARY KEY, user_id bigint REFERENCES users (id), total numeric DEFAULT 0);",
+		"0002_orders.down": "DROP TABLE orders;",
+		"0003_view":        "CREATE VIEW big AS SELECT o.id, u.email FROM orders o JOIN users u ON u.id = o.user_id WHERE o.total > 10;",
+		"0003_view.down":   "DROP VIEW big;",
+		"0004_rename":      "ALTER TABLE users RENAME COLUMN id TO user_key; ALTER TABLE users RENAME TO members;",
+		"0004_rename.down": "ALTER TABLE members RENAME TO users; ALTER TABLE users RENAME COLUMN user_key TO id;",
+		"0005_seq":         "CREATE SEQUENCE tickets; ALTER TABLE orders ADD COLUMN ticket bigint DEFAULT nextval('tickets'); ALTER SEQUENCE tickets RENAME TO tix;",
+		"0005_seq.down":    "ALTER TABLE orders DROP COLUMN ticket; DROP SEQUENCE tix;",
+		"0006_index":       "CREATE INDEX orders_total ON orders (total) WHERE total > 0; ALTER TABLE orders ADD CONSTRAINT positive CHECK (total >= 0);",
+		"0006_index.down":  "DROP INDEX orders_total; ALTER TABLE orders DROP CONSTRAINT positive;",
+		"0007_func":        "CREATE FUNCTION member_email(m members) RETURNS text LANGUAGE sql RETURN m.email;",
+		"0007_func.down":   "DROP FUNCTION member_email(members);",
+		"0008_parts":       "CREATE TABLE events (at date, what text) PARTITION BY RANGE (at); CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
+		"0008_parts.down":  "DROP TABLE events;",
+		"0009_alter":       "ALTER TABLE orders ADD COLUMN note text; ALTER TABLE orders ALTER COLUMN note TYPE varchar(20); ALTER TABLE events RENAME TO happenings;",
+		"0009_alter.down":  "ALTER TABLE happenings RENAME TO events; ALTER TABLE orders DROP COLUMN note;",
+		"0010_drop":        "DROP VIEW big; ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;",
+		"0010_drop.down":   "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES members (user_key); CREATE VIEW big AS SELECT o.id, u.email FROM orders o JOIN members u ON u.user_key = o.user_id WHERE o.total > 10;",
+	})
+	r := runner(t, pool, set)
+	full := func(what string, rep migrations.Report) {
+		t.Helper()
+		if st := schemaStatus(t, r); st.Drifted() || st.Recorded == nil || st.Found != rep.Schema.Fingerprint {
+			t.Fatalf("%s: recorded %.12s, a full read finds %.12s: %q", what, rep.Schema.Fingerprint, st.Found, st.Lines)
+		}
+	}
+	// hand runs a change between two runs: the next run records it as
+	// drift, exactly, before it migrates.
+	var hand []string
+	handRun := func(sql, line string) { exec(t, pool, sql); hand = append(hand, line) }
+	checkDrift := func(what string, rep migrations.Report) {
+		t.Helper()
+		if (len(hand) > 0) != rep.Schema.DriftRecorded || !slices.Equal(rep.Schema.Drift, hand) {
+			t.Fatalf("%s: drift %v (recorded %v), want %q", what, rep.Schema.Drift, rep.Schema.DriftRecorded, hand)
+		}
+		hand = nil
+	}
+	for i := 1; i <= 10; i++ {
+		rep, err := r.Up(ctx, migrations.UpOptions{Steps: 1})
+		if err != nil {
+			t.Fatalf("up %d: %v", i, err)
+		}
+		checkDrift(fmt.Sprintf("up %d", i), rep)
+		full(fmt.Sprintf("up %d", i), rep)
+		switch i {
+		case 2:
+			handRun("ALTER TABLE users ADD COLUMN sneaky integer", "+ column public.users.sneaky integer null")
+		case 5:
+			handRun("CREATE INDEX orders_user ON orders (user_id)", "+ index public.orders_user CREATE INDEX orders_user ON public.orders USING btree (user_id)")
+		}
+	}
+	handRun("ALTER TABLE members RENAME COLUMN sneaky TO sneakier", "+ column public.members.sneakier integer null")
+	hand = append(hand, "- column public.members.sneaky integer null")
+	for i := 1; i <= 10; i++ {
+		rep, err := r.Down(ctx, migrations.DownOptions{Steps: 1})
+		if err != nil {
+			t.Fatalf("down %d: %v", i, err)
+		}
+		checkDrift(fmt.Sprintf("down %d", i), rep)
+		full(fmt.Sprintf("down %d", i), rep)
+		if i == 3 {
+			handRun("COMMENT ON TABLE orders IS 'not printed'; GRANT SELECT ON orders TO PUBLIC", "")
+			hand = nil // a change the snapshot does not print is no drift
+		}
+	}
+	verifyOK(t, pool2store(t, pool))
 }
