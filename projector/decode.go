@@ -105,21 +105,27 @@ func cutComma(tag string) (name, opts string, found bool) {
 	return tag, "", false
 }
 
-// decodeFlat decodes data into v (a pointer to a zero struct) when data
-// is one flat JSON object decodeFlat reads exactly as encoding/json with
-// DisallowUnknownFields would, and reports whether it did; otherwise v is
-// unchanged.
+// decodeFlat decodes data into v (a pointer to a zero struct, as every
+// decode's is) when data is one flat JSON object decodeFlat reads exactly
+// as encoding/json with DisallowUnknownFields would, and reports whether
+// it did; otherwise v is left zero.
 func decodeFlat(data []byte, v any) bool {
 	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct || !rv.Elem().IsZero() {
 		return false
 	}
-	t := rv.Elem().Type()
-	fields := fieldsOf(t)
+	if !decodeFlatInto(data, rv.Elem()) {
+		rv.Elem().SetZero()
+		return false
+	}
+	return true
+}
+
+func decodeFlatInto(data []byte, out reflect.Value) bool {
+	fields := fieldsOf(out.Type())
 	if fields == nil {
 		return false
 	}
-	out := reflect.New(t).Elem()
 	p := flatParser{data: data}
 	p.space()
 	if !p.byte('{') {
@@ -155,11 +161,7 @@ func decodeFlat(data []byte, v any) bool {
 		}
 	}
 	p.space()
-	if p.i != len(data) {
-		return false
-	}
-	rv.Elem().Set(out)
-	return true
+	return p.i == len(data)
 }
 
 type flatParser struct {
