@@ -112,7 +112,7 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 	if err != nil {
 		return rep, s.mapErr(err)
 	}
-	raw := newRawEvents(rows)
+	raw := newRawEvents(rows, visit != nil)
 	// Two stages, so decoding rows and hashing overlaps with folding: this
 	// goroutine reads and checks the chain, the fold runs beside it on
 	// batches handed over through a small bounded channel (memory stays

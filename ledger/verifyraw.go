@@ -22,9 +22,11 @@ import (
 type rawEvents struct {
 	rows    pgx.Rows
 	ok      bool   // the columns are eventCols' types, in binary
+	noID    bool   // no one reads Event.ID (only the hash needs the uuid)
 	buf     []byte // the hashed text
 	strs    map[string]string
-	payload []byte // payloads, copied into chunks of it
+	payload []byte                // payloads, copied into chunks of it
+	states  []projector.Committed // committed states, allocated a chunk at a time
 }
 
 // The columns of eventCols and their types.
@@ -34,8 +36,10 @@ var eventColTypes = [...]uint32{
 	pgtype.Int4OID, pgtype.ByteaOID, pgtype.Int4OID, pgtype.TextOID,
 }
 
-func newRawEvents(rows pgx.Rows) *rawEvents {
-	r := &rawEvents{rows: rows, strs: map[string]string{}}
+// newRawEvents reads rows; withID: the events' ID is read (the fold reads
+// none, a visitor may).
+func newRawEvents(rows pgx.Rows, withID bool) *rawEvents {
+	r := &rawEvents{rows: rows, strs: map[string]string{}, noID: !withID}
 	fds := rows.FieldDescriptions()
 	r.ok = len(fds) == len(eventColTypes)
 	for i := 0; r.ok && i < len(fds); i++ {
@@ -81,11 +85,14 @@ func (r *rawEvents) event(prev []byte) (e Event, sum [32]byte, ok bool) {
 	switch {
 	case nulls == 4:
 	case nulls == 0 && len(v[11]) == 4 && len(v[12]) == len(projector.Digest{}) && len(v[13]) == 4:
-		c := &projector.Committed{
-			Format:        int(int32(binary.BigEndian.Uint32(v[11]))),
-			InDoubt:       int(int32(binary.BigEndian.Uint32(v[13]))),
-			SchemaVersion: r.str(v[14]),
+		if len(r.states) == 0 {
+			r.states = make([]projector.Committed, 256)
 		}
+		c := &r.states[0]
+		r.states = r.states[1:]
+		c.Format = int(int32(binary.BigEndian.Uint32(v[11])))
+		c.InDoubt = int(int32(binary.BigEndian.Uint32(v[13])))
+		c.SchemaVersion = r.str(v[14])
 		copy(c.Digest[:], v[12])
 		e.State = c
 	default:
@@ -93,7 +100,9 @@ func (r *rawEvents) event(prev []byte) (e Event, sum [32]byte, ok bool) {
 	}
 	id := (*[16]byte)(v[1])
 	e.Seq = int64(binary.BigEndian.Uint64(v[0]))
-	e.ID = uuidString(id)
+	if !r.noID {
+		e.ID = uuidString(id)
+	}
 	e.Type = r.str(v[2])
 	e.PayloadVersion = int(int32(binary.BigEndian.Uint32(v[3])))
 	e.Payload = r.copyPayload(v[4])
