@@ -13,6 +13,7 @@
 # index builds (Hatchet's 150: 71 with StatementBegin, 17 NO TRANSACTION
 # holding 1-34 statements).
 #   bench/goose-files.sh          (RUNS=11 rounds; FILES=150; GOOSE_DIR=…)
+# LEDGER_BEFORE=<a ledger binary> times it too, in the same rounds (before/after).
 # Results: $WORK/results/goose-files-<stamp>/{goose-files.csv,summary.txt}.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -77,7 +78,11 @@ n=$(find "$dir" -maxdepth 1 -name '*.sql' | wc -l)
 } | tee "$OUT/summary.txt"
 admin=$(db_url postgres)
 prep() { echo "psql $admin -Xq -c 'drop database if exists $1 with (force)' -c 'create database $1'"; }
-g=goosefiles_goose l=goosefiles_ledger
+g=goosefiles_goose l=goosefiles_ledger b=goosefiles_before
+before=()
+if [ -n "${LEDGER_BEFORE:-}" ]; then
+  before=(-n "ledger-before up ($n files)" -p "$(prep $b)" "$LEDGER_BEFORE up --dir $dir --db $(db_url $b)")
+fi
 # Once each, checked: both apply every file and leave the same schema.
 for db in $g $l; do reset_db "$db"; done
 goose -dir "$dir" postgres "$(db_url $g)" up >"$OUT/goose.log" 2>&1 || { cat "$OUT/goose.log"; exit 1; }
@@ -90,9 +95,10 @@ echo "same schema after each tool's up: $(dump $l | wc -l) lines" | tee -a "$OUT
 echo "== $RUNS interleaved rounds" | tee -a "$OUT/summary.txt"
 interleave -runs "$RUNS" -warmup 1 -csv "$OUT/goose-files.csv" \
   -n "goose up ($n files)" -p "$(prep $g)" "goose -dir $dir postgres $(db_url $g) up" \
-  -n "ledger up ($n files)" -p "$(prep $l)" "ledger up --dir $dir --db $(db_url $l)" | tee -a "$OUT/summary.txt"
-awk -F, 'NR > 1 { if ($1 ~ /^goose/) g = $4; else l = $4 }
-  END { printf "ratio: ledger / goose = %.2f (%.0f vs %.0f ms; target <= 1.0: %s)\n", l / g, l * 1000, g * 1000, l <= g ? "met" : "NOT met" }' \
+  -n "ledger up ($n files)" -p "$(prep $l)" "ledger up --dir $dir --db $(db_url $l)" "${before[@]}" | tee -a "$OUT/summary.txt"
+awk -F, 'NR > 1 { if ($1 ~ /^goose/) g = $4; else if ($1 ~ /^ledger-before/) b = $4; else l = $4 }
+  END { printf "ratio: ledger / goose = %.2f (%.0f vs %.0f ms; target <= 1.0: %s)\n", l / g, l * 1000, g * 1000, l <= g ? "met" : "NOT met"
+        if (b > 0) printf "ratio: ledger-before / goose = %.2f (%.0f ms)\n", b / g, b * 1000 }' \
   "$OUT/goose-files.csv" | tee -a "$OUT/summary.txt"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/summary.txt"
 echo "results in $OUT"
