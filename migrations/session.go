@@ -421,7 +421,8 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 	if fresh {
 		// migration.started, then (once it committed) the clean session
 		// the statements run in: one round trip.
-		if err := s.recordStarted(ctx, step, s.cleanSQL(true)...); err != nil {
+		flushed := from < len(sc.Statements) && noTxFlushes(sc.Statements[from])
+		if err := s.recordStarted(ctx, step, flushed, s.cleanSQL(true)...); err != nil {
 			var afterErr *recordedThenFailed
 			if errors.As(err, &afterErr) {
 				return s.inDoubt(step, fmt.Errorf("prepare the session: %w", afterErr.err), from)
@@ -473,7 +474,7 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 		if i == len(sc.Statements)-1 {
 			break // its progress is recorded with the step's end, below
 		}
-		if err := s.progress(ctx, step, i+1); err != nil {
+		if err := s.progress(ctx, step, i+1, noTxFlushes(sc.Statements[i+1])); err != nil {
 			return s.inDoubt(step, fmt.Errorf("statement %d ran, but recording it failed: %w", i+1, err), i+1)
 		}
 	}
@@ -488,7 +489,7 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 		events = []projector.Event{pev, ev}
 	}
 	if err == nil {
-		err = s.recordIn(ctx, s.cleanSQL(false), nil, true, events...)
+		err = s.recordIn(ctx, recordOpts{before: s.cleanSQL(false), ahead: true}, events...)
 	}
 	if err != nil {
 		var reset *resetFailed
@@ -514,6 +515,31 @@ type resetFailed struct{ err error }
 func (e *resetFailed) Error() string { return e.err.Error() }
 func (e *resetFailed) Unwrap() error { return e.err }
 
+// recordOpts are what recordIn sends around a record.
+type recordOpts struct {
+	before, after []string
+	ahead         bool // send the next step's transaction before reading the answer
+	// flushedBy: the record's commit need not wait for its WAL to reach
+	// disk, because the statement run next flushes it first (noTxFlushes).
+	flushedBy bool
+}
+
+// noTxFlushes reports whether a no-transaction statement commits a
+// catalog change — in a transaction with an xid, whose commit flushes the
+// WAL up to it, as every commit before it — before it changes anything
+// else: the CONCURRENTLY forms of CREATE INDEX, REINDEX, DROP INDEX and
+// DETACH PARTITION (leavesBehind) mark the catalog first. A record
+// committed just before such a statement reaches the disk before
+// anything the statement does can, so it need not wait for the disk
+// itself: after a crash, the WAL that survives is a prefix, and it shows
+// at most the one statement past the last recorded progress that it
+// shows when each record waits — the state a crash right after a
+// statement's commit leaves today. (A statement that does nothing — IF
+// NOT EXISTS finding the index — flushes nothing and changes nothing;
+// the records before it reach the disk with the step's migration.applied,
+// which waits.)
+func noTxFlushes(st Statement) bool { return leavesBehind(st) }
+
 // recordIn is record with statements around the record's transaction, in
 // the same round trip: before runs first, inside the transaction (it
 // commits with the record, or not at all, and then the session is cleaned
@@ -521,7 +547,8 @@ func (e *resetFailed) Unwrap() error { return e.err }
 // committed. A failure of before is a *resetFailed, of after a
 // *recordedThenFailed. With ahead, the next step's transaction is sent
 // before the answer is read, as runTx does.
-func (s *session) recordIn(ctx context.Context, before, after []string, ahead bool, events ...projector.Event) error {
+func (s *session) recordIn(ctx context.Context, o recordOpts, events ...projector.Event) error {
+	before, after := o.before, o.after
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -533,7 +560,11 @@ func (s *session) recordIn(ctx context.Context, before, after []string, ahead bo
 	for _, q := range before {
 		sql.WriteString(q + ";\n")
 	}
-	for _, q := range append([]string{beginTx}, recordSettings...) {
+	settings := append([]string{beginTx}, recordSettings...)
+	if o.flushedBy {
+		settings = append(settings, "SET LOCAL synchronous_commit = off")
+	}
+	for _, q := range settings {
 		sql.WriteString(q + ";\n")
 	}
 	sql.WriteString(record + ";\nCOMMIT")
@@ -544,11 +575,11 @@ func (s *session) recordIn(ctx context.Context, before, after []string, ahead bo
 		s.app.Withdraw()
 		return err
 	}
-	if ahead {
+	if o.ahead {
 		s.sendAhead(ctx)
 	}
 	results, err := readQuery(ctx, s.conn.PgConn())
-	at := len(before) + 1 + len(recordSettings) // the record's result; COMMIT's is next
+	at := len(before) + len(settings) // the record's result; COMMIT's is next
 	f := failureOf(results, err, 0, nil)
 	switch {
 	case f == nil || f.index > at+1:
@@ -591,12 +622,13 @@ func (s *session) inDoubt(step Step, err error, done int) *MigrationError {
 }
 
 // progress records that done statements of a no-transaction step completed.
-func (s *session) progress(ctx context.Context, step Step, done int) error {
+// flushedBy: the statement run next flushes it (noTxFlushes).
+func (s *session) progress(ctx context.Context, step Step, done int, flushedBy bool) error {
 	ev, err := projector.NewEvent(projector.TypeMigrationProgressed, projector.Progressed{ID: step.ID, StatementsDone: done})
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, ev)
+	return s.recordIn(ctx, recordOpts{flushedBy: flushedBy}, ev)
 }
 
 // boundReads sets the bound of the session's own reads again, after
@@ -669,13 +701,14 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 
 // recordStarted records the migration.started a no-transaction step begins
 // with; after, if any, runs in the same round trip once it committed
-// (recordIn), and its failure is a *recordedThenFailed.
-func (s *session) recordStarted(ctx context.Context, step Step, after ...string) error {
+// (recordIn), and its failure is a *recordedThenFailed. flushedBy: the
+// step's first statement flushes the record (noTxFlushes).
+func (s *session) recordStarted(ctx context.Context, step Step, flushedBy bool, after ...string) error {
 	started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
 	if err != nil {
 		return err
 	}
-	if err := s.recordIn(ctx, nil, after, false, started); err != nil {
+	if err := s.recordIn(ctx, recordOpts{after: after, flushedBy: flushedBy}, started); err != nil {
 		var afterErr *recordedThenFailed
 		if errors.As(err, &afterErr) {
 			return err
@@ -708,7 +741,7 @@ func (s *session) execGo(ctx context.Context, step Step) error {
 		return merr
 	}
 	if fn.conn != nil {
-		if err := s.recordStarted(ctx, step); err != nil {
+		if err := s.recordStarted(ctx, step, false); err != nil {
 			return err
 		}
 		t0 := time.Now()
