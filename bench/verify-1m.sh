@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ledger verify` of a ledger with 1,000,000 events (10 applied migrations + churn appended
 # by bench/seed, ~2 min to seed): wall time and peak RSS from /usr/bin/time -v, VERIFY_RUNS
-# runs (median wall, max RSS). Target 6b: <= 5 s and <= 200 MB.
+# runs (median wall, max RSS, median CPU). Target 6b: <= 5 s and <= 200 MB; issue 26 (target 7):
+# its CPU time (user+sys) below its wall time.
 #   ./verify-1m.sh      (EVENTS=1000000 VERIFY_RUNS=3 SEED_REUSE=0)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -23,6 +24,7 @@ for r in $(seq "$VERIFY_RUNS"); do
     | tee -a "$OUT/runs.txt"
 done
 head -n 1 "$OUT/verify-1.out"
-awk -v ev="$EVENTS" '{ w[NR] = $4; if ($14 > m) m = $14 } END { n = asort(w); med = w[int((n + 1) / 2)]
-  printf "verify of %s events: median wall %.2f s (target <= 5: %s), peak RSS %.1f MB (target <= 200: %s)\n",
-    ev, med, med <= 5 ? "met" : "NOT met", m, m <= 200 ? "met" : "NOT met" }' "$OUT/runs.txt"
+awk -v ev="$EVENTS" '{ w[NR] = $4; c[NR] = $7 + $10; if ($14 > m) m = $14 } END { n = asort(w); med = w[int((n + 1) / 2)]
+  asort(c); cpu = c[int((n + 1) / 2)]
+  printf "verify of %s events: median wall %.2f s (target <= 5: %s), peak RSS %.1f MB (target <= 200: %s), median CPU (user+sys) %.2f s (target: below the wall: %s)\n",
+    ev, med, med <= 5 ? "met" : "NOT met", m, m <= 200 ? "met" : "NOT met", cpu, cpu < med ? "met" : "NOT met" }' "$OUT/runs.txt"

@@ -15,29 +15,67 @@ import (
 // state (e.State, ledger format 2 on) also hashes the format, the digest in
 // lower-case hex, the in-doubt count and the schema version, in that order.
 func EventHash(prev []byte, e Event, payloadText string) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	field := func(s string) {
-		h.Write([]byte(strconv.Itoa(len(s))))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
-		h.Write([]byte{'\n'})
-	}
-	field(strconv.FormatInt(e.Seq, 10))
-	field(e.ID)
-	field(e.Type)
-	field(strconv.Itoa(e.PayloadVersion))
-	field(strconv.FormatInt(e.RecordedAt.UnixMicro(), 10))
-	field(e.Actor)
-	field(e.Host)
-	field(e.AppVersion)
-	field(payloadText)
+	b := make([]byte, 0, 256+len(payloadText))
+	b = append(b, prev...)
+	b = appendIntField(b, e.Seq)
+	b = appendField(b, e.ID)
+	b = appendField(b, e.Type)
+	b = appendIntField(b, int64(e.PayloadVersion))
+	b = appendIntField(b, e.RecordedAt.UnixMicro())
+	b = appendField(b, e.Actor)
+	b = appendField(b, e.Host)
+	b = appendField(b, e.AppVersion)
+	b = appendField(b, payloadText)
 	if c := e.State; c != nil {
 		// Format 2: the state the event leaves behind.
-		field(strconv.Itoa(c.Format))
-		field(hex.EncodeToString(c.Digest[:]))
-		field(strconv.Itoa(c.InDoubt))
-		field(c.SchemaVersion)
+		b = appendStateFields(b, c.Format, c.Digest[:], c.InDoubt, c.SchemaVersion)
 	}
-	return h.Sum(nil)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// The fields of the hashed text, each appended to b as EventHash hashes
+// it: its length in bytes, ':', its bytes and '\n'. Verify builds the
+// same text from a row's raw values with them.
+
+func appendField[S string | []byte](b []byte, s S) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	b = append(b, s...)
+	return append(b, '\n')
+}
+
+func appendIntField(b []byte, n int64) []byte {
+	var t [20]byte
+	return appendField(b, strconv.AppendInt(t[:0], n, 10))
+}
+
+// appendUUIDField appends a uuid's canonical text form.
+func appendUUIDField(b []byte, id *[16]byte) []byte {
+	t := uuidText(id)
+	return appendField(b, t[:])
+}
+
+// uuidText is a uuid's canonical text form (lower-case hex, 8-4-4-4-12),
+// as uuid.UUID.String writes it.
+func uuidText(id *[16]byte) (t [36]byte) {
+	hex.Encode(t[0:8], id[0:4])
+	t[8] = '-'
+	hex.Encode(t[9:13], id[4:6])
+	t[13] = '-'
+	hex.Encode(t[14:18], id[6:8])
+	t[18] = '-'
+	hex.Encode(t[19:23], id[8:10])
+	t[23] = '-'
+	hex.Encode(t[24:], id[10:])
+	return t
+}
+
+// appendStateFields appends the committed state's fields (ledger format 2 on).
+func appendStateFields[S string | []byte](b []byte, format int, digest []byte, inDoubt int, schemaVersion S) []byte {
+	b = appendIntField(b, int64(format))
+	var t [64]byte
+	b = appendField(b, t[:hex.Encode(t[:], digest)])
+	b = appendIntField(b, int64(inDoubt))
+	return appendField(b, schemaVersion)
 }

@@ -106,10 +106,13 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 	var rep VerifyReport
 	anchors := newAnchorCheck(expect)
 	var foldState projector.State
-	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq")
+	// Every column in binary: the reader decodes the common row from its
+	// raw bytes (rawEvent) and leaves anything else to pgx.
+	rows, err := tx.Query(ctx, s.sql.events+" ORDER BY seq", pgx.QueryExecModeDescribeExec, pgx.QueryResultFormats{pgx.BinaryFormatCode})
 	if err != nil {
 		return rep, s.mapErr(err)
 	}
+	raw := newRawEvents(rows, visit != nil)
 	// Two stages, so decoding rows and hashing overlaps with folding: this
 	// goroutine reads and checks the chain, the fold runs beside it on
 	// batches handed over through a small bounded channel (memory stays
@@ -150,10 +153,16 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 	var committedSince int64 // the first event that committed its state
 	var scanErr error
 	for rows.Next() {
-		e, payload, err := scanEvent(rows)
-		if err != nil {
-			scanErr = err
-			break
+		// The row's own hash, recomputed: sum over the raw row when
+		// rawEvent took it, else over the event pgx scanned.
+		e, sum, ok := raw.event(prev)
+		if !ok {
+			var payload string
+			if e, payload, err = scanEvent(rows); err != nil {
+				scanErr = err
+				break
+			}
+			copy(sum[:], EventHash(prev, e, payload))
 		}
 		walked++
 		switch {
@@ -162,7 +171,7 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 			walked = e.Seq
 		case !bytes.Equal(e.PrevHash, prev):
 			broken(e.Seq, "prev_hash is not the hash of seq %d", e.Seq-1)
-		case !bytes.Equal(e.Hash, EventHash(prev, e, payload)):
+		case !bytes.Equal(e.Hash, sum[:]):
 			broken(e.Seq, "the stored hash does not match the row: the event was changed after it was recorded")
 		case e.State == nil && committedSince > 0:
 			broken(e.Seq, "it commits no state, though every event since seq %d does", committedSince)
@@ -173,9 +182,12 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 		if e.State != nil && committedSince == 0 {
 			committedSince = e.Seq
 		}
-		prev = e.Hash
+		prev = append(prev[:0], e.Hash...)
 		if visit != nil {
-			visit(e)
+			// Hashes of their own: rawEvent's point into its buffers.
+			v := e
+			v.PrevHash, v.Hash = bytes.Clone(e.PrevHash), bytes.Clone(e.Hash)
+			visit(v)
 		}
 		e.PrevHash, e.Hash = nil, nil // the fold needs neither
 		if batch = append(batch, e); len(batch) == batchSize {

@@ -816,3 +816,67 @@ func TestOneConnectionPoolIsEnough(t *testing.T) {
 	}
 	verifyOK(t, old.Store())
 }
+
+// A no-transaction step records migration.started, a migration.progressed
+// after each statement, and migration.applied — its last statement's
+// progress and migration.applied in one transaction (one round trip with
+// the session's reset), so neither commits without the other — and a
+// transactional step after it runs on as it would after any other.
+func TestNoTransactionStepRecordsItsEndInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	src := map[string]string{
+		"0001_t":   "CREATE TABLE t (a int, b int, c int);",
+		"0002_idx": "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\nSET work_mem = '1MB';\nCREATE INDEX CONCURRENTLY t_c ON t (c);",
+		"0003_u":   "CREATE TABLE u (id int);",
+		"0004_one": "-- ledger:no-transaction\nCREATE INDEX CONCURRENTLY u_id ON u (id);",
+		"0005_v":   "CREATE TABLE v (id int);",
+	}
+	r := runner(t, pool, load(t, src))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, "SELECT type, coalesce(payload->>'id', ''), coalesce(payload->>'statements_done', ''), xmin::text FROM ledger.events WHERE seq > 1 ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, xmins []string
+	for rows.Next() {
+		var typ, id, done, xmin string
+		if err := rows.Scan(&typ, &id, &done, &xmin); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.TrimSpace(typ+" "+id+" "+done))
+		xmins = append(xmins, xmin)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"migration.applied 0001_t",
+		"migration.started 0002_idx", "migration.progressed 0002_idx 1", "migration.progressed 0002_idx 2",
+		"migration.progressed 0002_idx 3", "migration.progressed 0002_idx 4", "migration.applied 0002_idx",
+		"migration.applied 0003_u",
+		"migration.started 0004_one", "migration.progressed 0004_one 1", "migration.applied 0004_one",
+		"migration.applied 0005_v",
+	}
+	if strings.Join(got[:len(got)-1], "\n") != strings.Join(want, "\n") || got[len(got)-1] != "schema.fingerprinted" {
+		t.Fatalf("events:\n%s\nwant:\n%s\nschema.fingerprinted", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, c := range []struct {
+		a, b int
+		same bool
+	}{{5, 6, true}, {9, 10, true}, {1, 2, false}, {4, 5, false}, {8, 9, false}, {6, 7, false}} {
+		if (xmins[c.a] == xmins[c.b]) != c.same {
+			t.Errorf("%s and %s in one transaction: %v, want %v", got[c.a], got[c.b], !c.same, c.same)
+		}
+	}
+	verifyOK(t, r.Store())
+	for _, ix := range []string{"t_a", "t_b", "t_c", "u_id"} {
+		var valid bool
+		if err := pool.QueryRow(ctx, "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", ix).Scan(&valid); err != nil || !valid {
+			t.Fatalf("index %s: valid=%v %v", ix, valid, err)
+		}
+	}
+}

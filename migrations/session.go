@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -418,14 +419,20 @@ func (s *session) sendAhead(ctx context.Context) {
 func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool) error {
 	sc := step.Script
 	if fresh {
-		if err := s.recordStarted(ctx, step); err != nil {
+		// migration.started, then (once it committed) the clean session
+		// the statements run in: one round trip.
+		flushed := from < len(sc.Statements) && noTxFlushes(sc.Statements[from])
+		if err := s.recordStarted(ctx, step, flushed, s.cleanSQL(true)...); err != nil {
+			var afterErr *recordedThenFailed
+			if errors.As(err, &afterErr) {
+				return s.inDoubt(step, fmt.Errorf("prepare the session: %w", afterErr.err), from)
+			}
 			return err
 		}
-	}
-	t0 := time.Now()
-	if err := s.cleanSession(ctx, true); err != nil {
+	} else if err := s.cleanSession(ctx, true); err != nil {
 		return s.inDoubt(step, fmt.Errorf("prepare the session: %w", err), from)
 	}
+	t0 := time.Now()
 	for i := from; i < len(sc.Statements); i++ {
 		st := sc.Statements[i]
 		_, err := s.conn.PgConn().Exec(ctx, st.Text).ReadAll()
@@ -464,21 +471,150 @@ func (s *session) execNoTx(ctx context.Context, step Step, from int, fresh bool)
 			}
 			return merr
 		}
-		if err := s.progress(ctx, step, i+1); err != nil {
+		if i == len(sc.Statements)-1 {
+			break // its progress is recorded with the step's end, below
+		}
+		if err := s.progress(ctx, step, i+1, noTxFlushes(sc.Statements[i+1])); err != nil {
 			return s.inDoubt(step, fmt.Errorf("statement %d ran, but recording it failed: %w", i+1, err), i+1)
 		}
 	}
-	if err := s.cleanSession(ctx, false); err != nil {
-		return s.inDoubt(step, fmt.Errorf("its statements ran, but resetting the session failed: %w", err), len(sc.Statements))
-	}
+	// The session made clean again, the last statement's migration.progressed
+	// and migration.applied (or reverted): one transaction, one round trip.
+	// Nothing of it commits unless all of it does.
 	ev, err := step.done(time.Since(t0).Milliseconds())
+	events := []projector.Event{ev}
+	if err == nil && len(sc.Statements) > from {
+		var pev projector.Event
+		pev, err = projector.NewEvent(projector.TypeMigrationProgressed, projector.Progressed{ID: step.ID, StatementsDone: len(sc.Statements)})
+		events = []projector.Event{pev, ev}
+	}
 	if err == nil {
-		err = s.record(ctx, ev)
+		err = s.recordIn(ctx, recordOpts{before: s.cleanSQL(false), ahead: true}, events...)
 	}
 	if err != nil {
+		var reset *resetFailed
+		if errors.As(err, &reset) {
+			return s.inDoubt(step, fmt.Errorf("its statements ran, but resetting the session failed: %w", reset.err), len(sc.Statements))
+		}
 		return s.inDoubt(step, fmt.Errorf("its statements ran, but recording %s failed: %w", ev.Type, err), len(sc.Statements))
 	}
 	return nil
+}
+
+// recordedThenFailed: the record committed, and a statement sent after it
+// in the same round trip (recordIn's after) failed.
+type recordedThenFailed struct{ err error }
+
+func (e *recordedThenFailed) Error() string { return "recorded, then: " + e.err.Error() }
+func (e *recordedThenFailed) Unwrap() error { return e.err }
+
+// resetFailed: a statement sent before the record in the same round trip
+// (recordIn's before: the session's reset) failed; nothing was recorded.
+type resetFailed struct{ err error }
+
+func (e *resetFailed) Error() string { return e.err.Error() }
+func (e *resetFailed) Unwrap() error { return e.err }
+
+// recordOpts are what recordIn sends around a record.
+type recordOpts struct {
+	before, after []string
+	ahead         bool // send the next step's transaction before reading the answer
+	// flushedBy: the record's commit need not wait for its WAL to reach
+	// disk, because the statement run next flushes it first (noTxFlushes).
+	flushedBy bool
+}
+
+// noTxFlushes reports whether a no-transaction statement commits a
+// catalog change — in a transaction with an xid, whose commit flushes the
+// WAL up to it, as every commit before it — before it changes anything
+// else: the CONCURRENTLY forms of CREATE INDEX, REINDEX, DROP INDEX and
+// DETACH PARTITION (leavesBehind) mark the catalog first. A record
+// committed just before such a statement reaches the disk before
+// anything the statement does can, so it need not wait for the disk
+// itself: after a crash, the WAL that survives is a prefix, and it shows
+// at most the one statement past the last recorded progress that it
+// shows when each record waits — the state a crash right after a
+// statement's commit leaves today. (A statement that does nothing — IF
+// NOT EXISTS finding the index — flushes nothing and changes nothing;
+// the records before it reach the disk with the step's migration.applied,
+// which waits.)
+func noTxFlushes(st Statement) bool { return leavesBehind(st) }
+
+// recordIn is record with statements around the record's transaction, in
+// the same round trip: before runs first, inside the transaction (it
+// commits with the record, or not at all, and then the session is cleaned
+// again, for what it did is undone); after runs once the record
+// committed. A failure of before is a *resetFailed, of after a
+// *recordedThenFailed. With ahead, the next step's transaction is sent
+// before the answer is read, as runTx does.
+func (s *session) recordIn(ctx context.Context, o recordOpts, events ...projector.Event) error {
+	before, after := o.before, o.after
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	record, err := s.app.Statement(ctx, ledger.Recording{Actor: s.actor}, events...)
+	if err != nil {
+		return err
+	}
+	var sql strings.Builder
+	for _, q := range before {
+		sql.WriteString(q + ";\n")
+	}
+	settings := append([]string{beginTx}, recordSettings...)
+	if o.flushedBy {
+		settings = append(settings, "SET LOCAL synchronous_commit = off")
+	}
+	for _, q := range settings {
+		sql.WriteString(q + ";\n")
+	}
+	sql.WriteString(record + ";\nCOMMIT")
+	for _, q := range after {
+		sql.WriteString(";\n" + q)
+	}
+	if err := sendQuery(ctx, s.conn.PgConn(), sql.String()); err != nil {
+		s.app.Withdraw()
+		return err
+	}
+	if o.ahead {
+		s.sendAhead(ctx)
+	}
+	results, err := readQuery(ctx, s.conn.PgConn())
+	at := len(before) + len(settings) // the record's result; COMMIT's is next
+	f := failureOf(results, err, 0, nil)
+	switch {
+	case f == nil || f.index > at+1:
+		if err := s.app.Done(results[at]); err != nil {
+			return fmt.Errorf("committed, but the ledger's answer is unreadable: %w", err)
+		}
+		if f != nil {
+			return &recordedThenFailed{err: f.err}
+		}
+		return nil
+	}
+	_ = s.app.Done(nil)
+	if s.sent != nil { // it ran in the failed transaction, or found the head short
+		s.discard(ctx)
+		s.sent = nil
+	}
+	s.rollback(ctx)
+	if len(before) > 0 {
+		_ = s.cleanSession(ctx, false) // what before did was rolled back
+	}
+	// The failure said as record's (wait's) says it.
+	var pgErr *pgconn.PgError
+	switch {
+	case f.index < len(before) && errors.As(f.err, &pgErr):
+		return &resetFailed{err: f.err}
+	case f.index < at:
+		f.err = fmt.Errorf("prepare the transaction: %w", f.err)
+	case f.index == at:
+		f.err = fmt.Errorf("record in the ledger: %w", f.err)
+	default:
+		f.err = fmt.Errorf("commit: %w", f.err)
+	}
+	// Its records run as the session's own role, in a clean session:
+	// a permission refused here is the role's, not a migration's.
+	return s.store.WriteErr(f.err)
 }
 
 func (s *session) inDoubt(step Step, err error, done int) *MigrationError {
@@ -486,12 +622,13 @@ func (s *session) inDoubt(step Step, err error, done int) *MigrationError {
 }
 
 // progress records that done statements of a no-transaction step completed.
-func (s *session) progress(ctx context.Context, step Step, done int) error {
+// flushedBy: the statement run next flushes it (noTxFlushes).
+func (s *session) progress(ctx context.Context, step Step, done int, flushedBy bool) error {
 	ev, err := projector.NewEvent(projector.TypeMigrationProgressed, projector.Progressed{ID: step.ID, StatementsDone: done})
 	if err != nil {
 		return err
 	}
-	return s.record(ctx, ev)
+	return s.recordIn(ctx, recordOpts{flushedBy: flushedBy}, ev)
 }
 
 // boundReads sets the bound of the session's own reads again, after
@@ -506,17 +643,20 @@ func (s *session) boundReads(ctx context.Context) {
 // step's statements (ddl), sets the DDL lock timeout; after them, the
 // bound of the session's own reads.
 func (s *session) cleanSession(ctx context.Context, ddl bool) error {
-	sql := strings.Join(cleanSession, "; ")
+	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), strings.Join(s.cleanSQL(ddl), "; ")).ReadAll()
+	return err
+}
+
+// cleanSQL is what cleanSession runs.
+func (s *session) cleanSQL(ddl bool) []string {
+	sql := slices.Clone(cleanSession)
 	if ddl {
-		for _, set := range stepSettings(s.set.ddlLockTimeout, s.set.tenant, false) {
-			sql += "; " + set
-		}
+		sql = append(sql, stepSettings(s.set.ddlLockTimeout, s.set.tenant, false)...)
 	}
 	if !ddl && s.set.readTimeout != "" {
-		sql += "; " + s.set.readTimeout // the session reads on, bounded again
+		sql = append(sql, s.set.readTimeout) // the session reads on, bounded again
 	}
-	_, err := s.conn.PgConn().Exec(context.WithoutCancel(ctx), sql).ReadAll()
-	return err
+	return sql
 }
 
 // invalidIndexes names the invalid indexes on the tables a failed
@@ -559,13 +699,20 @@ func (s *session) invalidIndexes(ctx context.Context, st Statement) []string {
 	return all
 }
 
-// recordStarted records the migration.started a no-transaction step begins with.
-func (s *session) recordStarted(ctx context.Context, step Step) error {
+// recordStarted records the migration.started a no-transaction step begins
+// with; after, if any, runs in the same round trip once it committed
+// (recordIn), and its failure is a *recordedThenFailed. flushedBy: the
+// step's first statement flushes the record (noTxFlushes).
+func (s *session) recordStarted(ctx context.Context, step Step, flushedBy bool, after ...string) error {
 	started, err := projector.NewEvent(projector.TypeMigrationStarted, step.started())
 	if err != nil {
 		return err
 	}
-	if err := s.record(ctx, started); err != nil {
+	if err := s.recordIn(ctx, recordOpts{after: after, flushedBy: flushedBy}, started); err != nil {
+		var afterErr *recordedThenFailed
+		if errors.As(err, &afterErr) {
+			return err
+		}
 		merr := &MigrationError{ID: step.ID, Direction: step.Direction, File: step.Script.File, Err: fmt.Errorf("record %s: %w", started.Type, err)}
 		var pgErr *pgconn.PgError
 		// A server's refusal on a live connection is final; a lost
@@ -594,7 +741,7 @@ func (s *session) execGo(ctx context.Context, step Step) error {
 		return merr
 	}
 	if fn.conn != nil {
-		if err := s.recordStarted(ctx, step); err != nil {
+		if err := s.recordStarted(ctx, step, false); err != nil {
 			return err
 		}
 		t0 := time.Now()

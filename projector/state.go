@@ -1,8 +1,6 @@
 package projector
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -254,9 +252,10 @@ func (s *State) commit(c Change) {
 	}
 	if recompute {
 		s.SchemaVersion = ""
+		var newest idKey // s.SchemaVersion's, parsed once
 		for id := range s.Applied {
-			if s.SchemaVersion == "" || CompareIDs(id, s.SchemaVersion) > 0 {
-				s.SchemaVersion = id
+			if k := keyOf(id); s.SchemaVersion == "" || k.compare(newest) > 0 {
+				s.SchemaVersion, newest = id, k
 			}
 		}
 	}
@@ -272,17 +271,6 @@ func (s *State) commit(c Change) {
 	for _, f := range c.PutFailed {
 		s.Failed[f.ID] = f
 	}
-}
-
-// decode unmarshals a payload strictly: unknown fields are an error, since a
-// field this binary does not know may change what the event means.
-func decode(e Event, v any) error {
-	d := json.NewDecoder(bytes.NewReader(e.Payload))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return invalid(e, "payload: %v", err)
-	}
-	return nil
 }
 
 func checkID(e Event, id string) error {
