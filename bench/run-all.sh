@@ -5,7 +5,7 @@
 # (block.sh), ledger verify of 1,000,000 events (verify-1m.sh) and the Go benchmarks;
 # finally a table of the targets, measured values and ratios (summary.md).
 #   bench/run-all.sh            (~10-12 min on 2 cores; WORK=/tmp/ledger-bench)
-#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify drift deploy gobench
+#   SKIP="gobench verify" bench/run-all.sh   skip steps: run floor scale race block verify drift deploy fresh goosefiles gobench
 #   SUMMARY_OF=$WORK/results/all-<stamp> bench/run-all.sh   only rebuild that run's summary.md
 # Results: $WORK/results/all-<stamp>/ (one log per step, CSVs, summary.md).
 set -euo pipefail
@@ -38,6 +38,8 @@ step block   env OUT="$R/block" TOOLS="ledger goose migrate tern" SLEEP=5 "$HERE
 step verify  env OUT="$R/verify" "$HERE/verify-1m.sh"
 step drift   env OUT="$R/drift.log" "$HERE/drift.sh"
 step deploy  env OUT="$R/deploy" "$HERE/deploy.sh"
+step fresh   env OUT="$R/fresh" "$HERE/fresh.sh"
+step goosefiles env OUT="$R/goose-files" "$HERE/goose-files.sh"
 step gobench env LEDGER_TEST_DATABASE_URL="$(db_url postgres)" \
   sh -c "cd '$ROOT' && go test -run '^\$' -bench . -count 1 ./ledger ./migrations"
 total=$(( $(date +%s) - t_all )); echo "$total" >"$R/total.txt"
@@ -81,6 +83,11 @@ deprow() {  # deprow KIND N: one summary row, ledger against goose and against t
   local what="\`ledger up\` ($1)"; [ "$1" = "down of 1" ] && what="\`ledger down\` of 1"
   echo "| 10 | $what, $2 tables with an index each <= 1.0x goose and tern | ${l:-?} ms vs goose ${g:-?} ms, tern ${t:-?} ms | $rg / $rt | $(verdict "${worst:--}" 1.0) |"
 }
+# fresh.sh and goose-files.sh: median ms of a named command in their CSV
+med() { awk -F, -v k="$2" 'NR > 1 && $1 == k { printf "%.1f", $4 * 1000 }' "$1" 2>/dev/null; }
+frl=$(med "$R/fresh/fresh.csv" ledger); frt=$(med "$R/fresh/fresh.csv" tern); frg=$(med "$R/fresh/fresh.csv" goose)
+gfl=$(awk -F, 'NR > 1 && $1 ~ /^ledger up/ { printf "%.1f", $4 * 1000 }' "$R/goose-files/goose-files.csv" 2>/dev/null)
+gfg=$(awk -F, 'NR > 1 && $1 ~ /^goose up/ { printf "%.1f", $4 * 1000 }' "$R/goose-files/goose-files.csv" 2>/dev/null)
 vline=$(grep '^verify of' "$R/verify.log" 2>/dev/null || true)
 vwall=$(printf '%s' "$vline" | sed -n 's/.*median wall \([0-9.]*\) s.*/\1/p')
 vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
@@ -104,6 +111,8 @@ vrss=$(printf '%s' "$vline" | sed -n 's/.*peak RSS \([0-9.]*\) MB.*/\1/p')
   echo "| 6b | \`ledger verify\` of 1,000,000 events <= 5 s | ${vwall:-?} s (median of 3) | $(ratio "$vwall" 5) of 5 s | $(verdict "$(ratio "$vwall" 5)" 1.0) |"
   echo "| 6b | ... peak RSS <= 200 MB | ${vrss:-?} MB | $(ratio "$vrss" 200) of 200 MB | $(verdict "$(ratio "$vrss" 200)" 1.0) |"
   for n in 300 1000; do deprow "up of 1" "$n"; deprow "no-op up" "$n"; deprow "down of 1" "$n"; done
+  echo "| 11 | \`ledger up\` of 10 on a fresh database <= 1.0x tern | ${frl:-?} ms vs tern ${frt:-?} ms (goose ${frg:-?} ms) | $(ratio "$frl" "$frt") | $(verdict "$(ratio "$frl" "$frt")" 1.0) |"
+  echo "| 12 | goose files in Hatchet's shape: \`ledger up\` <= 1.0x goose | ${gfl:-?} ms vs goose ${gfg:-?} ms | $(ratio "$gfl" "$gfg") | $(verdict "$(ratio "$gfl" "$gfg")" 1.0) |"
   echo
   echo "### Peer table (run.sh)"
   echo
