@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -453,11 +455,23 @@ type budgetConn struct {
 }
 
 func (c *budgetConn) Close() error {
-	err := c.Conn.Close()
-	if c.closed.CompareAndSwap(false, true) {
-		c.release()
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.Conn.Close()
 	}
-	return err
+	// The server's backend leaves pg_stat_activity before its end of the
+	// socket closes: the token is given back once it has (pgx sent its
+	// Terminate; the half-close ends a backend that did not get it), so
+	// the budget counts what the server sees.
+	go func() {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.Conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, _ = io.Copy(io.Discard, c.Conn)
+		_ = c.Conn.Close()
+		c.release()
+	}()
+	return nil
 }
 
 // withDatabase is raw with its database replaced by name.
