@@ -317,7 +317,8 @@ func TestRelayCommandOnAThreeNodeClusterVerifies(t *testing.T) {
 }
 
 // relay --targets FILE (ledger rollout's syntax) relays the ledgers of the
-// targets, a tenant's own included, and no other.
+// targets, a tenant's own included, and no other — here polled, within a
+// budget too small for them to LISTEN.
 func TestRelayCommandTargets(t *testing.T) {
 	ctx := context.Background()
 	var lines []string
@@ -353,7 +354,8 @@ func TestRelayCommandTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := natstest.Start(t)
-	r := runBackground(t, "relay", "--targets", file, "--nats", srv.URL(), "--discover", "200ms")
+	// Two databases at 3 connections each do not fit in 2: both are polled.
+	r := runBackground(t, "relay", "--targets", file, "--nats", srv.URL(), "--discover", "200ms", "--max-conns", "2", "--poll-interval", "200ms")
 	_, js := natstest.Connect(t, srv.URL())
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -366,6 +368,9 @@ func TestRelayCommandTargets(t *testing.T) {
 		slices.Sort(got)
 		slices.Sort(want)
 		if slices.Equal(got, want) {
+			if !strings.Contains(r.out.String(), "polling the others") {
+				t.Errorf("the relay does not say it polls the databases:\n%s", r.out.String())
+			}
 			break
 		}
 		if time.Now().After(deadline) {
