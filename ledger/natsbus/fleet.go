@@ -100,6 +100,7 @@ type fleetDB struct {
 	stop       context.CancelFunc // while listening
 	done       chan struct{}      // closed when serve returned
 	lastActive time.Time          // an append seen last
+	prevActive time.Time          // the one before (polled: the visit before that saw one)
 	nextVisit  time.Time
 	visitErr   error
 	errSince   time.Time
@@ -315,10 +316,9 @@ func (f *FleetRelay) discoverDatabases(ctx context.Context) {
 }
 
 // rebalance spends the budget: every database LISTENs when all fit, else
-// the listen slots go to the databases appended to most recently (a
-// polled database takes the slot of a listening one only once it was
-// active a visit interval later than that one) and the rest of the budget
-// visits the others.
+// the free listen slots go to the databases appended to most recently, a
+// busy polled database takes the slot of an idle listening one, and the
+// rest of the budget visits the others.
 func (f *FleetRelay) rebalance(ctx context.Context) {
 	total, perDB := f.dbs.Budget()
 	f.mu.Lock()
@@ -367,12 +367,24 @@ func (f *FleetRelay) rebalance(ctx context.Context) {
 	for len(listeners)+len(promote) < plan.listen && len(polled) > 0 {
 		promote, polled = append(promote, polled[0]), polled[1:]
 	}
+	// A polled database is busy when two of its visits in a row found
+	// appends within the window; a listening one is idle when it saw none
+	// in the window. A busy one takes an idle one's slot (at most half the
+	// slots change at a time), so that appends spread at random over the
+	// fleet do not move the slots around.
+	now, window := time.Now(), f.idleWindow()
+	var busy []*fleetDB
+	for _, d := range polled {
+		if !d.prevActive.IsZero() && now.Sub(d.prevActive) <= window {
+			busy = append(busy, d)
+		}
+	}
 	swaps := max(1, plan.listen/2)
-	for i := 0; i < len(listeners) && i < len(polled) && i < swaps; i++ {
-		if !polled[i].lastActive.After(listeners[i].lastActive.Add(f.visitEvery)) {
+	for i := 0; i < len(listeners) && i < len(busy) && i < swaps; i++ {
+		if now.Sub(listeners[i].lastActive) < window {
 			break
 		}
-		demote, promote = append(demote, listeners[i]), append(promote, polled[i])
+		demote, promote = append(demote, listeners[i]), append(promote, busy[i])
 	}
 	f.mu.Unlock()
 	for _, d := range demote {
@@ -386,6 +398,10 @@ func (f *FleetRelay) rebalance(ctx context.Context) {
 		f.startListening(ctx, d)
 	}
 }
+
+// idleWindow is how long a listening database must have seen no append
+// to give its slot to a busy polled one: ten poll intervals.
+func (f *FleetRelay) idleWindow() time.Duration { return 10 * f.visitEvery }
 
 // startListening serves d from a pool with a LISTEN, until stopListening.
 func (f *FleetRelay) startListening(ctx context.Context, d *fleetDB) {
@@ -419,7 +435,7 @@ func (f *FleetRelay) stopListening(d *fleetDB) {
 func (f *FleetRelay) noteActive(name string) {
 	f.mu.Lock()
 	if d, ok := f.databases[name]; ok {
-		d.lastActive = time.Now()
+		d.prevActive, d.lastActive = d.lastActive, time.Now()
 	}
 	f.mu.Unlock()
 }
@@ -679,7 +695,7 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 	}
 	d.nextVisit = sweepStart.Add(next)
 	if active {
-		d.lastActive = time.Now()
+		d.prevActive, d.lastActive = d.lastActive, time.Now()
 	}
 	if err == nil {
 		d.known = known
