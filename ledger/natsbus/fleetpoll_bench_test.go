@@ -181,7 +181,7 @@ func BenchmarkFleetPolled(b *testing.B) {
 				commitMu.Lock()
 				commits[natsbus.DefaultName(db, "ledger")+"/"+strconv.FormatInt(h.Seq, 10)] = at
 				commitMu.Unlock()
-				time.Sleep(time.Duration(rand.IntN(int(2*10*time.Second/time.Duration(per))))) // ~10 s in all
+				time.Sleep(time.Duration(rand.IntN(int(2 * 10 * time.Second / time.Duration(per))))) // ~10 s in all
 			}
 		})
 	}
