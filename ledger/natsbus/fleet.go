@@ -325,7 +325,10 @@ func (f *FleetRelay) rebalance(ctx context.Context) {
 	n := len(f.databases)
 	plan := fleetPlan{listen: n}
 	if total > 0 && n*perDB > total {
-		reserve := max(1, total/4)
+		// Half the budget visits: how long a sweep of the polled databases
+		// takes (the bound on their delay) depends on it, while a listening
+		// slot helps one database.
+		reserve := max(1, total/2)
 		plan.listen = max(0, (total-reserve)/perDB)
 		plan.workers = total - plan.listen*perDB
 	}
