@@ -65,9 +65,11 @@ type LedgerHead struct {
 func LedgerHeads(ctx context.Context, db DB, known []string) ([]LedgerHead, error) {
 	b := &pgx.Batch{}
 	var list []string
+	listed := false
 	b.Queue(ledgersQuery).Query(func(rows pgx.Rows) error {
 		var err error
 		list, err = scanLedgers(rows)
+		listed = err == nil
 		return err
 	})
 	seqs := map[string]int64{}
@@ -79,8 +81,13 @@ func LedgerHeads(ctx context.Context, db DB, known []string) ([]LedgerHead, erro
 		})
 	}
 	if err := db.SendBatch(ctx, b).Close(); err != nil {
-		if list == nil {
-			return nil, fmt.Errorf("list the ledgers: %w", err)
+		if !listed {
+			// A batch that prepares its statements fails as a whole when a
+			// known schema is gone: list alone.
+			var lerr error
+			if list, lerr = Ledgers(ctx, db); lerr != nil {
+				return nil, lerr
+			}
 		}
 		headsErr = err
 	}
