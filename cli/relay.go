@@ -240,6 +240,10 @@ func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
 			if terr != nil {
 				return e.fail(terr)
 			}
+			if e.pool != nil { // --targets-sql's: no connection beside --max-conns
+				e.pool.Close()
+				e.pool = nil
+			}
 			specs, serr := targetSpecs(ts, c.db.schema)
 			if serr != nil {
 				return e.usageErr("%v", serr)

@@ -360,10 +360,23 @@ func TestFleetRelayPolledDatabaseErrorsStopOnlyThatDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dbs.Close)
-	f, logs := runFleet(t, js, dbs)
+	f, logs := runFleet(t, js, dbs, natsbus.WithRelayOptions(natsbus.WithSightings(100*time.Millisecond, time.Hour)))
 	for _, l := range ledgers[:3] {
 		checkLedgerStream(t, js, l)
 	}
+	// The check-ins of a polled ledger reach the bucket at its visits.
+	waitFor(t, 10*time.Second, "the polled ledgers' check-ins in the bucket", func() (bool, string) {
+		seen, err := natsbus.ReadSightings(ctx, js)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, l := range ledgers[:3] {
+			if _, ok := seen[l.name]; !ok {
+				return false, fmt.Sprintf("no %s in %v", l.name, seen)
+			}
+		}
+		return true, ""
+	})
 	// Drop database 0 (its pgtest cleanup's DROP ... IF EXISTS is then a no-op).
 	dropped := strings.Split(ledgers[0].name, "_ledger")[0]
 	pgtest.Exec(t, pgtest.ServerURL(), "DROP DATABASE "+dropped+" WITH (FORCE)")
