@@ -490,3 +490,58 @@ func withDatabase(raw, name string) (string, error) {
 	u.Path = "/" + name
 	return u.String(), nil
 }
+
+// ErrNoActivity: the server keeps no activity counters (track_counts is
+// off), so Activity cannot tell which databases changed.
+var ErrNoActivity = errors.New("the server keeps no activity counters (track_counts is off)")
+
+// Activity reads, for every database listed, a token of its activity
+// counters (pg_stat_database: rows inserted, updated and deleted, and when
+// they were last reset), on one short-lived connection per server: a
+// token that did not change since an earlier read means no row was
+// written there meanwhile — as far as PostgreSQL has published its
+// sessions' counters, which it does within a second of a commit when the
+// session goes idle, at most about ten seconds later when it stays busy,
+// and at once when it disconnects. Reads only change none of them.
+func (d *Databases) Activity(ctx context.Context) (map[string]string, error) {
+	d.mu.Lock()
+	servers := map[string]*pgx.ConnConfig{} // one database's config per server
+	for _, cfg := range d.configs {
+		key := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+		if _, ok := servers[key]; !ok {
+			servers[key] = cfg
+		}
+	}
+	wanted := len(d.configs)
+	d.mu.Unlock()
+	out := make(map[string]string, wanted)
+	for _, cfg := range servers {
+		err := d.visit(ctx, cfg, func(db DB) error {
+			var on bool
+			if err := db.QueryRow(ctx, "SELECT current_setting('track_counts')::bool").Scan(&on); err != nil {
+				return err
+			}
+			if !on {
+				return ErrNoActivity
+			}
+			rows, err := db.Query(ctx, `SELECT datname, concat_ws('/', tup_inserted, tup_updated, tup_deleted, extract(epoch FROM stats_reset))
+				FROM pg_stat_database WHERE datname IS NOT NULL`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var name, token string
+				if err := rows.Scan(&name, &token); err != nil {
+					return err
+				}
+				out[name] = token
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the databases' activity: %w", err)
+		}
+	}
+	return out, nil
+}

@@ -36,6 +36,16 @@ type DatabaseLister interface {
 	Visit(ctx context.Context, name string, fn func(ledger.DB) error) error
 }
 
+// ActivityReader is what a DatabaseLister may also offer (ledger.Databases
+// does): a token per database that changes when rows are written there,
+// read for every database at once (ledger.Databases.Activity), so that a
+// sweep visits only the polled databases written to since their last
+// visit — and each one at least every twelve poll intervals whatever the
+// tokens say.
+type ActivityReader interface {
+	Activity(ctx context.Context) (map[string]string, error)
+}
+
 // FleetRelay relays every ledger of many databases from one process,
 // within the connection budget of its DatabaseLister.
 //
@@ -81,8 +91,10 @@ type FleetRelay struct {
 	databases map[string]*fleetDB // by database name
 	plan      fleetPlan
 
-	sweeps    atomic.Int64
-	lastSweep atomic.Int64 // nanoseconds
+	sweeps       atomic.Int64
+	lastSweep    atomic.Int64 // nanoseconds
+	lastVisited  atomic.Int64 // databases the last sweep visited
+	activityNote sync.Once
 }
 
 type fleetLedger struct {
@@ -105,6 +117,8 @@ type fleetDB struct {
 	visitErr   error
 	errSince   time.Time
 	visits     int64
+	activity   string    // the activity token read before its last visit
+	visitedAt  time.Time // its last visit
 	known      []string // its ledgers at the last visit
 }
 
@@ -223,6 +237,7 @@ type FleetStats struct {
 	VisitWorkers  int             `json:"visit_workers"` // connections visiting at once
 	Sweeps        int64           `json:"sweeps"`
 	LastSweep     time.Duration   `json:"last_sweep_ns"`
+	LastVisited   int             `json:"last_visited"` // databases the last sweep visited (the others had not changed)
 	VisitInterval time.Duration   `json:"visit_interval_ns"`
 }
 
@@ -231,7 +246,7 @@ func (f *FleetRelay) Fleet() FleetStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := FleetStats{ListenSlots: f.plan.listen, VisitWorkers: f.plan.workers, Sweeps: f.sweeps.Load(),
-		LastSweep: time.Duration(f.lastSweep.Load()), VisitInterval: f.visitEvery}
+		LastSweep: time.Duration(f.lastSweep.Load()), LastVisited: int(f.lastVisited.Load()), VisitInterval: f.visitEvery}
 	for name, d := range f.databases {
 		s := DatabaseStats{Name: name, Listening: d.listening, Visits: d.visits, LastActive: d.lastActive, ErrorSince: d.errSince}
 		if d.visitErr != nil {
@@ -599,6 +614,30 @@ func (f *FleetRelay) sweep(ctx context.Context) bool {
 		return polled
 	}
 	workers = max(1, workers)
+	// Which databases were written to: the others are left until the
+	// next sweep, unless their last visit is twelve intervals old.
+	var tokens map[string]string
+	if ar, ok := f.dbs.(ActivityReader); ok {
+		var err error
+		if tokens, err = ar.Activity(ctx); err != nil && ctx.Err() == nil {
+			f.activityNote.Do(func() {
+				f.log.Warn("fleet relay: cannot tell which databases changed; visiting every polled one at each sweep", "err", err.Error())
+			})
+		}
+	}
+	f.mu.Lock()
+	kept := due[:0]
+	for _, d := range due {
+		tok, ok := tokens[d.db.Name]
+		if ok && tok == d.activity && d.visitErr == nil && now.Sub(d.visitedAt) < 12*f.visitEvery {
+			d.nextVisit = now.Add(f.visitEvery)
+			continue
+		}
+		d.activity = tok
+		kept = append(kept, d)
+	}
+	due = kept
+	f.mu.Unlock()
 	slices.SortFunc(due, func(a, b *fleetDB) int {
 		if c := a.nextVisit.Compare(b.nextVisit); c != 0 {
 			return c
@@ -622,6 +661,7 @@ func (f *FleetRelay) sweep(ctx context.Context) bool {
 	}
 	wg.Wait()
 	took := time.Since(now)
+	f.lastVisited.Store(int64(len(due)))
 	f.sweeps.Add(1)
 	f.lastSweep.Store(int64(took))
 	if took > f.visitEvery && ctx.Err() == nil {
@@ -638,7 +678,7 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 	f.mu.Lock()
 	db, known := d.db, d.known
 	f.mu.Unlock()
-	active, found := false, 0
+	active, found, pending := false, 0, false
 	err := f.dbs.Visit(ctx, db.Name, func(conn ledger.DB) error {
 		heads, err := ledger.LedgerHeads(ctx, conn, known)
 		if err != nil {
@@ -681,6 +721,7 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 					f.fail(DefaultName(db.Name, h.Schema), err)
 					continue
 				}
+				pending = true // visit it again next sweep, changed or not
 				if errors.Is(err, ledger.ErrNotInitialized) {
 					continue
 				}
@@ -692,6 +733,7 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d.visits++
+	d.visitedAt = start
 	next := f.visitEvery
 	if found == 0 && err == nil {
 		next = max(next, f.discover) // no ledger there yet: look again at each discovery
@@ -702,6 +744,9 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 	}
 	if err == nil {
 		d.known = known
+	}
+	if err != nil || pending {
+		d.activity = "" // visit it again next time
 	}
 	switch {
 	case ctx.Err() != nil:
