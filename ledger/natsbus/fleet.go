@@ -119,7 +119,7 @@ type fleetDB struct {
 	visits     int64
 	activity   string    // the activity token read before its last visit
 	visitedAt  time.Time // its last visit
-	known      []string // its ledgers at the last visit
+	known      []string  // its ledgers at the last visit
 }
 
 // fleetPlan is how the budget is spent: listen slots of perDB

@@ -135,17 +135,23 @@ func BenchmarkFleetPolled(b *testing.B) {
 	waitArrived(heads, 10*time.Minute)
 	b.ReportMetric(time.Since(start).Seconds(), "s-first-sweep")
 
-	// Steady sweeps (nothing new): the median of the next three.
+	// Steady sweeps (nothing new): the median of the next three, and how
+	// many databases each visited (those written to, and those whose last
+	// visit is twelve intervals old).
 	var sweeps []time.Duration
+	var visited []int
 	for s0 := f.Fleet().Sweeps; len(sweeps) < 3; {
 		time.Sleep(50 * time.Millisecond)
 		if fl := f.Fleet(); fl.Sweeps > s0 {
 			s0 = fl.Sweeps
 			sweeps = append(sweeps, fl.LastSweep)
+			visited = append(visited, fl.LastVisited)
 		}
 	}
 	slices.Sort(sweeps)
+	slices.Sort(visited)
 	b.ReportMetric(sweeps[1].Seconds(), "s-sweep")
+	b.ReportMetric(float64(visited[1]), "sweep-visits")
 
 	// The burst: single events on random databases, 4 writers over ~10 s.
 	var commitMu sync.Mutex
@@ -198,7 +204,6 @@ func BenchmarkFleetPolled(b *testing.B) {
 	}
 	mu.Unlock()
 	slices.Sort(lat)
-	stopSampling()
 	fl := f.Fleet()
 	listening := 0
 	for _, d := range fl.Databases {
@@ -206,6 +211,19 @@ func BenchmarkFleetPolled(b *testing.B) {
 			listening++
 		}
 	}
+	// A full sweep: every database visited (the twelfth interval after the
+	// first sweep visits them all).
+	fullDeadline := time.Now().Add(15*interval + time.Minute)
+	for s0 := f.Fleet().Sweeps; time.Now().Before(fullDeadline); time.Sleep(50 * time.Millisecond) {
+		if fl := f.Fleet(); fl.Sweeps > s0 {
+			s0 = fl.Sweeps
+			if fl.LastVisited >= n*9/10 {
+				b.ReportMetric(fl.LastSweep.Seconds(), "s-full-sweep")
+				break
+			}
+		}
+	}
+	stopSampling()
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "stream-p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "stream-p99-ms")
 	b.ReportMetric(float64(len(lat)), "burst-commits")
