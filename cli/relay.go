@@ -59,15 +59,19 @@ databases and ledgers every --discover. --targets FILE or --targets-sql QUERY
 (ledger rollout's syntax; tenant= is that tenant's ledger) relay just those
 ledgers, the same way. When every database fits in --max-conns with
 --db-conns each, each LISTENs (one connection for all its ledgers, the
-others read). When there are more, as many as fit LISTEN — the ones
-appended to most recently — and the others are polled: each is visited
-every --poll-interval with one short-lived connection (the rest of the
-budget visits), which reads all its ledgers' heads in one query and
-publishes what their streams lack; a polled database that gets busy takes
-the slot of the one idle longest. A commit on a polled database reaches
-the stream within --poll-interval (or a sweep of them all, when that takes
-longer; logged) plus the visit. A database that cannot be reached is
-logged once and retried at each visit; the others go on.
+others read). When there are more, half the budget LISTENs to the ones
+appended to most recently and the other half polls the others: every
+--poll-interval, one query of pg_stat_database's row counters tells which
+were written to since their last visit, and each of those is visited with
+one short-lived connection, which reads all its ledgers' heads in one query
+and publishes what their streams lack; each is visited at least once a
+minute whatever the counters say. A polled database that gets busy takes
+the slot of an idle one. A commit on a polled database reaches its stream
+within --poll-interval (or a sweep, when that takes longer; logged) plus
+the visit, once PostgreSQL has published the session's counters (within a
+second of the commit when it goes idle, at once when it disconnects, at
+most about ten seconds when it stays busy). A database that cannot be
+reached is logged once and retried at each visit; the others go on.
 
 The server is --nats or NATS_URL (default nats://127.0.0.1:4222; a comma-
 separated list for a cluster; tls:// for TLS). Credentials: a
@@ -109,7 +113,7 @@ func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.targetsSQL, "targets-sql", "", "relay the ledgers of the targets `QUERY` returns, run on --db (ledger rollout's: the first column is the URL; columns name and tenant)")
 	fs.IntVar(&c.maxConns, "max-conns", 20, "with --all or --targets: PostgreSQL connections at most, for all the databases (a LISTENing database holds --db-conns; the databases beyond are polled)")
 	fs.IntVar(&c.dbConn, "db-conns", 3, "with --all or --targets: connections per LISTENing database: one LISTENs for all its ledgers, the others read")
-	fs.DurationVar(&c.pollEvery, "poll-interval", natsbus.DefaultVisitInterval, "with --all or --targets: visit each database the budget cannot LISTEN to every `duration` (one short-lived connection)")
+	fs.DurationVar(&c.pollEvery, "poll-interval", natsbus.DefaultVisitInterval, "with --all or --targets: look for writes to the databases the budget cannot LISTEN to every `duration`, and visit those written to (one short-lived connection each)")
 	fs.DurationVar(&c.discover, "discover", 10*time.Second, "with --all or --targets: look for new databases and ledgers every `duration`")
 	fs.DurationVar(&c.sightings, "check-ins", 10*time.Second, "publish the ledger's check-ins (releases seen running) to the bucket ledger_sightings every `duration` (0: never)")
 	fs.DurationVar(&c.sightingsWindow, "check-ins-window", time.Hour, "check-ins published: releases seen within this `duration`")

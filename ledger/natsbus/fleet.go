@@ -40,8 +40,8 @@ type DatabaseLister interface {
 // does): a token per database that changes when rows are written there,
 // read for every database at once (ledger.Databases.Activity), so that a
 // sweep visits only the polled databases written to since their last
-// visit — and each one at least every twelve poll intervals whatever the
-// tokens say.
+// visit — and each one at least every twelve poll intervals (at least a
+// minute) whatever the tokens say.
 type ActivityReader interface {
 	Activity(ctx context.Context) (map[string]string, error)
 }
@@ -55,15 +55,22 @@ type ActivityReader interface {
 // read through that database's pool. When there are more databases than
 // that, as many as the budget allows LISTEN — those whose ledgers were
 // appended to most recently — and the others are polled: every poll
-// interval (WithVisitInterval) each is visited with one short-lived
-// connection (the rest of the budget is the visits' workers), which reads
-// the heads of all its ledgers in one round trip and, for a ledger whose
-// stream lacks events, publishes them on that connection. A polled
-// database that was appended to takes the listening slot of the one idle
-// longest; so the delay from a commit to the stream is the LISTEN's (a
-// few milliseconds) for the busiest databases and at most a poll interval
-// (or a sweep of all the polled databases, when that takes longer) plus
-// the visit for the others.
+// interval (WithVisitInterval) each one written to since its last visit
+// is visited with one short-lived connection (the rest of the budget is
+// the visits' workers), which reads the heads of all its ledgers in one
+// round trip and, for a ledger whose stream lacks events, publishes them
+// on that connection. Which databases were written to comes from their
+// row counters in pg_stat_database, one query per server a sweep
+// (ActivityReader); PostgreSQL publishes a session's counters within a
+// second of its commit when it goes idle, at the latest about ten seconds
+// later when it stays busy, and at once when it disconnects; and every
+// database is visited at least every twelve intervals (at least a minute)
+// whatever they say. A polled database appended to on two visits in a
+// row takes the listening slot of one that saw no append for ten
+// intervals. So the delay from a commit to the stream is the LISTEN's (a
+// few milliseconds) for the busiest databases, and for the others the
+// counters' publication plus at most a poll interval (or a sweep, when
+// that takes longer: logged) plus the visit.
 //
 // Each ledger keeps every guarantee of a Relay, whichever way it is
 // served and however often that changes (stream seq = ledger seq, exactly
@@ -145,7 +152,7 @@ func WithDiscoveryInterval(d time.Duration) FleetOption {
 
 // DefaultVisitInterval is how often a database without a listening slot
 // is visited, by default.
-const DefaultVisitInterval = 5 * time.Second
+const DefaultVisitInterval = 2 * time.Second
 
 // WithVisitInterval sets how often each database without a listening
 // slot is visited (default DefaultVisitInterval): the bound on the delay
@@ -417,6 +424,10 @@ func (f *FleetRelay) rebalance(ctx context.Context) {
 	}
 }
 
+// fullEvery is how often each polled database is visited whatever its
+// activity token says: every twelve poll intervals, at least a minute.
+func (f *FleetRelay) fullEvery() time.Duration { return max(12*f.visitEvery, time.Minute) }
+
 // idleWindow is how long a listening database must have seen no append
 // to give its slot to a busy polled one: ten poll intervals.
 func (f *FleetRelay) idleWindow() time.Duration { return 10 * f.visitEvery }
@@ -615,7 +626,7 @@ func (f *FleetRelay) sweep(ctx context.Context) bool {
 	}
 	workers = max(1, workers)
 	// Which databases were written to: the others are left until the
-	// next sweep, unless their last visit is twelve intervals old.
+	// next sweep, unless their last visit is fullEvery old.
 	var tokens map[string]string
 	if ar, ok := f.dbs.(ActivityReader); ok {
 		var err error
@@ -629,7 +640,7 @@ func (f *FleetRelay) sweep(ctx context.Context) bool {
 	kept := due[:0]
 	for _, d := range due {
 		tok, ok := tokens[d.db.Name]
-		if ok && tok == d.activity && d.visitErr == nil && now.Sub(d.visitedAt) < 12*f.visitEvery {
+		if ok && tok == d.activity && d.visitErr == nil && now.Sub(d.visitedAt) < f.fullEvery() {
 			d.nextVisit = now.Add(f.visitEvery)
 			continue
 		}

@@ -3,6 +3,8 @@ package natsbus_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -116,7 +118,16 @@ func BenchmarkFleetPolled(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer dbs.Close()
-	f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithVisitInterval(interval),
+	fleetLog := slog.New(slog.DiscardHandler)
+	if path := os.Getenv("LEDGER_FLEET_POLL_LOG"); path != "" {
+		lf, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer lf.Close()
+		fleetLog = slog.New(slog.NewTextHandler(lf, nil))
+	}
+	f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithVisitInterval(interval), natsbus.WithFleetLogger(fleetLog),
 		natsbus.WithRelayOptions(natsbus.WithPollInterval(30*time.Second)))
 	if err != nil {
 		b.Fatal(err)
@@ -204,6 +215,15 @@ func BenchmarkFleetPolled(b *testing.B) {
 	}
 	mu.Unlock()
 	slices.Sort(lat)
+	if os.Getenv("LEDGER_FLEET_POLL_LOG") != "" {
+		slow := slices.Collect(maps.Keys(commits))
+		mu.Lock()
+		slices.SortFunc(slow, func(x, y string) int { return int(arrived[y].Sub(commits[y]) - arrived[x].Sub(commits[x])) })
+		for _, k := range slow[:min(5, len(slow))] {
+			fleetLog.Info("bench: slow", "event", k, "committed", commits[k].Format("15:04:05.000"), "took", arrived[k].Sub(commits[k]).String())
+		}
+		mu.Unlock()
+	}
 	fl := f.Fleet()
 	listening := 0
 	for _, d := range fl.Databases {
