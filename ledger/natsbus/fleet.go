@@ -290,7 +290,7 @@ func (f *FleetRelay) Run(ctx context.Context) error {
 		f.rebalance(ctx)
 		start := time.Now()
 		next := listed.Add(f.discover)
-		if f.sweep(ctx) && start.Add(f.visitEvery).Before(next) {
+		if f.sweep(ctx, start) && start.Add(f.visitEvery).Before(next) {
 			next = start.Add(f.visitEvery)
 		}
 		if !sleep(ctx, time.Until(next)) {
@@ -605,8 +605,9 @@ func (f *FleetRelay) listen(ctx context.Context, db ledger.Database, pool ledger
 
 // sweep visits every polled database that is due, with the plan's
 // workers, and reports whether any database is polled.
-func (f *FleetRelay) sweep(ctx context.Context) bool {
-	now := time.Now()
+// now is when the loop woke: the databases visited now are due again at
+// now plus the interval, when the loop wakes next.
+func (f *FleetRelay) sweep(ctx context.Context, now time.Time) bool {
 	f.mu.Lock()
 	workers := f.plan.workers
 	var due []*fleetDB
