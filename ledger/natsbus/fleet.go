@@ -286,12 +286,15 @@ func (f *FleetRelay) Run(ctx context.Context) error {
 		if time.Since(listed) >= f.discover {
 			listed = time.Now()
 			f.discoverDatabases(ctx)
+			f.log.Debug("fleet relay: discovery", "took", time.Since(listed).Round(time.Millisecond).String())
 		}
+		t0 := time.Now()
 		f.rebalance(ctx)
+		f.log.Debug("fleet relay: rebalance", "took", time.Since(t0).Round(time.Millisecond).String())
 		start := time.Now()
 		next := listed.Add(f.discover)
-		if f.sweep(ctx, start) && start.Add(f.visitEvery).Before(next) {
-			next = start.Add(f.visitEvery)
+		if due := f.sweep(ctx, start); !due.IsZero() && due.Before(next) {
+			next = due
 		}
 		if !sleep(ctx, time.Until(next)) {
 			break
@@ -604,10 +607,10 @@ func (f *FleetRelay) listen(ctx context.Context, db ledger.Database, pool ledger
 }
 
 // sweep visits every polled database that is due, with the plan's
-// workers, and reports whether any database is polled.
+// workers, and returns when the next one is due (zero: none is polled).
 // now is when the loop woke: the databases visited now are due again at
 // now plus the interval, when the loop wakes next.
-func (f *FleetRelay) sweep(ctx context.Context, now time.Time) bool {
+func (f *FleetRelay) sweep(ctx context.Context, now time.Time) time.Time {
 	f.mu.Lock()
 	workers := f.plan.workers
 	var due []*fleetDB
@@ -623,7 +626,7 @@ func (f *FleetRelay) sweep(ctx context.Context, now time.Time) bool {
 	}
 	f.mu.Unlock()
 	if len(due) == 0 {
-		return polled
+		return f.nextDue(polled)
 	}
 	workers = max(1, workers)
 	// Which databases were written to: the others are left until the
@@ -674,13 +677,30 @@ func (f *FleetRelay) sweep(ctx context.Context, now time.Time) bool {
 	wg.Wait()
 	took := time.Since(now)
 	f.lastVisited.Store(int64(len(due)))
+	f.log.Debug("fleet relay: sweep", "visited", len(due), "took", took.Round(time.Millisecond).String())
 	f.sweeps.Add(1)
 	f.lastSweep.Store(int64(took))
 	if took > f.visitEvery && ctx.Err() == nil {
 		f.log.Warn("fleet relay: a sweep of the polled databases takes longer than the poll interval; each is visited once a sweep",
 			"databases", len(due), "took", took.Round(time.Millisecond).String(), "poll_interval", f.visitEvery.String(), "visit_conns", workers)
 	}
-	return true
+	return f.nextDue(true)
+}
+
+// nextDue is when the first polled database is due (zero: none is polled).
+func (f *FleetRelay) nextDue(polled bool) time.Time {
+	if !polled {
+		return time.Time{}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var first time.Time
+	for _, d := range f.databases {
+		if !d.listening && (first.IsZero() || d.nextVisit.Before(first)) {
+			first = d.nextVisit
+		}
+	}
+	return first
 }
 
 // visit reads the heads of all the ledgers of d on one connection, and
@@ -725,6 +745,7 @@ func (f *FleetRelay) visit(ctx context.Context, d *fleetDB, sweepStart time.Time
 			if r.visitStream != nil && h.Seq <= r.streamSeq.Load() {
 				continue // the stream holds the ledger
 			}
+			f.log.Debug("fleet relay: visit publishes", "ledger", r.names.Prefix, "head", h.Seq, "stream", r.streamSeq.Load())
 			if err := r.catchUp(ctx, l.store); err != nil {
 				if ctx.Err() != nil {
 					return nil

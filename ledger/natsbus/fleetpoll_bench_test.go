@@ -125,7 +125,7 @@ func BenchmarkFleetPolled(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer lf.Close()
-		fleetLog = slog.New(slog.NewTextHandler(lf, nil))
+		fleetLog = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithVisitInterval(interval), natsbus.WithFleetLogger(fleetLog),
 		natsbus.WithRelayOptions(natsbus.WithPollInterval(30*time.Second)))
