@@ -505,43 +505,53 @@ var ErrNoActivity = errors.New("the server keeps no activity counters (track_cou
 // and at once when it disconnects. Reads only change none of them.
 func (d *Databases) Activity(ctx context.Context) (map[string]string, error) {
 	d.mu.Lock()
-	servers := map[string]*pgx.ConnConfig{} // one database's config per server
+	servers := map[string][]*pgx.ConnConfig{} // a few databases' configs per server
 	for _, cfg := range d.configs {
 		key := fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
-		if _, ok := servers[key]; !ok {
-			servers[key] = cfg
+		if len(servers[key]) < 3 {
+			servers[key] = append(servers[key], cfg)
 		}
 	}
 	wanted := len(d.configs)
 	d.mu.Unlock()
 	out := make(map[string]string, wanted)
-	for _, cfg := range servers {
-		err := d.visit(ctx, cfg, func(db DB) error {
-			var on bool
-			if err := db.QueryRow(ctx, "SELECT current_setting('track_counts')::bool").Scan(&on); err != nil {
-				return err
+	for _, cfgs := range servers {
+		var err error
+		for _, cfg := range cfgs { // the next one when a database cannot be reached (dropped)
+			if err = d.activityOn(ctx, cfg, out); err == nil || errors.Is(err, ErrNoActivity) || ctx.Err() != nil {
+				break
 			}
-			if !on {
-				return ErrNoActivity
-			}
-			rows, err := db.Query(ctx, `SELECT datname, concat_ws('/', tup_inserted, tup_updated, tup_deleted, extract(epoch FROM stats_reset))
-				FROM pg_stat_database WHERE datname IS NOT NULL`)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var name, token string
-				if err := rows.Scan(&name, &token); err != nil {
-					return err
-				}
-				out[name] = token
-			}
-			return rows.Err()
-		})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the databases' activity: %w", err)
 		}
 	}
 	return out, nil
+}
+
+// activityOn reads the activity tokens of a server's databases into out.
+func (d *Databases) activityOn(ctx context.Context, cfg *pgx.ConnConfig, out map[string]string) error {
+	return d.visit(ctx, cfg, func(db DB) error {
+		var on bool
+		if err := db.QueryRow(ctx, "SELECT current_setting('track_counts')::bool").Scan(&on); err != nil {
+			return err
+		}
+		if !on {
+			return ErrNoActivity
+		}
+		rows, err := db.Query(ctx, `SELECT datname, concat_ws('/', tup_inserted, tup_updated, tup_deleted, extract(epoch FROM stats_reset))
+				FROM pg_stat_database WHERE datname IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name, token string
+			if err := rows.Scan(&name, &token); err != nil {
+				return err
+			}
+			out[name] = token
+		}
+		return rows.Err()
+	})
 }

@@ -109,3 +109,42 @@ func TestDatabasesBudget(t *testing.T) {
 		t.Error("a negative budget is accepted")
 	}
 }
+
+// Activity's token of a database changes once a row is written there
+// (PostgreSQL publishes the counters when the writing session ends).
+func TestDatabasesActivity(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	dbs, err := ledger.NewDatabases([]string{url}, false, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbs.Close()
+	list, err := dbs.List(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%v %v", list, err)
+	}
+	name := list[0].Name
+	before, err := dbs.Activity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before[name] == "" {
+		t.Fatalf("no token for %s: %v", name, before)
+	}
+	pgtest.Exec(t, url, "CREATE TABLE written (x int); INSERT INTO written VALUES (1)")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		after, err := dbs.Activity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after[name] != before[name] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token of %s did not change after a write: %q", name, after[name])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
