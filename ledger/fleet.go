@@ -239,7 +239,8 @@ func NewDatabasesOf(specs []DatabaseSpec, perDB int32, budget int) (*Databases, 
 // database served through its pool holds at most.
 func (d *Databases) Budget() (total, perDatabase int) { return d.total, int(d.perDB) }
 
-// Connections is how many connections Databases holds open now.
+// Connections is how many connections of the budget are taken now (-1:
+// no budget, not counted).
 func (d *Databases) Connections() int {
 	if d.budget == nil {
 		return -1
