@@ -288,9 +288,7 @@ func (f *FleetRelay) Run(ctx context.Context) error {
 			f.discoverDatabases(ctx)
 			f.log.Debug("fleet relay: discovery", "took", time.Since(listed).Round(time.Millisecond).String())
 		}
-		t0 := time.Now()
 		f.rebalance(ctx)
-		f.log.Debug("fleet relay: rebalance", "took", time.Since(t0).Round(time.Millisecond).String())
 		start := time.Now()
 		next := listed.Add(f.discover)
 		if due := f.sweep(ctx, start); !due.IsZero() && due.Before(next) {
