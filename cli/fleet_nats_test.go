@@ -176,15 +176,15 @@ func TestFleetNATSCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &states); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		// A stream the relay created may not hold its events yet: wait for
-		// every ledger's first event too.
-		relayed := len(states) >= 3
-		for _, s := range states {
-			if seq, _ := s["seq"].(float64); seq < 1 {
-				relayed = false
+		// Three streams, each holding its ledger's events: a stream is
+		// created a moment before its first message is stored.
+		published := len(states) >= 3
+		for _, st := range states {
+			if seq, _ := st["seq"].(float64); seq < 1 {
+				published = false
 			}
 		}
-		if relayed || time.Now().After(deadline) {
+		if published || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -325,7 +325,8 @@ func TestRelayCommandOnAThreeNodeClusterVerifies(t *testing.T) {
 }
 
 // relay --targets FILE (ledger rollout's syntax) relays the ledgers of the
-// targets, a tenant's own included, and no other.
+// targets, a tenant's own included, and no other — here polled, within a
+// budget too small for them to LISTEN.
 func TestRelayCommandTargets(t *testing.T) {
 	ctx := context.Background()
 	var lines []string
@@ -361,7 +362,8 @@ func TestRelayCommandTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := natstest.Start(t)
-	r := runBackground(t, "relay", "--targets", file, "--nats", srv.URL(), "--discover", "200ms")
+	// Two databases at 3 connections each do not fit in 2: both are polled.
+	r := runBackground(t, "relay", "--targets", file, "--nats", srv.URL(), "--discover", "200ms", "--max-conns", "2", "--poll-interval", "200ms")
 	_, js := natstest.Connect(t, srv.URL())
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -374,6 +376,9 @@ func TestRelayCommandTargets(t *testing.T) {
 		slices.Sort(got)
 		slices.Sort(want)
 		if slices.Equal(got, want) {
+			if !strings.Contains(r.out.String(), "polling the others") {
+				t.Errorf("the relay does not say it polls the databases:\n%s", r.out.String())
+			}
 			break
 		}
 		if time.Now().After(deadline) {

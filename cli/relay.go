@@ -26,7 +26,7 @@ const natsBuilt = true
 
 func cmdRelay() *command {
 	return &command{
-		name: "relay", args: "[--nats URL] [--nats-creds FILE] [--nats-ca F --nats-cert F --nats-key F] [--replicas N] [--name N | --stream S --subject-prefix P | --all [--max-conns N]] [--json]",
+		name: "relay", args: "[--nats URL] [--nats-creds FILE] [--nats-ca F --nats-cert F --nats-key F] [--replicas N] [--name N | --stream S --subject-prefix P | (--all | --targets F | --targets-sql Q) [--max-conns N] [--poll-interval D]] [--json]",
 		short: "publish every ledger event to NATS JetStream, exactly once and in order",
 		long: `Runs until SIGINT or SIGTERM (then waits for the publishes in flight to be
 acknowledged), publishing each committed ledger event, in seq order, to a
@@ -54,11 +54,24 @@ stream last seq) are logged; --json writes them as JSON lines. Every
 against it) in the NATS key-value bucket ledger_sightings, outside the chain.
 
 --all relays every ledger of every database on the server --db names, each
-to LEDGER_<database>_<schema>, within --max-conns connections (--db-conns per
-database: one LISTENs for all its ledgers), finding new databases and
-ledgers every --discover. --targets FILE or --targets-sql QUERY (ledger
-rollout's syntax; tenant= is that tenant's ledger) relay just those ledgers,
-the same way.
+to LEDGER_<database>_<schema>, within --max-conns connections, finding new
+databases and ledgers every --discover. --targets FILE or --targets-sql QUERY
+(ledger rollout's syntax; tenant= is that tenant's ledger) relay just those
+ledgers, the same way. When every database fits in --max-conns with
+--db-conns each, each LISTENs (one connection for all its ledgers, the
+others read). When there are more, half the budget LISTENs to the ones
+appended to most recently and the other half polls the others: every
+--poll-interval, one query of pg_stat_database's row counters tells which
+were written to since their last visit, and each of those is visited with
+one short-lived connection, which reads all its ledgers' heads in one query
+and publishes what their streams lack; each is visited at least once a
+minute whatever the counters say. A polled database that gets busy takes
+the slot of an idle one. A commit on a polled database reaches its stream
+within --poll-interval (or a sweep, when that takes longer; logged) plus
+the visit, once PostgreSQL has published the session's counters (within a
+second of the commit when it goes idle, at once when it disconnects, at
+most about ten seconds when it stays busy). A database that cannot be
+reached is logged once and retried at each visit; the others go on.
 
 The server is --nats or NATS_URL (default nats://127.0.0.1:4222; a comma-
 separated list for a cluster; tls:// for TLS). Credentials: a
@@ -84,7 +97,7 @@ type relayCmd struct {
 	all                 bool
 	targets, targetsSQL string
 	maxConns, dbConn    int
-	discover            time.Duration
+	discover, pollEvery time.Duration
 	sightings           time.Duration
 	sightingsWindow     time.Duration
 }
@@ -98,9 +111,10 @@ func (c *relayCmd) flags(fs *flag.FlagSet, e *env) {
 	fs.BoolVar(&c.all, "all", false, "relay every ledger of every database on the server of --db (each ledger to stream LEDGER_<database>_<schema>), picking up new ones")
 	fs.StringVar(&c.targets, "targets", "", "relay the ledgers of the targets in `FILE` (ledger rollout's syntax: a postgres:// URL per line, name= and tenant= extras), each to LEDGER_<database>_<schema>")
 	fs.StringVar(&c.targetsSQL, "targets-sql", "", "relay the ledgers of the targets `QUERY` returns, run on --db (ledger rollout's: the first column is the URL; columns name and tenant)")
-	fs.IntVar(&c.maxConns, "max-conns", 20, "with --all or --targets: PostgreSQL connections at most, for all the databases (each holds --db-conns)")
-	fs.IntVar(&c.dbConn, "db-conns", 3, "with --all: connections per database: one LISTENs for all its ledgers, the others read")
-	fs.DurationVar(&c.discover, "discover", 10*time.Second, "with --all: look for new databases and ledgers every `duration`")
+	fs.IntVar(&c.maxConns, "max-conns", 20, "with --all or --targets: PostgreSQL connections at most, for all the databases (a LISTENing database holds --db-conns; the databases beyond are polled)")
+	fs.IntVar(&c.dbConn, "db-conns", 3, "with --all or --targets: connections per LISTENing database: one LISTENs for all its ledgers, the others read")
+	fs.DurationVar(&c.pollEvery, "poll-interval", natsbus.DefaultVisitInterval, "with --all or --targets: look for writes to the databases the budget cannot LISTEN to every `duration`, and visit those written to (one short-lived connection each)")
+	fs.DurationVar(&c.discover, "discover", 10*time.Second, "with --all or --targets: look for new databases and ledgers every `duration`")
 	fs.DurationVar(&c.sightings, "check-ins", 10*time.Second, "publish the ledger's check-ins (releases seen running) to the bucket ledger_sightings every `duration` (0: never)")
 	fs.DurationVar(&c.sightingsWindow, "check-ins-window", time.Hour, "check-ins published: releases seen within this `duration`")
 }
@@ -182,7 +196,7 @@ func (c *relayCmd) relayOptions(log *slog.Logger) ([]natsbus.RelayOption, error)
 		flag string
 		ok   bool
 	}{{"--poll", c.poll > 0}, {"--progress", c.progress > 0}, {"--batch", c.batch > 0}, {"--max-pending", c.maxPending > 0},
-		{"--max-conns", c.maxConns > 0}, {"--discover", c.discover > 0}, {"--check-ins-window", c.sightingsWindow > 0}} {
+		{"--max-conns", c.maxConns > 0}, {"--discover", c.discover > 0}, {"--poll-interval", c.pollEvery > 0}, {"--check-ins-window", c.sightingsWindow > 0}} {
 		if !o.ok {
 			return nil, fmt.Errorf("%s: want a positive value", o.flag)
 		}
@@ -230,6 +244,10 @@ func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
 			if terr != nil {
 				return e.fail(terr)
 			}
+			if e.pool != nil { // --targets-sql's: no connection beside --max-conns
+				e.pool.Close()
+				e.pool = nil
+			}
 			specs, serr := targetSpecs(ts, c.db.schema)
 			if serr != nil {
 				return e.usageErr("%v", serr)
@@ -252,7 +270,8 @@ func (c *relayCmd) run(ctx context.Context, e *env, args []string) int {
 			// LISTEN wakes every ledger; the poll is only the fallback.
 			perLedger = append(perLedger, natsbus.WithPollInterval(30*time.Second))
 		}
-		f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithFleetLogger(log), natsbus.WithDiscoveryInterval(c.discover), natsbus.WithRelayOptions(perLedger...))
+		f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithFleetLogger(log), natsbus.WithDiscoveryInterval(c.discover),
+			natsbus.WithVisitInterval(c.pollEvery), natsbus.WithRelayOptions(perLedger...))
 		if err != nil {
 			return e.usageErr("%v", err)
 		}

@@ -24,9 +24,11 @@
 // # Many ledgers, check-ins, connecting
 //
 // A FleetRelay relays every ledger of many databases from one process
-// (one LISTEN connection per database for all its ledgers, each ledger a
-// Relay with every guarantee above), picking up ledgers and databases that
-// appear later. WithSightings keeps a ledger's check-ins (the releases
+// within a connection budget (each ledger a Relay with every guarantee
+// above): one LISTEN connection per database for all its ledgers while
+// the databases fit in the budget; beyond that the busiest LISTEN and the
+// others are polled, each visited every poll interval with a short-lived
+// connection. It picks up ledgers and databases that appear later. WithSightings keeps a ledger's check-ins (the releases
 // seen running against it) in the key-value bucket ledger_sightings,
 // outside the chain. Connect waits for a server that is not there yet and
 // fails at once on what waiting cannot fix (credentials, TLS files);

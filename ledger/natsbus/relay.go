@@ -40,6 +40,10 @@ type Relay struct {
 	// wake, when set, is where a FleetRelay's LISTEN on the whole database
 	// wakes this relay; it holds no connection of its own then.
 	wake chan struct{}
+	// visitStream is the stream as catchUp last found and checked it (nil:
+	// find and check it at the next visit).
+	visitStream jetstream.Stream
+	sight       sightState
 	// sightEvery > 0: the check-ins are published every sightEvery
 	// (WithSightings).
 	sightEvery, sightWindow time.Duration
@@ -300,30 +304,17 @@ func (r *Relay) Run(ctx context.Context) error {
 // more, until an error.
 func (r *Relay) session(ctx context.Context, wake <-chan struct{}, bo *time.Duration) error {
 	n := *r.names
-	if nc := r.js.Conn(); nc.IsClosed() {
-		return closedError(nc)
-	} else if !nc.IsConnected() {
-		return fmt.Errorf("not connected to NATS at %s (%s): %w", RedactURL(strings.Join(nc.Servers(), ",")), nc.Status(), nats.ErrDisconnected)
-	}
-	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
-	s, err := EnsureStream(opCtx, r.js, n, r.streamOpts...)
-	if err == nil {
-		var last int64
-		last, err = CheckLast(opCtx, s, r.store)
-		r.streamSeq.Store(last)
-	}
-	cancel()
+	s, err := r.openStream(ctx, r.store)
 	if err != nil {
 		return err
 	}
-	r.noteHead(r.streamSeq.Load())
 	r.log.Info("relay: publishing", "stream", n.Stream, "subjects", n.EventsFilter(), "after_seq", r.streamSeq.Load())
 	*bo = r.backoffMin
 
 	poll := time.NewTicker(r.poll)
 	defer poll.Stop()
 	for {
-		err := r.pump(ctx)
+		err := r.pump(ctx, r.store)
 		if errors.Is(err, errConflict) {
 			r.conflicts.Add(1)
 			opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
@@ -352,6 +343,67 @@ func (r *Relay) session(ctx context.Context, wake <-chan struct{}, bo *time.Dura
 	}
 }
 
+// openStream finds (or creates) the stream and checks that its last
+// message is the ledger's event at that seq, reading the ledger through
+// st; the stream's last sequence is where publishing goes on.
+func (r *Relay) openStream(ctx context.Context, st *ledger.Store) (jetstream.Stream, error) {
+	if nc := r.js.Conn(); nc.IsClosed() {
+		return nil, closedError(nc)
+	} else if !nc.IsConnected() {
+		return nil, fmt.Errorf("not connected to NATS at %s (%s): %w", RedactURL(strings.Join(nc.Servers(), ",")), nc.Status(), nats.ErrDisconnected)
+	}
+	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
+	defer cancel()
+	s, err := EnsureStream(opCtx, r.js, *r.names, r.streamOpts...)
+	if err != nil {
+		return nil, err
+	}
+	last, err := CheckLast(opCtx, s, st)
+	if err != nil {
+		return nil, err
+	}
+	r.streamSeq.Store(last)
+	r.noteHead(last)
+	return s, nil
+}
+
+// catchUp publishes what the stream lacks of the ledger, reading it
+// through st (a FleetRelay's visit: one short-lived connection), and
+// returns once the stream ends at the ledger's head as read, or on an
+// error. The first call (and the first after an error) finds the stream
+// and checks its last message against the ledger as a session does;
+// after that, publishing relies on the expected last sequence alone, as a
+// session's does. Not safe for concurrent use, nor beside Run.
+func (r *Relay) catchUp(ctx context.Context, st *ledger.Store) (err error) {
+	defer func() {
+		if err != nil {
+			r.visitStream = nil // find and check the stream again next time
+			if !fatal(err) && ctx.Err() == nil {
+				r.retries.Add(1)
+			}
+		}
+	}()
+	if r.visitStream == nil {
+		if r.visitStream, err = r.openStream(ctx, st); err != nil {
+			return err
+		}
+	}
+	for {
+		err := r.pump(ctx, st)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+		r.conflicts.Add(1)
+		opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
+		last, err := CheckLast(opCtx, r.visitStream, st)
+		cancel()
+		if err != nil {
+			return err
+		}
+		r.streamSeq.Store(last)
+	}
+}
+
 // flight is one publish awaiting its ack.
 type flight struct {
 	seq int64
@@ -362,7 +414,7 @@ type flight struct {
 // most window publishes in flight, and returns when it has caught up and
 // every publish is acknowledged, or on the first error. When ctx is
 // cancelled it stops reading and waits for the acks in flight.
-func (r *Relay) pump(ctx context.Context) error {
+func (r *Relay) pump(ctx context.Context, st *ledger.Store) error {
 	var pending []flight
 	timer := time.NewTimer(r.ackWait)
 	defer timer.Stop()
@@ -422,7 +474,7 @@ func (r *Relay) pump(ctx context.Context) error {
 	next := r.streamSeq.Load() + 1
 	// The next batch is read while this one is published.
 	rctx, stopReading := context.WithCancel(ctx)
-	batches := r.readAhead(rctx, next-1)
+	batches := r.readAhead(rctx, st, next-1)
 	defer func() {
 		stopReading()
 		for range batches { // let the reader finish
@@ -491,12 +543,12 @@ type batch struct {
 // readAhead reads batches after seq after, one ahead of the publisher,
 // until a short batch (caught up), an error or ctx's end; then it closes
 // the channel.
-func (r *Relay) readAhead(ctx context.Context, after int64) <-chan batch {
+func (r *Relay) readAhead(ctx context.Context, st *ledger.Store, after int64) <-chan batch {
 	out := make(chan batch, 1)
 	go func() {
 		defer close(out)
 		for {
-			evs, err := r.read(ctx, after)
+			evs, err := r.read(ctx, st, after)
 			select {
 			case out <- batch{evs, err}:
 			case <-ctx.Done():
@@ -512,9 +564,9 @@ func (r *Relay) readAhead(ctx context.Context, after int64) <-chan batch {
 }
 
 // read returns up to batch events after seq after.
-func (r *Relay) read(ctx context.Context, after int64) ([]ledger.Event, error) {
+func (r *Relay) read(ctx context.Context, st *ledger.Store, after int64) ([]ledger.Event, error) {
 	events := make([]ledger.Event, 0, min(r.batch, 64))
-	for ev, err := range r.store.Events(ctx, ledger.Filter{AfterSeq: after, Limit: r.batch}) {
+	for ev, err := range st.Events(ctx, ledger.Filter{AfterSeq: after, Limit: r.batch}) {
 		if err != nil {
 			return nil, fmt.Errorf("read the ledger after seq %d: %w", after, err)
 		}

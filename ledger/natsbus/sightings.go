@@ -104,61 +104,20 @@ func WithSightings(interval, window time.Duration) RelayOption {
 	}
 }
 
+// sightState is what publishing the check-ins remembers between turns.
+type sightState struct {
+	kv           jetstream.KeyValue
+	last         []byte // what was published last, last_seen aside
+	sinceRefresh int
+	at           time.Time // the last turn
+}
+
 // publishSightings runs until ctx ends.
 func (r *Relay) publishSightings(ctx context.Context) {
-	var last []byte
-	var kv jetstream.KeyValue
-	sinceRefresh := 0
 	t := time.NewTicker(r.sightEvery)
 	defer t.Stop()
 	for {
-		if err := func() error {
-			if kv == nil {
-				var err error
-				opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
-				defer cancel()
-				if kv, err = SightingsKV(opCtx, r.js, r.replicas()); err != nil {
-					return err
-				}
-			}
-			seen, _, err := r.store.ReleasesSeen(ctx, ledger.SeenQuery{Window: r.sightWindow, Running: true})
-			if err != nil {
-				if errors.Is(err, ledger.ErrNotInitialized) {
-					return nil
-				}
-				return err
-			}
-			name := r.Names()
-			if name.Stream == "" {
-				return nil
-			}
-			s := Sightings{Ledger: name.Prefix, Window: r.sightWindow.String(), Releases: []ReleaseSighting{}}
-			for _, rs := range seen {
-				s.Releases = append(s.Releases, ReleaseSighting{
-					Digest: rs.Digest, AppVersion: rs.AppVersion, Policy: rs.Policy, Stored: rs.Stored, IDs: rs.IDs, Checksums: rs.Checksums,
-					Instances: rs.Instances, Hosts: rs.Hosts, Decisions: rs.Decisions, FirstSeen: rs.FirstSeen, LastSeen: rs.LastSeen, LastHost: rs.LastHost,
-				})
-			}
-			// What changed, last_seen aside, is published at once; last_seen
-			// alone every ten intervals.
-			key := sightingsKey(s)
-			sinceRefresh++
-			if bytes.Equal(key, last) && sinceRefresh < 10 {
-				return nil
-			}
-			s.At = time.Now().UTC()
-			data, err := json.Marshal(s)
-			if err != nil {
-				return err
-			}
-			opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
-			defer cancel()
-			if _, err := kv.Put(opCtx, ledgerKey(name), data); err != nil {
-				return err
-			}
-			last, sinceRefresh = key, 0
-			return nil
-		}(); err != nil && ctx.Err() == nil {
+		if err := r.sightingsTurn(ctx, r.store); err != nil && ctx.Err() == nil {
 			r.log.Warn("relay: cannot publish the check-ins now", "err", err.Error())
 		}
 		select {
@@ -167,6 +126,63 @@ func (r *Relay) publishSightings(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// sightingsDue says whether a FleetRelay's visit publishes the check-ins.
+func (r *Relay) sightingsDue(now time.Time) bool {
+	return r.sightEvery > 0 && now.Sub(r.sight.at) >= r.sightEvery
+}
+
+// sightingsTurn reads the ledger's check-ins through st and publishes
+// them when they changed (last_seen alone: every ten turns).
+func (r *Relay) sightingsTurn(ctx context.Context, st *ledger.Store) error {
+	ss := &r.sight
+	ss.at = time.Now()
+	if ss.kv == nil {
+		var err error
+		opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
+		defer cancel()
+		if ss.kv, err = SightingsKV(opCtx, r.js, r.replicas()); err != nil {
+			return err
+		}
+	}
+	seen, _, err := st.ReleasesSeen(ctx, ledger.SeenQuery{Window: r.sightWindow, Running: true})
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotInitialized) {
+			return nil
+		}
+		return err
+	}
+	name := r.Names()
+	if name.Stream == "" {
+		return nil
+	}
+	s := Sightings{Ledger: name.Prefix, Window: r.sightWindow.String(), Releases: []ReleaseSighting{}}
+	for _, rs := range seen {
+		s.Releases = append(s.Releases, ReleaseSighting{
+			Digest: rs.Digest, AppVersion: rs.AppVersion, Policy: rs.Policy, Stored: rs.Stored, IDs: rs.IDs, Checksums: rs.Checksums,
+			Instances: rs.Instances, Hosts: rs.Hosts, Decisions: rs.Decisions, FirstSeen: rs.FirstSeen, LastSeen: rs.LastSeen, LastHost: rs.LastHost,
+		})
+	}
+	// What changed, last_seen aside, is published at once; last_seen
+	// alone every ten turns.
+	key := sightingsKey(s)
+	ss.sinceRefresh++
+	if bytes.Equal(key, ss.last) && ss.sinceRefresh < 10 {
+		return nil
+	}
+	s.At = time.Now().UTC()
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, r.ackWait)
+	defer cancel()
+	if _, err := ss.kv.Put(opCtx, ledgerKey(name), data); err != nil {
+		return err
+	}
+	ss.last, ss.sinceRefresh = key, 0
+	return nil
 }
 
 // ledgerKey is a ledger's key in the sightings bucket: its name (the
