@@ -89,18 +89,19 @@ func TestTamperingVerdictsAgree(t *testing.T) {
 		{
 			// With nothing pending, check's one-row read finds the head
 			// equal to its release and the newest event, which the forgery
-			// leaves alone: it says run. Every reader of the projection
-			// refuses (README: Integrity).
+			// leaves alone: it says run, and so does an up with nothing to
+			// do, which answers from the same read and writes nothing.
+			// Every reader of the projection refuses (README: Integrity).
 			name:  "applied row edited, nothing pending",
 			setup: []string{"up"},
 			forge: `UPDATE ledger.applied SET checksum = 'forged' WHERE id = '0001_accounts'`,
-			want:  verdicts{0, 5, 5, 5, 5}, reason: "applied rows add up to digest",
+			want:  verdicts{0, 5, 0, 5, 5}, reason: "applied rows add up to digest",
 		},
 		{
 			name:  "in_doubt row inserted, nothing pending",
 			setup: []string{"up"},
 			forge: `INSERT INTO ledger.in_doubt (id, checksum, seq, started_at, app_version, actor, host) VALUES ('0004_x', 'x', 1, now(), '', 'x', 'x')`,
-			want:  verdicts{0, 5, 5, 5, 5}, reason: "in doubt",
+			want:  verdicts{0, 5, 0, 5, 5}, reason: "in doubt",
 		},
 		{
 			name:  "newest event's payload edited",
@@ -162,7 +163,7 @@ func TestTamperingVerdictsAgree(t *testing.T) {
 			}
 			if c.reason != "" {
 				for name, o := range map[string]string{"check": checkOut, "status": statusOut, "up": upOut, "down": downOut} {
-					if name == "check" && c.want.check == 0 {
+					if name == "check" && c.want.check == 0 || name == "up" && c.want.up == 0 {
 						continue // it says run: it read no projection
 					}
 					if !strings.Contains(o, c.reason) || !strings.Contains(o, "ledger verify") {

@@ -441,3 +441,54 @@ func TestMigrationErrorSaysWhatWasRecorded(t *testing.T) {
 		}
 	}
 }
+
+// An up with nothing to do answers from one head read, without the
+// migration lock: beside a migrator holding it, it does not wait. One with
+// something to do (or to refuse drift, or on a ledger whose snapshot is
+// not at the head) still takes the lock, and waits.
+func TestUpAtTheSetTakesNoLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 3)
+	files := map[string]string{"1_a": "CREATE TABLE a (id int);"}
+	r := runner(t, pool, load(t, files), migrations.WithLockTimeout(300*time.Millisecond))
+	if _, err := r.Up(ctx, migrations.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	head, err := r.Store().Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", r.Store().LockKey()); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []migrations.UpOptions{{}, {Target: "1_a"}, {Steps: 1}} {
+		rep, err := r.Up(ctx, o)
+		if err != nil || len(rep.Done) != 0 || len(rep.Planned) != 0 || rep.Head.Seq != head.Seq || rep.Plan.Verdict.Decision != policy.Run {
+			t.Fatalf("up %+v at the set beside a lock holder: %+v, %v", o, rep, err)
+		}
+	}
+	// Refusing drift reads the catalog under the lock.
+	refusing := runner(t, pool, load(t, files), migrations.WithLockTimeout(300*time.Millisecond), migrations.WithRefuseDrift())
+	if _, err := refusing.Up(ctx, migrations.UpOptions{}); !errors.Is(err, migrations.ErrLockTimeout) {
+		t.Fatalf("up refusing drift beside a lock holder: %v, want a lock timeout", err)
+	}
+	// Something to do: it waits for the lock.
+	files["2_b"] = "CREATE TABLE b (id int);"
+	more := runner(t, pool, load(t, files), migrations.WithLockTimeout(300*time.Millisecond))
+	if _, err := more.Up(ctx, migrations.UpOptions{}); !errors.Is(err, migrations.ErrLockTimeout) {
+		t.Fatalf("up of a pending migration beside a lock holder: %v, want a lock timeout", err)
+	}
+	// An unknown target is reported as before (the locked way).
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", r.Store().LockKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx, migrations.UpOptions{Target: "9_nope"}); err == nil {
+		t.Fatal("up --to an id not in the set: no error")
+	}
+}

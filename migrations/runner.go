@@ -113,6 +113,11 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, o.Steps, false)
+	if !o.DryRun && !o.Rehearse {
+		if rep, ok := r.upAtSet(ctx, target); ok {
+			return rep, nil
+		}
+	}
 	presence := ledger.PresenceOther
 	if !o.DryRun && !o.Rehearse {
 		presence = r.store.Presence(ctx)
@@ -137,6 +142,42 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 		}
 	}
 	return r.run(ctx, target, o.DryRun, o.Rehearse, false)
+}
+
+// upAtSet answers an up that has nothing to do with one head read and no
+// lock: the deploy that changes nothing, and every start of a server that
+// runs up. It answers only when the head shows exactly what the locked run
+// would find nothing to do with — this format, the set's digest (the same
+// ids and checksums applied: nothing pending, unknown or changed, so no
+// plan and nothing for the release guard to judge), nothing in doubt, and
+// the schema's snapshot taken at the head (otherwise the run reads the
+// catalog, to record a snapshot it lacks) — and drift is not to be
+// refused (that reads the catalog too). Head checks the newest event
+// against the head as it reads it; anything else goes the locked way. The
+// head is one committed state: the answer is the locked run's, ordered
+// before any run still in flight.
+func (r *Runner) upAtSet(ctx context.Context, target Target) (Report, bool) {
+	if r.cfg.refuseDrift {
+		return Report{}, false
+	}
+	start := time.Now()
+	head, err := r.store.Head(ctx)
+	if err != nil || head.Format != ledger.Format || head.InDoubt != 0 || head.Digest != r.set.Digest() ||
+		head.Fingerprint == nil || head.Fingerprint.Seq != head.Seq {
+		return Report{}, false
+	}
+	// The plan from a ledger holding exactly the set: empty, with the
+	// policy's verdict on it, or an error (a target not in the set) that
+	// the locked way reports.
+	exact := projector.NewState()
+	for _, m := range r.set.Manifest(r.cfg.appVersion).Migrations {
+		exact.Applied[m.ID] = projector.Migration{ID: m.ID, Checksum: m.Checksum}
+	}
+	plan, err := r.set.Plan(exact, target)
+	if err != nil || len(plan.Steps) > 0 {
+		return Report{}, false
+	}
+	return Report{Head: head, Plan: plan, Planned: plan.IDs(), Elapsed: time.Since(start)}, true
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
