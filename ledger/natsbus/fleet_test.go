@@ -3,17 +3,14 @@ package natsbus_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/pgtest"
-	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/ledger/natsbus"
 )
@@ -22,36 +19,6 @@ type fleetLedger struct {
 	st   *ledger.Store
 	pool *pgxpool.Pool
 	name string
-}
-
-// startFleet runs a fleet relay over dbs until the test ends.
-func startFleet(t *testing.T, js jetstream.JetStream, dbs natsbus.DatabaseLister) (*natsbus.FleetRelay, *syncbuf.Buffer) {
-	t.Helper()
-	logs := &syncbuf.Buffer{}
-	f, err := natsbus.NewFleetRelay(js, dbs, natsbus.WithDiscoveryInterval(300*time.Millisecond),
-		natsbus.WithFleetLogger(slog.New(slog.NewTextHandler(logs, nil))),
-		natsbus.WithRelayOptions(natsbus.WithPollInterval(5*time.Second), natsbus.WithBackoff(50*time.Millisecond, time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("fleet relay: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the fleet relay did not stop")
-		}
-		if t.Failed() {
-			t.Logf("fleet relay log:\n%s", logs.String())
-		}
-	})
-	return f, logs
 }
 
 // 20 ledgers (10 schemas in each of 2 databases) relayed by one process
@@ -86,7 +53,7 @@ func TestFleetRelayTwentyLedgersWhileMigrationsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dbs.Close)
-	f, _ := startFleet(t, js, dbs)
+	f, _ := runFleet(t, js, dbs)
 
 	var wg sync.WaitGroup
 	for i, l := range ledgers {
@@ -139,7 +106,7 @@ func TestFleetRelayPicksUpANewDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dbs.Close)
-	startFleet(t, js, dbs)
+	runFleet(t, js, dbs)
 	time.Sleep(500 * time.Millisecond) // the relay runs, with no ledger yet
 	pool, _ := c.NewPool(2)
 	st, err := ledger.New(pool, ledger.WithSchema("ledger"))
