@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/schema-ledger/ledger/internal/natstest"
 	"github.com/schema-ledger/ledger/internal/syncbuf"
 	"github.com/schema-ledger/ledger/migrations"
 	"github.com/schema-ledger/ledger/watch"
@@ -206,10 +206,10 @@ func TestDurableWatcherKilledInItsWindowAlertsAfterRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first watcher is a process of its own (this test binary, running
-	// TestFleetWatcherProcess), with a window of an hour.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFleetWatcherProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "LEDGER_TEST_FLEET_WATCHER="+e.url+" "+strings.Join(e.names, ","))
+	// The first watcher is a process of its own (this test binary, which
+	// TestMain makes the watcher), with a window of an hour.
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), watcherProcessEnv+"="+e.url+" "+strings.Join(e.names, ","))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -259,34 +259,72 @@ func TestDurableWatcherKilledInItsWindowAlertsAfterRestart(t *testing.T) {
 }
 
 func fleetProcessGuard(t testing.TB) watch.ReleaseGuard {
-	return watch.ReleaseGuard{Manifest: set(t, v120).Manifest("1.2.0"), Policy: policyStrict()}
-}
-
-// TestFleetWatcherProcess is the watcher process of the test above; it
-// runs only when that test starts it.
-func TestFleetWatcherProcess(t *testing.T) {
-	spec := os.Getenv("LEDGER_TEST_FLEET_WATCHER")
-	if spec == "" {
-		t.Skip("run by TestDurableWatcherKilledInItsWindowAlertsAfterRestart as a process of its own")
-	}
-	url, names, _ := strings.Cut(spec, " ")
-	_, js := natstest.Connect(t, url)
-	w, err := watch.NewFleet(js, watch.FleetOutput(io.Discard, true), watch.GuardReleases(fleetProcessGuard(t)),
-		watch.GuardSeenReleases(false), watch.WithDurable("oncall"), watch.WithGroupWindow(time.Hour))
+	t.Helper()
+	g, err := releaseGuard120()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return g
+}
+
+// releaseGuard120 guards release 1.2.0 (v120), strictly.
+func releaseGuard120() (watch.ReleaseGuard, error) {
+	s, err := loadSet(v120)
+	if err != nil {
+		return watch.ReleaseGuard{}, err
+	}
+	return watch.ReleaseGuard{Manifest: s.Manifest("1.2.0"), Policy: policyStrict()}, nil
+}
+
+// watcherProcessEnv, set to "NATS-URL LEDGER,LEDGER...", makes this test
+// binary the watcher process TestDurableWatcherKilledInItsWindowAlertsAfterRestart
+// starts and kills.
+const watcherProcessEnv = "LEDGER_TEST_FLEET_WATCHER"
+
+// TestMain runs the tests, or (watcherProcessEnv set) the watcher process.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(watcherProcessEnv); spec != "" {
+		if err := runWatcherProcess(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "watcher process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runWatcherProcess runs a durable fleet watcher guarding release 1.2.0
+// with a window of an hour, and prints "judged" once it has judged every
+// ledger named; it runs until killed.
+func runWatcherProcess(spec string) error {
+	url, names, _ := strings.Cut(spec, " ")
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	guard, err := releaseGuard120()
+	if err != nil {
+		return err
+	}
+	w, err := watch.NewFleet(js, watch.FleetOutput(io.Discard, true), watch.GuardReleases(guard),
+		watch.GuardSeenReleases(false), watch.WithDurable("oncall"), watch.WithGroupWindow(time.Hour))
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
 	go func() {
 		for name := range strings.SplitSeq(names, ",") {
 			if err := w.WaitJudged(ctx, name, 1); err != nil {
-				t.Error(err)
+				fmt.Fprintln(os.Stderr, "watcher process:", err)
 				return
 			}
 		}
 		fmt.Println("judged")
 	}()
-	if err := w.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return w.Run(ctx)
 }

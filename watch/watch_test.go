@@ -75,15 +75,20 @@ func (e *env) natsURL() string { return e.url }
 
 func set(t testing.TB, files map[string]string) *migrations.Set {
 	t.Helper()
-	fsys := fstest.MapFS{}
-	for name, sql := range files {
-		fsys[name] = &fstest.MapFile{Data: []byte(sql)}
-	}
-	s, err := migrations.Load(fsys)
+	s, err := loadSet(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// loadSet loads the migration set of files (name: SQL).
+func loadSet(files map[string]string) (*migrations.Set, error) {
+	fsys := fstest.MapFS{}
+	for name, sql := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(sql)}
+	}
+	return migrations.Load(fsys)
 }
 
 var (
