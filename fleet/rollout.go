@@ -615,14 +615,9 @@ func (e *engine) runTarget(ctx context.Context, i int, canary bool) (TargetResul
 	if err != nil {
 		return fail(err)
 	}
-	// At the set already, as up would find it: one head read. Its applied
-	// set is the set (so nothing is pending, unknown or changed: no plan,
-	// nothing for the release guard to judge), nothing is in doubt, and the
-	// schema's snapshot is the one taken at the head (otherwise up would
-	// read the catalog first, to record drift or a snapshot it lacks).
+	// At the set already, as up would find it (Set.HeldBy): one head read.
 	head, herr := store.Head(ctx)
-	if herr == nil && head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == e.set.Digest() &&
-		head.Fingerprint != nil && head.Fingerprint.Seq == head.Seq {
+	if herr == nil && e.set.HeldBy(head) {
 		res.Outcome, res.Seq, res.Hash = projector.OutcomeAtSet, head.Seq, hex.EncodeToString(head.Hash)
 		if e.o.DryRun {
 			res.Duration = time.Since(t0)

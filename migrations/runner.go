@@ -144,26 +144,31 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	return r.run(ctx, target, o.DryRun, o.Rehearse, false)
 }
 
+// HeldBy reports whether head shows a ledger an up of this set has
+// nothing to do on: this format, the set's digest (the same ids and
+// checksums applied: nothing pending, unknown or changed, so no plan and
+// nothing for the release guard to judge), nothing in doubt, and the
+// schema's snapshot taken at the head (otherwise an up reads the catalog
+// first, to record drift or a snapshot it lacks).
+func (s *Set) HeldBy(head ledger.Head) bool {
+	return head.Format == ledger.Format && head.InDoubt == 0 && head.Digest == s.Digest() &&
+		head.Fingerprint != nil && head.Fingerprint.Seq == head.Seq
+}
+
 // upAtSet answers an up that has nothing to do with one head read and no
 // lock: the deploy that changes nothing, and every start of a server that
-// runs up. It answers only when the head shows exactly what the locked run
-// would find nothing to do with — this format, the set's digest (the same
-// ids and checksums applied: nothing pending, unknown or changed, so no
-// plan and nothing for the release guard to judge), nothing in doubt, and
-// the schema's snapshot taken at the head (otherwise the run reads the
-// catalog, to record a snapshot it lacks) — and drift is not to be
-// refused (that reads the catalog too). Head checks the newest event
-// against the head as it reads it; anything else goes the locked way. The
-// head is one committed state: the answer is the locked run's, ordered
-// before any run still in flight.
+// runs up. It answers only when the head is held by the set (Set.HeldBy)
+// and drift is not to be refused (that reads the catalog). Head checks
+// the newest event against the head as it reads it; anything else goes
+// the locked way. The head is one committed state: the answer is the
+// locked run's, ordered before any run still in flight.
 func (r *Runner) upAtSet(ctx context.Context, target Target) (Report, bool) {
 	if r.cfg.refuseDrift {
 		return Report{}, false
 	}
 	start := time.Now()
 	head, err := r.store.Head(ctx)
-	if err != nil || head.Format != ledger.Format || head.InDoubt != 0 || head.Digest != r.set.Digest() ||
-		head.Fingerprint == nil || head.Fingerprint.Seq != head.Seq {
+	if err != nil || !r.set.HeldBy(head) {
 		return Report{}, false
 	}
 	// The plan from a ledger holding exactly the set: empty, with the
