@@ -26,43 +26,56 @@ import (
 // CONCURRENTLY) is a transactional update since PostgreSQL 12, so it does
 // change the stamp.
 //
-// Reading it scans the catalogs' rows but computes nothing per object:
-// ~2-5 ms on a database of 1,000 tables, where Read's deparsing of the
-// same objects costs ~100 ms in a fresh session.
-const StampSQL = `SELECT pg_catalog.md5(string_agg(x, ',' ORDER BY x)) FROM (
-    SELECT tableoid::text || ':' || xmin::text || ':' || count(*) AS x FROM (
-        SELECT tableoid, xmin FROM pg_catalog.pg_namespace
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_class
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_attribute
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_attrdef
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_index
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_constraint
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_trigger
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_policy
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_inherits
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_partitioned_table
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_sequence
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_rewrite
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_proc
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_language
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_type
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_enum
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_range
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_collation
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_operator
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_opclass
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_am
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_cast
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_ts_config
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_ts_dict
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_extension
-        UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_depend WHERE deptype = 'e'
-    ) r GROUP BY tableoid, xmin
-    UNION ALL
-    SELECT 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) FROM pg_catalog.pg_roles
-    UNION ALL
-    SELECT 'server:' || current_setting('server_version_num')
-) s`
+// The multiset is digested without grouping or sorting its rows: each
+// (catalog, xmin) pair is hashed twice (hashtextextended, 64 bits, with two
+// seeds derived from the catalog), and the two sums over all rows — exact
+// numerics, so every row counts with its multiplicity — go into the md5
+// with the row count, the roles and the version. Two different multisets
+// give the same stamp only if both 64-bit sums collide at once. Grouping
+// the pairs and sorting their text (the stamp before) cost twice as much
+// on a catalog written by thousands of transactions, which is what a
+// database migrated for years holds (1,000 tables created one migration
+// each: ~19 ms against ~10 ms).
+//
+// Reading it scans the catalogs' rows but computes nothing per object: it
+// costs what scanning pg_attribute, pg_class, pg_type and pg_proc costs
+// (~5 ms at 300 tables, ~10 ms at 1,000), where Read's deparsing of the
+// same objects costs ~30 and ~100 ms in a fresh session.
+const StampSQL = `SELECT pg_catalog.md5(concat_ws(' ', 'stamp2', r.a, r.b, r.n,
+        (SELECT 'roles:' || pg_catalog.md5(string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) FROM pg_catalog.pg_roles),
+        'server:' || current_setting('server_version_num')))
+FROM (
+    SELECT sum(hashtextextended(x, t)) AS a, sum(hashtextextended(x, t + 4294967296)) AS b, count(*) AS n FROM (
+        SELECT tableoid::int8 AS t, xmin::text AS x FROM (
+            SELECT tableoid, xmin FROM pg_catalog.pg_namespace
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_class
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_attribute
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_attrdef
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_index
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_constraint
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_trigger
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_policy
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_inherits
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_partitioned_table
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_sequence
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_rewrite
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_proc
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_language
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_type
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_enum
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_range
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_collation
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_operator
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_opclass
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_am
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_cast
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_ts_config
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_ts_dict
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_extension
+            UNION ALL SELECT tableoid, xmin FROM pg_catalog.pg_depend WHERE deptype = 'e'
+        ) u OFFSET 0
+    ) p
+) r`
 
 // Stamp reads the catalog's stamp (StampSQL).
 func Stamp(ctx context.Context, db interface {
