@@ -36,7 +36,7 @@ func createStepByStep(t *testing.T, s *Store, pool *pgxpool.Pool) {
 		if _, err := tx.Exec(ctx, s.sqlText(schemaV1)); err != nil {
 			return err
 		}
-		for i, step := range upgrades {
+		for i, step := range upgrades() {
 			if _, err := tx.Exec(ctx, s.sqlText(step)); err != nil {
 				return fmt.Errorf("step to format %d: %w", i+2, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,7 +49,8 @@ var upgradeFiles embed.FS
 // and sql/schema.sql changed to match (TestFreshLedgerIsTheUpgradedOne):
 // Init runs every step a ledger lacks, in one transaction, each recorded as
 // a ledger.upgraded event; a new ledger is created from sql/schema.sql.
-var upgrades = upgradeSteps(upgradeFiles, Format)
+// They are read when first needed, not at every start of the program.
+var upgrades = sync.OnceValue(func() []string { return upgradeSteps(upgradeFiles, Format) })
 
 // upgradeSteps reads the upgrade files of formats 2..format; a format with
 // no file is a build mistake, caught by TestUpgradeStepsAreEmbedded.
@@ -375,7 +377,7 @@ func (s *Store) upgrade(ctx context.Context, tx pgx.Tx, from int) error {
 		return &CorruptHeadError{Schema: s.schema, Reason: fmt.Sprintf("format %d", from)}
 	}
 	for f := from; f < Format; f++ {
-		if _, err := tx.Exec(ctx, s.sqlText(upgrades[f-1])); err != nil {
+		if _, err := tx.Exec(ctx, s.sqlText(upgrades()[f-1])); err != nil {
 			return fmt.Errorf("upgrade ledger schema %q from format %d to %d: %w", s.schema, f, f+1, err)
 		}
 	}

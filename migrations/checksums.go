@@ -33,9 +33,9 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 		case ok:
 		case strings.HasSuffix(name, downSuffix):
 			continue
-		case gooseName.MatchString(name):
+		case gooseName().MatchString(name):
 			id, ok = strings.CutSuffix(name, gooseSuffix)
-		case flywayName.MatchString(name):
+		case flywayName().MatchString(name):
 			f, err := parseFlywayName(name)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
@@ -50,7 +50,7 @@ func Checksums(fsys fs.FS, opts ...LoadOption) ([]policy.Known, error) {
 		}
 		known = append(known, policy.Known{ID: id})
 		files = append(files, name)
-		maybe = append(maybe, !strings.HasSuffix(name, upSuffix) && gooseName.MatchString(name))
+		maybe = append(maybe, !strings.HasSuffix(name, upSuffix) && gooseName().MatchString(name))
 	}
 	errs := make([]error, len(known))
 	ternFile := make([]bool, len(known))

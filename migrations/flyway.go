@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
-	"regexp"
 	"strings"
 )
 
@@ -26,9 +25,9 @@ import (
 // every file; Flyway's own (CRC32, FlywayChecksum) is compared with the
 // one its history recorded when the history is adopted.
 
-var flywayName = regexp.MustCompile(`^(?:[VU][0-9][0-9._]*|R)__.*\.sql$`)
+var flywayName = lazyRegexp(`^(?:[VU][0-9][0-9._]*|R)__.*\.sql$`)
 
-var flywayVersioned = regexp.MustCompile(`^([VU])([0-9]+(?:[._][0-9]+)*)__(.+)\.sql$`)
+var flywayVersioned = lazyRegexp(`^([VU])([0-9]+(?:[._][0-9]+)*)__(.+)\.sql$`)
 
 type flywayFile struct {
 	id, number, version string
@@ -41,7 +40,7 @@ func parseFlywayName(name string) (flywayFile, error) {
 		return flywayFile{hint: "make it a versioned migration (V<version>__<description>.sql) holding what it should do once, or move it out of the directory"},
 			fmt.Errorf("a Flyway repeatable migration (R__): ledger applies each migration once and records it; a repeatable one has no version to record")
 	}
-	m := flywayVersioned.FindStringSubmatch(name)
+	m := flywayVersioned().FindStringSubmatch(name)
 	if m == nil {
 		return flywayFile{hint: "name it V<version>__<description>.sql, e.g. V1.1__add_orders.sql"},
 			fmt.Errorf("looks like a Flyway migration, but %q is not a version (numbers separated by dots or underscores)", strings.SplitN(name[1:], "__", 2)[0])

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
 
 	"github.com/schema-ledger/ledger/projector"
@@ -40,7 +39,7 @@ func noTxSynonym(comment string) bool {
 
 const gooseSuffix = ".sql"
 
-var gooseName = regexp.MustCompile(`^[0-9]+_.+\.sql$`)
+var gooseName = lazyRegexp(`^[0-9]+_.+\.sql$`)
 
 // gooseAnnotation returns the annotation a line holds ("Up", "Down",
 // "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUBST ON", …),
@@ -63,7 +62,7 @@ func gooseAnnotation(line string) string {
 // <id>.down.sql, is a goose migration: <number>_<name>.sql holding a
 // "-- +goose Up" line.
 func isGooseFile(fsys fs.FS, name string) bool {
-	if !gooseName.MatchString(name) {
+	if !gooseName().MatchString(name) {
 		return false
 	}
 	data, err := fs.ReadFile(fsys, name)

@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
-
+	"github.com/schema-ledger/ledger/internal/semver"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"
 )
@@ -198,7 +196,7 @@ func lintCompatible(m Migration, verbose bool, ships *semver.Version) []Finding 
 	return out
 }
 
-var versionLiteral = regexp.MustCompile(`[0-9]+(?:\.[0-9]+){0,2}`)
+var versionLiteral = lazyRegexp(`[0-9]+(?:\.[0-9]+){0,2}`)
 
 // admitsOlder names a release older than ships that constraint admits ("" if
 // none is found). With ships unknown, any release it admits is taken as
@@ -211,7 +209,7 @@ func admitsOlder(constraint string, ships *semver.Version) string {
 		return ""
 	}
 	var candidates []*semver.Version
-	for _, lit := range versionLiteral.FindAllString(constraint, -1) {
+	for _, lit := range versionLiteral().FindAllString(constraint, -1) {
 		if v, err := semver.NewVersion(lit); err == nil {
 			candidates = append(candidates, v)
 		}

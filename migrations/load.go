@@ -13,10 +13,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
-	"github.com/Masterminds/semver/v3"
-
+	"github.com/schema-ledger/ledger/internal/semver"
 	"github.com/schema-ledger/ledger/internal/sqllex"
 	"github.com/schema-ledger/ledger/projector"
 )
@@ -259,9 +259,9 @@ func loadSet(fsys fs.FS, dir string, cfg *loadConfig) (*Set, []*FileError, error
 			id = strings.TrimSuffix(name, downSuffix)
 		case isGooseFile(fsys, name):
 			id, isUp, format = strings.TrimSuffix(name, gooseSuffix), true, FormatGoose
-		case tern && gooseName.MatchString(name):
+		case tern && gooseName().MatchString(name):
 			id, isUp, format = strings.TrimSuffix(name, gooseSuffix), true, FormatTern
-		case flywayName.MatchString(name):
+		case flywayName().MatchString(name):
 			f, err := parseFlywayName(name)
 			if err != nil {
 				errs = append(errs, &FileError{File: shown(name), Msg: err.Error(), Hint: f.hint})
@@ -428,7 +428,14 @@ func (s *Set) warn(w warning) {
 	s.warnings = append(s.warnings, w)
 }
 
-var looksNumbered = regexp.MustCompile(`^[0-9]+_`)
+// lazyRegexp compiles expr when first used: a package-level
+// regexp.MustCompile runs at every start of every program that links
+// migrations — `ledger check` included, which needs none of them.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+var looksNumbered = lazyRegexp(`^[0-9]+_`)
 
 // nearMiss explains why a file that looks like a migration is not one.
 func nearMiss(name string) string {
@@ -436,7 +443,7 @@ func nearMiss(name string) string {
 	switch {
 	case strings.HasSuffix(lower, upSuffix) || strings.HasSuffix(lower, downSuffix):
 		return "ignored: looks like a migration, but migration files must end in lower-case .up.sql or .down.sql"
-	case looksNumbered.MatchString(name) && strings.HasSuffix(lower, ".sql"):
+	case looksNumbered().MatchString(name) && strings.HasSuffix(lower, ".sql"):
 		return "ignored: looks like a migration, but migration files must end in .up.sql (and optionally .down.sql), e.g. " + strings.TrimSuffix(name, filepath.Ext(name)) + upSuffix
 	}
 	return ""

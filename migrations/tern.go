@@ -28,7 +28,7 @@ const (
 func ternDir(fsys fs.FS, entries []fs.DirEntry) bool {
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !gooseName.MatchString(name) || strings.HasSuffix(name, upSuffix) || strings.HasSuffix(name, downSuffix) {
+		if e.IsDir() || !gooseName().MatchString(name) || strings.HasSuffix(name, upSuffix) || strings.HasSuffix(name, downSuffix) {
 			continue
 		}
 		data, err := fs.ReadFile(fsys, name)

@@ -5,8 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
-
+	"github.com/schema-ledger/ledger/internal/semver"
 	"github.com/schema-ledger/ledger/projector"
 )
 
@@ -105,9 +104,18 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 			"migration %s started at %s (app version %s) and never finished: the database may hold part of it", d.ID, when(d.StartedAt), orUnknown(d.AppVersion))})
 	}
 
-	// Unknown migrations, judged one by one under the policy.
+	// Unknown migrations, judged one by one under the policy, in order —
+	// sorted only when there are any: a ledger holding exactly this set
+	// (every startup check that answers Run) needs no sort of it.
+	var sorted []projector.Migration
+	for id := range s.Applied {
+		if _, ok := index[id]; !ok {
+			sorted = s.Sorted()
+			break
+		}
+	}
 	needsApp := false
-	for _, m := range s.Sorted() {
+	for _, m := range sorted {
 		if _, ok := index[m.ID]; ok {
 			continue
 		}
@@ -131,7 +139,7 @@ func Evaluate(known Manifest, s projector.State, p Policy) Verdict {
 
 	if i := slices.IndexFunc(v.Unknown, func(u Unknown) bool { return !u.Allowed }); i >= 0 {
 		first := v.Unknown[i].ID
-		for _, m := range s.Sorted() {
+		for _, m := range sorted {
 			if projector.CompareIDs(m.ID, first) >= 0 {
 				break
 			}

@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
-
+	"github.com/schema-ledger/ledger/internal/semver"
 	"github.com/schema-ledger/ledger/projector"
 )
 
