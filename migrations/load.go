@@ -16,7 +16,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/schema-ledger/ledger/internal/semver"
+	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/internal/sqllex"
 	"github.com/schema-ledger/ledger/projector"
 )

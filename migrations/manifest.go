@@ -11,7 +11,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/schema-ledger/ledger/internal/semver"
+	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/policy"
 	"github.com/schema-ledger/ledger/projector"

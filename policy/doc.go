@@ -15,6 +15,6 @@
 // the Verdict as JSON.
 //
 // The package does no I/O. It imports only the standard library,
-// internal/semver (Masterminds/semver) and the projector package; it must never
+// github.com/Masterminds/semver/v3 and the projector package; it must never
 // import the event store, the migration runner, a database or network client.
 package policy

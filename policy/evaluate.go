@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/schema-ledger/ledger/internal/semver"
+	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/projector"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/schema-ledger/ledger/internal/semver"
+	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/projector"
 )
 

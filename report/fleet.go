@@ -8,7 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/schema-ledger/ledger/internal/semver"
+	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
 )

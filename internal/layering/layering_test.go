@@ -52,9 +52,7 @@ func TestLayering(t *testing.T) {
 		// The binary `go install …/cmd/ledger` gives, whose every start
 		// is a server's startup check, links no NATS server: only
 		// cmd/ledger-demo embeds one (internal/demonats).
-		// Nor Masterminds/semver, which compiles six regular expressions at
-		// init: internal/semver is its copy that compiles them when used.
-		{"cmd/ledger", []string{"github.com/nats-io/nats-server/v2/server", module + "/internal/demonats", "github.com/Masterminds/semver/v3"}},
+		{"cmd/ledger", []string{"github.com/nats-io/nats-server/v2/server", module + "/internal/demonats"}},
 		{"cli", []string{"github.com/nats-io/nats-server/v2/server", module + "/internal/demonats"}},
 	}
 	// natsbus reads the store only through ledger: no pgx of its own.
