@@ -239,7 +239,7 @@ func TestDiffOrder(t *testing.T) {
 
 // A read on a connection outside any transaction or on a pool is one
 // batch with its own BEGIN and COMMIT; in a caller's transaction it is a
-// savepoint's. All three read the same objects and stamp, and leave the
+// savepoint's. All three read the same objects and a stamp, and leave the
 // session as they found it: no transaction left open on the connection,
 // its own settings back, the caller's transaction still open.
 func TestReadOnEveryQuerierLeavesTheSessionAsItWas(t *testing.T) {
@@ -268,8 +268,10 @@ func TestReadOnEveryQuerierLeavesTheSessionAsItWas(t *testing.T) {
 	before := settings()
 	same := func(how string, got catalog.Snapshot, stamp string) {
 		t.Helper()
-		if got.Fingerprint != want.Fingerprint || stamp != wantStamp {
-			t.Fatalf("read %s: fingerprint %.12s stamp %q, want %.12s %q", how, got.Fingerprint, stamp, want.Fingerprint, wantStamp)
+		// The stamp covers the server's roles, which other tests create
+		// meanwhile: it is there, not necessarily the same.
+		if got.Fingerprint != want.Fingerprint || len(stamp) != 32 {
+			t.Fatalf("read %s: fingerprint %.12s stamp %q, want %.12s and a stamp", how, got.Fingerprint, stamp, want.Fingerprint)
 		}
 	}
 
