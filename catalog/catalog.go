@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Object is one object of the schema: its kind ("table", "column",
@@ -154,7 +155,16 @@ func ReadSchema(ctx context.Context, db Querier, exclude, only string) (Snapshot
 
 // read reads the objects of every schema but PostgreSQL's own and exclude
 // (only: of that schema alone), and with stamped the catalog's stamp first.
+//
+// On a connection outside any transaction, or a pool, the transaction is
+// the batch's own (BEGIN and COMMIT queued with the reads): one round trip
+// where Begin, the batch and Commit took three, for every run that
+// migrates. Anything else (a transaction, whose Begin is a savepoint) goes
+// through Begin.
 func read(ctx context.Context, db Querier, exclude, only string, stamped bool) (Snapshot, string, error) {
+	if b, ok := idleBatcher(db); ok {
+		return readBatched(ctx, b, exclude, only, stamped)
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
@@ -162,25 +172,76 @@ func read(ctx context.Context, db Querier, exclude, only string, stamped bool) (
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
 	b := &pgx.Batch{}
 	b.Queue("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY")
-	b.Queue(settings)
-	var stamp string
-	if stamped {
-		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&stamp) })
-	}
-	var objects []Object
-	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
-		var o Object
-		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
-			objects = append(objects, o)
-			return nil
-		})
-		return err
-	})
+	r := queueRead(b, exclude, only, stamped)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
 	}
-	return NewSnapshot(objects), stamp, nil
+	return NewSnapshot(r.objects), r.stamp, nil
+}
+
+// batcher is a connection or a pool that sends a batch.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// idleBatcher is db as a batcher when a BEGIN sent in a batch starts a
+// transaction of the read's own: a *pgx.Conn outside any transaction, or
+// a pool (it lends an idle connection, and closes one returned in a
+// transaction).
+func idleBatcher(db Querier) (batcher, bool) {
+	switch c := db.(type) {
+	case *pgx.Conn:
+		return c, c.PgConn().TxStatus() == 'I'
+	case interface {
+		batcher
+		Acquire(ctx context.Context) (*pgxpool.Conn, error)
+	}:
+		return c, true
+	}
+	return nil, false
+}
+
+// readBatched is read in one batch: BEGIN, the reads, COMMIT. A failed
+// read leaves a connection in its aborted transaction, which is rolled
+// back (a pool closes such a connection by itself).
+func readBatched(ctx context.Context, db batcher, exclude, only string, stamped bool) (Snapshot, string, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY")
+	r := queueRead(b, exclude, only, stamped)
+	b.Queue("COMMIT")
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		if c, ok := db.(*pgx.Conn); ok && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		return Snapshot{}, "", fmt.Errorf("read the catalog: %w", err)
+	}
+	return NewSnapshot(r.objects), r.stamp, nil
+}
+
+// readResult is what a read's batch fills in.
+type readResult struct {
+	stamp   string
+	objects []Object
+}
+
+// queueRead queues the settings and the reads (the stamp first, with
+// stamped) on b, whose results fill the readResult.
+func queueRead(b *pgx.Batch, exclude, only string, stamped bool) *readResult {
+	r := &readResult{}
+	b.Queue(settings)
+	if stamped {
+		b.Queue(StampSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&r.stamp) })
+	}
+	b.Queue(objectsSQL, exclude, only).Query(func(rows pgx.Rows) error {
+		var o Object
+		_, err := pgx.ForEachRow(rows, []any{&o.Kind, &o.Name, &o.Def}, func() error {
+			r.objects = append(r.objects, o)
+			return nil
+		})
+		return err
+	})
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/schema-ledger/ledger/catalog"
@@ -234,4 +235,81 @@ func TestDiffOrder(t *testing.T) {
 	if d := catalog.Diff(b, b); d != nil {
 		t.Errorf("diff of a snapshot with itself: %v", d)
 	}
+}
+
+// A read on a connection outside any transaction or on a pool is one
+// batch with its own BEGIN and COMMIT; in a caller's transaction it is a
+// savepoint's. All three read the same objects and a stamp, and leave the
+// session as they found it: no transaction left open on the connection,
+// its own settings back, the caller's transaction still open.
+func TestReadOnEveryQuerierLeavesTheSessionAsItWas(t *testing.T) {
+	ctx := context.Background()
+	pool := setup(t, base)
+	want, wantStamp, err := catalog.ReadStamped(ctx, pool, "ledger")
+	if err != nil || wantStamp == "" {
+		t.Fatalf("read on the pool: %q %v", wantStamp, err)
+	}
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET search_path = app, public; SET TimeZone = 'Asia/Tokyo'"); err != nil {
+		t.Fatal(err)
+	}
+	settings := func() string {
+		t.Helper()
+		var s string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('search_path') || ' ' || current_setting('TimeZone') || ' ' || current_setting('transaction_read_only')").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := settings()
+	same := func(how string, got catalog.Snapshot, stamp string) {
+		t.Helper()
+		// The stamp covers the server's roles, which other tests create
+		// meanwhile: it is there, not necessarily the same.
+		if got.Fingerprint != want.Fingerprint || len(stamp) != 32 {
+			t.Fatalf("read %s: fingerprint %.12s stamp %q, want %.12s and a stamp", how, got.Fingerprint, stamp, want.Fingerprint)
+		}
+	}
+
+	got, stamp, err := catalog.ReadStamped(ctx, conn, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("on a connection", got, stamp)
+	if st := conn.PgConn().TxStatus(); st != 'I' {
+		t.Fatalf("the connection is left in transaction status %c", st)
+	}
+	if after := settings(); after != before {
+		t.Fatalf("the connection's settings after the read: %q, want %q", after, before)
+	}
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "CREATE TABLE app.in_tx (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	inTx, _, err := catalog.ReadStamped(ctx, tx, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inTx.Fingerprint == want.Fingerprint {
+		t.Fatal("the read in a transaction does not see the transaction's own table")
+	}
+	if st := conn.PgConn().TxStatus(); st != 'T' {
+		t.Fatalf("the caller's transaction after the read: status %c, want still open", st)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, stamp, err = catalog.ReadStamped(ctx, conn, "ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("after the rolled-back transaction", got, stamp)
 }

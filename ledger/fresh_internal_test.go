@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -333,5 +334,89 @@ func TestCreateLosingTheRaceFindsTheLedger(t *testing.T) {
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM raced.events WHERE type = $1", projector.TypeLedgerInitialized).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("ledger.initialized recorded %d times (%v), want once", n, err)
+	}
+}
+
+// TestPresenceWithProbes: the probes read their rows in the presence's
+// round trip whether or not there is a ledger (they run before the format
+// read that fails without one); MayRecordProbe judges as MayRecord does;
+// a probe that fails leaves the presence undecided (PresenceOther), never
+// absent.
+func TestPresenceWithProbes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	prepared, url := pgtest.NewPool(t, 2)
+	// The CLI's connections send each statement of a batch without
+	// preparing it first (cli: QueryExecModeExec).
+	cfg := prepared.Config()
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pool that prepares a batch's statements first: the failing format
+	// read stops the probes, but the presence is known.
+	if p, read := s.On(prepared).PresenceWith(ctx, Probe{SQL: "SELECT 1", Scan: func(rows pgx.Rows) error { rows.Close(); return nil }}); p != PresenceAbsent || read {
+		t.Fatalf("no ledger, statements prepared first: presence %v, read %v; want absent, not read", p, read)
+	}
+	var verdict error
+	var one int
+	counted := Probe{SQL: "SELECT 1", Scan: func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(&one); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}}
+	if p, read := s.PresenceWith(ctx, counted, s.MayRecordProbe(&verdict)); p != PresenceAbsent || !read || one != 1 || verdict != nil {
+		t.Fatalf("no ledger: presence %v, read %v, probe %d, may record %v; want absent, read, 1, nil", p, read, one, verdict)
+	}
+	if _, err := s.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	one = 0
+	if p, read := s.PresenceWith(ctx, counted); p != PresenceCurrent || !read || one != 1 {
+		t.Fatalf("a current ledger: presence %v, read %v, probe %d", p, read, one)
+	}
+	broken := Probe{SQL: "SELECT 1/0", Scan: func(rows pgx.Rows) error { rows.Close(); return rows.Err() }}
+	fresh, err := New(pool, WithSchema("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, read := fresh.PresenceWith(ctx, broken); p != PresenceOther || read {
+		t.Fatalf("a failing probe: presence %v, read %v; want other, not read", p, read)
+	}
+
+	// A role that may not create the ledger: the probe says what MayRecord says.
+	role := pgtest.NewRole(t, url, "nocreate_")
+	pgtest.Exec(t, url, "REVOKE CREATE ON DATABASE "+pgx.Identifier{pool.Config().ConnConfig.Database}.Sanitize()+" FROM PUBLIC")
+	roleCfg, err := pgxpool.ParseConfig(pgtest.AsUser(t, url, role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleCfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	rolePool, err := pgxpool.NewWithConfig(ctx, roleCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rolePool.Close)
+	rs, err := New(rolePool, WithSchema("theirs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rs.MayRecord(ctx)
+	var perr *PermissionError
+	if !errors.As(want, &perr) {
+		t.Fatalf("MayRecord for a role without CREATE: %v, want a *PermissionError", want)
+	}
+	if p, read := rs.PresenceWith(ctx, rs.MayRecordProbe(&verdict)); p != PresenceAbsent || !read || verdict == nil || verdict.Error() != want.Error() {
+		t.Fatalf("the probe for a role without CREATE: presence %v, read %v, verdict %v; want absent, read, %v", p, read, verdict, want)
 	}
 }

@@ -15,14 +15,78 @@ import (
 // reads the catalogs only, so a role without any grant is told too,
 // instead of "permission denied for schema".
 func (s *Store) MayRecord(ctx context.Context) error {
-	var (
-		role                                string
-		schemaExists, eventsExist           bool
-		createDB, usage, createSchema       bool
-		insertEvents, updateHead, headExist bool
-		database                            string
-	)
-	err := s.db.QueryRow(ctx, `
+	var verdict error
+	p := s.MayRecordProbe(&verdict)
+	rows, err := s.db.Query(ctx, p.SQL, p.Args...)
+	if err == nil {
+		err = p.Scan(rows)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger schema %q: find whether this role may record in it: %w", s.schema, err)
+	}
+	return verdict
+}
+
+// MayRecordProbe is MayRecord's read as a Probe, for a caller that sends
+// it with other reads (PresenceWith): after the batch, *verdict is what
+// MayRecord would return (nil: the role may record).
+func (s *Store) MayRecordProbe(verdict *error) Probe {
+	return Probe{SQL: mayRecordSQL, Args: []any{s.schema}, Scan: func(rows pgx.Rows) error {
+		defer rows.Close()
+		var (
+			role                                string
+			schemaExists, eventsExist           bool
+			createDB, usage, createSchema       bool
+			insertEvents, updateHead, headExist bool
+			database                            string
+		)
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return pgx.ErrNoRows
+		}
+		if err := rows.Scan(&role, &database, &schemaExists, &eventsExist, &headExist, &createDB, &usage, &createSchema, &insertEvents, &updateHead); err != nil {
+			return err
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var missing []string
+		switch {
+		case !schemaExists:
+			if !createDB {
+				missing = append(missing, "CREATE on database "+displayIdent(database))
+			}
+		case !eventsExist || !headExist:
+			if !usage {
+				missing = append(missing, "USAGE on schema "+displayIdent(s.schema))
+			}
+			if !createSchema {
+				missing = append(missing, "CREATE on schema "+displayIdent(s.schema))
+			}
+		default:
+			if !usage {
+				missing = append(missing, "USAGE on schema "+displayIdent(s.schema))
+			}
+			if !insertEvents {
+				missing = append(missing, "INSERT on "+displayIdent(s.schema)+".events")
+			}
+			if !updateHead {
+				missing = append(missing, "UPDATE on "+displayIdent(s.schema)+".head")
+			}
+		}
+		*verdict = nil
+		if len(missing) > 0 {
+			*verdict = &PermissionError{Schema: s.schema, Write: true, Role: role, Missing: missing}
+		}
+		return nil
+	}}
+}
+
+// mayRecordSQL reads what MayRecord judges, from the catalogs only.
+const mayRecordSQL = `
 SELECT current_user, current_database(), n.oid IS NOT NULL, e.oid IS NOT NULL, h.oid IS NOT NULL,
        has_database_privilege(current_database(), 'CREATE'),
        coalesce(has_schema_privilege(n.oid, 'USAGE'), false), coalesce(has_schema_privilege(n.oid, 'CREATE'), false),
@@ -30,40 +94,7 @@ SELECT current_user, current_database(), n.oid IS NOT NULL, e.oid IS NOT NULL, h
   FROM (SELECT) one
   LEFT JOIN pg_namespace n ON n.nspname = $1
   LEFT JOIN pg_class e ON e.relnamespace = n.oid AND e.relname = 'events'
-  LEFT JOIN pg_class h ON h.relnamespace = n.oid AND h.relname = 'head'`, s.schema).Scan(
-		&role, &database, &schemaExists, &eventsExist, &headExist, &createDB, &usage, &createSchema, &insertEvents, &updateHead)
-	if err != nil {
-		return fmt.Errorf("ledger schema %q: find whether this role may record in it: %w", s.schema, err)
-	}
-	var missing []string
-	switch {
-	case !schemaExists:
-		if !createDB {
-			missing = append(missing, "CREATE on database "+displayIdent(database))
-		}
-	case !eventsExist || !headExist:
-		if !usage {
-			missing = append(missing, "USAGE on schema "+displayIdent(s.schema))
-		}
-		if !createSchema {
-			missing = append(missing, "CREATE on schema "+displayIdent(s.schema))
-		}
-	default:
-		if !usage {
-			missing = append(missing, "USAGE on schema "+displayIdent(s.schema))
-		}
-		if !insertEvents {
-			missing = append(missing, "INSERT on "+displayIdent(s.schema)+".events")
-		}
-		if !updateHead {
-			missing = append(missing, "UPDATE on "+displayIdent(s.schema)+".head")
-		}
-	}
-	if len(missing) > 0 {
-		return &PermissionError{Schema: s.schema, Write: true, Role: role, Missing: missing}
-	}
-	return nil
-}
+  LEFT JOIN pg_class h ON h.relnamespace = n.oid AND h.relname = 'head'`
 
 // displayIdent is an identifier as a user would type it: quoted only when
 // it must be.

@@ -8,6 +8,7 @@ type statements struct {
 	selectApplied, selectInDoubt, selectFailed      string
 	touchedApplied, touchedInDoubt, touchedFailed   string
 	events                                          string
+	putSnapshot, putStamp                           string
 }
 
 const (
@@ -48,5 +49,7 @@ func newStatements(q string) statements {
 		touchedInDoubt: "SELECT " + inDoubtCols + " FROM " + q + ".in_doubt WHERE id = ANY($1)",
 		touchedFailed:  "SELECT " + failedCols + " FROM " + q + ".failed WHERE id = ANY($1)",
 		events:         "SELECT " + eventCols + " FROM " + q + ".events",
+		putSnapshot:    "INSERT INTO " + q + ".snapshots (fingerprint, objects, object_count) VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING",
+		putStamp:       "INSERT INTO " + q + ".catalog_stamps (stamp, fingerprint) VALUES ($1, $2) ON CONFLICT (stamp) DO NOTHING",
 	}
 }

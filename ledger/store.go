@@ -475,22 +475,49 @@ const (
 // Presence is Current's read, telling also a ledger that is not there at
 // all: one round trip, no lock.
 func (s *Store) Presence(ctx context.Context) Presence {
+	p, _ := s.PresenceWith(ctx)
+	return p
+}
+
+// PresenceWith is Presence with the probes' reads in the same round trip
+// — for a caller that expects no ledger, and what it must read then (the
+// role's rights, other tools' history tables): read is whether every
+// probe read its rows. They run before the ledger's format is read, which
+// fails when there is no ledger (and would take the rest of the batch
+// with it). On a connection that prepares a batch's statements before it
+// runs any (pgx's default QueryExecModeCacheStatement) the format read's
+// failure to prepare stops them all: the presence is still known, the
+// probes are not read. A probe that fails makes the presence
+// PresenceOther (but "relation does not exist" where the head is missing,
+// which is PresenceAbsent, unread).
+func (s *Store) PresenceWith(ctx context.Context, probes ...Probe) (p Presence, read bool) {
 	var marker string
 	var format int
 	var mayRecord, headExists bool
+	scanned := 0
 	b := &pgx.Batch{}
 	b.Queue("SELECT to_regclass($3) IS NOT NULL, coalesce(obj_description(to_regclass($1), 'pg_class'), ''), "+
 		"coalesce(has_table_privilege(to_regclass($2), 'INSERT') AND has_table_privilege(to_regclass($3), 'UPDATE'), false)",
 		s.q+".timeline", s.q+".events", s.q+".head").QueryRow(func(row pgx.Row) error { return row.Scan(&headExists, &marker, &mayRecord) })
+	for _, pr := range probes {
+		b.Queue(pr.SQL, pr.Args...).Query(func(rows pgx.Rows) error {
+			if err := pr.Scan(rows); err != nil {
+				return err
+			}
+			scanned++
+			return nil
+		})
+	}
 	b.Queue("SELECT format FROM " + s.q + ".head").QueryRow(func(row pgx.Row) error { return row.Scan(&format) })
 	err := s.db.SendBatch(ctx, b).Close()
+	read = scanned == len(probes)
 	switch {
 	case err == nil && format == Format && marker == releasesMarker && mayRecord:
-		return PresenceCurrent
+		return PresenceCurrent, read
 	case !headExists && isUndefinedTable(err):
-		return PresenceAbsent
+		return PresenceAbsent, read
 	}
-	return PresenceOther
+	return PresenceOther, read
 }
 
 // inTransaction: db is a transaction, or a connection inside one.

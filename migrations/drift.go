@@ -156,18 +156,24 @@ func (s *session) beforeRun(ctx context.Context) (c schemaCheck, err error) {
 // may not write it (or a ledger older than format 4) only loses the
 // shortcut.
 func (s *session) readCatalog(ctx context.Context) (catalog.Snapshot, error) {
+	snap, stamp, err := s.readStamped(ctx)
+	if err != nil {
+		return snap, err
+	}
+	s.putStamp(ctx, stamp, snap)
+	return snap, nil
+}
+
+// readStamped reads every object of the schema and the catalog's stamp,
+// recording neither.
+func (s *session) readStamped(ctx context.Context) (catalog.Snapshot, string, error) {
 	read := catalog.ReadStamped
 	if s.set.tenant != "" {
 		read = func(ctx context.Context, db catalog.Querier, exclude string) (catalog.Snapshot, string, error) {
 			return catalog.ReadSchemaStamped(ctx, db, exclude, s.set.tenant)
 		}
 	}
-	snap, stamp, err := read(ctx, s.conn, s.store.Schema())
-	if err != nil {
-		return snap, err
-	}
-	s.putStamp(ctx, stamp, snap)
-	return snap, nil
+	return read(ctx, s.conn, s.store.Schema())
 }
 
 // putStamp records a stamp read before the catalog was read in full.
@@ -187,15 +193,22 @@ func (s *session) afterRun(ctx context.Context, c *schemaCheck, migrated bool) e
 	if !migrated && !c.record {
 		return nil
 	}
-	snap := c.snap
+	snap, stamp := c.snap, ""
 	if migrated {
 		var err error
-		if snap, err = s.readCatalog(ctx); err != nil {
+		if snap, stamp, err = s.readStamped(ctx); err != nil {
 			return fmt.Errorf("fingerprint the schema: %w", err)
 		}
+		s.set.logger.Debug("read the catalog in full", "objects", len(snap.Objects), "fingerprint", snap.Fingerprint)
 	}
-	if err := s.store.PutSnapshot(ctx, snap); err != nil {
+	// The snapshot and the stamp in one round trip, whose commit the
+	// event's flushes (PutSnapshotStamped).
+	stampErr, err := s.store.PutSnapshotStamped(ctx, snap, stamp)
+	if err != nil {
 		return err
+	}
+	if stampErr != nil {
+		s.set.logger.Debug("the catalog's stamp was not recorded", "err", stampErr)
 	}
 	ev, err := projector.NewEvent(projector.TypeSchemaFingerprinted, projector.Fingerprinted{Fingerprint: snap.Fingerprint, Objects: len(snap.Objects)})
 	if err != nil {

@@ -165,6 +165,38 @@ func (p *foreignProbe) refuse(ctx context.Context, db ledger.DB, schema, tenant 
 	return nil
 }
 
+// absentReads are the reads an up makes of a database without a ledger
+// before it creates one — other tools' history tables (Detect) and
+// whether the role may create the ledger (MayRecord) — as probes that go
+// with the ledger's presence (Store.PresenceWith): one round trip where
+// they took three.
+type absentReads struct {
+	tables    []foreign.Table
+	mayRecord error
+}
+
+func (a *absentReads) probes(store *ledger.Store) []ledger.Probe {
+	return []ledger.Probe{
+		{SQL: foreign.DetectSQL, Scan: func(rows pgx.Rows) (err error) {
+			a.tables, err = foreign.ScanDetected(rows, store.Schema())
+			return err
+		}},
+		store.MayRecordProbe(&a.mayRecord),
+	}
+}
+
+// refuse is foreignError, then MayRecord, from what the probes read.
+func (a *absentReads) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
+	hs, err := readForeign(ctx, db, a.tables, tenant)
+	if err != nil {
+		return err
+	}
+	if len(hs) > 0 {
+		return &ForeignHistoryError{Schema: schema, Histories: hs}
+	}
+	return a.mayRecord
+}
+
 // foreignHistories: with a tenant, only that tenant's schema is looked at
 // (another tenant's tool history is not this one's).
 func foreignHistories(ctx context.Context, db ledger.DB, schema, tenant string) ([]ForeignHistory, error) {

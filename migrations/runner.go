@@ -113,13 +113,28 @@ type Report struct {
 // migrators started at once apply each migration exactly once.
 func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 	target := r.target(DirUp, o.Target, o.Steps, false)
+	noLedger := false
 	if !o.DryRun && !o.Rehearse {
-		if rep, ok := r.upAtSet(ctx, target); ok {
+		var rep Report
+		var ok bool
+		if rep, ok, noLedger = r.upAtSet(ctx, target); ok {
 			return rep, nil
 		}
 	}
 	presence := ledger.PresenceOther
-	if !o.DryRun && !o.Rehearse {
+	var absent *absentReads
+	switch {
+	case o.DryRun || o.Rehearse:
+	case noLedger:
+		// The head read found no ledger (a fresh database): what creating
+		// one needs to know goes with the presence, in its round trip.
+		absent = &absentReads{}
+		var read bool
+		presence, read = r.store.PresenceWith(ctx, absent.probes(r.store)...)
+		if !read {
+			absent = nil
+		}
+	default:
 		presence = r.store.Presence(ctx)
 	}
 	if presence == ledger.PresenceCurrent {
@@ -127,6 +142,17 @@ func (r *Runner) Up(ctx context.Context, o UpOptions) (Report, error) {
 		// format. Whether it never migrated (and another tool's history
 		// must refuse the up) is read from its state under the lock.
 		return r.run(ctx, target, false, false, true)
+	}
+	if presence == ledger.PresenceAbsent && absent != nil {
+		// No ledger, and what refuses to create one read already: another
+		// tool's history first, as below, then the role's rights.
+		if err := absent.refuse(ctx, r.db, r.store.Schema(), r.cfg.tenant); err != nil {
+			return Report{}, err
+		}
+		if _, err := r.store.SetupAfter(ctx, presence); err != nil {
+			return Report{}, err
+		}
+		return r.run(ctx, target, false, false, false)
 	}
 	if presence == ledger.PresenceAbsent {
 		// No ledger: it never migrated, nothing more to read to know.
@@ -162,14 +188,16 @@ func (s *Set) HeldBy(head ledger.Head) bool {
 // the newest event against the head as it reads it; anything else goes
 // the locked way. The head is one committed state: the answer is the
 // locked run's, ordered before any run still in flight.
-func (r *Runner) upAtSet(ctx context.Context, target Target) (Report, bool) {
+//
+// noLedger: the head read found no ledger (ledger.ErrNotInitialized).
+func (r *Runner) upAtSet(ctx context.Context, target Target) (rep Report, ok, noLedger bool) {
 	if r.cfg.refuseDrift {
-		return Report{}, false
+		return Report{}, false, false
 	}
 	start := time.Now()
 	head, err := r.store.Head(ctx)
 	if err != nil || !r.set.HeldBy(head) {
-		return Report{}, false
+		return Report{}, false, errors.Is(err, ledger.ErrNotInitialized)
 	}
 	// The plan from a ledger holding exactly the set: empty, with the
 	// policy's verdict on it, or an error (a target not in the set) that
@@ -180,9 +208,9 @@ func (r *Runner) upAtSet(ctx context.Context, target Target) (Report, bool) {
 	}
 	plan, err := r.set.Plan(exact, target)
 	if err != nil || len(plan.Steps) > 0 {
-		return Report{}, false
+		return Report{}, false, false
 	}
-	return Report{Head: head, Plan: plan, Planned: plan.IDs(), Elapsed: time.Since(start)}, true
+	return Report{Head: head, Plan: plan, Planned: plan.IDs(), Elapsed: time.Since(start)}, true, false
 }
 
 // Down reverts applied migrations newest first, each with its down SQL and
