@@ -76,3 +76,15 @@ seeded_db() {
   ledger up --db "$url" --dir "$dir" >/dev/null
   echo "$db: $(DATABASE_URL=$url "$WORK/bin/ledger-seed" -events "$events")"
 }
+# fresh_db_cmd NAME: a command (interleave -p) that creates database NAME anew
+# without deleting a file before a timed run (bench/fresh-db.sh says why);
+# drop_fresh NAME...: drop each NAME and every NAME_old_* that it left.
+fresh_db_cmd() { echo "$HERE/fresh-db.sh $(db_url postgres) $1"; }
+drop_fresh() {
+  local n d
+  for n in "$@"; do
+    psql_admin -c "SELECT datname FROM pg_database WHERE datname = '$n' OR datname ~ '^${n}_old_[0-9]+\$'" |
+      while read -r d; do psql_admin -c "DROP DATABASE \"$d\" WITH (FORCE)"; done
+  done
+  sync # the freed inodes' table blocks written back: later runs skip them for 5 s, not 300
+}

@@ -2,8 +2,9 @@
 # goose-format files applied by goose and by ledger (issue 26, target 8): `up`
 # of a whole directory of goose files on a fresh database, each tool on its
 # own, timed side by side with bench/interleave (each round runs both once, in
-# random order; each run is prepared, untimed, by dropping and creating its
-# database). Target: ledger <= 1.0x goose.
+# random order; each run is prepared, untimed, by creating its database
+# anew: renamed away, not dropped, until the end — bench/fresh-db.sh says
+# why). Target: ledger <= 1.0x goose.
 #
 # The files: GOOSE_DIR (e.g. Hatchet's cmd/hatchet-migrate/migrate/migrations,
 # its 150 SQL files before the first Go one), or, by default, FILES (150)
@@ -76,15 +77,16 @@ n=$(find "$dir" -maxdepth 1 -name '*.sql' | wc -l)
   echo "files: $dir ($n .sql, $(grep -l -i -- '-- +goose StatementBegin' "$dir"/*.sql | wc -l) with StatementBegin, $(grep -l -i -- '-- +goose NO TRANSACTION' "$dir"/*.sql | wc -l) NO TRANSACTION)"
   for t in goose ledger; do tool_version "$t"; done
 } | tee "$OUT/summary.txt"
-admin=$(db_url postgres)
-prep() { echo "psql $admin -Xq -c 'drop database if exists $1 with (force)' -c 'create database $1'"; }
+prep() { fresh_db_cmd "$1"; }
 g=goosefiles_goose l=goosefiles_ledger b=goosefiles_before
+trap 'drop_fresh $g $l $b' EXIT
 before=()
 if [ -n "${LEDGER_BEFORE:-}" ]; then
   before=(-n "ledger-before up ($n files)" -p "$(prep $b)" "$LEDGER_BEFORE up --dir $dir --db $(db_url $b)")
 fi
 # Once each, checked: both apply every file and leave the same schema.
-for db in $g $l; do reset_db "$db"; done
+drop_fresh $g $l $b # left by a run that was stopped
+for db in $g $l; do $(fresh_db_cmd "$db"); done
 goose -dir "$dir" postgres "$(db_url $g)" up >"$OUT/goose.log" 2>&1 || { cat "$OUT/goose.log"; exit 1; }
 ledger up --dir "$dir" --db "$(db_url $l)" >"$OUT/ledger.log" 2>&1 || { cat "$OUT/ledger.log"; exit 1; }
 dump() { pg_dump -s -N ledger -T goose_db_version "$(db_url "$1")" | grep -v '^--\|restrict'; }

@@ -258,6 +258,42 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	verifyOK(t, r.Store())
 }
 
+// The ledger's record in a transactional step runs under the ledger's own
+// search_path, whatever the step set for its transaction (SET LOCAL,
+// which RESET ALL does not undo): a function of the migration's that
+// shadows one the record calls is never called by the record.
+func TestStepRecordIgnoresTheStepsSearchPath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 1)
+	src := map[string]string{
+		"0001_shadow": `CREATE SCHEMA shadow;
+CREATE FUNCTION shadow.encode(bytea, text) RETURNS text LANGUAGE sql AS $$ SELECT 'shadowed' $$;
+SET LOCAL search_path = shadow, pg_catalog, public;
+CREATE TABLE public.t1 (id int);`,
+		"0002_notx":  "-- ledger:no-transaction\nCREATE TABLE public.t2 (id int);\nCREATE TABLE public.t3 (id int);",
+		"0003_again": "SET LOCAL search_path = shadow, pg_catalog, public;\nCREATE TABLE public.t4 (id int);",
+	}
+	r := runner(t, pool, load(t, src))
+	rep, err := r.Up(ctx, migrations.UpOptions{})
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if len(rep.Done) != 3 || rep.Head.Seq == 0 {
+		t.Fatalf("report: %d done, head %+v", len(rep.Done), rep.Head)
+	}
+	if got := tables(t, pool); strings.Join(got, ",") != "t1,t2,t3,t4" {
+		t.Fatalf("tables: %v", got)
+	}
+	s := state(t, r.Store())
+	for _, id := range []string{"0001_shadow", "0002_notx", "0003_again"} {
+		if _, ok := s.Applied[id]; !ok {
+			t.Errorf("%s not recorded as applied: %+v", id, s.Applied)
+		}
+	}
+	verifyOK(t, r.Store())
+}
+
 // up --rehearse takes the migration lock: beside a running migrator it
 // waits, and says who holds the lock when it times out.
 func TestRehearseTakesTheLock(t *testing.T) {
