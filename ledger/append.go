@@ -61,6 +61,12 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []
 		actor string
 	)
 	b := &pgx.Batch{}
+	// The caller's search_path, whatever it is, is set aside for the
+	// append and given back after it (round trip 2): the append function
+	// and its triggers call built-ins (encode, digest of the chain) by their
+	// bare names, and a schema listed before pg_catalog could shadow them.
+	var callerPath string
+	b.Queue(recordPathSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&callerPath, nil) })
 	b.Queue(s.sql.lockHead).QueryRow(func(row pgx.Row) error { return row.Scan(r.dest()...) })
 	b.Queue(s.sql.lastEvent).QueryRow(func(row pgx.Row) error {
 		r.lastLoaded = true
@@ -94,12 +100,18 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []
 		return Head{}, err
 	}
 	out := call.queue(w, s.sql.appendFn)
+	w.Queue("SELECT pg_catalog.set_config('search_path', $1, true)", callerPath)
 	if err := tx.SendBatch(ctx, w).Close(); err != nil {
 		return Head{}, fmt.Errorf("append: %w", s.WriteErr(err))
 	}
 	out.upgrading = upgrading
 	return s.check(out)
 }
+
+// recordPathSQL reads the session's search_path and sets the one every
+// record of the ledger runs under (pg_catalog, pg_temp) for the rest of the
+// transaction.
+const recordPathSQL = "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
 
 // appendCall is one call of the append function, ready to run.
 type appendCall struct {

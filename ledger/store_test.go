@@ -487,3 +487,35 @@ func forge(t testing.TB, pool *pgxpool.Pool, sql string) {
 		t.Fatalf("forge %q: %v", sql, err)
 	}
 }
+
+// A caller's search_path never reaches what Append writes: a transaction
+// that put a schema shadowing a built-in (encode) before pg_catalog still
+// records a chain that verifies, and gets its search_path back as it was.
+func TestAppendIgnoresTheCallersSearchPath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t, 2)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA shadow;
+CREATE FUNCTION shadow.encode(bytea, text) RETURNS text LANGUAGE sql AS $$ SELECT 'shadowed' $$`); err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = shadow, pg_catalog, public"); err != nil {
+			return err
+		}
+		if _, err := st.Append(ctx, tx, applied(t, "1_a"), applied(t, "2_b")); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != "shadow, pg_catalog, public" {
+		t.Errorf("the caller's search_path after Append is %q, want it as the caller set it", path)
+	}
+	if rep, err := st.Verify(ctx, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify after an append under a shadowing search_path: %+v %v", rep, err)
+	}
+}
