@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `up` of N trivial migrations on a fresh database, per tool, timed side by side
 # with bench/interleave: each round runs every tool once, in random order, each
-# on a database dropped and created again (untimed, -p) just before its run.
+# on a database created anew (untimed, -p) just before its run — by renaming the
+# last one away, not dropping it (bench/fresh-db.sh says why), all dropped at the end.
 # Issue 26, target 3: ledger <= 1.0x tern. A ledger binary to compare with
 # (e.g. one built from an older commit) joins the rounds as "ledger-before"
 # when LEDGER_BEFORE names it.
@@ -16,8 +17,6 @@ FRESH_TOOLS=${FRESH_TOOLS:-tern goose ledger}
 OUT=${OUT:-$WORK/results/fresh-$(date +%Y%m%d-%H%M%S)}; mkdir -p "$OUT"
 build_ledger
 
-# The prepare step: the tool's database, dropped and created again.
-reset_argv() { echo "psql $(db_url postgres) -Xq -c 'drop database if exists $1 with (force)' -c 'create database $1'"; }
 up_argv() {  # TOOL URL DIR -> the command, no shell (interleave splits on spaces)
   case $1 in
   goose)  echo "goose -dir $3 postgres $2 up" ;;
@@ -30,7 +29,7 @@ up_argv() {  # TOOL URL DIR -> the command, no shell (interleave splits on space
 tools=$FRESH_TOOLS
 [ -n "${LEDGER_BEFORE:-}" ] && tools="$tools ledger-before"
 { for t in $FRESH_TOOLS; do tool_version "$t"; done; [ -n "${LEDGER_BEFORE:-}" ] && echo "ledger-before $LEDGER_BEFORE"; } >"$OUT/versions.txt"
-cmds=()
+cmds=(); dbs=()
 for t in $tools; do
   src=${t%-before}
   load_tool "$src" || { echo "skip $t: not on PATH"; continue; }
@@ -41,11 +40,13 @@ for t in $tools; do
   reset_db "$db"
   $(up_argv "$t" "$url" "$dir") >/dev/null 2>&1 || { echo "$t: up failed" >&2; exit 1; }
   [ "$(count_tables "$db")" = "$N" ] || { echo "$t: up did not create the $N tables" >&2; exit 1; }
-  cmds+=(-n "$t" -p "$(reset_argv "$db")" "$(up_argv "$t" "$url" "$dir")")
+  cmds+=(-n "$t" -p "$(fresh_db_cmd "$db")" "$(up_argv "$t" "$url" "$dir")")
+  dbs+=("$db")
 done
 echo "== up of $N on a fresh database, $RUNS interleaved rounds; $(uptime | sed 's/.*load/load/')" | tee "$OUT/summary.txt"
 interleave -runs "$RUNS" -warmup 2 -csv "$OUT/fresh.csv" "${cmds[@]}" | tee -a "$OUT/summary.txt"
 echo "after: $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/summary.txt"
+drop_fresh "${dbs[@]}"
 awk -F, 'NR > 1 { m[$1] = $4 * 1000 }
   END { for (t in m) if (t !~ /^ledger/) for (l in m) if (l ~ /^ledger/)
           printf "ratio %s / %s = %.2f (%.1f vs %.1f ms)\n", l, t, m[l] / m[t], m[l], m[t] }' "$OUT/fresh.csv" | sort | tee -a "$OUT/summary.txt"
