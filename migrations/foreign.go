@@ -122,12 +122,14 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 }
 
 // foreignProbe asks, beside the state (Store.StateWith), whether an empty
-// ledger ever migrated and which tables of other tools the database
-// holds: what refuseForeign reads in two round trips of its own.
+// ledger ever migrated and which relations may be other tools' history
+// tables: what refuseForeign reads in two round trips of its own. Only
+// when there are such relations (most databases have none) does a query of
+// its own read their columns.
 type foreignProbe struct {
 	store    *ledger.Store
 	migrated bool
-	tables   []foreign.Table
+	cands    foreign.Candidates
 	done     bool // the probes' rows were read
 }
 
@@ -136,8 +138,8 @@ func newForeignProbe(store *ledger.Store) *foreignProbe { return &foreignProbe{s
 func (p *foreignProbe) probes() []ledger.Probe {
 	return []ledger.Probe{
 		p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined),
-		{SQL: foreign.DetectSQL, Scan: func(rows pgx.Rows) (err error) {
-			p.tables, err = foreign.ScanDetected(rows, p.store.Schema())
+		{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
+			p.cands, err = foreign.ScanCandidates(rows)
 			p.done = err == nil
 			return err
 		}},
@@ -147,10 +149,14 @@ func (p *foreignProbe) probes() []ledger.Probe {
 // histories are the other tools' histories the probe found, for a ledger
 // that never migrated (none otherwise).
 func (p *foreignProbe) histories(ctx context.Context, db ledger.DB, tenant string) ([]ForeignHistory, error) {
-	if p.migrated {
+	if p.migrated || len(p.cands) == 0 {
 		return nil, nil
 	}
-	return readForeign(ctx, db, p.tables, tenant)
+	tables, err := foreign.DetectAmong(ctx, db, p.cands, p.store.Schema())
+	if err != nil {
+		return nil, err
+	}
+	return readForeign(ctx, db, tables, tenant)
 }
 
 // refuse is foreignError from what the probe found.

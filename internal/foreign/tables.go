@@ -69,51 +69,100 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// tablesSQL lists every ordinary table outside the system schemas with a
-// column a history table has, with its columns and their types. Written so
-// that it plans quickly on a fresh connection (every CLI run is one): the
-// candidates from one pass over pg_attribute, each one's columns by
-// subqueries. The same query as a join of pg_attribute twice, grouped with
-// array_agg, took ~10x as long to plan (11 ms against 1.0, medians of 15
-// fresh connections on a loaded machine), more than the rest of a status.
+// candidatesSQL lists the relations that have a column a history table of
+// one of the tools has: a superset of what identify accepts (Flyway's
+// installed_rank of any type; goose's version_id, golang-migrate's and
+// tern's version as an integer or a bigint — types 23 and 20). Most
+// databases have none, and then this is the whole search. Written for a
+// fresh connection (every CLI run is one): one catalog and one range of its
+// (attrelid, attname) index, from FirstNormalObjectId (16384) on — every
+// object made after initdb has an OID at or above it, wrapped-around OIDs
+// too, so the system catalogs and information_schema are below it — with
+// the names tested in the index; the rest of the test is in a CASE, which
+// the planner gives a default selectivity instead of looking up statistics
+// for each column it names. Planned and run in ~0.6 ms on a fresh
+// connection to a new database and ~3.7 ms to one of 1,000 tables, where
+// the search as one query (tablesSQL over all of pg_attribute) took ~1.5
+// and ~5.7 ms (EXPLAIN ANALYZE, medians of 7).
+const candidatesSQL = `
+SELECT attrelid FROM pg_attribute
+WHERE attrelid >= 16384 AND attname IN ('version', 'version_id', 'installed_rank')
+  AND CASE WHEN attnum > 0 AND NOT attisdropped AND (attname = 'installed_rank' OR atttypid IN (23, 20))
+      THEN true END`
+
+// tablesSQL lists the ordinary tables outside the system schemas among
+// the candidates ($1), with their columns and their types.
 const tablesSQL = `
 SELECT n.nspname::text, c.relname::text,
        array(SELECT a.attname::text FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
        array(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
-FROM (SELECT DISTINCT x.attrelid FROM pg_attribute x
-      WHERE x.attname IN ('version', 'version_id', 'installed_rank') AND x.attnum > 0 AND NOT x.attisdropped) x
-JOIN pg_class c ON c.oid = x.attrelid
+FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p')
+WHERE c.oid = ANY($1::oid[]) AND c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
 ORDER BY n.nspname, c.relname`
 
 // Detect finds the history tables of the tools in the database, by their
 // columns (any table name: every tool lets its table be renamed). It never
-// reports a table in the schemas listed in skip (the ledger's own).
+// reports a table in the schemas listed in skip (the ledger's own). One
+// query when no relation has a column such a table has (most databases);
+// a second reads the columns of those that do.
 func Detect(ctx context.Context, q Querier, skip ...string) ([]Table, error) {
-	rows, err := q.Query(ctx, DetectSQL)
+	rows, err := q.Query(ctx, CandidatesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
 	}
-	return ScanDetected(rows, skip...)
+	cands, err := ScanCandidates(rows)
+	if err != nil {
+		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
+	}
+	return DetectAmong(ctx, q, cands, skip...)
 }
 
-// DetectSQL is Detect's query, for a caller that sends it in a batch with
-// other reads (one round trip); ScanDetected reads its rows.
-const DetectSQL = tablesSQL
+// CandidatesSQL is Detect's first query, for a caller that sends it in a
+// batch with other reads (one round trip); ScanCandidates reads its rows
+// and DetectAmong finishes the search.
+const CandidatesSQL = candidatesSQL
 
-// ScanDetected reads the rows of DetectSQL as Detect does, and closes them.
-func ScanDetected(rows pgx.Rows, skip ...string) ([]Table, error) {
+// Candidates are the relations a history table may be among: what
+// CandidatesSQL finds.
+type Candidates []uint32
+
+// ScanCandidates reads the rows of CandidatesSQL, and closes them.
+func ScanCandidates(rows pgx.Rows) (Candidates, error) {
+	defer rows.Close()
+	var cands Candidates
+	for rows.Next() {
+		var oid uint32
+		if err := rows.Scan(&oid); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(cands, oid) { // a row per matching column
+			cands = append(cands, oid)
+		}
+	}
+	return cands, rows.Err()
+}
+
+// DetectAmong is Detect among the candidates found: no query when there
+// are none.
+func DetectAmong(ctx context.Context, q Querier, cands Candidates, skip ...string) ([]Table, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, tablesSQL, []uint32(cands))
+	if err != nil {
+		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
+	}
 	defer rows.Close()
 	var found []Table
 	for rows.Next() {
 		var schema, name string
 		var cols, types []string
 		if err := rows.Scan(&schema, &name, &cols, &types); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
 		}
 		if slices.Contains(skip, schema) {
 			continue
@@ -122,7 +171,10 @@ func ScanDetected(rows pgx.Rows, skip ...string) ([]Table, error) {
 			found = append(found, Table{Tool: tool, Schema: schema, Name: name})
 		}
 	}
-	return found, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look for other migration tools' history tables: %w", err)
+	}
+	return found, nil
 }
 
 // identify decides by the columns which tool's history a table is. Extra
