@@ -174,7 +174,7 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 	var probes []ledger.Probe
 	var fp *foreignProbe
 	if head.SchemaVersion == "" {
-		fp = newForeignProbe(store)
+		fp = newForeignProbe(store, head)
 		probes = fp.probes()
 	}
 	state, _, err := store.VerdictState(ctx, probes...)

@@ -128,22 +128,30 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 // its own read their columns.
 type foreignProbe struct {
 	store    *ledger.Store
+	created  bool // the ledger holds only the event that created it
 	migrated bool
 	cands    foreign.Candidates
 	done     bool // the probes' rows were read
 }
 
-func newForeignProbe(store *ledger.Store) *foreignProbe { return &foreignProbe{store: store} }
+// newForeignProbe probes beside the state of a ledger whose head is head.
+// A ledger at seq 1 holds only ledger.initialized, the event every ledger
+// begins with: that it never migrated needs no read (a first up still
+// running leaves it so).
+func newForeignProbe(store *ledger.Store, head ledger.Head) *foreignProbe {
+	return &foreignProbe{store: store, created: head.Seq == 1}
+}
 
 func (p *foreignProbe) probes() []ledger.Probe {
-	return []ledger.Probe{
-		p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined),
-		{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
-			p.cands, err = foreign.ScanCandidates(rows)
-			p.done = err == nil
-			return err
-		}},
+	candidates := ledger.Probe{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
+		p.cands, err = foreign.ScanCandidates(rows)
+		p.done = err == nil
+		return err
+	}}
+	if p.created {
+		return []ledger.Probe{candidates}
 	}
+	return []ledger.Probe{p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined), candidates}
 }
 
 // histories are the other tools' histories the probe found, for a ledger
