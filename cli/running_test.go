@@ -15,8 +15,8 @@ import (
 // migration open — here on a lock this test holds on a connection of its
 // own. They answer without waiting: a transactional migration is pending
 // until it commits (the first up's, on the empty ledger that up has just
-// created — where they also look for other tools' history tables and find
-// a table with a version column that is none — and a later up's), a
+// created — where they also look for other tools' history tables, and a
+// table with a version column is none — and a later up's), a
 // no-transaction migration is in doubt from its start. Once the lock is
 // released the up finishes and check says run.
 func TestCheckAndStatusBesideARunningUp(t *testing.T) {

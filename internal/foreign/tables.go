@@ -69,26 +69,45 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// candidatesSQL lists the relations that have a column a history table of
-// one of the tools has: a superset of what identify accepts (Flyway's
-// installed_rank of any type; goose's version_id, golang-migrate's and
-// tern's version as an integer or a bigint — types 23 and 20). Most
-// databases have none, and then this is the whole search. Written for a
-// fresh connection (every CLI run is one): one catalog and one range of its
-// (attrelid, attname) index, from FirstNormalObjectId (16384) on — every
-// object made after initdb has an OID at or above it, wrapped-around OIDs
-// too, so the system catalogs and information_schema are below it — with
-// the names tested in the index; the rest of the test is in a CASE, which
-// the planner gives a default selectivity instead of looking up statistics
-// for each column it names. Planned and run in ~0.6 ms on a fresh
-// connection to a new database and ~3.7 ms to one of 1,000 tables, where
-// the search as one query (tablesSQL over all of pg_attribute) took ~1.5
-// and ~5.7 ms (EXPLAIN ANALYZE, medians of 7).
+// candidatesSQL lists the columns of the relations that identify needs
+// to see in a history table, and their types (see mayBeHistory). Most
+// databases have no relation with such columns, and then this is the whole
+// search. Written for a fresh connection (every CLI run is one): one
+// catalog, from FirstNormalObjectId (16384) on — every object made after
+// initdb has an OID at or above it, wrapped-around OIDs too, so the system
+// catalogs and information_schema are below it, and a small database's
+// (attrelid, attname) index range is short — the names in a list that
+// index can test, the rest in a CASE, which the planner gives a default
+// selectivity instead of looking up statistics for each column it names.
+// Planned and run in ~0.6 ms on a fresh connection to a new database,
+// where the search as one query (tablesSQL over all of pg_attribute) took
+// ~1.5 ms (EXPLAIN ANALYZE, medians of 7); with 1,000 tables both scan
+// pg_attribute (3–6 ms), but where every table had a bigint version
+// column, the one query read all their columns (~22 ms) and this, none.
 const candidatesSQL = `
-SELECT attrelid FROM pg_attribute
-WHERE attrelid >= 16384 AND attname IN ('version', 'version_id', 'installed_rank')
-  AND CASE WHEN attnum > 0 AND NOT attisdropped AND (attname = 'installed_rank' OR atttypid IN (23, 20))
-      THEN true END`
+SELECT attrelid, attname::text, atttypid FROM pg_attribute
+WHERE attrelid >= 16384 AND attname IN ('version', 'version_id', 'installed_rank', 'dirty', 'is_applied')
+  AND CASE WHEN attnum > 0 AND NOT attisdropped THEN true END`
+
+// The types identify accepts, by OID (format_type's integer, bigint, boolean).
+const (
+	typeInt4 = 23
+	typeInt8 = 20
+	typeBool = 16
+)
+
+// mayBeHistory says whether a relation with these of candidatesSQL's
+// columns (name → type OID) may be one identify accepts: each of its rules
+// needs at least this much. A bigint version column without a dirty flag
+// (optimistic locking, say) is no candidate.
+func mayBeHistory(cols map[string]uint32) bool {
+	isInt := func(c string) bool { t, ok := cols[c]; return ok && (t == typeInt4 || t == typeInt8) }
+	_, flyway := cols["installed_rank"]
+	return flyway ||
+		isInt("version_id") && cols["is_applied"] == typeBool || // goose
+		isInt("version") && cols["dirty"] == typeBool || // golang-migrate
+		cols["version"] == typeInt4 // tern
+}
 
 // tablesSQL lists the ordinary tables outside the system schemas among
 // the candidates ($1), with their columns and their types.
@@ -133,17 +152,30 @@ type Candidates []uint32
 // ScanCandidates reads the rows of CandidatesSQL, and closes them.
 func ScanCandidates(rows pgx.Rows) (Candidates, error) {
 	defer rows.Close()
-	var cands Candidates
+	var order []uint32
+	cols := map[uint32]map[string]uint32{}
 	for rows.Next() {
-		var oid uint32
-		if err := rows.Scan(&oid); err != nil {
+		var rel, typ uint32
+		var name string
+		if err := rows.Scan(&rel, &name, &typ); err != nil {
 			return nil, err
 		}
-		if !slices.Contains(cands, oid) { // a row per matching column
-			cands = append(cands, oid)
+		if cols[rel] == nil {
+			cols[rel] = map[string]uint32{}
+			order = append(order, rel)
+		}
+		cols[rel][name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var cands Candidates
+	for _, rel := range order {
+		if mayBeHistory(cols[rel]) {
+			cands = append(cands, rel)
 		}
 	}
-	return cands, rows.Err()
+	return cands, nil
 }
 
 // DetectAmong is Detect among the candidates found: no query when there
