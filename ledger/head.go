@@ -315,10 +315,10 @@ func (s *Store) StateWith(ctx context.Context, probes ...Probe) (projector.State
 
 // VerdictState is StateWith without the failures (the State's Failed is
 // empty): what a verdict stands on — policy.Evaluate reads the applied
-// migrations and those in doubt — still checked to add up to the head. A
-// check that finds the head short of its release reads it: on a fresh
-// connection, every table read is a table to open (~0.4 ms), and a
-// failure is no part of a verdict.
+// migrations and those in doubt — still checked to add up to the head.
+// It is what a check reads when the head is not at its release's digest:
+// on a fresh connection every table read is a table to open (~0.4 ms),
+// and a failure is no part of a verdict.
 func (s *Store) VerdictState(ctx context.Context, probes ...Probe) (projector.State, Head, error) {
 	return s.stateWith(ctx, false, probes)
 }
