@@ -219,7 +219,7 @@ func (s *Store) verifyIn(ctx context.Context, tx pgx.Tx, progress func(walked in
 	// with the fold — including the head's in-doubt count — and the head
 	// checked against the newest event.
 	b := &pgx.Batch{}
-	tables, r := s.queueState(b)
+	tables, r := s.queueState(b, true)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		var corrupt *CorruptHeadError
 		if !errors.As(err, &corrupt) {

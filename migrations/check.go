@@ -165,17 +165,19 @@ func (c *Checker) check(ctx context.Context, rec *checkInResult) (policy.Verdict
 	case err != nil:
 		return policy.Verdict{}, err
 	}
-	// The state, in one more round trip whatever it takes: with an empty
-	// ledger (ledger init, or a first up that failed or is still running),
-	// whether it ever migrated and any other tool's history tables go in
-	// the same batch — a database another tool migrated must be adopted.
+	// What the verdict stands on (no failures), in one more round trip:
+	// with an empty ledger (ledger init, or a first up that failed or is
+	// still running), whether it ever migrated and the relations that may
+	// be another tool's history table go in the same batch — a database
+	// another tool migrated must be adopted. Only if there are such
+	// relations does a third round trip read them.
 	var probes []ledger.Probe
 	var fp *foreignProbe
 	if head.SchemaVersion == "" {
-		fp = newForeignProbe(store)
+		fp = newForeignProbe(store, head)
 		probes = fp.probes()
 	}
-	state, _, err := store.StateWith(ctx, probes...)
+	state, _, err := store.VerdictState(ctx, probes...)
 	if fp != nil && fp.done {
 		if err := fp.refuse(ctx, c.db, store.Schema(), c.cfg.tenant); err != nil {
 			return policy.Verdict{}, err

@@ -122,35 +122,49 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 }
 
 // foreignProbe asks, beside the state (Store.StateWith), whether an empty
-// ledger ever migrated and which tables of other tools the database
-// holds: what refuseForeign reads in two round trips of its own.
+// ledger ever migrated and which relations may be other tools' history
+// tables: what refuseForeign reads in two round trips of its own. Only
+// when there are such relations (most databases have none) does a query of
+// its own read their columns.
 type foreignProbe struct {
 	store    *ledger.Store
+	created  bool // the ledger holds only the event that created it
 	migrated bool
-	tables   []foreign.Table
+	cands    foreign.Candidates
 	done     bool // the probes' rows were read
 }
 
-func newForeignProbe(store *ledger.Store) *foreignProbe { return &foreignProbe{store: store} }
+// newForeignProbe probes beside the state of a ledger whose head is head.
+// A ledger at seq 1 holds only ledger.initialized, the event every ledger
+// begins with: that it never migrated needs no read (a first up still
+// running leaves it so).
+func newForeignProbe(store *ledger.Store, head ledger.Head) *foreignProbe {
+	return &foreignProbe{store: store, created: head.Seq == 1}
+}
 
 func (p *foreignProbe) probes() []ledger.Probe {
-	return []ledger.Probe{
-		p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined),
-		{SQL: foreign.DetectSQL, Scan: func(rows pgx.Rows) (err error) {
-			p.tables, err = foreign.ScanDetected(rows, p.store.Schema())
-			p.done = err == nil
-			return err
-		}},
+	candidates := ledger.Probe{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
+		p.cands, err = foreign.ScanCandidates(rows)
+		p.done = err == nil
+		return err
+	}}
+	if p.created {
+		return []ledger.Probe{candidates}
 	}
+	return []ledger.Probe{p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined), candidates}
 }
 
 // histories are the other tools' histories the probe found, for a ledger
 // that never migrated (none otherwise).
 func (p *foreignProbe) histories(ctx context.Context, db ledger.DB, tenant string) ([]ForeignHistory, error) {
-	if p.migrated {
+	if p.migrated || len(p.cands) == 0 {
 		return nil, nil
 	}
-	return readForeign(ctx, db, p.tables, tenant)
+	tables, err := foreign.DetectAmong(ctx, db, p.cands, p.store.Schema())
+	if err != nil {
+		return nil, err
+	}
+	return readForeign(ctx, db, tables, tenant)
 }
 
 // refuse is foreignError from what the probe found.
@@ -171,23 +185,28 @@ func (p *foreignProbe) refuse(ctx context.Context, db ledger.DB, schema, tenant 
 // with the ledger's presence (Store.PresenceWith): one round trip where
 // they took three.
 type absentReads struct {
-	tables    []foreign.Table
+	cands     foreign.Candidates
 	mayRecord error
 }
 
 func (a *absentReads) probes(store *ledger.Store) []ledger.Probe {
 	return []ledger.Probe{
-		{SQL: foreign.DetectSQL, Scan: func(rows pgx.Rows) (err error) {
-			a.tables, err = foreign.ScanDetected(rows, store.Schema())
+		{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
+			a.cands, err = foreign.ScanCandidates(rows)
 			return err
 		}},
 		store.MayRecordProbe(&a.mayRecord),
 	}
 }
 
-// refuse is foreignError, then MayRecord, from what the probes read.
+// refuse is foreignError, then MayRecord, from what the probes read (the
+// candidates' columns read only when there are any).
 func (a *absentReads) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
-	hs, err := readForeign(ctx, db, a.tables, tenant)
+	tables, err := foreign.DetectAmong(ctx, db, a.cands, schema)
+	if err != nil {
+		return err
+	}
+	hs, err := readForeign(ctx, db, tables, tenant)
 	if err != nil {
 		return err
 	}

@@ -174,3 +174,40 @@ func TestForeignHistoryAfterRevertedAll(t *testing.T) {
 		t.Fatalf("Status: foreign %+v, pending %v, %v; want no foreign history and 0001 pending", st.Foreign, st.Pending, err)
 	}
 }
+
+// The search for other tools' history tables finds them by their columns,
+// in two steps (the relations with a column such a table has, then those
+// relations' columns): among look-alikes — a column named version that is
+// optimistic locking, a view and a table with a dropped column that had a
+// history table's shape, a renamed goose table with a column added — only
+// the history table is named.
+func TestForeignHistoryAmongLookAlikes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t, 2)
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA app;
+		CREATE TABLE documents (id bigint PRIMARY KEY, version bigint NOT NULL);
+		INSERT INTO documents VALUES (1, 3);
+		CREATE TABLE jobs (id bigint, version_id bigint);
+		CREATE INDEX ON jobs (version_id);
+		INSERT INTO jobs VALUES (1, 1);
+		CREATE VIEW app.schema_log AS SELECT 7::bigint AS version, false AS dirty;
+		CREATE TABLE old_log (version bigint NOT NULL, dirty boolean NOT NULL);
+		INSERT INTO old_log VALUES (2, false);
+		ALTER TABLE old_log DROP COLUMN dirty;
+		CREATE TABLE app.deploy_versions (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL,
+			tstamp timestamp NULL DEFAULT now(), note text);
+		INSERT INTO app.deploy_versions (version_id, is_applied) VALUES (0, true), (1, true), (2, true)`); err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"0001_users.up.sql": {Data: []byte("CREATE TABLE users (id int);\n")}}
+	_, err := migrations.Check(ctx, pool, fsys)
+	var fe *migrations.ForeignHistoryError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Check: got %v, want a *ForeignHistoryError", err)
+	}
+	want := []migrations.ForeignHistory{{Tool: "goose", Table: "app.deploy_versions", Version: "2", Rows: 2}}
+	if !reflect.DeepEqual(fe.Histories, want) {
+		t.Errorf("histories = %+v, want %+v", fe.Histories, want)
+	}
+}
