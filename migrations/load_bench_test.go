@@ -23,8 +23,8 @@ func BenchmarkLoadDeploySchema(b *testing.B) {
 	}
 	files := map[string]string{
 		"00001_schema.up.sql": up.String(), "00001_schema.down.sql": down.String(),
-		"00002_new.up.sql":    "CREATE TABLE deploy_new (id bigint PRIMARY KEY, note text);\n",
-		"00002_new.down.sql":  "DROP TABLE deploy_new;\n",
+		"00002_new.up.sql":   "CREATE TABLE deploy_new (id bigint PRIMARY KEY, note text);\n",
+		"00002_new.down.sql": "DROP TABLE deploy_new;\n",
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
