@@ -298,9 +298,11 @@ type Raw struct {
 	Tokens     []Token // the statement's tokens, comments left out
 }
 
-// splitTokens groups tokens into statements. Like psql, it does not end a
+// SplitTokens groups tokens into statements. Like psql, it does not end a
 // statement at a ";" inside parentheses or inside the BEGIN … END body of a
 // CREATE [OR REPLACE] FUNCTION|PROCEDURE (SQL-standard function bodies).
+// It reuses toks' array for the statements' tokens (a big file's tokens are
+// its largest allocation): toks must not be used after it.
 func SplitTokens(src string, toks []Token) []Raw {
 	var (
 		out        []Raw
@@ -312,8 +314,10 @@ func SplitTokens(src string, toks []Token) []Raw {
 		idents     [4]byte
 		from       int // where cur's tokens start in all
 	)
-	// Every statement's tokens are a window of one array, in order.
-	all := make([]Token, 0, len(toks))
+	// Every statement's tokens are a window of one array, in order: toks'
+	// own, the comments filtered out in place (a token is written at or
+	// before the place it is read from).
+	all := toks[:0]
 	for _, t := range toks {
 		if t.isComment() {
 			if started {
