@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/schema-ledger/ledger/projector"
 )
 

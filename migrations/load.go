@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
+
 	"github.com/schema-ledger/ledger/internal/sqllex"
 	"github.com/schema-ledger/ledger/projector"
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+
 	"github.com/schema-ledger/ledger/ledger"
 	"github.com/schema-ledger/ledger/projector"
 )
