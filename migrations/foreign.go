@@ -121,17 +121,40 @@ func neverMigrated(ctx context.Context, store *ledger.Store, head ledger.Head, e
 	return true
 }
 
+// foreignCandidates is the first step of the search for other tools'
+// history tables (foreign.CandidatesSQL) as a probe that goes beside
+// another read, and the rest of the search among what it found.
+type foreignCandidates struct {
+	cands foreign.Candidates
+	done  bool // the probe's rows were read
+}
+
+func (c *foreignCandidates) probe() ledger.Probe {
+	return ledger.Probe{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
+		c.cands, err = foreign.ScanCandidates(rows)
+		c.done = err == nil
+		return err
+	}}
+}
+
+// refuse is foreignError among the candidates: their columns are read
+// only when there are any (most databases have none).
+func (c *foreignCandidates) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
+	tables, err := foreign.DetectAmong(ctx, db, c.cands, schema)
+	if err != nil {
+		return err
+	}
+	return historyError(ctx, db, tables, schema, tenant)
+}
+
 // foreignProbe asks, beside the state (Store.StateWith), whether an empty
 // ledger ever migrated and which relations may be other tools' history
-// tables: what refuseForeign reads in two round trips of its own. Only
-// when there are such relations (most databases have none) does a query of
-// its own read their columns.
+// tables: what refuseForeign reads in two round trips of its own.
 type foreignProbe struct {
+	foreignCandidates
 	store    *ledger.Store
 	created  bool // the ledger holds only the event that created it
 	migrated bool
-	cands    foreign.Candidates
-	done     bool // the probes' rows were read
 }
 
 // newForeignProbe probes beside the state of a ledger whose head is head.
@@ -143,40 +166,19 @@ func newForeignProbe(store *ledger.Store, head ledger.Head) *foreignProbe {
 }
 
 func (p *foreignProbe) probes() []ledger.Probe {
-	candidates := ledger.Probe{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
-		p.cands, err = foreign.ScanCandidates(rows)
-		p.done = err == nil
-		return err
-	}}
 	if p.created {
-		return []ledger.Probe{candidates}
+		return []ledger.Probe{p.probe()}
 	}
-	return []ledger.Probe{p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined), candidates}
+	return []ledger.Probe{p.store.EventsExist(&p.migrated, projector.TypeMigrationApplied, projector.TypeSchemaBaselined), p.probe()}
 }
 
-// histories are the other tools' histories the probe found, for a ledger
-// that never migrated (none otherwise).
-func (p *foreignProbe) histories(ctx context.Context, db ledger.DB, tenant string) ([]ForeignHistory, error) {
-	if p.migrated || len(p.cands) == 0 {
-		return nil, nil
-	}
-	tables, err := foreign.DetectAmong(ctx, db, p.cands, p.store.Schema())
-	if err != nil {
-		return nil, err
-	}
-	return readForeign(ctx, db, tables, tenant)
-}
-
-// refuse is foreignError from what the probe found.
+// refuse is foreignError from what the probe found, for a ledger that
+// never migrated (nil otherwise).
 func (p *foreignProbe) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
-	hs, err := p.histories(ctx, db, tenant)
-	if err != nil {
-		return err
+	if p.migrated {
+		return nil
 	}
-	if len(hs) > 0 {
-		return &ForeignHistoryError{Schema: schema, Histories: hs}
-	}
-	return nil
+	return p.foreignCandidates.refuse(ctx, db, schema, tenant)
 }
 
 // absentReads are the reads an up makes of a database without a ledger
@@ -185,33 +187,18 @@ func (p *foreignProbe) refuse(ctx context.Context, db ledger.DB, schema, tenant 
 // with the ledger's presence (Store.PresenceWith): one round trip where
 // they took three.
 type absentReads struct {
-	cands     foreign.Candidates
+	foreignCandidates
 	mayRecord error
 }
 
 func (a *absentReads) probes(store *ledger.Store) []ledger.Probe {
-	return []ledger.Probe{
-		{SQL: foreign.CandidatesSQL, Scan: func(rows pgx.Rows) (err error) {
-			a.cands, err = foreign.ScanCandidates(rows)
-			return err
-		}},
-		store.MayRecordProbe(&a.mayRecord),
-	}
+	return []ledger.Probe{a.probe(), store.MayRecordProbe(&a.mayRecord)}
 }
 
-// refuse is foreignError, then MayRecord, from what the probes read (the
-// candidates' columns read only when there are any).
+// refuse is foreignError, then MayRecord, from what the probes read.
 func (a *absentReads) refuse(ctx context.Context, db ledger.DB, schema, tenant string) error {
-	tables, err := foreign.DetectAmong(ctx, db, a.cands, schema)
-	if err != nil {
+	if err := a.foreignCandidates.refuse(ctx, db, schema, tenant); err != nil {
 		return err
-	}
-	hs, err := readForeign(ctx, db, tables, tenant)
-	if err != nil {
-		return err
-	}
-	if len(hs) > 0 {
-		return &ForeignHistoryError{Schema: schema, Histories: hs}
 	}
 	return a.mayRecord
 }
@@ -268,7 +255,17 @@ func (r *Runner) refuseForeign(ctx context.Context) error {
 
 // foreignError is refuseForeign for a caller that knows the ledger never migrated.
 func foreignError(ctx context.Context, db ledger.DB, schema, tenant string) error {
-	hs, err := foreignHistories(ctx, db, schema, tenant)
+	tables, err := foreign.Detect(ctx, db, schema)
+	if err != nil {
+		return err
+	}
+	return historyError(ctx, db, tables, schema, tenant)
+}
+
+// historyError is the refusal the detected tables that hold a history
+// make (a *ForeignHistoryError), or nil when none does.
+func historyError(ctx context.Context, db ledger.DB, tables []foreign.Table, schema, tenant string) error {
+	hs, err := readForeign(ctx, db, tables, tenant)
 	if err != nil {
 		return err
 	}
