@@ -108,10 +108,15 @@ func (s *Store) append(ctx context.Context, tx pgx.Tx, upgrading bool, events []
 	return s.check(out)
 }
 
-// recordPathSQL reads the session's search_path and sets the one every
-// record of the ledger runs under (pg_catalog, pg_temp) for the rest of the
-// transaction.
-const recordPathSQL = "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
+// RecordSearchPath is the search_path every record of the ledger runs
+// under, whoever's transaction it is in: the append function and its
+// triggers call built-ins (encode, the chain's digest) by their bare
+// names, which a schema listed before pg_catalog could shadow.
+const RecordSearchPath = "pg_catalog, pg_temp"
+
+// recordPathSQL reads the session's search_path and sets RecordSearchPath
+// for the rest of the transaction.
+const recordPathSQL = "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', '" + RecordSearchPath + "', true)"
 
 // appendCall is one call of the append function, ready to run.
 type appendCall struct {

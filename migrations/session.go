@@ -83,7 +83,7 @@ var recordSettings = []string{
 // search_path is analysed and planned again (PostgreSQL's plan cache), which
 // cost a run of 150 goose files, whose no-transaction records alternated
 // with the steps', ~280 re-plans of each statement in them instead of ~6.
-const recordSearchPath = "SET LOCAL search_path = pg_catalog, pg_temp"
+const recordSearchPath = "SET LOCAL search_path = " + ledger.RecordSearchPath
 
 // flight is a transaction sent whose answer is not read yet.
 type flight struct {
